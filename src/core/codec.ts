@@ -1,0 +1,168 @@
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import sjson from 'secure-json-parse';
+import { PermanentError } from './errors.js';
+
+/** Limits applied to every document the hub parses. The hub configuration can change them (`limits:`). */
+export interface XmlLimits {
+  /** Deepest element/array/object nesting accepted. */
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: XmlLimits = { maxDepth: 64 };
+
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Parses JSON safely: bounded nesting (checked before parsing, so a hostile document never reaches a recursive
+ * walker), and `__proto__` / `constructor` keys refused rather than silently kept.
+ */
+export function parseJson(input: Buffer | string, limits: Partial<XmlLimits> = {}): unknown {
+  const text = typeof input === 'string' ? input : input.toString('utf8');
+  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > maxDepth) throw new PermanentError('TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
+    } else if (c === 125 || c === 93) depth--;
+  }
+  try {
+    return sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/prototype|constructor/i.test(message) && err instanceof SyntaxError) {
+      throw new PermanentError('FORBIDDEN_KEY', 'JSON object has a forbidden __proto__ or constructor key', { cause: err });
+    }
+    throw new PermanentError('BAD_JSON', `malformed JSON: ${message}`, { cause: err });
+  }
+}
+
+export function stringifyJson(value: unknown): string {
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
+ * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
+ * constructor or prototype, and well-formedness (with the line and column of the first error).
+ */
+export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
+  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  let depth = 0;
+  const n = text.length;
+  let i = text.indexOf('<');
+  while (i !== -1 && i < n) {
+    if (text.startsWith('<!--', i)) {
+      const end = text.indexOf('-->', i + 4);
+      i = end === -1 ? n : end + 3;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      const end = text.indexOf(']]>', i + 9);
+      i = end === -1 ? n : end + 3;
+    } else if (text.startsWith('<!', i)) {
+      throw new PermanentError('XML_DOCTYPE_FORBIDDEN', 'XML with a DOCTYPE or other markup declaration is refused (no DTDs, no entities)');
+    } else if (text.startsWith('<?', i)) {
+      const end = text.indexOf('?>', i + 2);
+      i = end === -1 ? n : end + 2;
+    } else {
+      // An element tag: find its end, skipping quoted attribute values.
+      let j = i + 1;
+      let quote = 0;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (quote) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 || c === 39) quote = c;
+        else if (c === 62 /* > */) break;
+        j++;
+      }
+      const tag = text.slice(i + 1, j);
+      if (tag.startsWith('/')) depth--;
+      else {
+        const selfClosing = tag.endsWith('/');
+        if (!selfClosing && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
+        const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
+        for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
+          const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
+          if (FORBIDDEN_NAMES.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${m[1]}" is refused (prototype pollution guard)`);
+        }
+      }
+      i = j + 1;
+    }
+    if (i < n) i = text.indexOf('<', i);
+  }
+  const valid = XMLValidator.validate(text, { allowBooleanAttributes: true });
+  if (valid !== true) {
+    const { msg, line, col } = valid.err;
+    throw new PermanentError('BAD_XML', `malformed XML at line ${line}, column ${col}: ${msg}`, { details: { line, col } });
+  }
+}
+
+export interface XmlParseOptions {
+  /** Drop namespace prefixes from element and attribute names ("soap:Body" becomes "Body"). */
+  stripNamespaces?: boolean;
+  /** Turn numeric and boolean text into numbers and booleans (leading zeros keep a value a string). */
+  parseValues?: boolean;
+  /** Element names that are always arrays, even with one child. */
+  alwaysArray?: string[];
+}
+
+export const ATTRIBUTE_PREFIX = '@_';
+export const TEXT_KEY = '#text';
+
+function parserFor(options: XmlParseOptions, maxDepth: number): XMLParser {
+  const arrays = new Set(options.alwaysArray ?? []);
+  return new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: ATTRIBUTE_PREFIX,
+    textNodeName: TEXT_KEY,
+    removeNSPrefix: options.stripNamespaces ?? false,
+    parseTagValue: options.parseValues ?? false,
+    parseAttributeValue: options.parseValues ?? false,
+    numberParseOptions: { leadingZeros: false, hex: false, eNotation: true },
+    processEntities: true,
+    htmlEntities: false,
+    trimValues: true,
+    maxNestedTags: maxDepth + 1,
+    isArray: arrays.size ? (name) => arrays.has(name) : undefined,
+  } as ConstructorParameters<typeof XMLParser>[0]);
+}
+
+/** Parses XML into fast-xml-parser's object form, after `checkXml`. */
+export function parseXml(input: Buffer | string, limits: Partial<XmlLimits> = {}, options: XmlParseOptions = {}): unknown {
+  const text = typeof input === 'string' ? input : input.toString('utf8');
+  checkXml(text, limits);
+  try {
+    return parserFor(options, limits.maxDepth ?? DEFAULT_LIMITS.maxDepth).parse(text);
+  } catch (err) {
+    throw new PermanentError('BAD_XML', `malformed XML: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export interface XmlBuildOptions {
+  /** Wrap the value in one root element with this name (when the value has several top-level keys, or is not an object). */
+  root?: string;
+  /** Write the <?xml ...?> declaration. */
+  declaration?: boolean;
+  pretty?: boolean;
+}
+
+/** Serializes a JSON value to XML: keys become elements, `@_name` keys attributes, `#text` text. */
+export function buildXml(value: unknown, options: XmlBuildOptions = {}): string {
+  let tree = value;
+  if (options.root) tree = { [options.root]: value };
+  const builder = new XMLBuilder({
+    ignoreAttributes: false,
+    attributeNamePrefix: ATTRIBUTE_PREFIX,
+    textNodeName: TEXT_KEY,
+    format: options.pretty ?? false,
+    suppressEmptyNode: false,
+    processEntities: true,
+  });
+  const xml = builder.build(tree) as string;
+  return options.declaration ? `<?xml version="1.0" encoding="UTF-8"?>${options.pretty ? '\n' : ''}${xml}` : xml;
+}

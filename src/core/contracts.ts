@@ -1,0 +1,204 @@
+/**
+ * The public contracts an adapter or step author writes against. Each comment is the specification: who calls the
+ * method, how often, whether calls may overlap, and what its errors mean.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ConfigIssue } from './errors.js';
+import type { Message } from './message.js';
+
+/** A JSON Schema (2020-12) object. */
+export type JsonSchema = Record<string, unknown>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sources
+
+/** What a flow gives back to a source for one delivered message, once the flow has settled it. */
+export interface FlowResult {
+  /**
+   * The messages the flow produced for the caller (request-reply sources answer with them): usually one; none when
+   * a filter dropped the message; several after a split. Built from the flow's `reply` block when it has one.
+   */
+  replies: Message[];
+}
+
+/** Handed to a source when it starts. */
+export interface SourceContext {
+  /** The flow this source feeds. */
+  readonly flow: string;
+  readonly logger: Logger;
+  /**
+   * The HTTP server the source may add routes to (the hub's in hub mode, the flow's own in flow mode). Routes must
+   * be added during `start()`: the server listens only after every source has started.
+   */
+  readonly http: FastifyInstance;
+  /** Limits from the hub configuration. */
+  readonly limits: HubLimits;
+  /**
+   * Hands one inbound message to the flow and resolves once the flow has settled it: every sink it reached
+   * confirmed it (or it was parked durably). Rejects with a `HubError` saying why the flow could not take it:
+   * `retryable` (overloaded, stopping, a downstream is failing) or `permanent` (the message is wrong). The source
+   * settles its transport (HTTP response, AMQP ack, Kafka commit) only after this settles. Calls may overlap; the
+   * flow applies its own concurrency limit and may make a call wait.
+   */
+  deliver(message: Message): Promise<FlowResult>;
+}
+
+/**
+ * An inbound endpoint. Created once per flow at load time from its validated config.
+ * `start` is called once, before the HTTP server listens; `stop` once, at shutdown, after which the source must not
+ * call `deliver` again and must have settled (answered, acked, nacked) every delivery it started.
+ */
+export interface Source {
+  start(ctx: SourceContext): Promise<void>;
+  stop(): Promise<void>;
+  /** True when connected and taking messages; `/readyz` reports it. Called often; must be cheap. */
+  ready(): boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sinks
+
+export interface SendContext {
+  readonly flow: string;
+  readonly logger: Logger;
+  /** Aborted when the flow's timeout for this message runs out or the hub shuts down. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * An outbound endpoint. Created once per flow at load time. `send` may be called concurrently (up to the flow's
+ * concurrency limit).
+ */
+export interface Sink {
+  /** Called once before the first `send`. Opens connections; may reject if the peer is unreachable. */
+  start(): Promise<void>;
+  /** Called once at shutdown, after the last `send` settled. */
+  stop(): Promise<void>;
+  ready(): boolean;
+  /**
+   * Sends one message. Resolves when the peer confirmed it (a 2xx, a SOAP response, a publisher confirm, acks=all).
+   * A request-reply sink resolves with the reply as a new message (headers: the peer's content type and the
+   * correlation headers of the request); a one-way sink resolves with `undefined`.
+   * Rejects with a `RetryableError` when trying again may work (timeouts, 5xx, 429, connection refused, SOAP Server
+   * faults) and a `PermanentError` when it will not (4xx, SOAP Client faults, a message the sink cannot encode).
+   */
+  send(message: Message, ctx: SendContext): Promise<Message | undefined>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Adapters
+
+/** One HTTP (or other exclusive) address a source claims. Two sources claiming the same key is a config error. */
+export interface Claim {
+  /** Unique key, e.g. "http POST /api/orders" or "soap /erp/orders PlaceOrder". */
+  key: string;
+  /** Where in the source's config the claim is made, for the linter's line and column. */
+  path: (string | number)[];
+  /** Keys that conflict with this one besides itself (e.g. a REST route on a SOAP path). */
+  conflicts?: string[];
+}
+
+/** Given to adapter factories at load time. */
+export interface AdapterContext {
+  readonly flow: string;
+  /** The flow file's folder: relative paths in the config (a WSDL, a certificate) resolve against it. */
+  readonly baseDir: string;
+  /** The project's schemas folder. */
+  readonly schemasDir: string;
+  readonly logger: Logger;
+  readonly limits: HubLimits;
+  /** Records a config problem at a path inside this adapter's config; the flow then does not start. */
+  report(issue: ConfigIssue): void;
+}
+
+export interface SourceFactory<C = any> {
+  /** JSON Schema of the source config; it becomes part of schemas/flow.schema.json. Reject unknown keys. */
+  schema: JsonSchema;
+  /** Called once per flow at load (and by `hub validate`). Must not open connections. */
+  create(config: C, ctx: AdapterContext): Source;
+  /** The exclusive addresses this config takes, so two flows claiming one HTTP path are reported. */
+  claims?(config: C): Claim[];
+  /** True if the source waits for the flow's reply (HTTP, SOAP); such flows may have a `reply` block. */
+  requestReply?: boolean;
+}
+
+export interface SinkFactory<C = any> {
+  schema: JsonSchema;
+  create(config: C, ctx: AdapterContext): Sink;
+  /** True if `send` resolves with a reply message (HTTP, SOAP). `enrich` needs such a sink. */
+  requestReply?: boolean;
+}
+
+/** The one registration that declares an adapter: `adapters/NAME/index.ts` default-exports it. */
+export interface AdapterRegistration {
+  /** Lower-case, used as the key in flow YAML (`source: { soap: {...} }`). */
+  name: string;
+  description: string;
+  source?: SourceFactory;
+  sink?: SinkFactory;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Steps
+
+/** Given to a running step with each message. */
+export interface StepContext {
+  readonly flow: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  /**
+   * Sends a message to one of the flow's named sinks (with the flow's retry policy) and returns its reply, if it
+   * is a request-reply sink. Rejects with the sink's HubError once retries are used up.
+   */
+  send(sink: string, message: Message): Promise<Message | undefined>;
+}
+
+/**
+ * One step of mediation: takes a message and returns the messages that go on to the next step: none to drop it,
+ * one to pass it on (changed or not), several to split it. Called concurrently for different messages; must not
+ * keep per-message state between calls. Throws a HubError (permanent or retryable) when the message cannot pass.
+ */
+export type Step = (message: Message, ctx: StepContext) => Promise<Message[]> | Message[];
+
+/** Given to a step factory at load time. */
+export interface StepBuildContext {
+  readonly flow: string;
+  readonly baseDir: string;
+  readonly schemasDir: string;
+  readonly logger: Logger;
+  /** The flow's sinks: name to whether it is request-reply. */
+  readonly sinks: ReadonlyMap<string, { requestReply: boolean }>;
+  /** Records a config problem at a path inside this step's config (e.g. ['jsonata']); the flow then does not start. */
+  report(issue: ConfigIssue): void;
+  /** Compiles a message schema from schemas/ by name (e.g. "order.v1"), cached per hub; reports if it is missing. */
+  loadSchema(name: string, path: (string | number)[]): ((value: unknown) => { valid: boolean; errors: SchemaError[] }) | undefined;
+}
+
+export interface SchemaError {
+  /** JSON pointer into the message body. */
+  path: string;
+  message: string;
+}
+
+/** The one registration that declares a step kind: `src/steps/NAME/index.ts` default-exports it. */
+export interface StepRegistration<C = any> {
+  /** snake_case, used as the key in flow YAML (`- transform: {...}`). */
+  name: string;
+  description: string;
+  schema: JsonSchema;
+  /**
+   * Called once per flow at load (and by `hub validate`): compile expressions, load schemas, check sink names,
+   * reporting every problem through `ctx.report`. The returned step runs for each message.
+   */
+  create(config: C, ctx: StepBuildContext): Step;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface HubLimits {
+  /** Largest request body accepted, in bytes. */
+  bodyBytes: number;
+  /** Deepest nesting of JSON or XML accepted. */
+  maxDepth: number;
+}

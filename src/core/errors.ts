@@ -1,0 +1,125 @@
+/**
+ * The one table of error codes. Every error the hub raises while handling a message carries one of these codes.
+ *
+ * - `kind` drives control flow: `retryable` errors are retried with backoff (then dead-lettered), `permanent` ones go
+ *   straight to the dead letter. Code never inspects message text to decide this.
+ * - `status` is the HTTP status an HTTP ingress answers with when this error ends a request.
+ * - `fault` is the SOAP fault side: `client` (SOAP 1.1 Client / 1.2 Sender, the caller's input is wrong) or `server`
+ *   (SOAP 1.1 Server / 1.2 Receiver, something behind the hub failed).
+ * - `hint` tells the operator how to get out of it.
+ */
+export const ERROR_CODES = {
+  // Input the caller sent (permanent: sending it again will not help).
+  BAD_JSON: { kind: 'permanent', status: 400, fault: 'client', title: 'Malformed JSON', hint: 'Send a well-formed JSON document.' },
+  BAD_XML: { kind: 'permanent', status: 400, fault: 'client', title: 'Malformed XML', hint: 'Send a well-formed XML document.' },
+  XML_DOCTYPE_FORBIDDEN: { kind: 'permanent', status: 400, fault: 'client', title: 'DOCTYPE not allowed', hint: 'Remove the DOCTYPE declaration: the hub never processes DTDs or entities.' },
+  TOO_DEEP: { kind: 'permanent', status: 400, fault: 'client', title: 'Document nested too deeply', hint: 'Flatten the document or raise limits.max_depth in the hub configuration.' },
+  FORBIDDEN_KEY: { kind: 'permanent', status: 400, fault: 'client', title: 'Forbidden key', hint: 'Keys named __proto__, constructor or prototype are refused to prevent prototype pollution.' },
+  BODY_TOO_LARGE: { kind: 'permanent', status: 413, fault: 'client', title: 'Body too large', hint: 'Send a smaller body or raise limits.body_bytes in the hub configuration.' },
+  UNSUPPORTED_MEDIA_TYPE: { kind: 'permanent', status: 415, fault: 'client', title: 'Unsupported media type', hint: 'Send a content type this endpoint accepts.' },
+  BAD_REQUEST: { kind: 'permanent', status: 400, fault: 'client', title: 'Bad request', hint: 'Check the request against the endpoint description.' },
+  SOAP_BAD_ENVELOPE: { kind: 'permanent', status: 400, fault: 'client', title: 'Not a SOAP envelope', hint: 'Send a SOAP 1.1 or 1.2 Envelope with a Body.' },
+  SOAP_VERSION_MISMATCH: { kind: 'permanent', status: 400, fault: 'client', title: 'SOAP version mismatch', hint: 'SOAP 1.1 uses text/xml and the 1.1 envelope namespace; SOAP 1.2 uses application/soap+xml and the 1.2 namespace.' },
+  SOAP_UNKNOWN_OPERATION: { kind: 'permanent', status: 400, fault: 'client', title: 'Unknown SOAP operation', hint: 'Call one of the operations the endpoint\'s WSDL lists.' },
+  SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
+  VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
+  NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
+
+  // Mediation inside the hub.
+  TRANSFORM_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Transformation failed', hint: 'The JSONata expression failed on this message; check the message shape or the expression.' },
+  NO_ROUTE: { kind: 'permanent', status: 422, fault: 'client', title: 'No route matched', hint: 'Add an `otherwise` branch to the route step, or send a message one of its conditions matches.' },
+  TEMPLATE_FAILED: { kind: 'permanent', status: 500, fault: 'server', title: 'Template failed', hint: 'A {{ }} template in the flow could not be evaluated for this message.' },
+  FLOW_OVERLOADED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow overloaded', hint: 'The flow is at its concurrency limit with a full queue; retry later or raise the flow\'s concurrency.' },
+  FLOW_STOPPING: { kind: 'retryable', status: 503, fault: 'server', title: 'Hub is stopping', hint: 'Retry against another replica or after the restart.' },
+  TIMEOUT: { kind: 'retryable', status: 504, fault: 'server', title: 'Timed out', hint: 'A downstream did not answer in time; it is retried, or raise the timeout.' },
+  INTERNAL: { kind: 'permanent', status: 500, fault: 'server', title: 'Internal error', hint: 'A bug in the hub or an adapter; the log line with this message id has the stack.' },
+
+  // Downstream systems behind a sink.
+  DOWNSTREAM_UNAVAILABLE: { kind: 'retryable', status: 502, fault: 'server', title: 'Downstream unavailable', hint: 'The downstream refused the connection or answered 5xx/429; it is retried with backoff.' },
+  DOWNSTREAM_REJECTED: { kind: 'permanent', status: 502, fault: 'server', title: 'Downstream rejected the message', hint: 'The downstream answered 4xx: the message is wrong for it, and sending it again will not help.' },
+  SOAP_FAULT_CLIENT: { kind: 'permanent', status: 502, fault: 'server', title: 'Downstream SOAP Client/Sender fault', hint: 'The SOAP service rejected the request as wrong; see the fault reason and detail.' },
+  SOAP_FAULT_SERVER: { kind: 'retryable', status: 502, fault: 'server', title: 'Downstream SOAP Server/Receiver fault', hint: 'The SOAP service failed; it is retried with backoff.' },
+  BAD_REPLY: { kind: 'permanent', status: 502, fault: 'server', title: 'Unreadable reply', hint: 'The downstream answered with a body the hub cannot read.' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export interface ErrorCodeSpec {
+  kind: 'retryable' | 'permanent';
+  status: number;
+  fault: 'client' | 'server';
+  title: string;
+  hint: string;
+}
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface HubErrorOptions {
+  /** Extra machine-readable facts: schema errors, the SOAP fault's code and detail, the HTTP status met downstream. */
+  details?: unknown;
+  /** The flow step (by index and kind, e.g. "2:validate") where the error arose; the runtime fills it in. */
+  step?: string;
+  cause?: unknown;
+}
+
+/** An error raised while a message is handled. Use `hubError(code, ...)`; `retryable` and `permanent` are subclasses so callers branch on type. */
+export abstract class HubError extends Error {
+  abstract readonly retryable: boolean;
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  step: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: HubErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+    this.step = options.step;
+  }
+
+  get spec(): ErrorCodeSpec {
+    return ERROR_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; retryable: boolean; step?: string; details?: unknown } {
+    return { code: this.code, message: this.message, retryable: this.retryable, ...(this.step ? { step: this.step } : {}), ...(this.details === undefined ? {} : { details: this.details }) };
+  }
+}
+
+export class RetryableError extends HubError {
+  override readonly name = 'RetryableError';
+  readonly retryable = true;
+}
+
+export class PermanentError extends HubError {
+  override readonly name = 'PermanentError';
+  readonly retryable = false;
+}
+
+/** Builds the error of the right class for a code from the table. */
+export function hubError(code: ErrorCode, message: string, options?: HubErrorOptions): HubError {
+  return ERROR_CODES[code].kind === 'retryable' ? new RetryableError(code, message, options) : new PermanentError(code, message, options);
+}
+
+/** Any thrown value as a HubError: unknown errors become INTERNAL (permanent), so a bug never loops forever. */
+export function toHubError(err: unknown): HubError {
+  if (err instanceof HubError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PermanentError('INTERNAL', message, { cause: err });
+}
+
+/**
+ * A problem in configuration (a flow file, the hub configuration), found before anything starts. `path` is the
+ * location inside the config object being built (e.g. ['steps', 2, 'transform', 'jsonata']) so the linter can
+ * point at line and column; `offset` optionally points inside the string value at that path.
+ */
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+  severity?: 'error' | 'warning';
+  offset?: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map((i) => `${i.path.join('.') || '<root>'}: ${i.message}`).join('\n'));
+  }
+}

@@ -1,0 +1,81 @@
+import jsonata from 'jsonata';
+import type { ConfigIssue } from './errors.js';
+import { PermanentError, type ErrorCode } from './errors.js';
+import type { Message } from './message.js';
+
+/**
+ * JSONata, as used everywhere in flows. An expression sees the message body as its input, with `$headers`,
+ * `$meta` and `$id` bound. It is compiled once, when the flow loads, never per message.
+ */
+export interface CompiledExpression {
+  readonly source: string;
+  evaluate(message: Message, extra?: Record<string, unknown>): Promise<unknown>;
+}
+
+/**
+ * Compiles an expression, reporting a syntax error at `path` (with the offset into the expression) rather than
+ * throwing. Returns undefined when it does not compile.
+ */
+export function compileExpression(source: string, path: (string | number)[], report: (issue: ConfigIssue) => void, failCode: ErrorCode = 'TRANSFORM_FAILED'): CompiledExpression | undefined {
+  let expr: jsonata.Expression;
+  try {
+    expr = jsonata(source);
+  } catch (err) {
+    const e = err as { message?: string; position?: number; code?: string };
+    report({ path, message: `JSONata does not compile: ${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}`, ...(typeof e.position === 'number' ? { offset: Math.max(0, e.position - 1) } : {}) });
+    return undefined;
+  }
+  return {
+    source,
+    async evaluate(message, extra) {
+      try {
+        return await expr.evaluate(message.json(), { headers: message.headers, meta: message.meta, id: message.id, ...extra });
+      } catch (err) {
+        if (err instanceof PermanentError) throw err;
+        const e = err as { message?: string; code?: string };
+        throw new PermanentError(failCode, `JSONata \`${source.length > 80 ? source.slice(0, 77) + '...' : source}\` failed: ${e.message ?? String(err)}`, { cause: err, details: { expression: source, jsonataCode: e.code } });
+      }
+    },
+  };
+}
+
+/**
+ * A string with `{{ expression }}` parts, e.g. `/orders/{{ orderId }}` or `Bearer {{ $headers.token }}`. Plain
+ * strings cost nothing to evaluate.
+ */
+export interface CompiledTemplate {
+  readonly source: string;
+  readonly constant: boolean;
+  render(message: Message): Promise<string>;
+}
+
+export function compileTemplate(source: string, path: (string | number)[], report: (issue: ConfigIssue) => void): CompiledTemplate {
+  const parts: (string | CompiledExpression | undefined)[] = [];
+  const re = /\{\{(.*?)\}\}/gs;
+  let last = 0;
+  for (const m of source.matchAll(re)) {
+    if (m.index! > last) parts.push(source.slice(last, m.index));
+    const inner = m[1]!;
+    const compiled = compileExpression(inner.trim(), path, (issue) => report({ ...issue, offset: m.index! + 2 + (inner.length - inner.trimStart().length) + (issue.offset ?? 0) }), 'TEMPLATE_FAILED');
+    parts.push(compiled);
+    last = m.index! + m[0].length;
+  }
+  if (last < source.length) parts.push(source.slice(last));
+  const constant = parts.every((p) => typeof p === 'string');
+  return {
+    source,
+    constant,
+    async render(message) {
+      if (constant) return source;
+      let out = '';
+      for (const part of parts) {
+        if (typeof part === 'string') out += part;
+        else if (part) {
+          const v = await part.evaluate(message);
+          out += v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+        }
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Headers the hub carries from ingress to every egress, on every transport, so one correlation id and one trace
+ * follow a message through SOAP, REST, AMQP and Kafka.
+ */
+export const PROPAGATED_HEADERS = [
+  'correlation-id',
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+  'x-request-id',
+] as const;
+
+/** Other names clients use for the correlation id; the hub normalizes them to `correlation-id`. */
+const CORRELATION_ALIASES = ['x-correlation-id', 'correlation-id', 'x-correlationid', 'correlationid'];
+
+/**
+ * Picks the propagated headers out of a transport's inbound headers (any case, arrays joined) and makes sure a
+ * correlation id is present (the message id when the caller sent none).
+ */
+export function inboundHeaders(raw: Record<string, unknown>, messageId: string): Record<string, string> {
+  const lower: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined || v === null) continue;
+    lower[k.toLowerCase()] = Array.isArray(v) ? v.map(String).join(', ') : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  }
+  const out: Record<string, string> = {};
+  for (const name of PROPAGATED_HEADERS) if (lower[name] !== undefined) out[name] = lower[name]!;
+  const correlation = CORRELATION_ALIASES.map((n) => lower[n]).find((v) => v !== undefined && v !== '');
+  out['correlation-id'] = correlation ?? messageId;
+  return out;
+}
+
+/** The propagated headers of a message, to put on an outbound request or record. */
+export function outboundHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of PROPAGATED_HEADERS) if (headers[name] !== undefined) out[name] = headers[name]!;
+  return out;
+}

@@ -1,0 +1,24 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { HubLimits } from '../core/contracts.js';
+
+/**
+ * The HTTP server sources add routes to. Every request body arrives as a raw Buffer (`request.body`, undefined when
+ * there is none): each source parses it itself, so that a bad body is answered in that source's own error format
+ * (problem+json for REST, a SOAP Fault for SOAP). Bodies over `limits.bodyBytes` fail with fastify's
+ * FST_ERR_CTP_BODY_TOO_LARGE (statusCode 413) before any handler runs; route error handlers format it.
+ */
+export function createHttpServer(limits: HubLimits, logger: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    bodyLimit: limits.bodyBytes,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    // Paths are matched as written; a trailing slash is the same route.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.bodyBytes }, (_req, body, done) => done(null, body));
+  return app as unknown as FastifyInstance;
+}
