@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, builds, lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+echo "== import cycles"
+npx madge --circular --extensions ts --ts-config tsconfig.json src adapters sim
+echo "== hub validate flows/"
+node bin/hub.js validate flows/
+echo "== tests"
+npx vitest run "$@"

@@ -1,0 +1,38 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A modern REST/JSON service for the demo: shipping rates. Legacy SOAP clients reach it through the hub's
+ * `shipping-quote-soap` flow.
+ *
+ *   POST /rates  { "weightKg": 2.5, "fromCountry": "DE", "toCountry": "FR" }
+ *   200          { "carrier": "EUROPOST", "amount": 12.5, "currency": "EUR", "days": 2 }
+ *   400          application/problem+json when the request is wrong
+ */
+export async function startShippingApi(options: { port?: number; host?: string } = {}): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.post('/rates', async (req, reply) => {
+    const body = req.body as { weightKg?: unknown; fromCountry?: unknown; toCountry?: unknown } | undefined;
+    const weight = Number(body?.weightKg);
+    const from = String(body?.fromCountry ?? '');
+    const to = String(body?.toCountry ?? '');
+    if (!(weight > 0) || !/^[A-Z]{2}$/.test(from) || !/^[A-Z]{2}$/.test(to)) {
+      return reply
+        .code(400)
+        .type('application/problem+json')
+        .send({ type: 'about:blank', title: 'Bad rate request', status: 400, detail: 'weightKg must be > 0; fromCountry and toCountry are ISO 3166 alpha-2 codes' });
+    }
+    const domestic = from === to;
+    const amount = Math.round((domestic ? 4.9 : 9.9 + weight * 1.04) * 100) / 100;
+    return { carrier: domestic ? 'LOCALPOST' : 'EUROPOST', amount, currency: 'EUR', days: domestic ? 1 : 2 + Math.floor(weight / 10) };
+  });
+  const url = await app.listen({ port: options.port ?? 8082, host: options.host ?? '127.0.0.1' });
+  return { url, app, close: () => app.close() };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const port = Number(process.env.PORT ?? process.argv[process.argv.indexOf('--port') + 1] ?? 8082) || 8082;
+  const { url } = await startShippingApi({ port, host: process.env.HOST ?? '127.0.0.1' });
+  console.log(`shipping API (REST) listening on ${url}`);
+}

@@ -1,0 +1,184 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { builtinRegistry } from './builtins.js';
+import { buildFlowSchema } from './config/flow-schema.js';
+import { HubConfigError, loadHubConfig, type HubConfig } from './config/hub-config.js';
+import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js';
+import { PROJECT_ROOT } from './config/paths.js';
+import { loadUserAdapters } from './config/plugins.js';
+import { MessageSchemas } from './config/schema-validator.js';
+import type { Registry } from './core/registry.js';
+import { FlowLoadError, Hub } from './runtime/hub.js';
+
+const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
+
+Usage:
+  hub run [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--flow NAME]
+        Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz and /readyz.
+        --flow NAME runs that one flow alone (mesh style).
+  hub validate [--config FILE] PATH...
+        Lint flow files (or folders of them); prints file:line:col: message for every problem.
+  hub adapters [--config FILE] [--json]
+        List the registered adapters (built-in and your own) with their config schemas.
+  hub schema [--config FILE] [--out FILE]
+        Print (or write) the flow JSON Schema assembled from the registered adapters and steps.
+
+Configuration: ./hub.yaml, or --config FILE, or HUB_CONFIG; HUB_PORT, HUB_HOST, HUB_FLOWS, HUB_LOG_LEVEL override it.
+Exit codes: 0 ok, 1 invalid flows or configuration, 2 usage error.`;
+
+function version(): string {
+  return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function setup(configPath: string | undefined, overrides: Parameters<typeof loadHubConfig>[0] = {}): Promise<{ config: HubConfig; registry: Registry }> {
+  const config = loadHubConfig({ ...overrides, ...(configPath ? { config: configPath } : {}) });
+  const registry = builtinRegistry();
+  await loadUserAdapters(registry, config.adapters);
+  return { config, registry };
+}
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n'), err: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest, err);
+      case 'validate':
+        return await validateCommand(rest, out, err);
+      case 'adapters':
+        return await adaptersCommand(rest, out);
+      case 'schema':
+        return await schemaCommand(rest, out);
+      case '--version':
+      case '-v':
+        out(version());
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        err(`hub: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof HubConfigError || e instanceof FlowLoadError) {
+      err(e instanceof FlowLoadError ? formatDiagnostics(e.diagnostics) : e.message);
+      return 1;
+    }
+    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      err(`hub: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    err(`hub: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+async function validateCommand(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' } } });
+  if (positionals.length === 0) {
+    err('hub validate: name at least one flow file or folder (e.g. hub validate flows/)');
+    return 2;
+  }
+  const { config, registry } = await setup(values.config);
+  const logger = pino({ level: 'silent' });
+  const result = loadFlows(positionals, { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'validate' });
+  if (result.diagnostics.length) err(formatDiagnostics(result.diagnostics));
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = result.diagnostics.length - errors;
+  if (hasErrors(result)) {
+    err(`${errors} error(s), ${warnings} warning(s) in ${result.files.length} file(s)`);
+    return 1;
+  }
+  out(`ok: ${result.flows.length} flow(s) in ${result.files.length} file(s) are valid${warnings ? ` (${warnings} warning(s))` : ''}`);
+  return 0;
+}
+
+async function runCommand(argv: string[], err: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { flows: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' }, flow: { type: 'string' }, 'log-level': { type: 'string' } },
+  });
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    err(`hub run: --port must be an integer from 0 to 65535 (got "${values.port}")`);
+    return 2;
+  }
+  const { config, registry } = await setup(values.config, { ...(values.flows ? { flows: values.flows } : {}), ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), ...(values['log-level'] ? { logLevel: values['log-level'] } : {}) });
+  const logger: Logger = pino({ level: config.logLevel, base: { service: values.flow ?? 'hub' } });
+  const hub = await Hub.build({ config, registry, logger, ...(values.flow ? { flow: values.flow } : {}) });
+  try {
+    await hub.listen();
+  } catch (e) {
+    await hub.stop();
+    const code = (e as { code?: string }).code;
+    err(code === 'EADDRINUSE' ? `hub run: port ${config.port} on ${config.host} is already in use; choose another with --port` : `hub run: cannot listen: ${(e as Error).message}`);
+    return 1;
+  }
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, `${signal}: no longer taking messages; finishing those in flight`);
+      hub.stop().then(
+        () => {
+          logger.info('stopped');
+          resolveExit(0);
+        },
+        (e: unknown) => {
+          logger.error({ err: e }, 'unclean stop');
+          resolveExit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+async function adaptersCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, json: { type: 'boolean' } } });
+  const { registry } = await setup(values.config);
+  const list = registry.adapters.map((a) => ({
+    name: a.name,
+    origin: registry.origin('adapter', a.name),
+    description: a.description,
+    ...(a.source ? { source: a.source.schema } : {}),
+    ...(a.sink ? { sink: a.sink.schema } : {}),
+  }));
+  if (values.json) {
+    out(JSON.stringify(list, null, 2));
+    return 0;
+  }
+  for (const a of list) {
+    out(`${a.name}  (${a.origin})  ${a.description}`);
+    for (const side of ['source', 'sink'] as const) {
+      const schema = a[side] as { properties?: Record<string, { description?: string }>; required?: string[] } | undefined;
+      if (!schema) continue;
+      out(`  ${side}:`);
+      for (const [key, prop] of Object.entries(schema.properties ?? {})) {
+        out(`    ${key}${schema.required?.includes(key) ? ' (required)' : ''}: ${prop.description ?? ''}`);
+      }
+    }
+  }
+  out('\nFull schemas: hub adapters --json');
+  return 0;
+}
+
+async function schemaCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, out: { type: 'string' } } });
+  const { registry } = await setup(values.config);
+  const text = JSON.stringify(buildFlowSchema(registry), null, 2) + '\n';
+  if (values.out) {
+    writeFileSync(values.out, text);
+    out(`wrote ${values.out}`);
+  } else out(text.trimEnd());
+  return 0;
+}

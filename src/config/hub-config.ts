@@ -1,0 +1,88 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { HubLimits } from '../core/contracts.js';
+import { toMs } from '../core/duration.js';
+import { describeSchemaErrors } from './load-flows.js';
+import { Registry } from '../core/registry.js';
+import { PROJECT_ROOT } from './paths.js';
+import { compileFlowSchema } from './schema-validator.js';
+import { YamlSource, type Diagnostic } from './yaml-source.js';
+
+
+export interface HubConfig {
+  /** The file it came from, if any. */
+  file: string | undefined;
+  host: string;
+  port: number;
+  flowsDir: string;
+  schemasDir: string;
+  adapters: { spec: string; baseDir: string }[];
+  limits: HubLimits;
+  logLevel: string;
+  shutdownGraceMs: number;
+}
+
+export interface HubConfigOverrides {
+  config?: string;
+  host?: string;
+  port?: number;
+  flows?: string;
+  logLevel?: string;
+}
+
+export class HubConfigError extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`).join('\n'));
+  }
+}
+
+interface RawHubConfig {
+  host?: string;
+  port?: number;
+  flows?: string;
+  schemas?: string;
+  adapters?: string[];
+  limits?: { body_bytes?: number; max_depth?: number };
+  log?: { level?: string };
+  shutdown?: { grace?: number | string };
+}
+
+/**
+ * Reads the hub configuration: `--config FILE`, else $HUB_CONFIG, else ./hub.yaml if it exists, else defaults.
+ * Flags beat environment variables, which beat the file.
+ */
+export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): HubConfig {
+  const explicit = overrides.config ?? env.HUB_CONFIG;
+  const file = explicit ? resolve(cwd, explicit) : existsSync(resolve(cwd, 'hub.yaml')) ? resolve(cwd, 'hub.yaml') : undefined;
+  let raw: RawHubConfig = {};
+  if (file) {
+    if (!existsSync(file)) throw new HubConfigError([{ file, line: 1, col: 1, message: 'configuration file not found', severity: 'error' }]);
+    const src = new YamlSource(file, readFileSync(file, 'utf8'));
+    if (src.ok && src.value !== undefined && src.value !== null) {
+      const validate = compileFlowSchema(JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'schemas', 'hub.schema.json'), 'utf8')));
+      if (!validate(src.value)) for (const d of describeSchemaErrors(validate.errors ?? [], new Registry())) src.report(d.path, d.message, { at: d.at });
+      raw = src.value as RawHubConfig;
+    }
+    if (!src.ok) throw new HubConfigError(src.diagnostics);
+  }
+  const base = file ? dirname(file) : cwd;
+  const port = overrides.port ?? (env.HUB_PORT ? Number(env.HUB_PORT) : undefined) ?? raw.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HubConfigError([{ file: file ?? '<flags>', line: 1, col: 1, message: `port must be an integer from 0 to 65535 (got ${port})`, severity: 'error' }]);
+  return {
+    file,
+    host: overrides.host ?? env.HUB_HOST ?? raw.host ?? '127.0.0.1',
+    port,
+    flowsDir: overrides.flows ? resolve(cwd, overrides.flows) : env.HUB_FLOWS ? resolve(cwd, env.HUB_FLOWS) : resolve(base, raw.flows ?? 'flows'),
+    schemasDir: env.HUB_SCHEMAS ? resolve(cwd, env.HUB_SCHEMAS) : raw.schemas ? resolve(base, raw.schemas) : defaultSchemasDir(base),
+    adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),
+    limits: { bodyBytes: raw.limits?.body_bytes ?? 1024 * 1024, maxDepth: raw.limits?.max_depth ?? 64 },
+    logLevel: overrides.logLevel ?? env.HUB_LOG_LEVEL ?? raw.log?.level ?? 'info',
+    shutdownGraceMs: toMs(raw.shutdown?.grace ?? '10s'),
+  };
+}
+
+/** ./schemas when it exists, else the project's own (so `hub run --flows elsewhere` still finds the examples' schemas). */
+function defaultSchemasDir(base: string): string {
+  const local = resolve(base, 'schemas');
+  return existsSync(local) ? local : resolve(PROJECT_ROOT, 'schemas');
+}

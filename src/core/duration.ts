@@ -1,0 +1,25 @@
+/** Durations in config: a number of milliseconds, or a string such as "250ms", "10s", "2m", "1h", "1m30s". */
+export type Duration = number | string;
+
+export const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h))+$';
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds for a duration; throws a TypeError for a string that is not one. */
+export function toMs(value: Duration): number {
+  if (typeof value === 'number') return value;
+  if (!new RegExp(DURATION_PATTERN).test(value)) throw new TypeError(`"${value}" is not a duration (e.g. 250ms, 10s, 2m, 1h)`);
+  let total = 0;
+  for (const m of value.matchAll(PART)) total += Number(m[1]) * UNIT[m[2]!]!;
+  return Math.round(total);
+}
+
+/** The JSON Schema of a duration, for component schemas. */
+export const durationSchema = {
+  description: 'A duration: milliseconds as a number, or a string like "250ms", "10s", "2m", "1h".',
+  oneOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: DURATION_PATTERN },
+  ],
+  examples: ['500ms', '10s', '2m'],
+} as const;

@@ -1,0 +1,162 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { FlowDefinition } from '../config/load-flows.js';
+import type { FlowResult, HubLimits, StepContext } from '../core/contracts.js';
+import { hubError, toHubError, type HubError } from '../core/errors.js';
+import type { Message } from '../core/message.js';
+import { Bulkhead } from './bulkhead.js';
+import { withRetry } from './retry.js';
+
+export interface FlowStats {
+  received: number;
+  completed: number;
+  failed: number;
+  inFlight: number;
+  lastError?: { code: string; message: string; step?: string; at: string; messageId: string };
+}
+
+/**
+ * Runs one flow: its source feeds messages in, each goes through the steps under the flow's concurrency limit and
+ * timeout, sinks are called with the flow's retry policy, and the source is told the outcome only when everything
+ * downstream settled. The same runner serves hub mode (many runners, one server) and flow mode (one runner).
+ */
+export class FlowRunner {
+  readonly stats: FlowStats = { received: 0, completed: 0, failed: 0, inFlight: 0 };
+  readonly #bulkhead: Bulkhead;
+  readonly #logger: Logger;
+  #stopping = false;
+  #idle: (() => void) | undefined;
+  readonly #started = new Set<string>();
+
+  constructor(
+    readonly def: FlowDefinition,
+    logger: Logger,
+  ) {
+    this.#bulkhead = new Bulkhead(def.concurrency, def.queue);
+    this.#logger = logger.child({ flow: def.name });
+  }
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  /** Starts the sinks, then the source (which adds its routes to `http`). A sink that cannot connect yet is logged; readiness stays false for it. */
+  async start(http: FastifyInstance, limits: HubLimits): Promise<void> {
+    await Promise.all(
+      [...this.def.sinks].map(async ([name, sink]) => {
+        try {
+          await sink.instance.start();
+          this.#started.add(name);
+        } catch (err) {
+          this.#logger.error({ sink: name, err }, `sink "${name}" could not start: ${(err as Error).message}`);
+        }
+      }),
+    );
+    await this.def.source.instance.start({
+      flow: this.def.name,
+      logger: this.#logger.child({ source: this.def.source.adapter }),
+      http,
+      limits,
+      deliver: (message) => this.deliver(message),
+    });
+  }
+
+  ready(): boolean {
+    if (this.#stopping || !this.def.source.instance.ready()) return false;
+    for (const sink of this.def.sinks.values()) if (!sink.instance.ready()) return false;
+    return true;
+  }
+
+  /** Called by the source for each inbound message; see SourceContext.deliver. */
+  async deliver(message: Message): Promise<FlowResult> {
+    if (this.#stopping) throw hubError('FLOW_STOPPING', 'the hub is shutting down and takes no new messages');
+    this.stats.received++;
+    this.stats.inFlight++;
+    try {
+      const replies = await this.#bulkhead.run(() => this.#process(message));
+      this.stats.completed++;
+      return { replies };
+    } catch (err) {
+      const e = toHubError(err);
+      this.stats.failed++;
+      this.stats.lastError = { code: e.code, message: e.message, ...(e.step ? { step: e.step } : {}), at: new Date().toISOString(), messageId: message.id };
+      const level = e.code === 'INTERNAL' ? 'error' : 'warn';
+      this.#logger[level]({ messageId: message.id, correlationId: message.headers['correlation-id'], code: e.code, step: e.step, retryable: e.retryable, ...(e.code === 'INTERNAL' ? { err: e.cause ?? e } : {}) }, `message failed: ${e.message}`);
+      throw e;
+    } finally {
+      this.stats.inFlight--;
+      if (this.stats.inFlight === 0) this.#idle?.();
+    }
+  }
+
+  async #process(input: Message): Promise<Message[]> {
+    const timeout = AbortSignal.timeout(this.def.timeoutMs);
+    let rejectOnTimeout: (err: HubError) => void = () => {};
+    const timedOut = new Promise<never>((_, reject) => {
+      rejectOnTimeout = reject;
+    });
+    const onAbort = (): void => rejectOnTimeout(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`));
+    timeout.addEventListener('abort', onAbort, { once: true });
+    timedOut.catch(() => {});
+    try {
+      return await Promise.race([this.#runSteps(input, timeout), timedOut]);
+    } finally {
+      timeout.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #runSteps(input: Message, signal: AbortSignal): Promise<Message[]> {
+    const logger = this.#logger.child({ messageId: input.id });
+    const ctx: StepContext = { flow: this.def.name, logger, signal, send: (sink, message) => this.#send(sink, message, signal, logger) };
+    let current = [input];
+    for (const step of this.def.steps) {
+      const next: Message[] = [];
+      for (const message of current) {
+        try {
+          next.push(...(await step.run(message, ctx)));
+        } catch (err) {
+          const e = toHubError(err);
+          e.step ??= step.label;
+          throw e;
+        }
+      }
+      current = next;
+      if (current.length === 0) break;
+    }
+    const { expression, status } = this.def.reply;
+    if (!expression && status === undefined) return current;
+    return Promise.all(
+      current.map(async (m) => {
+        try {
+          const value = expression ? await expression.evaluate(m) : undefined;
+          return m.with({ ...(value === undefined ? {} : { value }), meta: status === undefined ? {} : { status } });
+        } catch (err) {
+          const e = toHubError(err);
+          e.step ??= 'reply';
+          throw e;
+        }
+      }),
+    );
+  }
+
+  async #send(sinkName: string, message: Message, signal: AbortSignal, logger: Logger): Promise<Message | undefined> {
+    const sink = this.def.sinks.get(sinkName);
+    if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
+    return withRetry(
+      this.def.retry,
+      signal,
+      (attempt) => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, logger, signal }),
+      (err, attempt, wait) => logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
+    );
+  }
+
+  /** Stops taking messages, waits (up to `graceMs`) for those in flight, then stops the source and the sinks. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    if (this.stats.inFlight > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    }
+    await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
+    await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
+  }
+}

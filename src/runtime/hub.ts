@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { HubConfig } from '../config/hub-config.js';
+import { formatDiagnostics, hasErrors, loadFlows, type FlowDefinition } from '../config/load-flows.js';
+import { MessageSchemas } from '../config/schema-validator.js';
+import type { Diagnostic } from '../config/yaml-source.js';
+import type { Registry } from '../core/registry.js';
+import { FlowRunner } from './flow-runner.js';
+import { createHttpServer } from './http-server.js';
+
+export class FlowLoadError extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(`flows have errors; nothing was started:\n${formatDiagnostics(diagnostics)}`);
+  }
+}
+
+export interface HubOptions {
+  config: HubConfig;
+  registry: Registry;
+  logger: Logger;
+  /** Flow mode: run only this flow. */
+  flow?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * One hub process: loads and lints every flow (starting none if any has an error), runs each in its own
+ * FlowRunner, and serves their HTTP endpoints with /healthz and /readyz on one server.
+ * `build()` creates everything without listening (tests use `app.inject()`); `listen()` opens the port.
+ */
+export class Hub {
+  readonly runners: FlowRunner[];
+  readonly app: FastifyInstance;
+  #stopping = false;
+  #started = false;
+
+  private constructor(
+    readonly options: HubOptions,
+    flows: FlowDefinition[],
+  ) {
+    this.app = createHttpServer(options.config.limits, options.logger);
+    this.runners = flows.map((f) => new FlowRunner(f, options.logger));
+    this.app.get('/healthz', async () => ({ status: 'ok' }));
+    this.app.get('/readyz', async (_req, reply) => {
+      const flows = Object.fromEntries(this.runners.map((r) => [r.name, r.ready() ? 'ready' : 'not ready']));
+      const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
+    });
+  }
+
+  /** Loads the flows and starts their runners (sources add routes). Throws FlowLoadError with every problem found. */
+  static async build(options: HubOptions): Promise<Hub> {
+    const { config, registry, logger } = options;
+    const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
+    for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
+    if (hasErrors(result)) throw new FlowLoadError(result.diagnostics.filter((d) => d.severity === 'error'));
+    let flows = result.flows;
+    if (options.flow !== undefined) {
+      flows = flows.filter((f) => f.name === options.flow);
+      if (flows.length === 0) throw new Error(`no flow named "${options.flow}" in ${config.flowsDir} (flows: ${result.flows.map((f) => f.name).join(', ') || 'none'})`);
+    }
+    const hub = new Hub(options, flows);
+    for (const runner of hub.runners) await runner.start(hub.app, config.limits);
+    await hub.app.ready();
+    hub.#started = true;
+    return hub;
+  }
+
+  /** Opens the port; resolves with the address it listens on. */
+  async listen(): Promise<string> {
+    const address = await this.app.listen({ host: this.options.config.host, port: this.options.config.port });
+    this.options.logger.info({ address, flows: this.runners.map((r) => r.name) }, `hub listening on ${address} with ${this.runners.length} flow(s)`);
+    return address;
+  }
+
+  /** Stops taking new messages, lets those in flight finish (up to the grace period), then closes everything. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const grace = this.options.config.shutdownGraceMs;
+    await Promise.all(this.runners.map((r) => r.stop(grace)));
+    await this.app.close();
+  }
+}

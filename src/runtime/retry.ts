@@ -1,0 +1,33 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { toHubError, type HubError } from '../core/errors.js';
+import type { RetryPolicy } from '../config/load-flows.js';
+
+/** Wait before try number `attempt + 1` (attempt counts from 1), with full jitter on exponential backoff. */
+export function backoffMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  if (policy.backoff === 'fixed') return policy.initialMs;
+  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
+ * Permanent errors and an aborted signal end it at once. The error thrown is the last one, as a HubError with
+ * `details.attempts` recorded by the caller's log.
+ */
+export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, work: (attempt: number) => Promise<T>, onRetry?: (err: HubError, attempt: number, waitMs: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work(attempt);
+    } catch (err) {
+      const e = toHubError(err);
+      if (!e.retryable || attempt >= policy.attempts || signal.aborted) throw e;
+      const wait = backoffMs(policy, attempt);
+      onRetry?.(e, attempt, wait);
+      try {
+        await sleep(wait, undefined, { signal });
+      } catch {
+        throw e;
+      }
+    }
+  }
+}
