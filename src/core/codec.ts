@@ -128,8 +128,8 @@ function parserFor(options: XmlParseOptions, maxDepth: number): XMLParser {
     htmlEntities: false,
     trimValues: true,
     maxNestedTags: maxDepth + 1,
-    isArray: arrays.size ? (name) => arrays.has(name) : undefined,
-  } as ConstructorParameters<typeof XMLParser>[0]);
+    ...(arrays.size ? { isArray: (name: string) => arrays.has(name) } : {}),
+  });
 }
 
 /** Parses XML into fast-xml-parser's object form, after `checkXml`. */
