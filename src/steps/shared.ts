@@ -1,0 +1,148 @@
+/**
+ * Helpers the built-in steps share: config checks made at load, JSONata truthiness, sending to a sink and carrying
+ * on with its reply, and reading an XML body into a JSON value.
+ */
+import { parseXml, type XmlParseOptions } from '../core/codec.js';
+import type { Step, StepBuildContext } from '../core/contracts.js';
+import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
+import { compileExpression, type CompiledExpression } from '../core/expression.js';
+import type { Message } from '../core/message.js';
+
+export type ConfigPath = (string | number)[];
+
+/** Wraps `ctx.report` to count the errors a step reported, so `create` knows whether the step can run. */
+export function issueCounter(ctx: StepBuildContext): { report: (issue: ConfigIssue) => void; readonly errors: number } {
+  let errors = 0;
+  return {
+    report(issue) {
+      if (issue.severity !== 'warning') errors++;
+      ctx.report(issue);
+    },
+    get errors() {
+      return errors;
+    },
+  };
+}
+
+/**
+ * What `create` returns when the config has problems: the flow does not start then, so this never runs; if it ever
+ * does, it fails loudly rather than passing messages through unmediated.
+ */
+export function unusableStep(kind: string): Step {
+  return () => {
+    throw new PermanentError('INTERNAL', `the ${kind} step has configuration problems and cannot run (see \`hub validate\`)`);
+  };
+}
+
+/**
+ * Compiles the JSONata expression at `path`, reporting a value that is not a string (or is missing when required)
+ * as well as syntax errors (with their offset).
+ */
+export function expressionAt(
+  source: unknown,
+  path: ConfigPath,
+  report: (issue: ConfigIssue) => void,
+  options: { required?: boolean; failCode?: ErrorCode } = {},
+): CompiledExpression | undefined {
+  if (source === undefined || source === null) {
+    if (options.required) report({ path, message: 'a JSONata expression is required here' });
+    return undefined;
+  }
+  if (typeof source !== 'string' || source.trim() === '') {
+    report({ path, message: `must be a JSONata expression (a non-empty string), got ${describe(source)}` });
+    return undefined;
+  }
+  return compileExpression(source, path, report, options.failCode);
+}
+
+/**
+ * Checks that `name` is one of the flow's sinks (and a request-reply one when `requestReply` is asked for),
+ * reporting at `path` otherwise. Returns the name when it is usable.
+ */
+export function sinkAt(name: unknown, path: ConfigPath, ctx: StepBuildContext, report: (issue: ConfigIssue) => void, requestReply = false): string | undefined {
+  if (typeof name !== 'string' || name === '') {
+    report({ path, message: `must be the name of one of the flow's sinks, got ${describe(name)}` });
+    return undefined;
+  }
+  const sink = ctx.sinks.get(name);
+  if (!sink) {
+    const known = [...ctx.sinks.keys()];
+    report({ path, message: `unknown sink "${name}": ${known.length ? `the flow's sinks are ${known.map((k) => `"${k}"`).join(', ')}` : 'the flow declares no sinks'}; declare it under \`sinks:\`` });
+    return undefined;
+  }
+  if (requestReply && !sink.requestReply) {
+    report({ path, message: `sink "${name}" is one-way, but this step needs a reply: use a request-reply sink (rest, soap)` });
+    return undefined;
+  }
+  return name;
+}
+
+/** The config as an object (the flow schema has checked its keys); anything else is reported and read as `{}`. */
+export function objectConfig(config: unknown, report: (issue: ConfigIssue) => void): Record<string, unknown> {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    report({ path: [], message: `must be an object, got ${describe(config)}` });
+    return {};
+  }
+  return config as Record<string, unknown>;
+}
+
+/** JSONata's own truthiness (`$boolean`), so `when: items` means what it means in any other JSONata expression. */
+export function isTruthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(isTruthy);
+  switch (typeof value) {
+    case 'string':
+      return value.length > 0;
+    case 'number':
+      return value !== 0 && !Number.isNaN(value);
+    case 'boolean':
+      return value;
+    case 'object':
+      return value !== null && Object.keys(value).length > 0;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Sends `message` to `sink` and returns what goes on down the flow: the sink's reply when it has one (keeping the
+ * original id and the hub's meta, so the message stays traceable), else the original; either way with
+ * `meta.route` set to the sink.
+ */
+export async function sendAndContinue(message: Message, sink: string, send: (sink: string, message: Message) => Promise<Message | undefined>): Promise<Message> {
+  const reply = await send(sink, message);
+  if (!reply) return message.with({ meta: { route: sink } });
+  return reply.with({ id: message.id, meta: { ...message.meta, route: sink } });
+}
+
+/** Parses an XML body into a JSON value, without the `?xml` declaration node. */
+export function xmlToValue(body: Buffer | string, options: XmlParseOptions): unknown {
+  const tree = parseXml(body, {}, options);
+  if (tree && typeof tree === 'object' && !Array.isArray(tree) && '?xml' in tree) {
+    const { '?xml': _declaration, ...rest } = tree as Record<string, unknown>;
+    return rest;
+  }
+  return tree;
+}
+
+/** "an array of 3", "a string", ... for error messages about a value of the wrong shape. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value === 'number' ? 'the number' : `a ${typeof value}`} ${JSON.stringify(value).slice(0, 40)}`;
+}
+
+/** Keys that must never become properties of an object built from config or messages. */
+export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The error for an expression that yielded no value where the step needs one (JSONata yields nothing when a path matches nothing). */
+export function producedNothing(expr: CompiledExpression, hint: string): PermanentError {
+  const source = expr.source.length > 80 ? `${expr.source.slice(0, 77)}...` : expr.source;
+  return new PermanentError('TRANSFORM_FAILED', `JSONata \`${source}\` produced nothing for this message (a path that matched nothing?); ${hint}`, {
+    details: { expression: expr.source },
+  });
+}
+
+/** How a `when` condition reads, for the descriptions editors show. */
+export const CONDITION_HELP = '($headers, $meta and $id bound); it holds when its result is true as JSONata\'s $boolean sees it: 0, "", null, empty arrays and objects, and a path that matched nothing are false.';
