@@ -19,7 +19,7 @@ const filter: StepRegistration<FilterConfig> = {
         type: 'string',
         minLength: 1,
         description: `JSONata condition over the JSON body ${CONDITION_HELP}`,
-        examples: ['status = "PAID"', '$exists(customer.email)', '$headers."x-test" != "true"'],
+        examples: ['status = "PAID"', '$exists(customer.email)', '$not($headers."x-test" = "true")'],
       },
     },
     examples: [{ when: 'status = "PAID"' }],
