@@ -3,7 +3,7 @@
  * on with its reply, and reading an XML body into a JSON value.
  */
 import { parseXml, type XmlParseOptions } from '../core/codec.js';
-import type { Step, StepBuildContext } from '../core/contracts.js';
+import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
 import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../core/expression.js';
 import type { Message } from '../core/message.js';
@@ -108,8 +108,8 @@ export function isTruthy(value: unknown): boolean {
  * original id and the hub's meta, so the message stays traceable), else the original; either way with
  * `meta.route` set to the sink.
  */
-export async function sendAndContinue(message: Message, sink: string, send: (sink: string, message: Message) => Promise<Message | undefined>): Promise<Message> {
-  const reply = await send(sink, message);
+export async function sendAndContinue(message: Message, sink: string, run: StepContext): Promise<Message> {
+  const reply = await run.send(sink, message);
   if (!reply) return message.with({ meta: { route: sink } });
   return reply.with({ id: message.id, meta: { ...message.meta, route: sink } });
 }
@@ -144,5 +144,13 @@ export function producedNothing(expr: CompiledExpression, hint: string): Permane
   });
 }
 
-/** How a `when` condition reads, for the descriptions editors show. */
-export const CONDITION_HELP = '($headers, $meta and $id bound); it holds when its result is true as JSONata\'s $boolean sees it: 0, "", null, empty arrays and objects, and a path that matched nothing are false.';
+/** The schema of a `when` condition (route, filter), with examples that fit the step. */
+export function conditionSchema(examples: string[]): Record<string, unknown> {
+  return {
+    type: 'string',
+    minLength: 1,
+    description:
+      'JSONata condition over the JSON body ($headers, $meta and $id bound). It holds when its result is true as JSONata\'s $boolean sees it: 0, "", null, empty arrays and objects, and a path that matched nothing are false. Note that a comparison with a missing value is false: write `$not(a = "x")` rather than `a != "x"` when `a` may be absent.',
+    examples,
+  };
+}

@@ -1,5 +1,5 @@
 import type { StepRegistration } from '../../core/contracts.js';
-import { CONDITION_HELP, expressionAt, isTruthy, issueCounter, objectConfig, unusableStep } from '../shared.js';
+import { conditionSchema, expressionAt, isTruthy, issueCounter, objectConfig, unusableStep } from '../shared.js';
 
 export interface FilterConfig {
   when: string;
@@ -15,12 +15,7 @@ const filter: StepRegistration<FilterConfig> = {
     additionalProperties: false,
     required: ['when'],
     properties: {
-      when: {
-        type: 'string',
-        minLength: 1,
-        description: `JSONata condition over the JSON body ${CONDITION_HELP}`,
-        examples: ['status = "PAID"', '$exists(customer.email)', '$not($headers."x-test" = "true")'],
-      },
+      when: conditionSchema(['status = "PAID"', '$exists(customer.email)', '$not($headers."x-test" = "true")']),
     },
     examples: [{ when: 'status = "PAID"' }],
   },

@@ -1,7 +1,7 @@
 import type { StepRegistration } from '../../core/contracts.js';
 import { PermanentError } from '../../core/errors.js';
 import type { CompiledExpression } from '../../core/expression.js';
-import { CONDITION_HELP, describe, expressionAt, isTruthy, issueCounter, sendAndContinue, sinkAt, unusableStep } from '../shared.js';
+import { conditionSchema, describe, expressionAt, isTruthy, issueCounter, sendAndContinue, sinkAt, unusableStep } from '../shared.js';
 
 export type RouteConfig = ({ when: string; to: string } | { otherwise: string })[];
 
@@ -21,12 +21,7 @@ const route: StepRegistration<RouteConfig> = {
           additionalProperties: false,
           required: ['when', 'to'],
           properties: {
-            when: {
-              type: 'string',
-              minLength: 1,
-              description: `JSONata condition over the JSON body ${CONDITION_HELP}`,
-              examples: ['total > 10000', '$headers."x-priority" = "high"', 'region in ["EU", "UK"]'],
-            },
+            when: conditionSchema(['total > 10000', '$headers."x-priority" = "high"', 'region in ["EU", "UK"]']),
             to: { type: 'string', minLength: 1, description: 'Name of the sink (under `sinks:`) the message goes to when the condition holds.', examples: ['large-orders'] },
           },
         },
@@ -67,7 +62,8 @@ const route: StepRegistration<RouteConfig> = {
         return;
       }
       const when = expressionAt(b.when, [i, 'when'], issues.report, { required: true });
-      const to = 'to' in b ? sinkAt(b.to, [i, 'to'], ctx, issues.report) : (issues.report({ path: [i], message: 'a `when` branch needs `to: SINK`' }), undefined);
+      if (!('to' in b)) issues.report({ path: [i], message: 'a `when` branch needs `to: SINK`' });
+      const to = 'to' in b ? sinkAt(b.to, [i, 'to'], ctx, issues.report) : undefined;
       branches.push({ when, to });
     });
     if (issues.errors) return unusableStep('route');
@@ -84,7 +80,7 @@ const route: StepRegistration<RouteConfig> = {
       if (sink === undefined) {
         throw new PermanentError('NO_ROUTE', `no route matched: none of ${compiled.map((b) => `\`${b.when.source}\``).join(', ')} held for this message, and the route has no \`otherwise\``);
       }
-      return [await sendAndContinue(message, sink, run.send.bind(run))];
+      return [await sendAndContinue(message, sink, run)];
     };
   },
 };

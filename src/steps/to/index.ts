@@ -17,7 +17,7 @@ const to: StepRegistration<ToConfig> = {
     const issues = issueCounter(ctx);
     const sink = sinkAt(config, [], ctx, issues.report);
     if (sink === undefined) return unusableStep('to');
-    return async (message, run) => [await sendAndContinue(message, sink, run.send.bind(run))];
+    return async (message, run) => [await sendAndContinue(message, sink, run)];
   },
 };
 
