@@ -242,6 +242,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
       flow: name,
       baseDir,
       schemasDir: options.schemas.dir,
+      limits: options.limits,
       logger: options.logger.child({ flow: name, step: `${i}:${kind}` }),
       sinks: sinkKinds,
       report: (issue) => src.report([...base, ...issue.path], issue.message, reportOptions(issue)),

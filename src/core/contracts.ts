@@ -164,6 +164,8 @@ export type Step = (message: Message, ctx: StepContext) => Promise<Message[]> | 
 /** Given to a step factory at load time. */
 export interface StepBuildContext {
   readonly flow: string;
+  /** The hub's limits on parsed documents (depth, size); pass them to parseXml/parseJson. */
+  readonly limits: HubLimits;
   readonly baseDir: string;
   readonly schemasDir: string;
   readonly logger: Logger;

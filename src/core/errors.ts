@@ -60,12 +60,16 @@ export interface HubErrorOptions {
   cause?: unknown;
 }
 
+/** Marks hub errors so that two copies of this module (an adapter bundling its own) still recognise each other's. */
+const BRAND = Symbol.for('integration-hub.HubError');
+
 /** An error raised while a message is handled. Use `hubError(code, ...)`; `retryable` and `permanent` are subclasses so callers branch on type. */
 export abstract class HubError extends Error {
   abstract readonly retryable: boolean;
   readonly code: ErrorCode;
   readonly details: unknown;
   step: string | undefined;
+  readonly [BRAND] = true;
 
   constructor(code: ErrorCode, message: string, options: HubErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -100,7 +104,7 @@ export function hubError(code: ErrorCode, message: string, options?: HubErrorOpt
 
 /** Any thrown value as a HubError: unknown errors become INTERNAL (permanent), so a bug never loops forever. */
 export function toHubError(err: unknown): HubError {
-  if (err instanceof HubError) return err;
+  if (err instanceof HubError || (typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true)) return err as HubError;
   const message = err instanceof Error ? err.message : String(err);
   return new PermanentError('INTERNAL', message, { cause: err });
 }

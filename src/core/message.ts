@@ -14,6 +14,8 @@ export interface MessageMeta {
   attempt: number;
   /** The sink the last route step chose. */
   route?: string;
+  /** For a message made by split: the id of the message it came from. */
+  parentId?: string;
   /** For a replay: the id of the original message. */
   replayOf?: string;
   /** Transport facts a source adds (HTTP method, path params, query, SOAP operation ...). */

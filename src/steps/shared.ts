@@ -2,7 +2,7 @@
  * Helpers the built-in steps share: config checks made at load, JSONata truthiness, sending to a sink and carrying
  * on with its reply, and reading an XML body into a JSON value.
  */
-import { parseXml, type XmlParseOptions } from '../core/codec.js';
+import { parseXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
 import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
 import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../core/expression.js';
@@ -115,8 +115,8 @@ export async function sendAndContinue(message: Message, sink: string, run: StepC
 }
 
 /** Parses an XML body into a JSON value, without the `?xml` declaration node. */
-export function xmlToValue(body: Buffer | string, options: XmlParseOptions): unknown {
-  const tree = parseXml(body, {}, options);
+export function xmlToValue(body: Buffer | string, options: XmlParseOptions, limits: Partial<XmlLimits> = {}): unknown {
+  const tree = parseXml(body, limits, options);
   if (tree && typeof tree === 'object' && !Array.isArray(tree) && '?xml' in tree) {
     const { '?xml': _declaration, ...rest } = tree as Record<string, unknown>;
     return rest;

@@ -28,6 +28,7 @@ export function buildContext(options: BuildOptions = {}): TestBuildContext {
     flow: 'test-flow',
     baseDir: '/flows',
     schemasDir: '/schemas',
+    limits: { bodyBytes: 1024 * 1024, maxDepth: 64 },
     logger: pino({ level: 'silent' }),
     sinks: new Map(Object.entries(options.sinks ?? {})),
     issues,

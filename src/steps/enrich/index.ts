@@ -1,6 +1,7 @@
 import type { StepRegistration } from '../../core/contracts.js';
 import { HubError, PermanentError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
+import type { XmlLimits } from '../../core/codec.js';
 import { FORBIDDEN_KEYS, describe, expressionAt, issueCounter, objectConfig, producedNothing, sinkAt, unusableStep, xmlToValue } from '../shared.js';
 
 export interface EnrichConfig {
@@ -70,7 +71,7 @@ const enrich: StepRegistration<EnrichConfig> = {
       }
       const replyMessage = await run.send(sink, outbound);
       if (!replyMessage) throw new PermanentError('BAD_REPLY', `sink "${sink}" gave no reply, so enrich has nothing to merge`);
-      const reply = readReply(replyMessage, sink);
+      const reply = readReply(replyMessage, sink, ctx.limits);
       if (merge) {
         const value = await merge.evaluate(message, { reply });
         if (value === undefined) throw producedNothing(merge, 'make it yield the new body for every message');
@@ -86,10 +87,10 @@ const enrich: StepRegistration<EnrichConfig> = {
 };
 
 /** The reply body as a JSON value: XML replies are parsed (namespaces stripped, values typed), an empty body is null. */
-function readReply(reply: Message, sink: string): unknown {
+function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
   try {
     if (reply.body.length === 0) return null;
-    if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true });
+    if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true }, limits);
     return reply.json();
   } catch (err) {
     if (!(err instanceof HubError)) throw err;

@@ -59,7 +59,7 @@ const xmlToJson: StepRegistration<XmlToJsonConfig> = {
       if (!message.isXml && (message.isJson || !looksLikeXml(message.body))) {
         throw new PermanentError('BAD_REQUEST', `the body is ${message.contentType ?? 'of no declared type'} and not XML, so xml_to_json cannot parse it; send XML (application/xml or text/xml) or remove the step`);
       }
-      return [message.with({ value: xmlToValue(message.body, options) })];
+      return [message.with({ value: xmlToValue(message.body, options, ctx.limits) })];
     };
   },
 };
