@@ -197,8 +197,8 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
   // Sinks first: steps need to know their names and kinds.
   const sinks: FlowDefinition['sinks'] = new Map();
   const sinkKinds = new Map<string, { requestReply: boolean }>();
-  for (const [sinkName, entry] of Object.entries(flow.sinks ?? {})) {
-    const [adapterName, config] = Object.entries(entry ?? {})[0] ?? [];
+  for (const [sinkName, entry] of Object.entries(isObject(flow.sinks) ? flow.sinks : {})) {
+    const [adapterName, config] = Object.entries(isObject(entry) ? entry : {})[0] ?? [];
     const factory = adapterName ? options.registry.adapter(adapterName)?.sink : undefined;
     if (!adapterName || !factory) {
       if (adapterName && options.registry.adapter(adapterName) && !broken(['sinks', sinkName])) src.report(['sinks', sinkName, adapterName], `adapter "${adapterName}" has no sink`, { at: 'key' });
@@ -217,7 +217,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
 
   // The source.
   let source: FlowDefinition['source'] | undefined;
-  const [sourceAdapter, sourceConfig] = Object.entries(flow.source ?? {})[0] ?? [];
+  const [sourceAdapter, sourceConfig] = Object.entries(isObject(flow.source) ? flow.source : {})[0] ?? [];
   const sourceFactory = sourceAdapter ? options.registry.adapter(sourceAdapter)?.source : undefined;
   if (sourceAdapter && !sourceFactory && options.registry.adapter(sourceAdapter) && !broken(['source'])) {
     src.report(['source', sourceAdapter], `adapter "${sourceAdapter}" has no source`, { at: 'key' });
@@ -233,8 +233,8 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
 
   // Steps.
   const steps: FlowDefinition['steps'] = [];
-  (flow.steps ?? []).forEach((entry, i) => {
-    const [kind, config] = Object.entries(entry ?? {})[0] ?? [];
+  (Array.isArray(flow.steps) ? flow.steps : []).forEach((entry, i) => {
+    const [kind, config] = Object.entries(isObject(entry) ? entry : {})[0] ?? [];
     const reg = kind ? options.registry.step(kind) : undefined;
     if (!kind || !reg || broken(['steps', i])) return;
     const base = ['steps', i, kind];
@@ -289,6 +289,10 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
       maxMs: toMs(retry.max ?? '5s'),
     },
   };
+}
+
+function isObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function reportOptions(issue: ConfigIssue): { offset?: number; severity?: 'error' | 'warning' } {
