@@ -1,0 +1,346 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { checkXml, parseJson } from '../../src/core/codec.js';
+import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/core/contracts.js';
+import type { ConfigIssue } from '../../src/core/errors.js';
+import { hubError, PermanentError, RetryableError, toHubError, type HubError } from '../../src/core/errors.js';
+import { toMs, type Duration } from '../../src/core/duration.js';
+import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
+import { outboundHeaders } from '../../src/core/propagation.js';
+import type { HttpMethod } from './source.js';
+
+export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
+export type SinkExpect = 'any' | 'json' | 'xml' | 'text';
+
+/** The REST sink config; sink.schema.json is its source of truth (a test keeps the two in step). */
+export interface RestSinkConfig {
+  url: string;
+  method?: HttpMethod;
+  headers?: Record<string, string>;
+  timeout?: Duration;
+  body?: SinkBody;
+  expect?: SinkExpect;
+}
+
+export const SINK_CONFIG_KEYS = ['url', 'method', 'headers', 'timeout', 'body', 'expect'] as const satisfies readonly (keyof RestSinkConfig)[];
+
+/** Headers the hub sets itself; a config that names one is reported. */
+const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer']);
+/** Statuses worth another try: request timeout, too early, too many requests, and server errors but "not implemented" and "version not supported". */
+const RETRYABLE_STATUS = (s: number): boolean => s === 408 || s === 425 || s === 429 || (s >= 500 && s !== 501 && s !== 505);
+/** Socket-level failures that may pass: the peer is down, restarting, or the network blinked. */
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'HPE_INVALID_CONSTANT']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const EXCERPT_BYTES = 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+// One keep-alive connection pool per process, shared by every REST sink: opened by the first sink that starts,
+// closed when the last one stops. Per-attempt timeouts are request options, so sinks with different timeouts share it.
+let sharedAgent: Agent | undefined;
+let agentUsers = 0;
+
+function acquireAgent(): Agent {
+  agentUsers++;
+  sharedAgent ??= new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: CONNECT_TIMEOUT_MS }, connections: 128 });
+  return sharedAgent;
+}
+
+async function releaseAgent(): Promise<void> {
+  if (--agentUsers > 0 || !sharedAgent) return;
+  const agent = sharedAgent;
+  sharedAgent = undefined;
+  await agent.close();
+}
+
+/**
+ * Sends each message as one HTTP request and resolves with the reply as a message. It does not retry: it says
+ * whether a retry may help (RetryableError) or not (PermanentError), and the flow's retry policy decides.
+ */
+export class RestSink implements Sink {
+  readonly #url: UrlTemplate;
+  readonly #method: HttpMethod;
+  readonly #headers: [string, CompiledTemplate][];
+  readonly #timeoutMs: number;
+  readonly #body: SinkBody;
+  readonly #expect: SinkExpect;
+  readonly #limits: HubLimits;
+  #agent: Agent | undefined;
+
+  constructor(config: RestSinkConfig, ctx: AdapterContext) {
+    const report = (issue: ConfigIssue): void => ctx.report(issue);
+    this.#method = config.method ?? 'POST';
+    this.#url = compileUrl(config.url, report);
+    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
+      const lower = name.toLowerCase();
+      if (RESERVED_HEADERS.has(lower)) {
+        report({ path: ['headers', name], message: `header "${name}" is set by the hub and cannot be configured` });
+        return [];
+      }
+      return [[lower, compileTemplate(value, ['headers', name], report)]];
+    });
+    let timeoutMs = 10_000;
+    try {
+      timeoutMs = toMs(config.timeout ?? '10s');
+      if (timeoutMs < 1) report({ path: ['timeout'], message: 'timeout must be at least 1ms' });
+    } catch (err) {
+      report({ path: ['timeout'], message: (err as Error).message });
+    }
+    this.#timeoutMs = timeoutMs;
+    this.#body = config.body ?? 'auto';
+    if (this.#method === 'GET' && this.#body !== 'auto' && this.#body !== 'none') report({ path: ['body'], message: `a GET request carries no body; remove body: ${this.#body} or use another method` });
+    this.#expect = config.expect ?? 'any';
+    this.#limits = ctx.limits;
+  }
+
+  async start(): Promise<void> {
+    this.#agent ??= acquireAgent();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#agent) return;
+    this.#agent = undefined;
+    await releaseAgent();
+  }
+
+  ready(): boolean {
+    return this.#agent !== undefined;
+  }
+
+  async send(message: Message, ctx: SendContext): Promise<Message> {
+    const agent = this.#agent;
+    if (!agent) throw hubError('FLOW_STOPPING', 'the REST sink is not started');
+    const url = await this.#url.render(message);
+    const headers: Record<string, string> = { ...outboundHeaders(message.headers), 'x-message-id': message.id };
+    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    const accept = ACCEPT[this.#expect];
+    if (accept && headers.accept === undefined) headers.accept = accept;
+    const payload = this.#payload(message);
+    if (payload) headers['content-type'] = payload.contentType;
+
+    const target = `${this.#method} ${redact(url)}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = AbortSignal.any([ctx.signal, timeout]);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        dispatcher: agent,
+        method: this.#method,
+        headers,
+        body: payload?.body ?? null,
+        signal,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
+    } catch (err) {
+      throw this.#transportError(err, target, ctx.signal, timeout);
+    }
+
+    const { statusCode } = response;
+    const contentType = header(response.headers, 'content-type');
+    if (statusCode < 200 || statusCode > 299) {
+      const excerpt = await readExcerpt(response.body);
+      const retryAfter = retryAfterMs(header(response.headers, 'retry-after'));
+      const details = { status: statusCode, method: this.#method, url: redact(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
+      if (RETRYABLE_STATUS(statusCode)) throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `${target} answered ${statusCode}`, { details });
+      throw new PermanentError('DOWNSTREAM_REJECTED', `${target} answered ${statusCode}`, { details });
+    }
+
+    let body: Buffer;
+    try {
+      body = await readAll(response.body, this.#limits.bodyBytes);
+    } catch (err) {
+      throw this.#transportError(err, target, ctx.signal, timeout);
+    }
+    return this.#reply(message, body, contentType, statusCode, target);
+  }
+
+  /** The request body and its content type, per the `body` option; undefined for none. */
+  #payload(message: Message): { body: Buffer; contentType: string } | undefined {
+    const mode = this.#body === 'auto' ? (this.#method === 'GET' || this.#method === 'DELETE' ? 'none' : 'auto') : this.#body;
+    switch (mode) {
+      case 'none':
+        return undefined;
+      case 'auto':
+        return { body: message.body, contentType: message.contentType ?? 'application/octet-stream' };
+      case 'json':
+        if (message.isXml) throw new PermanentError('BAD_REQUEST', 'the REST sink sends JSON (body: json) but the message is XML; add an xml_to_json step first');
+        return { body: Buffer.from(JSON.stringify(message.json()) ?? 'null', 'utf8'), contentType: 'application/json' };
+      case 'xml':
+        if (!message.isXml) throw new PermanentError('BAD_REQUEST', `the REST sink sends XML (body: xml) but the message is ${message.contentType ?? 'untyped'}; add a json_to_xml step first`);
+        return { body: message.body, contentType: message.contentType! };
+      case 'text':
+        return { body: message.body, contentType: 'text/plain; charset=utf-8' };
+    }
+  }
+
+  /** The reply message: same id, the downstream's body and content type, the request's correlation headers. */
+  #reply(request: Message, body: Buffer, contentType: string | undefined, status: number, target: string): Message {
+    const type = contentType ?? (body.length === 0 ? undefined : 'application/octet-stream');
+    const kind = type === undefined ? 'empty' : isJsonType(type) ? 'json' : isXmlType(type) ? 'xml' : /^text\//i.test(type) ? 'text' : 'other';
+    if (this.#expect !== 'any' && kind !== this.#expect && !(kind === 'empty')) {
+      throw new PermanentError('BAD_REPLY', `${target} answered ${type}, expected ${this.#expect}`, { details: { status, contentType: type, body: excerptOf(body) } });
+    }
+    const headers: Record<string, string> = { ...outboundHeaders(request.headers), ...(type ? { 'content-type': type } : {}) };
+    const meta = { ...request.meta, downstreamStatus: status };
+    const limits = { maxDepth: this.#limits.maxDepth };
+    try {
+      if (kind === 'json') return new Message({ id: request.id, body, value: parseJson(body, limits), headers, meta });
+      if (kind === 'xml') checkXml(body.toString('utf8'), limits);
+    } catch (err) {
+      const e = toHubError(err);
+      throw new PermanentError('BAD_REPLY', `${target} answered an unreadable ${kind.toUpperCase()} body: ${e.message}`, { cause: err, details: { status, contentType: type, reason: e.code, body: excerptOf(body) } });
+    }
+    return new Message({ id: request.id, body, headers, meta });
+  }
+
+  #transportError(err: unknown, target: string, flowSignal: AbortSignal, timeout: AbortSignal): HubError {
+    if (err instanceof PermanentError || err instanceof RetryableError) return err;
+    if (flowSignal.aborted) {
+      const reason = flowSignal.reason as { name?: string } | undefined;
+      return reason?.name === 'TimeoutError' || reason === undefined
+        ? hubError('TIMEOUT', `${target} was cut short: the flow ran out of time`, { cause: err })
+        : hubError('FLOW_STOPPING', `${target} was aborted: the hub is stopping`, { cause: err });
+    }
+    const code = (err as { code?: unknown }).code;
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    const anyCode = typeof code === 'string' ? code : typeof cause?.code === 'string' ? cause.code : undefined;
+    if (timeout.aborted || (anyCode && TIMEOUT_CODES.has(anyCode))) {
+      return hubError('TIMEOUT', `${target} did not answer within ${this.#timeoutMs} ms`, { cause: err, details: { method: this.#method, timeoutMs: this.#timeoutMs, ...(anyCode ? { error: anyCode } : {}) } });
+    }
+    if (anyCode === 'UND_ERR_INVALID_ARG') {
+      return hubError('TEMPLATE_FAILED', `${target} cannot be sent: ${(err as Error).message}`, { cause: err });
+    }
+    if (anyCode && (RETRYABLE_CODES.has(anyCode) || /^E[A-Z]+$/.test(anyCode))) {
+      return hubError('DOWNSTREAM_UNAVAILABLE', `${target} failed: ${anyCode}`, { cause: err, details: { method: this.#method, error: anyCode } });
+    }
+    return toHubError(err);
+  }
+}
+
+const ACCEPT: Record<SinkExpect, string | undefined> = {
+  any: undefined,
+  json: 'application/json',
+  xml: 'application/xml, text/xml',
+  text: 'text/plain',
+};
+
+interface UrlTemplate {
+  render(message: Message): Promise<string>;
+}
+
+/**
+ * Compiles a URL template. `{{ }}` parts after the origin (in the path, query or fragment) are percent-encoded, so a
+ * value such as "../admin" or "a?b" stays one segment; parts in the origin (scheme, host, port) are inserted as is.
+ */
+export function compileUrl(source: string, report: (issue: ConfigIssue) => void): UrlTemplate {
+  const re = /\{\{(.*?)\}\}/gs;
+  const masked = source.replace(re, (m) => 'x'.repeat(m.length));
+  const schemeEnd = masked.indexOf('://');
+  const pathStart = masked.slice(schemeEnd === -1 ? 0 : schemeEnd + 3).search(/[/?#]/);
+  const originEnd = pathStart === -1 ? source.length : pathStart + (schemeEnd === -1 ? 0 : schemeEnd + 3);
+  const parts: (string | { template: CompiledTemplate; encode: boolean })[] = [];
+  let last = 0;
+  for (const m of source.matchAll(re)) {
+    if (m.index > last) parts.push(source.slice(last, m.index));
+    const at = m.index;
+    parts.push({ template: compileTemplate(m[0], ['url'], (issue) => report({ ...issue, offset: at + (issue.offset ?? 0) })), encode: at >= originEnd });
+    last = at + m[0].length;
+  }
+  if (last < source.length) parts.push(source.slice(last));
+  const check = (url: string): string => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`"${redact(url)}" is not an absolute URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`"${redact(url)}" is not an http(s) URL`);
+    return url;
+  };
+  if (parts.every((p) => typeof p === 'string')) {
+    try {
+      check(source);
+    } catch (err) {
+      report({ path: ['url'], message: (err as Error).message });
+    }
+    return { render: async () => source };
+  }
+  return {
+    async render(message) {
+      let out = '';
+      for (const part of parts) {
+        if (typeof part === 'string') out += part;
+        else {
+          const value = await part.template.render(message);
+          out += part.encode ? encodeURIComponent(value) : value;
+        }
+      }
+      try {
+        return check(out);
+      } catch (err) {
+        throw new PermanentError('TEMPLATE_FAILED', `the REST sink's url template gave ${(err as Error).message}`, { details: { template: source } });
+      }
+    },
+  };
+}
+
+/** A URL without credentials and query, safe to log and to put in error details. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return url.replace(/\?.*$/s, '').replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function retryAfterMs(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function excerptOf(body: Buffer): string {
+  const text = body.subarray(0, EXCERPT_BYTES).toString('utf8');
+  return body.length > EXCERPT_BYTES ? `${text}...` : text;
+}
+
+/** The first bytes of an error body as text; the rest is discarded so the connection can be reused. */
+async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      if (size < EXCERPT_BYTES) chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > 64 * EXCERPT_BYTES) {
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // The status already says what happened; a broken error body adds nothing.
+  }
+  const text = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+  return size > EXCERPT_BYTES ? `${text}...` : text;
+}
+
+async function readAll(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new PermanentError('BAD_REPLY', `the reply is larger than limits.body_bytes (${limit} bytes)`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

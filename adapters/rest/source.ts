@@ -1,0 +1,250 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ulid } from 'ulid';
+import { checkXml, parseJson } from '../../src/core/codec.js';
+import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
+import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
+import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
+import { inboundHeaders } from '../../src/core/propagation.js';
+import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type BodyFormat = 'json' | 'xml' | 'text';
+
+/** The REST source config; source.schema.json is its source of truth (a test keeps the two in step). */
+export interface RestSourceConfig {
+  method?: HttpMethod;
+  path: string;
+  accept?: BodyFormat[];
+  status?: number;
+  headers?: string[];
+}
+
+export const SOURCE_CONFIG_KEYS = ['method', 'path', 'accept', 'status', 'headers'] as const satisfies readonly (keyof RestSourceConfig)[];
+
+const ALL_FORMATS: BodyFormat[] = ['json', 'xml', 'text'];
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/**
+ * The path as the router sees it, for claims: parameter names do not matter (`/orders/:id` and `/orders/:orderId`
+ * are one route) and a trailing slash does not either (the server ignores it).
+ */
+export function normalizePath(path: string): string {
+  const normalized = path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':').replace(/\/+$/, '');
+  return normalized === '' ? '/' : normalized;
+}
+
+export function routeKey(method: HttpMethod, path: string): string {
+  return `http ${method} ${normalizePath(path)}`;
+}
+
+export function sourceClaims(config: RestSourceConfig): Claim[] {
+  return [{ key: routeKey(config.method ?? 'POST', config.path), path: ['path'] }];
+}
+
+interface Incoming {
+  id: string;
+  correlationId: string;
+}
+
+/**
+ * One HTTP route feeding a flow. Each request becomes one message; the answer is sent only once the flow settled
+ * it (every sink confirmed or parked), so a 2xx means the hub has taken responsibility for the message.
+ */
+export class RestSource implements Source {
+  readonly #method: HttpMethod;
+  readonly #path: string;
+  readonly #accept: ReadonlySet<BodyFormat>;
+  readonly #status: number;
+  readonly #keepHeaders: readonly string[];
+  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Ids given to requests as they arrive, so that even an error raised before the handler has one. */
+  readonly #ids = new WeakMap<FastifyRequest, Incoming>();
+  #ctx: SourceContext | undefined;
+  #running = false;
+
+  constructor(config: RestSourceConfig) {
+    this.#method = config.method ?? 'POST';
+    this.#path = config.path;
+    this.#accept = new Set(config.accept ?? ALL_FORMATS);
+    this.#status = config.status ?? 200;
+    this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
+  }
+
+  get endpoint(): string {
+    return `rest:${this.#method} ${this.#path}`;
+  }
+
+  async start(ctx: SourceContext): Promise<void> {
+    this.#ctx = ctx;
+    const http: FastifyInstance = ctx.http;
+    try {
+      http.route({
+        method: this.#method,
+        url: this.#path,
+        onRequest: async (request) => {
+          this.#incoming(request);
+        },
+        handler: (request, reply) => this.#handle(request, reply, ctx),
+        // Route-level: the server is shared with SOAP and admin routes, so nothing here may change their answers.
+        errorHandler: (error, request, reply) => this.#fail(error, request, reply),
+      });
+    } catch (err) {
+      throw new Error(`rest source of flow "${ctx.flow}" cannot add ${this.#method} ${this.#path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#running = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  ready(): boolean {
+    return this.#running;
+  }
+
+  #incoming(request: FastifyRequest): Incoming {
+    let incoming = this.#ids.get(request);
+    if (!incoming) {
+      const id = ulid();
+      incoming = { id, correlationId: inboundHeaders(request.headers, id)['correlation-id']! };
+      this.#ids.set(request, incoming);
+    }
+    return incoming;
+  }
+
+  async #handle(request: FastifyRequest, reply: FastifyReply, ctx: SourceContext): Promise<FastifyReply> {
+    const incoming = this.#incoming(request);
+    if (!this.#running) throw hubError('FLOW_STOPPING', 'the flow is stopping and takes no new requests');
+    const message = this.#toMessage(request, incoming.id, ctx);
+    const delivery = ctx.deliver(message);
+    this.#inFlight.add(delivery);
+    try {
+      const { replies } = await delivery;
+      return this.#answer(reply, incoming, replies);
+    } finally {
+      this.#inFlight.delete(delivery);
+    }
+  }
+
+  #toMessage(request: FastifyRequest, id: string, ctx: SourceContext): Message {
+    const params = plainRecord(request.params, 'path parameter');
+    const query = plainRecord(request.query, 'query parameter');
+    const url = request.url;
+    const q = url.indexOf('?');
+    const meta = {
+      flow: ctx.flow,
+      source: this.endpoint,
+      receivedAt: new Date().toISOString(),
+      attempt: 1,
+      method: request.method,
+      path: q === -1 ? url : url.slice(0, q),
+      params,
+      query,
+    };
+    const headers = inboundHeaders(request.headers, id);
+    for (const name of this.#keepHeaders) {
+      const v = request.headers[name];
+      if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+    if (!body || body.length === 0) {
+      return new Message({ id, value: { params, query }, headers: { ...headers, 'content-type': 'application/json' }, meta });
+    }
+    const contentType = request.headers['content-type']?.trim();
+    const format = this.#format(contentType);
+    if (format === 'json') {
+      const value = parseJson(body, limitsOf(ctx.limits));
+      return new Message({ id, body, value, headers: { ...headers, 'content-type': contentType! }, meta });
+    }
+    const text = body.toString('utf8');
+    if (format === 'xml') {
+      const declared = /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([^"']+)["']/i.exec(text.slice(0, 200))?.[1];
+      if (declared && !UTF8_CHARSETS.has(declared.toLowerCase())) throw hubError('UNSUPPORTED_MEDIA_TYPE', `XML encoded as ${declared} is not accepted; send UTF-8`);
+      checkXml(text, limitsOf(ctx.limits));
+    }
+    return new Message({ id, body, headers: { ...headers, 'content-type': contentType! }, meta });
+  }
+
+  /** Which accepted format a content type is; anything else is a 415. */
+  #format(contentType: string | undefined): BodyFormat {
+    const accepted = [...this.#accept].join(', ');
+    if (!contentType) throw hubError('UNSUPPORTED_MEDIA_TYPE', `a request body needs a Content-Type; this endpoint accepts ${accepted}`);
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+    if (charset && !UTF8_CHARSETS.has(charset.toLowerCase())) throw hubError('UNSUPPORTED_MEDIA_TYPE', `charset ${charset} is not accepted; send UTF-8`);
+    const format: BodyFormat | undefined = isJsonType(contentType) ? 'json' : isXmlType(contentType) ? 'xml' : /^text\/plain\s*(;|$)/i.test(contentType) ? 'text' : undefined;
+    if (!format || !this.#accept.has(format)) {
+      throw hubError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType.split(';')[0]} is not accepted here; this endpoint accepts ${accepted}`, { details: { accepted: [...this.#accept] } });
+    }
+    return format;
+  }
+
+  #answer(reply: FastifyReply, incoming: Incoming, replies: Message[]): FastifyReply {
+    const first = replies[0];
+    reply.header('x-message-id', incoming.id);
+    reply.header('x-correlation-id', first?.headers['correlation-id'] ?? incoming.correlationId);
+    if (!first) return reply.code(204).send();
+    const flowStatus = first.meta.status;
+    const status = typeof flowStatus === 'number' && Number.isInteger(flowStatus) && flowStatus >= 200 && flowStatus <= 299 ? flowStatus : this.#status;
+    reply.code(status);
+    if (status === 204 || status === 205) return reply.send();
+    if (replies.length === 1) {
+      return reply.header('content-type', first.contentType ?? 'application/octet-stream').send(first.body);
+    }
+    let bodies: unknown[];
+    try {
+      bodies = replies.map((r) => (r.isJson ? r.json() : r.text()));
+    } catch (err) {
+      // The flow built these replies; a caller's 400 would blame the wrong party.
+      throw hubError('INTERNAL', `a reply of the flow is not readable JSON: ${(err as Error).message}`, { cause: err });
+    }
+    return reply.header('content-type', 'application/json; charset=utf-8').send(Buffer.from(JSON.stringify(bodies), 'utf8'));
+  }
+
+  #fail(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    try {
+      const incoming = this.#incoming(request);
+      const err = fromFastifyError(error);
+      if (err.code === 'INTERNAL') this.#ctx?.logger.error({ err: error, messageId: incoming.id }, `rest ${this.#method} ${this.#path}: ${error.message}`);
+      else this.#ctx?.logger.debug({ messageId: incoming.id, code: err.code }, `rest ${this.#method} ${this.#path}: ${err.message}`);
+      const url = request.url;
+      const q = url.indexOf('?');
+      const problem = toProblem(err, { messageId: incoming.id, instance: q === -1 ? url : url.slice(0, q) });
+      reply
+        .code(problem.status)
+        .headers({ ...problemHeaders(err), 'x-message-id': incoming.id, 'x-correlation-id': incoming.correlationId, 'content-type': PROBLEM_CONTENT_TYPE })
+        .send(Buffer.from(JSON.stringify(problem), 'utf8'));
+    } catch (err) {
+      // Last resort: never leave a request hanging or crash the server because formatting the answer failed.
+      this.#ctx?.logger.error({ err }, 'rest source could not answer with a problem');
+      if (!reply.sent) reply.code(500).header('content-type', PROBLEM_CONTENT_TYPE).send('{"type":"urn:integration-hub:error:INTERNAL","title":"Internal error","status":500,"code":"INTERNAL"}');
+    }
+  }
+}
+
+function limitsOf(limits: HubLimits): { maxDepth: number } {
+  return { maxDepth: limits.maxDepth };
+}
+
+/** A copy of fastify's params or query as a plain object, refusing prototype-polluting names. */
+function plainRecord(value: unknown, what: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (!value || typeof value !== 'object') return out;
+  for (const [k, v] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(k)) throw hubError('FORBIDDEN_KEY', `${what} "${k}" is refused (prototype pollution guard)`);
+    out[k] = Array.isArray(v) ? v.map(String) : String(v);
+  }
+  return out;
+}
+
+/** fastify's own errors (body too large, bad content length ...) and anything thrown, as a HubError. */
+export function fromFastifyError(error: unknown): HubError {
+  const e = error as Partial<FastifyError> | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && e.code.startsWith('FST_')) {
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return hubError('BODY_TOO_LARGE', 'the request body is larger than the hub accepts', { cause: error });
+    if (e.statusCode === 415) return hubError('UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type', { cause: error });
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return hubError('BAD_REQUEST', e.message ?? 'bad request', { cause: error });
+  }
+  return toHubError(error);
+}
