@@ -115,6 +115,14 @@ describe('rest source: requests that reach the flow', () => {
     expect(res.headers['x-correlation-id']).toBe(delivered[0]!.id);
   });
 
+  it('answers HEAD on a GET route like GET, without a body', async () => {
+    const res = await send('HEAD', '/api/orders/5');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('');
+    expect(res.headers['x-message-id']).toBe(delivered[0]!.id);
+    expect(delivered[0]!.meta.method).toBe('HEAD');
+  });
+
   it('keeps the request headers a route names (DELETE without a body)', async () => {
     flow = () => ({ replies: [] });
     const res = await send('DELETE', '/api/orders/9', undefined, { 'x-tenant': 'acme', 'x-other': 'dropped' });
