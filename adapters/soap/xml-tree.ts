@@ -1,0 +1,254 @@
+/**
+ * A small namespace-aware view of an XML document that keeps the source offsets of every element, so a SOAP Body's
+ * child can be handed on byte for byte (no re-serialization, no lost prefixes, attributes or comments).
+ *
+ * It trusts its input to have passed `checkXml` (well-formed, no DOCTYPE, bounded depth, no forbidden names): it
+ * never expands entities beyond the five predefined ones and character references, and it is not recursive.
+ */
+
+export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+export interface XmlAttribute {
+  /** The qualified name as written, e.g. "soap:mustUnderstand". */
+  name: string;
+  prefix: string;
+  local: string;
+  /** Namespace URI; attributes without a prefix have none. */
+  ns: string | undefined;
+  /** The value with entity and character references decoded. */
+  value: string;
+}
+
+export interface XmlElement {
+  name: string;
+  prefix: string;
+  local: string;
+  ns: string | undefined;
+  attributes: XmlAttribute[];
+  children: XmlElement[];
+  parent: XmlElement | undefined;
+  /** Prefix ('' for the default namespace) to URI, every binding in scope at this element. */
+  scope: ReadonlyMap<string, string>;
+  /** Offset of '<' of the start tag. */
+  start: number;
+  /** Offset just after the start tag ('>'), where content begins. */
+  contentStart: number;
+  /** Offset of '<' of the end tag (equals contentStart for an empty element). */
+  contentEnd: number;
+  /** Offset just after the end tag. */
+  end: number;
+}
+
+export class XmlTreeError extends Error {
+  override readonly name = 'XmlTreeError';
+}
+
+const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/** Decodes the predefined entities and character references. */
+export function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_m, ref: string) => {
+    if (ref[0] === '#') {
+      const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return String.fromCodePoint(code);
+    }
+    return ENTITIES[ref]!;
+  });
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;'));
+}
+
+function splitName(name: string): { prefix: string; local: string } {
+  const i = name.indexOf(':');
+  return i === -1 ? { prefix: '', local: name } : { prefix: name.slice(0, i), local: name.slice(i + 1) };
+}
+
+const ATTRIBUTE = /([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')/g;
+
+/** Parses a document into its element tree and returns the root element. */
+export function parseTree(text: string): XmlElement {
+  const rootScope = new Map<string, string>([['xml', XML_NS]]);
+  let root: XmlElement | undefined;
+  let current: XmlElement | undefined;
+  const n = text.length;
+  let i = text.indexOf('<');
+  while (i !== -1 && i < n) {
+    if (text.startsWith('<!--', i)) {
+      const end = text.indexOf('-->', i + 4);
+      i = end === -1 ? n : end + 3;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      const end = text.indexOf(']]>', i + 9);
+      i = end === -1 ? n : end + 3;
+    } else if (text.startsWith('<?', i)) {
+      const end = text.indexOf('?>', i + 2);
+      i = end === -1 ? n : end + 2;
+    } else if (text.startsWith('<!', i)) {
+      throw new XmlTreeError('markup declarations are not supported');
+    } else {
+      let j = i + 1;
+      let quote = 0;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (quote) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 || c === 39) quote = c;
+        else if (c === 62) break;
+        j++;
+      }
+      if (j >= n) throw new XmlTreeError('unterminated tag');
+      const tag = text.slice(i + 1, j);
+      if (tag.startsWith('/')) {
+        if (!current) throw new XmlTreeError('end tag without a start tag');
+        current.contentEnd = i;
+        current.end = j + 1;
+        current = current.parent;
+      } else {
+        const selfClosing = tag.endsWith('/');
+        const body = selfClosing ? tag.slice(0, -1) : tag;
+        const nameEnd = body.search(/[\s]/);
+        const name = nameEnd === -1 ? body : body.slice(0, nameEnd);
+        const rawAttributes: { name: string; value: string }[] = [];
+        for (const m of (nameEnd === -1 ? '' : body.slice(nameEnd)).matchAll(ATTRIBUTE)) {
+          rawAttributes.push({ name: m[1]!, value: decodeEntities(m[3] ?? m[4] ?? '') });
+        }
+        const parentScope = current?.scope ?? rootScope;
+        let scope: Map<string, string> | undefined;
+        for (const a of rawAttributes) {
+          if (a.name === 'xmlns' || a.name.startsWith('xmlns:')) {
+            scope ??= new Map(parentScope);
+            scope.set(a.name === 'xmlns' ? '' : a.name.slice(6), a.value);
+          }
+        }
+        const elementScope = scope ?? parentScope;
+        const { prefix, local } = splitName(name);
+        const ns = elementScope.get(prefix) || undefined;
+        if (prefix && ns === undefined) throw new XmlTreeError(`prefix "${prefix}" of <${name}> is not declared`);
+        const attributes: XmlAttribute[] = rawAttributes.map((a) => {
+          const s = splitName(a.name);
+          const isDecl = a.name === 'xmlns' || s.prefix === 'xmlns';
+          const attrNs = isDecl ? XMLNS_NS : s.prefix ? elementScope.get(s.prefix) : undefined;
+          if (s.prefix && !isDecl && attrNs === undefined) throw new XmlTreeError(`prefix "${s.prefix}" of attribute ${a.name} is not declared`);
+          return { name: a.name, prefix: s.prefix, local: s.local, ns: attrNs, value: a.value };
+        });
+        const element: XmlElement = {
+          name,
+          prefix,
+          local,
+          ns,
+          attributes,
+          children: [],
+          parent: current,
+          scope: elementScope,
+          start: i,
+          contentStart: j + 1,
+          contentEnd: j + 1,
+          end: j + 1,
+        };
+        if (current) current.children.push(element);
+        else if (root) throw new XmlTreeError('more than one root element');
+        else root = element;
+        if (!selfClosing) current = element;
+      }
+      i = j + 1;
+    }
+    if (i < n) i = text.indexOf('<', i);
+  }
+  if (!root) throw new XmlTreeError('no root element');
+  if (current) throw new XmlTreeError(`<${current.name}> is not closed`);
+  return root;
+}
+
+export function attribute(element: XmlElement, ns: string | undefined, local: string): string | undefined {
+  return element.attributes.find((a) => a.ns === ns && a.local === local)?.value;
+}
+
+export function child(element: XmlElement, ns: string | undefined, local: string): XmlElement | undefined {
+  return element.children.find((c) => c.ns === ns && c.local === local);
+}
+
+export function childrenNamed(element: XmlElement, ns: string | undefined, local: string): XmlElement[] {
+  return element.children.filter((c) => c.ns === ns && c.local === local);
+}
+
+/** The character data directly and indirectly inside an element: tags and comments dropped, CDATA kept, entities decoded. */
+export function textOf(text: string, element: XmlElement): string {
+  const inner = text.slice(element.contentStart, element.contentEnd);
+  let out = '';
+  let i = 0;
+  while (i < inner.length) {
+    const lt = inner.indexOf('<', i);
+    if (lt === -1) {
+      out += decodeEntities(inner.slice(i));
+      break;
+    }
+    out += decodeEntities(inner.slice(i, lt));
+    if (inner.startsWith('<![CDATA[', lt)) {
+      const end = inner.indexOf(']]>', lt + 9);
+      out += inner.slice(lt + 9, end === -1 ? inner.length : end);
+      i = end === -1 ? inner.length : end + 3;
+    } else if (inner.startsWith('<!--', lt)) {
+      const end = inner.indexOf('-->', lt + 4);
+      i = end === -1 ? inner.length : end + 3;
+    } else {
+      let j = lt + 1;
+      let quote = 0;
+      while (j < inner.length) {
+        const c = inner.charCodeAt(j);
+        if (quote) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 || c === 39) quote = c;
+        else if (c === 62) break;
+        j++;
+      }
+      i = j + 1;
+    }
+  }
+  return out;
+}
+
+/** The XML of an element's content (between its tags), as written. */
+export function innerXml(text: string, element: XmlElement): string {
+  return text.slice(element.contentStart, element.contentEnd);
+}
+
+/**
+ * The element as a standalone document: its source text, with the namespace declarations it uses but inherits from
+ * its ancestors copied onto its start tag (prefixes of element and attribute names inside it, prefixes used in
+ * QName-valued attributes such as xsi:type, and the default namespace when an unprefixed element relies on it).
+ */
+export function outerXml(text: string, element: XmlElement): string {
+  const own = new Set(element.attributes.filter((a) => a.ns === XMLNS_NS).map((a) => (a.name === 'xmlns' ? '' : a.local)));
+  const needed = new Set<string>();
+  const stack: XmlElement[] = [element];
+  while (stack.length) {
+    const e = stack.pop()!;
+    needed.add(e.prefix);
+    for (const a of e.attributes) {
+      if (a.ns === XMLNS_NS) continue;
+      if (a.prefix) needed.add(a.prefix);
+      const qname = /^([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*$/.exec(a.value);
+      if (qname) needed.add(qname[1]!);
+    }
+    stack.push(...e.children);
+  }
+  let declarations = '';
+  for (const prefix of needed) {
+    if (own.has(prefix) || prefix === 'xml') continue;
+    const uri = element.scope.get(prefix);
+    if (uri === undefined) continue;
+    if (prefix === '' && uri === '') continue;
+    declarations += prefix ? ` xmlns:${prefix}="${escapeXml(uri)}"` : ` xmlns="${escapeXml(uri)}"`;
+  }
+  const source = text.slice(element.start, element.end);
+  if (!declarations) return source;
+  const at = 1 + element.name.length;
+  return source.slice(0, at) + declarations + source.slice(at);
+}
+
+/** Removes a leading XML declaration (and a BOM) so a document can be embedded in another. */
+export function stripDeclaration(xml: string): string {
+  return xml.replace(/^\uFEFF?\s*<\?xml[^?]*\?>\s*/, '');
+}
