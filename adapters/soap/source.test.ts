@@ -15,8 +15,8 @@ const XML_11 = { 'content-type': 'text/xml; charset=utf-8' };
 const XML_12 = { 'content-type': 'application/soap+xml; charset=utf-8' };
 
 function reply(body: string | object): FlowResult {
-  const headers = typeof body === 'string' ? { 'content-type': 'application/xml' } : {};
-  return { replies: [new Message(typeof body === 'string' ? { body, headers, meta: { flow: 'f', source: 's', receivedAt: '', attempt: 1 } } : { value: body, meta: { flow: 'f', source: 's', receivedAt: '', attempt: 1 } })] };
+  const meta = { flow: 'f', source: 's', receivedAt: '', attempt: 1 };
+  return { replies: [new Message(typeof body === 'string' ? { body, headers: { 'content-type': 'application/xml' }, meta } : { value: body, meta })] };
 }
 
 function ordersFlow(deliver: FlowStub['deliver'], extra: Partial<FlowStub['config']> = {}): FlowStub {
