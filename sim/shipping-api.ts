@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -31,8 +32,16 @@ export async function startShippingApi(options: { port?: number; host?: string }
   return { url, app, close: () => app.close() };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const port = Number(process.env.PORT ?? process.argv[process.argv.indexOf('--port') + 1] ?? 8082) || 8082;
-  const { url } = await startShippingApi({ port, host: process.env.HOST ?? '127.0.0.1' });
-  console.log(`shipping API (REST) listening on ${url}`);
+function argument(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { url, close } = await startShippingApi({
+    port: Number(argument('port') ?? process.env.SHIPPING_API_PORT ?? 8082),
+    host: argument('host') ?? process.env.SHIPPING_API_HOST ?? '127.0.0.1',
+  });
+  process.stdout.write(`shipping API (REST) listening at ${url}\n`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void close().then(() => process.exit(0)));
 }

@@ -124,7 +124,11 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
+      if (stopping) {
+        // A second Ctrl-C means "now"; a repeated SIGTERM (an orchestrator insisting) changes nothing.
+        if (signal === 'SIGINT') process.exit(130);
+        return;
+      }
       stopping = true;
       logger.info({ signal }, `${signal}: no longer taking messages; finishing those in flight`);
       hub.stop().then(
@@ -138,8 +142,8 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
         },
       );
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }
 

@@ -90,7 +90,7 @@ describe('rest adapter: README examples', () => {
     const result = lint({ 'a.yaml': flow('first', 'id'), 'b.yaml': flow('second', 'orderId') });
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     expect(errors).toHaveLength(1);
-    expect(errors[0]!.message).toMatch(/http GET \/api\/orders\/: is already claimed by flow "first"/);
+    expect(errors[0]!.message).toMatch(/http GET \/api\/orders\/:param is already claimed by flow "first"/);
     expect(errors[0]!.line).toBe(5);
   });
 

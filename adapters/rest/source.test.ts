@@ -319,7 +319,7 @@ describe('rest source: lifecycle and claims', () => {
 
   it('claims http METHOD PATH with parameter names normalized', () => {
     const claims = (c: RestSourceConfig) => rest.source!.claims!(c).map((x) => x.key);
-    expect(claims({ path: '/api/orders/:id' })).toEqual(['http POST /api/orders/:']);
+    expect(claims({ path: '/api/orders/:id' })).toEqual(['http POST /api/orders/:param']);
     expect(claims({ path: '/api/orders/:orderId/' })).toEqual(claims({ path: '/api/orders/:id' }));
     expect(claims({ method: 'GET', path: '/api/orders/:id' })).not.toEqual(claims({ path: '/api/orders/:id' }));
     expect(rest.source!.claims!({ path: '/x' })[0]!.path).toEqual(['path']);

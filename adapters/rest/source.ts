@@ -30,7 +30,7 @@ const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
  * are one route) and a trailing slash does not either (the server ignores it).
  */
 export function normalizePath(path: string): string {
-  const normalized = path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':').replace(/\/+$/, '');
+  const normalized = path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':param').replace(/\/+$/, '');
   return normalized === '' ? '/' : normalized;
 }
 

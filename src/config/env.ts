@@ -8,6 +8,9 @@ export const SECRET_REF = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 /** Config keys whose values are secrets wherever they appear (besides schema properties marked "x-secret"). */
 const SECRET_KEYS = /^(password|passwd|secret|client_secret|token|api_key|apikey|access_key|secret_key|private_key|passphrase)$/i;
 
+/** Keys whose values carry a secret inside other text ("Bearer ${env:TOKEN}"): they must contain a reference. */
+const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|x-api-key|api-key)$/i;
+
 export function isSecretKey(key: string): boolean {
   return SECRET_KEYS.test(key);
 }
@@ -27,6 +30,8 @@ export function findLiteralSecrets(value: unknown, path: (string | number)[] = [
     for (const [k, v] of Object.entries(value)) {
       if (typeof v === 'string' && isSecretKey(k) && !SECRET_REF.test(v)) {
         out.push({ path: [...path, k], message: `"${k}" is a secret: write it as an environment reference like \${env:${k.toUpperCase()}}, never as a literal` });
+      } else if (typeof v === 'string' && CREDENTIAL_HEADERS.test(k) && !/\$\{env:/.test(v) && !/\{\{/.test(v)) {
+        out.push({ path: [...path, k], message: `"${k}" carries a credential: take it from the environment (e.g. "Bearer \${env:API_TOKEN}") or from the message ({{ }}), never as a literal` });
       } else out.push(...findLiteralSecrets(v, [...path, k]));
     }
   }

@@ -163,26 +163,32 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     src.report([], 'a flow file is a YAML mapping with at least `name` and `source`');
     return undefined;
   }
-  const validate = flowValidator(options.registry);
+  // Secrets are checked as written; everything else after environment references are filled in, so that
+  // `url: ${env:ERP_URL}` is checked as the URL it becomes. An unset variable is not checked further.
   const errorPaths: string[] = [];
-  if (!validate(raw)) {
-    for (const d of describeSchemaErrors(validate.errors ?? [], options.registry)) {
-      src.report(d.path, d.message, { at: d.at });
-      errorPaths.push(d.path.join('/'));
-    }
-  }
   for (const s of findLiteralSecrets(raw)) {
     src.report(s.path, s.message);
     errorPaths.push(s.path.join('/'));
   }
+  const envResult = substituteEnv(raw as RawFlow, options.env ?? process.env);
+  for (const p of envResult.problems) src.report(p.path, p.message, { severity: options.mode === 'run' ? 'error' : 'warning' });
+  const unset = envResult.problems.map((p) => p.path.join('/'));
+  const flow = envResult.value;
+  const validate = flowValidator(options.registry);
+  if (!validate(flow)) {
+    for (const d of describeSchemaErrors(validate.errors ?? [], options.registry)) {
+      const at = d.path.join('/');
+      if (unset.some((u) => at === u || at.startsWith(u + '/'))) continue;
+      src.report(d.path, d.message, { at: d.at });
+      errorPaths.push(at);
+    }
+  }
+  errorPaths.push(...unset);
   const broken = (path: (string | number)[]): boolean => {
     const p = path.join('/');
     return errorPaths.some((e) => e === p || e.startsWith(p + '/') || (p.startsWith(e + '/') && e.split('/').length > 1));
   };
 
-  const envResult = substituteEnv(raw as RawFlow, options.env ?? process.env);
-  for (const p of envResult.problems) src.report(p.path, p.message, { severity: options.mode === 'run' ? 'error' : 'warning' });
-  const flow = envResult.value;
   const name = typeof flow.name === 'string' ? flow.name : basename(src.file, extname(src.file));
 
   const adapterCtx = (base: (string | number)[]): AdapterContext => ({
@@ -269,7 +275,9 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     replyExpression = compileExpression(flow.reply.jsonata, ['reply', 'jsonata'], (issue) => src.report(issue.path, issue.message, reportOptions(issue)));
   }
 
-  if (!src.ok || !source) return undefined;
+  // A flow with errors still returns its definition, so that its claims are checked against the other flows;
+  // loadFlows never hands it out.
+  if (!source) return undefined;
   const retry = flow.errors?.retry ?? {};
   return {
     name,
@@ -346,7 +354,7 @@ export function describeSchemaErrors(errors: ErrorObject[], registry: Registry):
         break;
       case 'oneOf':
       case 'anyOf':
-        d = { path, message: `does not match any allowed form${typeof parent.description === 'string' ? `: ${parent.description}` : ''}` };
+        d = { path, message: `invalid value${typeof parent.description === 'string' ? `; expected: ${parent.description}` : ''}` };
         break;
       case 'enum':
         d = { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` };

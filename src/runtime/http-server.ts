@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HubLimits } from '../core/contracts.js';
 
@@ -11,7 +11,8 @@ import type { HubLimits } from '../core/contracts.js';
 export function createHttpServer(limits: HubLimits, logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // Per-request access logs are left to the mesh/proxy; the hub logs each failed message with its id instead.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyBytes,
     return503OnClosing: true,
     forceCloseConnections: false,

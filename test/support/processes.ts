@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const HUB_BIN = join(ROOT, 'bin', 'hub.js');
+
+/** A port nobody listens on right now (on 127.0.0.1). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Runs the built CLI to completion: `hub validate ...`, `hub adapters` ... */
+export async function runHub(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [HUB_BIN, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface HubProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the hub logged so far (JSON lines). */
+  logs(): string;
+  /** SIGTERM, then wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `hub run` as a real process on a free port and waits until /readyz answers 200. */
+export async function startHub(args: string[] = [], options: { cwd?: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; waitReady?: boolean } = {}): Promise<HubProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [HUB_BIN, 'run', '--port', String(port), ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, HUB_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const exited = once(child, 'exit');
+  const hub: HubProcess = {
+    url,
+    port,
+    child,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+  if (options.waitReady === false) return hub;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode} before it was ready:\n${output}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status === 200) return hub;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  await hub.stop();
+  throw new Error(`hub not ready within the time limit:\n${output}`);
+}
