@@ -121,3 +121,11 @@ describe('adapters of your own', () => {
     }
   });
 });
+
+describe('the README', () => {
+  it('shows the example adapter exactly as the tests load it', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const code = readFileSync(join(ROOT, 'examples', 'adapters', 'file-drop', 'index.js'), 'utf8');
+    expect(readme).toContain('```js\n' + code + '```');
+  });
+});
