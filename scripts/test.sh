@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+echo "== type check (tests included)"
+npx tsc -p tsconfig.test.json
 echo "== import cycles"
 npx madge --circular --extensions ts --ts-config tsconfig.json src adapters sim
 echo "== hub validate flows/"
