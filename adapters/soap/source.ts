@@ -127,7 +127,9 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
           .header('content-type', 'text/plain; charset=utf-8')
           .send(wsdl ? `This is a SOAP endpoint; its WSDL is at ${endpoint.path}?wsdl\n` : 'This SOAP endpoint has no WSDL configured.\n');
       }
-      const url = `${request.protocol}://${request.host}${endpoint.path}`;
+      // HTTP/1.0 clients may send no Host header; then the address the request came in on.
+      const host = request.host || `${request.socket.localAddress}:${request.socket.localPort}`;
+      const url = `${request.protocol}://${host}${endpoint.path}`;
       return reply.code(200).header('content-type', 'text/xml; charset=utf-8').send(rewriteLocations(wsdl, url));
     },
   });
