@@ -91,7 +91,7 @@ export class VersionMismatchError extends PermanentError {
 export class MustUnderstandError extends PermanentError {
   readonly notUnderstood: { ns: string | undefined; local: string }[];
   constructor(notUnderstood: { ns: string | undefined; local: string }[]) {
-    super('BAD_REQUEST', `header ${notUnderstood.map((h) => `{${h.ns ?? ''}}${h.local}`).join(', ')} is marked mustUnderstand but this endpoint does not process it`);
+    super('SOAP_MUST_UNDERSTAND', `header ${notUnderstood.map((h) => `{${h.ns ?? ''}}${h.local}`).join(', ')} is marked mustUnderstand but this endpoint does not process it`);
     this.notUnderstood = notUnderstood;
   }
 }
@@ -253,7 +253,7 @@ export function faultForError(version: SoapVersion, err: HubError, messageId: st
   const spec = ERROR_CODES[err.code];
   let code: FaultCode = spec.fault === 'client' ? 'Sender' : 'Receiver';
   if (err instanceof VersionMismatchError) code = 'VersionMismatch';
-  if (err instanceof MustUnderstandError) code = 'MustUnderstand';
+  if (err.code === 'SOAP_MUST_UNDERSTAND') code = 'MustUnderstand';
   const reason = err.code === 'INTERNAL' ? `${spec.title}: see the hub's log for message ${messageId ?? '(none)'}` : err.message;
   const detail =
     `<hub:error xmlns:hub="${HUB_FAULT_NS}"><hub:code>${err.code}</hub:code>` +

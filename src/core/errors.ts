@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   BAD_REQUEST: { kind: 'permanent', status: 400, fault: 'client', title: 'Bad request', hint: 'Check the request against the endpoint description.' },
   SOAP_BAD_ENVELOPE: { kind: 'permanent', status: 400, fault: 'client', title: 'Not a SOAP envelope', hint: 'Send a SOAP 1.1 or 1.2 Envelope with a Body.' },
   SOAP_VERSION_MISMATCH: { kind: 'permanent', status: 400, fault: 'client', title: 'SOAP version mismatch', hint: 'SOAP 1.1 uses text/xml and the 1.1 envelope namespace; SOAP 1.2 uses application/soap+xml and the 1.2 namespace.' },
+  SOAP_MUST_UNDERSTAND: { kind: 'permanent', status: 400, fault: 'client', title: 'Header not understood', hint: 'A SOAP header marked mustUnderstand is one this endpoint does not process; drop it or the mustUnderstand flag.' },
   SOAP_UNKNOWN_OPERATION: { kind: 'permanent', status: 400, fault: 'client', title: 'Unknown SOAP operation', hint: 'Call one of the operations the endpoint\'s WSDL lists.' },
   SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
   VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
