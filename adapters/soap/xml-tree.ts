@@ -5,6 +5,7 @@
  * It trusts its input to have passed `checkXml` (well-formed, no DOCTYPE, bounded depth, no forbidden names): it
  * never expands entities beyond the five predefined ones and character references, and it is not recursive.
  */
+import { scanXml } from '../../src/core/codec.js';
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
@@ -73,89 +74,63 @@ export function parseTree(text: string): XmlElement {
   const rootScope = new Map<string, string>([['xml', XML_NS]]);
   let root: XmlElement | undefined;
   let current: XmlElement | undefined;
-  const n = text.length;
-  let i = text.indexOf('<');
-  while (i !== -1 && i < n) {
-    if (text.startsWith('<!--', i)) {
-      const end = text.indexOf('-->', i + 4);
-      i = end === -1 ? n : end + 3;
-    } else if (text.startsWith('<![CDATA[', i)) {
-      const end = text.indexOf(']]>', i + 9);
-      i = end === -1 ? n : end + 3;
-    } else if (text.startsWith('<?', i)) {
-      const end = text.indexOf('?>', i + 2);
-      i = end === -1 ? n : end + 2;
-    } else if (text.startsWith('<!', i)) {
-      throw new XmlTreeError('markup declarations are not supported');
-    } else {
-      let j = i + 1;
-      let quote = 0;
-      while (j < n) {
-        const c = text.charCodeAt(j);
-        if (quote) {
-          if (c === quote) quote = 0;
-        } else if (c === 34 || c === 39) quote = c;
-        else if (c === 62) break;
-        j++;
-      }
-      if (j >= n) throw new XmlTreeError('unterminated tag');
-      const tag = text.slice(i + 1, j);
-      if (tag.startsWith('/')) {
-        if (!current) throw new XmlTreeError('end tag without a start tag');
-        current.contentEnd = i;
-        current.end = j + 1;
-        current = current.parent;
-      } else {
-        const selfClosing = tag.endsWith('/');
-        const body = selfClosing ? tag.slice(0, -1) : tag;
-        const nameEnd = body.search(/[\s]/);
-        const name = nameEnd === -1 ? body : body.slice(0, nameEnd);
-        const rawAttributes: { name: string; value: string }[] = [];
-        for (const m of (nameEnd === -1 ? '' : body.slice(nameEnd)).matchAll(ATTRIBUTE)) {
-          rawAttributes.push({ name: m[1]!, value: decodeEntities(m[3] ?? m[4] ?? '') });
-        }
-        const parentScope = current?.scope ?? rootScope;
-        let scope: Map<string, string> | undefined;
-        for (const a of rawAttributes) {
-          if (a.name === 'xmlns' || a.name.startsWith('xmlns:')) {
-            scope ??= new Map(parentScope);
-            scope.set(a.name === 'xmlns' ? '' : a.name.slice(6), a.value);
-          }
-        }
-        const elementScope = scope ?? parentScope;
-        const { prefix, local } = splitName(name);
-        const ns = elementScope.get(prefix) || undefined;
-        if (prefix && ns === undefined) throw new XmlTreeError(`prefix "${prefix}" of <${name}> is not declared`);
-        const attributes: XmlAttribute[] = rawAttributes.map((a) => {
-          const s = splitName(a.name);
-          const isDecl = a.name === 'xmlns' || s.prefix === 'xmlns';
-          const attrNs = isDecl ? XMLNS_NS : s.prefix ? elementScope.get(s.prefix) : undefined;
-          if (s.prefix && !isDecl && attrNs === undefined) throw new XmlTreeError(`prefix "${s.prefix}" of attribute ${a.name} is not declared`);
-          return { name: a.name, prefix: s.prefix, local: s.local, ns: attrNs, value: a.value };
-        });
-        const element: XmlElement = {
-          name,
-          prefix,
-          local,
-          ns,
-          attributes,
-          children: [],
-          parent: current,
-          scope: elementScope,
-          start: i,
-          contentStart: j + 1,
-          contentEnd: j + 1,
-          end: j + 1,
-        };
-        if (current) current.children.push(element);
-        else if (root) throw new XmlTreeError('more than one root element');
-        else root = element;
-        if (!selfClosing) current = element;
-      }
-      i = j + 1;
+  scanXml(text, (token) => {
+    if (token.kind !== 'tag') return;
+    if (!token.closed) throw new XmlTreeError('unterminated tag');
+    const tag = token.value;
+    if (tag.startsWith('/')) {
+      if (!current) throw new XmlTreeError('end tag without a start tag');
+      current.contentEnd = token.start;
+      current.end = token.end;
+      current = current.parent;
+      return;
     }
-    if (i < n) i = text.indexOf('<', i);
-  }
+    const selfClosing = tag.endsWith('/');
+    const body = selfClosing ? tag.slice(0, -1) : tag;
+    const nameEnd = body.search(/[\s]/);
+    const name = nameEnd === -1 ? body : body.slice(0, nameEnd);
+    const rawAttributes: { name: string; value: string }[] = [];
+    for (const m of (nameEnd === -1 ? '' : body.slice(nameEnd)).matchAll(ATTRIBUTE)) {
+      rawAttributes.push({ name: m[1]!, value: decodeEntities(m[3] ?? m[4] ?? '') });
+    }
+    const parentScope = current?.scope ?? rootScope;
+    let scope: Map<string, string> | undefined;
+    for (const a of rawAttributes) {
+      if (a.name === 'xmlns' || a.name.startsWith('xmlns:')) {
+        scope ??= new Map(parentScope);
+        scope.set(a.name === 'xmlns' ? '' : a.name.slice(6), a.value);
+      }
+    }
+    const elementScope = scope ?? parentScope;
+    const { prefix, local } = splitName(name);
+    const ns = elementScope.get(prefix) || undefined;
+    if (prefix && ns === undefined) throw new XmlTreeError(`prefix "${prefix}" of <${name}> is not declared`);
+    const attributes: XmlAttribute[] = rawAttributes.map((a) => {
+      const s = splitName(a.name);
+      const isDecl = a.name === 'xmlns' || s.prefix === 'xmlns';
+      const attrNs = isDecl ? XMLNS_NS : s.prefix ? elementScope.get(s.prefix) : undefined;
+      if (s.prefix && !isDecl && attrNs === undefined) throw new XmlTreeError(`prefix "${s.prefix}" of attribute ${a.name} is not declared`);
+      return { name: a.name, prefix: s.prefix, local: s.local, ns: attrNs, value: a.value };
+    });
+    const element: XmlElement = {
+      name,
+      prefix,
+      local,
+      ns,
+      attributes,
+      children: [],
+      parent: current,
+      scope: elementScope,
+      start: token.start,
+      contentStart: token.end,
+      contentEnd: token.end,
+      end: token.end,
+    };
+    if (current) current.children.push(element);
+    else if (root) throw new XmlTreeError('more than one root element');
+    else root = element;
+    if (!selfClosing) current = element;
+  });
   if (!root) throw new XmlTreeError('no root element');
   if (current) throw new XmlTreeError(`<${current.name}> is not closed`);
   return root;
@@ -175,37 +150,11 @@ export function childrenNamed(element: XmlElement, ns: string | undefined, local
 
 /** The character data directly and indirectly inside an element: tags and comments dropped, CDATA kept, entities decoded. */
 export function textOf(text: string, element: XmlElement): string {
-  const inner = text.slice(element.contentStart, element.contentEnd);
   let out = '';
-  let i = 0;
-  while (i < inner.length) {
-    const lt = inner.indexOf('<', i);
-    if (lt === -1) {
-      out += decodeEntities(inner.slice(i));
-      break;
-    }
-    out += decodeEntities(inner.slice(i, lt));
-    if (inner.startsWith('<![CDATA[', lt)) {
-      const end = inner.indexOf(']]>', lt + 9);
-      out += inner.slice(lt + 9, end === -1 ? inner.length : end);
-      i = end === -1 ? inner.length : end + 3;
-    } else if (inner.startsWith('<!--', lt)) {
-      const end = inner.indexOf('-->', lt + 4);
-      i = end === -1 ? inner.length : end + 3;
-    } else {
-      let j = lt + 1;
-      let quote = 0;
-      while (j < inner.length) {
-        const c = inner.charCodeAt(j);
-        if (quote) {
-          if (c === quote) quote = 0;
-        } else if (c === 34 || c === 39) quote = c;
-        else if (c === 62) break;
-        j++;
-      }
-      i = j + 1;
-    }
-  }
+  scanXml(text.slice(element.contentStart, element.contentEnd), (token) => {
+    if (token.kind === 'text') out += decodeEntities(token.value);
+    else if (token.kind === 'cdata') out += token.value;
+  });
   return out;
 }
 

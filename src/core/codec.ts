@@ -46,31 +46,47 @@ export function stringifyJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+export interface XmlToken {
+  /** Character data, a CDATA section's content, or a tag (the text between "<" and ">", e.g. `/a` or `a x="1"/`). */
+  kind: 'text' | 'cdata' | 'tag';
+  value: string;
+  /** Offset of the token's first character ("<" for tags and CDATA). */
+  start: number;
+  /** Offset just past the token. */
+  end: number;
+  /** False for a tag or CDATA section the text ends inside of. */
+  closed: boolean;
+}
+
 /**
- * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
- * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
- * constructor or prototype, and well-formedness (with the line and column of the first error).
+ * Walks an XML text token by token, in order: character data, CDATA sections and tags; comments and processing
+ * instructions are skipped. A markup declaration (<!DOCTYPE, <!ENTITY ...) throws XML_DOCTYPE_FORBIDDEN, so nothing
+ * built on it ever meets a DTD. Not recursive: any depth is safe to scan.
  */
-export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
-  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
-  let depth = 0;
+export function scanXml(text: string, visit: (token: XmlToken) => void): void {
   const n = text.length;
-  let i = text.indexOf('<');
-  while (i !== -1 && i < n) {
-    if (text.startsWith('<!--', i)) {
-      const end = text.indexOf('-->', i + 4);
-      i = end === -1 ? n : end + 3;
-    } else if (text.startsWith('<![CDATA[', i)) {
-      const end = text.indexOf(']]>', i + 9);
-      i = end === -1 ? n : end + 3;
-    } else if (text.startsWith('<!', i)) {
+  let i = 0;
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    if (lt === -1) {
+      visit({ kind: 'text', value: text.slice(i), start: i, end: n, closed: true });
+      return;
+    }
+    if (lt > i) visit({ kind: 'text', value: text.slice(i, lt), start: i, end: lt, closed: true });
+    if (text.startsWith('<!--', lt)) {
+      const e = text.indexOf('-->', lt + 4);
+      i = e === -1 ? n : e + 3;
+    } else if (text.startsWith('<![CDATA[', lt)) {
+      const e = text.indexOf(']]>', lt + 9);
+      i = e === -1 ? n : e + 3;
+      visit({ kind: 'cdata', value: text.slice(lt + 9, e === -1 ? n : e), start: lt, end: i, closed: e !== -1 });
+    } else if (text.startsWith('<?', lt)) {
+      const e = text.indexOf('?>', lt + 2);
+      i = e === -1 ? n : e + 2;
+    } else if (text.startsWith('<!', lt)) {
       throw new PermanentError('XML_DOCTYPE_FORBIDDEN', 'XML with a DOCTYPE or other markup declaration is refused (no DTDs, no entities)');
-    } else if (text.startsWith('<?', i)) {
-      const end = text.indexOf('?>', i + 2);
-      i = end === -1 ? n : end + 2;
     } else {
-      // An element tag: find its end, skipping quoted attribute values.
-      let j = i + 1;
+      let j = lt + 1;
       let quote = 0;
       while (j < n) {
         const c = text.charCodeAt(j);
@@ -80,21 +96,34 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
         else if (c === 62 /* > */) break;
         j++;
       }
-      const tag = text.slice(i + 1, j);
-      if (tag.startsWith('/')) depth--;
-      else {
-        const selfClosing = tag.endsWith('/');
-        if (!selfClosing && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
-        const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
-        for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
-          const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
-          if (FORBIDDEN_NAMES.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${m[1]}" is refused (prototype pollution guard)`);
-        }
-      }
-      i = j + 1;
+      i = Math.min(j + 1, n);
+      visit({ kind: 'tag', value: text.slice(lt + 1, j), start: lt, end: i, closed: j < n });
     }
-    if (i < n) i = text.indexOf('<', i);
   }
+}
+
+/**
+ * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
+ * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
+ * constructor or prototype, and well-formedness (with the line and column of the first error).
+ */
+export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
+  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  let depth = 0;
+  scanXml(text, (token) => {
+    if (token.kind !== 'tag') return;
+    const tag = token.value;
+    if (tag.startsWith('/')) {
+      depth--;
+      return;
+    }
+    if (!tag.endsWith('/') && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
+    const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
+    for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
+      const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
+      if (FORBIDDEN_NAMES.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${m[1]}" is refused (prototype pollution guard)`);
+    }
+  });
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: true });
   if (valid !== true) {
     const { msg, line, col } = valid.err;
