@@ -48,6 +48,11 @@ export interface SourceContext {
  * An inbound endpoint. Created once per flow at load time from its validated config.
  * `start` is called once, before the HTTP server listens; `stop` once, at shutdown, after which the source must not
  * call `deliver` again and must have settled (answered, acked, nacked) every delivery it started.
+ * A broker that is not reachable at start must not make `start` reject: the source logs one clear line, keeps
+ * `ready()` false, and connects by itself (bounded backoff) when the broker appears; the same after a connection
+ * is lost. Settling: a delivery is acknowledged to its transport only after `deliver` resolved; when `deliver`
+ * rejects with a permanent error the transport's dead-letter path takes it (never redelivered forever), with a
+ * retryable one it is redelivered later (never dropped).
  */
 export interface Source {
   start(ctx: SourceContext): Promise<void>;
@@ -71,7 +76,11 @@ export interface SendContext {
  * concurrency limit).
  */
 export interface Sink {
-  /** Called once before the first `send`. Opens connections; may reject if the peer is unreachable. */
+  /**
+   * Called once before the first `send`. Opens connections. A peer that is not reachable yet must not make it
+   * reject: connect (and later reconnect) in the background with bounded backoff and say so through `ready()`;
+   * `send` meanwhile waits (bounded by its signal) or fails with a RetryableError. Reject only for a config problem.
+   */
   start(): Promise<void>;
   /** Called once at shutdown, after the last `send` settled. */
   stop(): Promise<void>;
