@@ -16,6 +16,13 @@ export const PROPAGATED_HEADERS = [
   'x-request-id',
 ] as const;
 
+/**
+ * The transport header that carries the sending hub's message id to the next hop (HTTP, AMQP and Kafka headers
+ * alike; AMQP also sets the messageId property). A receiving source gives the message its own new id and keeps the
+ * upstream one in `meta.upstreamId`, so a message can be followed across hops and duplicates can be found.
+ */
+export const MESSAGE_ID_HEADER = 'x-message-id';
+
 /** Other names clients use for the correlation id; the hub normalizes them to `correlation-id`. */
 const CORRELATION_ALIASES = ['x-correlation-id', 'correlation-id', 'x-correlationid', 'correlationid'];
 
