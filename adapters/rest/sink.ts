@@ -6,7 +6,7 @@ import { hubError, PermanentError, RetryableError, toHubError, type HubError } f
 import { toMs, type Duration } from '../../src/core/duration.js';
 import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
-import { outboundHeaders } from '../../src/core/propagation.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import type { HttpMethod } from './source.js';
 
 export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
@@ -110,7 +110,7 @@ export class RestSink implements Sink {
     const agent = this.#agent;
     if (!agent) throw hubError('FLOW_STOPPING', 'the REST sink is not started');
     const url = await this.#url.render(message);
-    const headers: Record<string, string> = { ...outboundHeaders(message.headers), 'x-message-id': message.id };
+    const headers: Record<string, string> = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id };
     for (const [name, template] of this.#headers) headers[name] = await template.render(message);
     const accept = ACCEPT[this.#expect];
     if (accept && headers.accept === undefined) headers.accept = accept;

@@ -11,7 +11,7 @@ import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '
 import { toMs } from '../../src/core/duration.js';
 import { HubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
-import { outboundHeaders } from '../../src/core/propagation.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import { sinkSchema, type SoapSinkConfig } from './config.js';
 import { buildEnvelope, contentTypeFor, parseEnvelope, parseFault, payloadXml, SOAP11_CONTENT_TYPE, SOAP12_CONTENT_TYPE, type ParsedEnvelope, type SoapVersion } from './envelope.js';
 import { buildSecurityHeader } from './wsse.js';
@@ -66,6 +66,7 @@ export class SoapSink implements Sink {
     const headers: Record<string, string> = {
       ...config.headers,
       ...outboundHeaders(message.headers),
+      [MESSAGE_ID_HEADER]: message.id,
       'content-type': contentTypeFor(this.#version, action || undefined),
       accept: this.#version === '1.1' ? SOAP11_CONTENT_TYPE : SOAP12_CONTENT_TYPE,
     };

@@ -1,0 +1,81 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHub, type HubProcess } from '../support/processes.js';
+import type { Driver, Endpoint } from './driver.js';
+import { restDriver } from './drivers/rest.js';
+
+/** One flow `source → to: out` written to its own folder, for one hub process. */
+export function writeFlow(source: [string, Record<string, unknown>], sink: [string, Record<string, unknown>]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-conformance-'));
+  const flow = {
+    name: 'conformance',
+    source: { [source[0]]: source[1] },
+    steps: [{ to: 'out' }],
+    sinks: { out: { [sink[0]]: sink[1] } },
+    errors: { retry: { attempts: 5, backoff: 'exponential', initial: '100ms', max: '1s' } },
+    timeout: '20s',
+  };
+  // JSON is YAML: the hub reads it like any flow file.
+  writeFileSync(join(dir, 'conformance.yaml'), JSON.stringify(flow, null, 2));
+  return dir;
+}
+
+export interface Rig {
+  hub: HubProcess;
+  /** Where messages go in (the adapter under test, or REST when testing a sink). */
+  input: Endpoint;
+  /** Where they come out (REST when testing a source, or the adapter under test). */
+  output: Endpoint;
+  /** Starts a new hub process on the same flow (after a crash), keeping input and output. */
+  restart(): Promise<HubProcess>;
+  close(): Promise<void>;
+}
+
+/**
+ * A hub running one flow that puts the driver's adapter on the side under test, with REST (a plain HTTP route and
+ * a recording HTTP server) on the other side.
+ */
+export async function rig(driver: Driver, side: 'source' | 'sink'): Promise<Rig> {
+  const input = side === 'source' ? await driver.open() : await restDriver.open();
+  const output = side === 'sink' ? await driver.open() : await restDriver.open();
+  const dir = writeFlow([side === 'source' ? driver.adapter : 'rest', input.sourceConfig], [side === 'sink' ? driver.adapter : 'rest', output.sinkConfig]);
+  const env = driver.env?.() ?? {};
+  const r: Rig = {
+    hub: await startHub(['--flows', dir], { env }),
+    input,
+    output,
+    async restart() {
+      r.hub = await startHub(['--flows', dir], { env });
+      return r.hub;
+    },
+    async close() {
+      await r.hub.stop();
+      await input.close();
+      await output.close();
+    },
+  };
+  return r;
+}
+
+/** Sends `n` tokens, `parallel` at a time (1 keeps order), and returns them. */
+export async function sendTokens(r: Rig, prefix: string, n: number, parallel: number, headers: Record<string, string> = {}): Promise<string[]> {
+  const tokens = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < tokens.length) {
+        const token = tokens[next++]!;
+        const { status } = await r.input.send(token, headers, r.hub.url);
+        if (status !== undefined && (status < 200 || status > 299)) throw new Error(`sending ${token} got HTTP ${status}`);
+      }
+    }),
+  );
+  return tokens;
+}
+
+/** The tokens found in what the output received, in arrival order. */
+export function tokensIn(received: { body: string }[], prefix: string): string[] {
+  const re = new RegExp(`${prefix}-\\d{5}`, 'g');
+  return received.flatMap((r) => r.body.match(re) ?? []);
+}
