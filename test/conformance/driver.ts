@@ -47,6 +47,8 @@ export interface Endpoint {
   /** What the sink wrote so far, waiting until there are at least `n` (rejects after `timeoutMs`). */
   receive(n: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
+  /** For a sink that calls a test server: makes it hold its answers, so the sink cannot confirm yet. */
+  hold?(): { held(): number; release(): void };
 }
 
 export interface Driver {

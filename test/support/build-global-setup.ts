@@ -19,5 +19,11 @@ export default function setup(): void {
   const stamp = join(ROOT, 'dist', 'src', 'cli.js');
   const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
   const sources = Math.max(...['src', 'adapters', 'sim'].map((d) => newest(join(ROOT, d))));
-  if (sources > built) execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+  if (sources <= built) return;
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+  } catch {
+    // tsc still emits JavaScript on type errors; the test command's own type check step is what fails on them.
+    console.warn('build-global-setup: the build has type errors (see above); tests run on what it emitted');
+  }
 }

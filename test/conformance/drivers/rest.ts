@@ -26,6 +26,10 @@ export const restDriver: Driver = {
         return (await recorder.waitFor(n, timeoutMs)).map((r) => ({ body: r.body, headers: flatten(r.headers) }));
       },
       close: () => recorder.close(),
+      hold() {
+        recorder.hold();
+        return { held: () => recorder.held, release: () => recorder.release() };
+      },
     };
   },
 };
