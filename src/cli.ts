@@ -112,6 +112,8 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   }
   const { config, registry } = await setup(values.config, { ...(values.flows ? { flows: values.flows } : {}), ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), ...(values['log-level'] ? { logLevel: values['log-level'] } : {}) });
   const logger: Logger = pino({ level: config.logLevel, base: { service: values.flow ?? 'hub' } });
+  // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
   const hub = await Hub.build({ config, registry, logger, ...(values.flow ? { flow: values.flow } : {}) });
   try {
     await hub.listen();

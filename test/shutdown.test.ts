@@ -37,4 +37,26 @@ describe('hub run: SIGTERM', () => {
       slow.close();
     }
   });
+
+  it('cuts messages still in flight short when the grace period ends: 503 to the caller, exit 0', async () => {
+    const hanging = createServer((req) => req.resume()).listen(0, '127.0.0.1');
+    await once(hanging, 'listening');
+    const { port } = hanging.address() as { port: number };
+    const hub = await startHub(['--config', 'test/fixtures/short-grace/hub.yaml'], { env: { SLOW_URL: `http://127.0.0.1:${port}/never` } });
+    try {
+      const inFlight = request(`${hub.url}/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      await sleep(300);
+      const started = Date.now();
+      const code = await hub.stop();
+      const res = await inFlight;
+      expect(res.statusCode).toBe(503);
+      expect(await res.body.json()).toMatchObject({ code: 'FLOW_STOPPING' });
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await hub.stop();
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  });
 });

@@ -28,8 +28,8 @@ export function findLiteralSecrets(value: unknown, path: (string | number)[] = [
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...findLiteralSecrets(v, [...path, i])));
   else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (typeof v === 'string' && isSecretKey(k) && !SECRET_REF.test(v)) {
-        out.push({ path: [...path, k], message: `"${k}" is a secret: write it as an environment reference like \${env:${k.toUpperCase()}}, never as a literal` });
+      if (typeof v === 'string' && isSecretKey(k) && (!SECRET_REF.test(v) || v.includes(':-'))) {
+        out.push({ path: [...path, k], message: `"${k}" is a secret: write it as an environment reference like \${env:${k.toUpperCase()}}, never as a literal (nor as a reference's default)` });
       } else if (typeof v === 'string' && CREDENTIAL_HEADERS.test(k) && !/\$\{env:/.test(v) && !/\{\{/.test(v)) {
         out.push({ path: [...path, k], message: `"${k}" carries a credential: take it from the environment (e.g. "Bearer \${env:API_TOKEN}") or from the message ({{ }}), never as a literal` });
       } else out.push(...findLiteralSecrets(v, [...path, k]));

@@ -134,6 +134,15 @@ extra: true
     );
   });
 
+  it('reports a bad duration and still reports the other problems', () => {
+    const { lines } = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /d } }\ntimeout: soon\nerrors: { retry: { initial: later } }\nsteps:\n  - transform: { jsonata: "(" }\n' });
+    expect(lines).toEqual([
+      expect.stringMatching(/^f\.yaml:3:10: invalid value/),
+      expect.stringMatching(/^f\.yaml:4:29: invalid value/),
+      expect.stringMatching(/^f\.yaml:6:\d+: JSONata does not compile/),
+    ]);
+  });
+
   it('reports an unknown source adapter with the known ones', () => {
     const { lines } = lint({ 'f.yaml': 'name: t\nsource: { sop: { path: /x } }\n' });
     expect(lines).toEqual([expect.stringMatching(/^f\.yaml:2:11: unknown adapter "sop".*\(known: probe\)/)]);
@@ -144,6 +153,8 @@ extra: true
     expect(literal.lines).toEqual([expect.stringMatching(/^f\.yaml:2:40: "password" is a secret: write it as an environment reference like \$\{env:PASSWORD\}/)]);
     const ref = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, password: "${env:ERP_PASSWORD}" } }\n' }, { ERP_PASSWORD: 'p' });
     expect(ref.lines).toEqual([]);
+    const fallback = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, password: "${env:ERP_PASSWORD:-hunter2}" } }\n' }, { ERP_PASSWORD: 'p' });
+    expect(fallback.lines).toEqual([expect.stringMatching(/^f\.yaml:2:40: "password" is a secret: .*nor as a reference's default/)]);
     const unset = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, password: "${env:ERP_PASSWORD}" } }\n' });
     expect(unset.lines).toEqual(['f.yaml:2:40: environment variable ERP_PASSWORD is not set']);
   });

@@ -279,6 +279,8 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
   // loadFlows never hands it out.
   if (!source) return undefined;
   const retry = flow.errors?.retry ?? {};
+  // A value that failed the schema was reported above; fall back to the default so the other checks go on.
+  const ms = (path: (string | number)[], value: number | string | undefined, fallback: string): number => (value === undefined || broken(path) ? toMs(fallback) : toMs(value));
   return {
     name,
     description: flow.description,
@@ -289,12 +291,12 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     reply: { expression: replyExpression, status: flow.reply?.status },
     concurrency: flow.concurrency ?? 32,
     queue: flow.queue ?? 1000,
-    timeoutMs: toMs(flow.timeout ?? '30s'),
+    timeoutMs: ms(['timeout'], flow.timeout, '30s'),
     retry: {
       attempts: retry.attempts ?? 3,
       backoff: retry.backoff ?? 'exponential',
-      initialMs: toMs(retry.initial ?? '200ms'),
-      maxMs: toMs(retry.max ?? '5s'),
+      initialMs: ms(['errors', 'retry', 'initial'], retry.initial, '200ms'),
+      maxMs: ms(['errors', 'retry', 'max'], retry.max, '5s'),
     },
   };
 }

@@ -22,7 +22,12 @@ describe('parseJson', () => {
   it('refuses __proto__ and constructor keys', () => {
     expect(codeOf(() => parseJson('{"__proto__":{"polluted":true}}'))).toBe('FORBIDDEN_KEY');
     expect(codeOf(() => parseJson('{"a":{"constructor":{"prototype":{"x":1}}}}'))).toBe('FORBIDDEN_KEY');
+    expect(codeOf(() => parseJson('{"constructor":1}'))).toBe('FORBIDDEN_KEY');
+    expect(codeOf(() => parseJson('[{"a":{"prototype":{}}}]'))).toBe('FORBIDDEN_KEY');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // The words as values or as malformed text are not keys.
+    expect(parseJson('{"a":"constructor"}')).toEqual({ a: 'constructor' });
+    expect(codeOf(() => parseJson('constructor'))).toBe('BAD_JSON');
   });
   it('refuses nesting past the limit before parsing', () => {
     expect(codeOf(() => parseJson('['.repeat(100_000) + ']'.repeat(100_000)))).toBe('TOO_DEEP');

@@ -1,5 +1,4 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import sjson from 'secure-json-parse';
 import { PermanentError } from './errors.js';
 
 /** Limits applied to every document the hub parses. The hub configuration can change them (`limits:`). */
@@ -10,11 +9,12 @@ export interface XmlLimits {
 
 export const DEFAULT_LIMITS: XmlLimits = { maxDepth: 64 };
 
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+/** Keys and XML names refused everywhere, so no parsed document can reach an object's prototype chain. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * Parses JSON safely: bounded nesting (checked before parsing, so a hostile document never reaches a recursive
- * walker), and `__proto__` / `constructor` keys refused rather than silently kept.
+ * walker), and `__proto__`, `constructor` and `prototype` keys refused rather than silently kept.
  */
 export function parseJson(input: Buffer | string, limits: Partial<XmlLimits> = {}): unknown {
   const text = typeof input === 'string' ? input : input.toString('utf8');
@@ -31,15 +31,25 @@ export function parseJson(input: Buffer | string, limits: Partial<XmlLimits> = {
       if (++depth > maxDepth) throw new PermanentError('TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
     } else if (c === 125 || c === 93) depth--;
   }
+  let value: unknown;
   try {
-    return sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+    value = JSON.parse(text);
   } catch (err) {
-    const message = (err as Error).message;
-    if (/prototype|constructor/i.test(message) && err instanceof SyntaxError) {
-      throw new PermanentError('FORBIDDEN_KEY', 'JSON object has a forbidden __proto__ or constructor key', { cause: err });
-    }
-    throw new PermanentError('BAD_JSON', `malformed JSON: ${message}`, { cause: err });
+    throw new PermanentError('BAD_JSON', `malformed JSON: ${(err as Error).message}`, { cause: err });
   }
+  // JSON.parse keeps "__proto__" as a plain own key; refuse it (and its kin) before anything merges such an object.
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) stack.push(...v);
+    else
+      for (const [k, child] of Object.entries(v)) {
+        if (FORBIDDEN_KEYS.has(k)) throw new PermanentError('FORBIDDEN_KEY', `JSON key "${k}" is refused (prototype pollution guard)`);
+        stack.push(child);
+      }
+  }
+  return value;
 }
 
 export function stringifyJson(value: unknown): string {
@@ -121,7 +131,7 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
     const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
     for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
       const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
-      if (FORBIDDEN_NAMES.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${m[1]}" is refused (prototype pollution guard)`);
+      if (FORBIDDEN_KEYS.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${m[1]}" is refused (prototype pollution guard)`);
     }
   });
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: true });

@@ -43,9 +43,23 @@ export function inboundHeaders(raw: Record<string, unknown>, messageId: string):
   return out;
 }
 
-/** The propagated headers of a message, to put on an outbound request or record. */
+/** Headers that belong to one hop of one transport and are never copied to the next. */
+const HOP_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate']);
+
+/**
+ * The headers of a message to put on an outbound request or record: the propagated ones (correlation, trace) and
+ * whatever the flow set (set_headers, or a source's kept headers), less the transport's own hop headers. Sinks set
+ * the content type themselves, from the message.
+ */
 export function outboundHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of PROPAGATED_HEADERS) if (headers[name] !== undefined) out[name] = headers[name]!;
+  for (const [name, value] of Object.entries(headers)) if (!HOP_HEADERS.has(name)) out[name] = value;
   return out;
+}
+
+/** The upstream hop's message id, when the transport carried one: sources keep it as `meta.upstreamId`. */
+export function upstreamId(raw: Record<string, unknown>): string | undefined {
+  const v = raw[MESSAGE_ID_HEADER] ?? raw[MESSAGE_ID_HEADER.toUpperCase()];
+  const s = Array.isArray(v) ? v[0] : Buffer.isBuffer(v) ? v.toString('utf8') : v;
+  return typeof s === 'string' && s !== '' ? s : undefined;
 }

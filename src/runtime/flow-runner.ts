@@ -26,6 +26,8 @@ export class FlowRunner {
   readonly #logger: Logger;
   #stopping = false;
   #idle: (() => void) | undefined;
+  /** Aborted when the shutdown grace period ends: whatever is still in flight is cut short and settled as stopping. */
+  readonly #shutdown = new AbortController();
   readonly #started = new Set<string>();
 
   constructor(
@@ -40,7 +42,10 @@ export class FlowRunner {
     return this.def.name;
   }
 
-  /** Starts the sinks, then the source (which adds its routes to `http`). A sink that cannot connect yet is logged; readiness stays false for it. */
+  /**
+   * Starts the sinks, then the source (which adds its routes to `http`). Sinks and sources connect in the
+   * background, so a rejection here is a configuration problem: it is thrown, and the hub does not start.
+   */
   async start(http: FastifyInstance, limits: HubLimits): Promise<void> {
     await Promise.all(
       [...this.def.sinks].map(async ([name, sink]) => {
@@ -48,7 +53,7 @@ export class FlowRunner {
           await sink.instance.start();
           this.#started.add(name);
         } catch (err) {
-          this.#logger.error({ sink: name, err }, `sink "${name}" could not start: ${(err as Error).message}`);
+          throw new Error(`flow "${this.def.name}": sink "${name}" could not start: ${(err as Error).message}`, { cause: err });
         }
       }),
     );
@@ -91,17 +96,19 @@ export class FlowRunner {
 
   async #process(input: Message): Promise<Message[]> {
     const timeout = AbortSignal.timeout(this.def.timeoutMs);
-    let rejectOnTimeout: (err: HubError) => void = () => {};
-    const timedOut = new Promise<never>((_, reject) => {
-      rejectOnTimeout = reject;
+    const signal = AbortSignal.any([timeout, this.#shutdown.signal]);
+    let rejectOnAbort: (err: HubError) => void = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      rejectOnAbort = reject;
     });
-    const onAbort = (): void => rejectOnTimeout(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`));
-    timeout.addEventListener('abort', onAbort, { once: true });
-    timedOut.catch(() => {});
+    aborted.catch(() => {});
+    const onAbort = (): void =>
+      rejectOnAbort(timeout.aborted ? hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`) : hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await Promise.race([this.#runSteps(input, timeout), timedOut]);
+      return await Promise.race([this.#runSteps(input, signal), aborted]);
     } finally {
-      timeout.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -150,12 +157,16 @@ export class FlowRunner {
     );
   }
 
-  /** Stops taking messages, waits (up to `graceMs`) for those in flight, then stops the source and the sinks. */
+  /**
+   * Stops taking messages and waits up to `graceMs` for those in flight; then cuts the rest short (they settle as
+   * FLOW_STOPPING, retryable: an HTTP caller gets 503, a broker redelivers) and stops the source and the sinks.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     if (this.stats.inFlight > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
+    this.#shutdown.abort();
     await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
     await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
   }

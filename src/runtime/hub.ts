@@ -60,8 +60,13 @@ export class Hub {
       if (flows.length === 0) throw new Error(`no flow named "${options.flow}" in ${config.flowsDir} (flows: ${result.flows.map((f) => f.name).join(', ') || 'none'})`);
     }
     const hub = new Hub(options, flows);
-    for (const runner of hub.runners) await runner.start(hub.app, config.limits);
-    await hub.app.ready();
+    try {
+      for (const runner of hub.runners) await runner.start(hub.app, config.limits);
+      await hub.app.ready();
+    } catch (err) {
+      await hub.stop().catch(() => {});
+      throw err;
+    }
     hub.#started = true;
     return hub;
   }

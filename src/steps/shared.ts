@@ -134,7 +134,7 @@ export function describe(value: unknown): string {
 }
 
 /** Keys that must never become properties of an object built from config or messages. */
-export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+export { FORBIDDEN_KEYS } from '../core/codec.js';
 
 /** The error for an expression that yielded no value where the step needs one (JSONata yields nothing when a path matches nothing). */
 export function producedNothing(expr: CompiledExpression, hint: string): PermanentError {

@@ -17,34 +17,38 @@ export default {
     },
     create(config, adapter) {
       const dir = resolve(adapter.baseDir, config.dir);
-      const busy = new Set();
+      const busy = new Map(); // file name -> its delivery, settled or not
       let timer;
       return {
         async start(ctx) {
-          await mkdir(join(dir, 'failed'), { recursive: true });
-          timer = setInterval(async () => {
+          const take = async (name) => {
+            const file = join(dir, name);
+            const message = new Message({
+              body: await readFile(file),
+              meta: { flow: ctx.flow, source: `file_drop:${dir}`, receivedAt: new Date().toISOString(), attempt: 1, file: name },
+            });
+            try {
+              await ctx.deliver(message.with({ headers: { ...inboundHeaders({}, message.id), 'content-type': 'application/json' } }));
+              await rm(file); // settled: only now is the file gone (a crash before this reads it again)
+            } catch (err) {
+              ctx.logger.warn({ file: name, code: err.code }, err.message);
+              // Permanent: parked in failed/. Retryable: left in place, taken again at a later poll.
+              if (err.retryable === false) await rename(file, join(dir, 'failed', name));
+            }
+          };
+          const poll = async () => {
+            await mkdir(join(dir, 'failed'), { recursive: true });
             for (const name of await readdir(dir)) {
               if (!name.endsWith('.json') || busy.has(name)) continue;
-              busy.add(name);
-              const file = join(dir, name);
-              const message = new Message({
-                body: await readFile(file),
-                meta: { flow: ctx.flow, source: `file_drop:${dir}`, receivedAt: new Date().toISOString(), attempt: 1, file: name },
-              });
-              // Settle only after the flow did: the file goes once delivered, or is parked in failed/; a crash
-              // in between means it is read again, never lost.
-              ctx.deliver(message.with({ headers: { ...inboundHeaders({}, message.id), 'content-type': 'application/json' } }))
-                .then(() => rm(file), (err) => {
-                  ctx.logger.warn({ file: name, code: err.code }, err.message);
-                  return rename(file, join(dir, 'failed', name));
-                })
-                .finally(() => busy.delete(name));
+              busy.set(name, take(name).catch((err) => ctx.logger.error({ err }, `cannot take ${name}`)).finally(() => busy.delete(name)));
             }
-          }, toMs(config.poll ?? '1s'));
+          };
+          timer = setInterval(() => poll().catch((err) => ctx.logger.error({ err }, `cannot read ${dir}`)), toMs(config.poll ?? '1s'));
         },
         async stop() {
           clearInterval(timer);
           timer = undefined;
+          await Promise.all(busy.values());
         },
         ready: () => timer !== undefined,
       };
