@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // A real Kafka broker for the whole run (scripts/kafka.sh), shared by both projects; see the file.
+    globalSetup: ['test/support/kafka-global-setup.ts'],
     projects: [
       {
         extends: true,

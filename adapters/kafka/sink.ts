@@ -1,0 +1,256 @@
+import { Partitioners, type IHeaders, type Message as KafkaRecord, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { AdapterContext, SendContext, Sink } from '../../src/core/contracts.js';
+import type { Duration } from '../../src/core/duration.js';
+import { hubError, PermanentError, RetryableError, type HubError } from '../../src/core/errors.js';
+import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import type { Message } from '../../src/core/message.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, durationOption, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
+
+/** The Kafka sink config; sink.schema.json is its source of truth (a test keeps the two in step). */
+export interface KafkaSinkConfig extends KafkaConnectionConfig {
+  /** Template. */
+  topic: string;
+  /** Template; no key (round robin by batch) when absent. */
+  key?: string;
+  partition?: number;
+  /** Templates. */
+  headers?: Record<string, string>;
+  /** Default 5ms. */
+  linger?: Duration;
+  /** Default 200. */
+  batch_size?: number;
+  /** Default 30s. */
+  timeout?: Duration;
+}
+
+export const SINK_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'key', 'partition', 'headers', 'linger', 'batch_size', 'timeout'] as const satisfies readonly (keyof KafkaSinkConfig)[];
+
+/** Headers the sink sets itself; a config that names one is reported. */
+const RESERVED_HEADERS = new Set(['content-type', MESSAGE_ID_HEADER]);
+const RECONNECT_INITIAL_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+interface Pending {
+  topic: string;
+  record: KafkaRecord;
+  resolve: () => void;
+  reject: (err: HubError) => void;
+  /** Taken into a batch: from then on only the broker's answer settles it. */
+  taken: boolean;
+}
+
+/**
+ * Produces each message as one record, with acks from all in-sync replicas and kafkajs' idempotent producer (one
+ * request in flight, sequence numbers), so a retry inside kafkajs does not write a record twice. Sends that arrive
+ * within `linger` (or up to `batch_size`) go to the broker as one request; each caller is answered when that
+ * request is acknowledged. It does not retry across requests: it says whether a retry may help and the flow's
+ * retry policy decides.
+ */
+export class KafkaSink implements Sink {
+  readonly #options: ReturnType<typeof kafkaOptions>;
+  readonly #logger: Logger;
+  readonly #topic: CompiledTemplate;
+  readonly #key: CompiledTemplate | undefined;
+  readonly #partition: number | undefined;
+  readonly #headers: [string, CompiledTemplate][];
+  readonly #lingerMs: number;
+  readonly #batchSize: number;
+  readonly #timeoutMs: number;
+  readonly #where: string;
+  #producer: Producer | undefined;
+  #connected = false;
+  #connecting: Promise<void> | undefined;
+  #connectedWaiters: (() => void)[] = [];
+  #stopping: AbortController | undefined;
+  #queue: Pending[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+
+  constructor(config: KafkaSinkConfig, ctx: AdapterContext) {
+    const report = ctx.report.bind(ctx);
+    this.#options = kafkaOptions(config, ctx);
+    this.#logger = ctx.logger.child({ sink: 'kafka' });
+    this.#where = brokerList(config.brokers).join(',');
+    this.#topic = compileTemplate(config.topic, ['topic'], report);
+    if (this.#topic.constant && !TOPIC_NAME.test(config.topic)) report({ path: ['topic'], message: `"${config.topic}" is not a valid topic name (letters, digits, ".", "_", "-"; at most 249)` });
+    this.#key = config.key === undefined ? undefined : compileTemplate(config.key, ['key'], report);
+    this.#partition = config.partition;
+    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
+      const lower = name.toLowerCase();
+      if (RESERVED_HEADERS.has(lower)) {
+        report({ path: ['headers', name], message: `header "${name}" is set by the sink and cannot be configured` });
+        return [];
+      }
+      return [[lower, compileTemplate(value, ['headers', name], report)]];
+    });
+    this.#lingerMs = durationOption(config.linger, '5ms', ['linger'], ctx);
+    this.#batchSize = config.batch_size ?? 200;
+    this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx, 1);
+  }
+
+  async start(): Promise<void> {
+    if (this.#producer) return;
+    this.#stopping = new AbortController();
+    const kafka = createKafka(this.#options, this.#logger);
+    // Idempotence needs acks from all in-sync replicas and one request in flight per broker (kafkajs enforces both).
+    this.#producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.#reconnect();
+  }
+
+  async stop(): Promise<void> {
+    const producer = this.#producer;
+    if (!producer) return;
+    if (this.#queue.length > 0) this.#flush();
+    while (this.#inFlight) await this.#inFlight;
+    this.#stopping?.abort();
+    this.#producer = undefined;
+    this.#connected = false;
+    for (const wake of this.#connectedWaiters.splice(0)) wake();
+    await this.#connecting;
+    await producer.disconnect().catch((err: unknown) => this.#logger.debug({ err }, 'kafka producer did not disconnect cleanly'));
+  }
+
+  ready(): boolean {
+    return this.#connected;
+  }
+
+  async send(message: Message, ctx: SendContext): Promise<undefined> {
+    if (!this.#producer) throw hubError('FLOW_STOPPING', 'the Kafka sink is not started');
+    const topic = await this.#topic.render(message);
+    if (!TOPIC_NAME.test(topic)) {
+      throw new PermanentError('DOWNSTREAM_REJECTED', `the Kafka sink's topic "${topic}" is not a valid topic name`, { details: { topic, template: this.#topic.source } });
+    }
+    const headers: IHeaders = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id };
+    if (message.contentType) headers['content-type'] = message.contentType;
+    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    const record: KafkaRecord = { value: message.body, headers };
+    if (this.#key) record.key = await this.#key.render(message);
+    if (this.#partition !== undefined) record.partition = this.#partition;
+
+    if (!this.#connected) await this.#waitConnected(ctx.signal);
+    if (ctx.signal.aborted) throw abortError(ctx.signal, topic);
+    return new Promise<undefined>((resolve, reject) => {
+      const pending: Pending = { topic, record, resolve: () => resolve(undefined), reject, taken: false };
+      const onAbort = (): void => {
+        if (pending.taken) return; // on its way: the broker's answer settles it; the flow has given up on it anyway
+        this.#queue = this.#queue.filter((p) => p !== pending);
+        reject(abortError(ctx.signal, topic));
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      pending.resolve = () => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        resolve(undefined);
+      };
+      pending.reject = (err) => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      this.#queue.push(pending);
+      if (this.#queue.length >= this.#batchSize) this.#flush();
+      else this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
+    });
+  }
+
+  /** Sends what is queued as one request, unless one is on its way: then the next goes when it is answered. */
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#inFlight || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, this.#batchSize);
+    for (const p of batch) p.taken = true;
+    this.#inFlight = this.#sendBatch(batch).finally(() => {
+      this.#inFlight = undefined;
+      if (this.#queue.length >= this.#batchSize) this.#flush();
+      else if (this.#queue.length > 0) this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
+    });
+  }
+
+  async #sendBatch(batch: Pending[]): Promise<void> {
+    const error = await this.#produce(batch);
+    if (!error) {
+      for (const p of batch) p.resolve();
+      return;
+    }
+    if (error.retryable || batch.length === 1) {
+      for (const p of batch) p.reject(error);
+      if (error.code === 'DOWNSTREAM_UNAVAILABLE') this.#lost(error);
+      return;
+    }
+    // One bad record (too large, a topic that does not exist) fails the whole request: send each alone, so only
+    // the culprits fail and the rest are written.
+    for (const p of batch) {
+      const own = await this.#produce([p]);
+      if (own) p.reject(own);
+      else p.resolve();
+    }
+  }
+
+  async #produce(batch: Pending[]): Promise<HubError | undefined> {
+    const producer = this.#producer;
+    if (!producer) return hubError('FLOW_STOPPING', 'the Kafka sink stopped before the record was sent');
+    const byTopic = new Map<string, KafkaRecord[]>();
+    for (const p of batch) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.record]);
+    const what = batch.length === 1 ? `producing to topic "${batch[0]!.topic}" at ${this.#where}` : `producing ${batch.length} records to ${[...byTopic.keys()].map((t) => `"${t}"`).join(', ')} at ${this.#where}`;
+    try {
+      await producer.sendBatch({ acks: -1, timeout: this.#timeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      return undefined;
+    } catch (err) {
+      return toKafkaHubError(err, what);
+    }
+  }
+
+  /** A send found the broker gone: say so through ready() and reconnect in the background. */
+  #lost(error: HubError): void {
+    if (!this.#connected) return;
+    this.#connected = false;
+    this.#logger.warn({ code: error.code, brokers: this.#where }, `lost the Kafka connection (${error.message}); reconnecting`);
+    this.#reconnect();
+  }
+
+  #reconnect(): void {
+    if (this.#connecting) return;
+    const signal = this.#stopping!.signal;
+    this.#connecting = (async () => {
+      for (let attempt = 1; !signal.aborted; attempt++) {
+        const producer = this.#producer;
+        if (!producer) return;
+        try {
+          await producer.connect();
+          if (signal.aborted) return;
+          this.#connected = true;
+          for (const wake of this.#connectedWaiters.splice(0)) wake();
+          this.#logger.info({ brokers: this.#where }, `Kafka sink connected to ${this.#where}`);
+          return;
+        } catch (err) {
+          const wait = backoffMs(attempt, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+          const line = `cannot reach Kafka at ${this.#where} (${(err as Error).message}); retrying in the background`;
+          if (attempt === 1) this.#logger.warn({ brokers: this.#where }, line);
+          else this.#logger.debug({ brokers: this.#where, attempt, waitMs: wait }, line);
+          await sleep(wait, signal);
+        }
+      }
+    })().finally(() => (this.#connecting = undefined));
+  }
+
+  /** Waits for the connection, as long as the flow's signal and the sink's timeout allow; then fails retryable. */
+  async #waitConnected(signal: AbortSignal): Promise<void> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const both = AbortSignal.any([signal, timeout]);
+    await new Promise<void>((resolve) => {
+      this.#connectedWaiters.push(resolve);
+      both.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (this.#connected) return;
+    if (signal.aborted) throw abortError(signal, 'Kafka');
+    throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the Kafka sink is not connected to ${this.#where}`, { details: { brokers: this.#where } });
+  }
+}
+
+function abortError(signal: AbortSignal, target: string): HubError {
+  const reason = signal.reason as { name?: string } | undefined;
+  return reason?.name === 'TimeoutError' || reason === undefined
+    ? hubError('TIMEOUT', `producing to ${target} was cut short: the flow ran out of time`)
+    : hubError('FLOW_STOPPING', `producing to ${target} was aborted: the hub is stopping`);
+}

@@ -1,0 +1,520 @@
+import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ulid } from 'ulid';
+import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
+import type { Duration } from '../../src/core/duration.js';
+import { toHubError, type HubError } from '../../src/core/errors.js';
+import { Message } from '../../src/core/message.js';
+import { inboundHeaders, MESSAGE_ID_HEADER } from '../../src/core/propagation.js';
+import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, durationOption, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
+import { PartitionOffsets } from './offsets.js';
+
+/** The Kafka source config; source.schema.json is its source of truth (a test keeps the two in step). */
+export interface KafkaSourceConfig extends KafkaConnectionConfig {
+  /** One of `topic` and `topics` is given. */
+  topic?: string;
+  topics?: string[];
+  group_id: string;
+  /** Default false: a new group starts at the end of the topic. */
+  from_beginning?: boolean;
+  /** Default "<topic>.dlq" of each record's topic. */
+  dead_letter_topic?: string;
+  /** Default true: one message at a time per partition. */
+  ordered?: boolean;
+  /** Default 16. */
+  max_in_flight?: number;
+  /** Default { initial: 500ms, max: 30s }. */
+  redelivery?: { initial?: Duration; max?: Duration };
+  /** Default 30s. */
+  session_timeout?: Duration;
+}
+
+export const SOURCE_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'topics', 'group_id', 'from_beginning', 'dead_letter_topic', 'ordered', 'max_in_flight', 'redelivery', 'session_timeout'] as const satisfies readonly (keyof KafkaSourceConfig)[];
+
+/** Headers a dead-lettered record carries besides its own: why, from where, and when. */
+export const DEAD_LETTER_HEADERS = {
+  code: 'x-dlq-error-code',
+  message: 'x-dlq-error-message',
+  step: 'x-dlq-error-step',
+  flow: 'x-dlq-flow',
+  topic: 'x-dlq-original-topic',
+  partition: 'x-dlq-original-partition',
+  offset: 'x-dlq-original-offset',
+  messageId: 'x-dlq-message-id',
+  at: 'x-dlq-at',
+} as const;
+
+const RECONNECT_INITIAL_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+/** How long `stop` waits for deliveries still in flight (the runner already waited for its own in-flight messages). */
+const STOP_GRACE_MS = 3_000;
+
+type Outcome = 'done' | 'retry' | 'stopped';
+
+/** One kafkajs consumer's life: replaced by a new one after a crash kafkajs does not recover from. */
+interface Generation {
+  consumer: Consumer;
+  offsets: Map<string, PartitionOffsets>;
+  closed: boolean;
+  committing: Promise<void> | undefined;
+  dirty: boolean;
+}
+
+/**
+ * A consumer group member that feeds each record to the flow as one message.
+ *
+ * - Order: with `ordered` (the default) a partition's records are delivered one at a time, the next only once the
+ *   previous settled; partitions run in parallel, up to `max_in_flight`. Without it, up to `max_in_flight` records
+ *   are in the flow at once, from any partition.
+ * - Commits (manual; kafkajs' autoCommit is off) go only up to the lowest offset not yet settled in each partition.
+ * - `deliver` rejects permanent: the record goes to the dead-letter topic with the reason in its headers, then it
+ *   counts as settled. Rejects retryable: nothing is committed, the partition is paused, and after a bounded
+ *   backoff the same record is delivered again (ordered: before any record behind it).
+ * - A broker that is not there at start, or a consumer kafkajs gives up on (a CRASH event with restart: false, see
+ *   tulios/kafkajs#1443 and #267), is retried in the background with bounded backoff; `ready()` is true only while
+ *   the consumer is a member of its group.
+ */
+export class KafkaSource implements Source {
+  readonly #options: ReturnType<typeof kafkaOptions>;
+  readonly #logger: Logger;
+  readonly #topics: string[];
+  readonly #groupId: string;
+  readonly #fromBeginning: boolean;
+  readonly #deadLetterTopic: string | undefined;
+  readonly #ordered: boolean;
+  readonly #maxInFlight: number;
+  readonly #retryInitialMs: number;
+  readonly #retryMaxMs: number;
+  readonly #sessionTimeoutMs: number;
+  readonly #where: string;
+  #ctx: SourceContext | undefined;
+  #kafka: Kafka | undefined;
+  #producer: Producer | undefined;
+  #producerReady: Promise<void> | undefined;
+  #generation: Generation | undefined;
+  #joined = false;
+  #stopping: AbortController | undefined;
+  #supervisor: Promise<void> | undefined;
+  /** Deliveries handed to the flow and not settled yet. */
+  readonly #deliveries = new Set<Promise<unknown>>();
+  /** Records that failed retryably: their message id and attempt, kept across redeliveries. */
+  readonly #retries = new Map<string, { id: string; attempt: number }>();
+  /** Records the flow refused whose dead-lettering failed: on redelivery they go straight to the dead-letter topic. */
+  readonly #dead = new Map<string, HubError>();
+  readonly #deadIds = new Map<string, string>();
+  #slotsFree: number;
+  readonly #slotWaiters: (() => void)[] = [];
+
+  constructor(config: KafkaSourceConfig, ctx: AdapterContext) {
+    this.#options = kafkaOptions(config, ctx);
+    this.#logger = ctx.logger;
+    this.#where = brokerList(config.brokers).join(',');
+    if (config.topic !== undefined && config.topics !== undefined) ctx.report({ path: ['topics'], message: 'give either topic or topics, not both' });
+    this.#topics = config.topics ?? (config.topic === undefined ? [] : [config.topic]);
+    if (this.#topics.length === 0) ctx.report({ path: [], message: 'name the topic to consume (topic: orders) or topics (topics: [a, b])' });
+    this.#topics.forEach((t, i) => {
+      if (!TOPIC_NAME.test(t)) ctx.report({ path: config.topics ? ['topics', i] : ['topic'], message: `"${t}" is not a valid topic name` });
+    });
+    this.#groupId = config.group_id;
+    this.#fromBeginning = config.from_beginning ?? false;
+    this.#deadLetterTopic = config.dead_letter_topic;
+    if (this.#deadLetterTopic !== undefined && this.#topics.includes(this.#deadLetterTopic)) {
+      ctx.report({ path: ['dead_letter_topic'], message: 'the dead-letter topic must not be a topic this source consumes' });
+    }
+    this.#ordered = config.ordered ?? true;
+    this.#maxInFlight = config.max_in_flight ?? 16;
+    this.#slotsFree = this.#maxInFlight;
+    this.#retryInitialMs = durationOption(config.redelivery?.initial, '500ms', ['redelivery', 'initial'], ctx, 1);
+    this.#retryMaxMs = durationOption(config.redelivery?.max, '30s', ['redelivery', 'max'], ctx, 1);
+    this.#sessionTimeoutMs = durationOption(config.session_timeout, '30s', ['session_timeout'], ctx, 6_000);
+  }
+
+  async start(ctx: SourceContext): Promise<void> {
+    if (this.#stopping) return;
+    this.#ctx = ctx;
+    this.#stopping = new AbortController();
+    this.#kafka = createKafka(this.#options, this.#logger);
+    this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.#supervisor = this.#supervise();
+  }
+
+  ready(): boolean {
+    return this.#joined && !this.#stopping?.signal.aborted;
+  }
+
+  async stop(): Promise<void> {
+    const stopping = this.#stopping;
+    if (!stopping || stopping.signal.aborted) return;
+    stopping.abort();
+    this.#joined = false;
+    for (const wake of this.#slotWaiters.splice(0)) wake();
+    await this.#supervisor;
+    if (this.#deliveries.size > 0) await Promise.race([Promise.allSettled([...this.#deliveries]), sleep(STOP_GRACE_MS)]);
+    const generation = this.#generation;
+    if (generation) {
+      await this.#commit(generation);
+      await this.#retire(generation);
+    }
+    await this.#producer?.disconnect().catch(() => {});
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Connecting, and reconnecting after a crash
+
+  /** Connects a new consumer, retrying with bounded backoff until it runs or the source stops. */
+  async #supervise(): Promise<void> {
+    const signal = this.#stopping!.signal;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      const consumer = this.#kafka!.consumer({
+        groupId: this.#groupId,
+        sessionTimeout: this.#sessionTimeoutMs,
+        heartbeatInterval: Math.max(500, Math.floor(this.#sessionTimeoutMs / 10)),
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 500,
+      });
+      const generation: Generation = { consumer, offsets: new Map(), closed: false, committing: undefined, dirty: false };
+      const { GROUP_JOIN, CRASH, REBALANCING, STOP } = consumer.events;
+      consumer.on(GROUP_JOIN, (event) => {
+        if (generation.closed) return;
+        const assigned = event.payload.memberAssignment;
+        for (const key of generation.offsets.keys()) {
+          const [topic, partition] = splitKey(key);
+          if (!assigned[topic]?.includes(partition)) generation.offsets.delete(key);
+        }
+        this.#joined = true;
+        this.#logger.info({ groupId: this.#groupId, assignment: assigned }, `Kafka source joined group "${this.#groupId}" on ${this.#topics.join(', ')}`);
+      });
+      consumer.on(REBALANCING, () => {
+        if (!generation.closed) this.#joined = false;
+      });
+      consumer.on(STOP, () => {
+        if (!generation.closed) this.#joined = false;
+      });
+      consumer.on(CRASH, (event) => {
+        if (generation.closed) return;
+        this.#joined = false;
+        const { error, restart } = event.payload;
+        if (restart) {
+          this.#logger.warn({ groupId: this.#groupId, err: error }, `Kafka consumer failed (${error.message}); kafkajs restarts it`);
+          return;
+        }
+        // kafkajs stopped this consumer for good: replace it.
+        this.#logger.warn({ groupId: this.#groupId, err: error }, `Kafka consumer stopped (${error.message}); starting a new one`);
+        void this.#retire(generation).then(() => {
+          if (this.#generation === generation && !signal.aborted) this.#supervisor = this.#supervise();
+        });
+      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: this.#topics, fromBeginning: this.#fromBeginning });
+        if (signal.aborted) throw new Error('stopping');
+        this.#generation = generation;
+        await consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: this.#ordered ? Math.min(this.#maxInFlight, 64) : Math.min(this.#maxInFlight, 16),
+          eachBatch: (payload) => (this.#ordered ? this.#orderedBatch(generation, payload) : this.#unorderedBatch(generation, payload)),
+        });
+        return;
+      } catch (err) {
+        await this.#retire(generation);
+        if (signal.aborted) return;
+        const wait = backoffMs(attempt, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+        const line = `cannot consume ${this.#topics.join(', ')} from Kafka at ${this.#where} (${(err as Error).message}); retrying in the background`;
+        if (attempt === 1) this.#logger.warn({ groupId: this.#groupId, brokers: this.#where }, line);
+        else this.#logger.debug({ groupId: this.#groupId, attempt, waitMs: wait }, line);
+        await sleep(wait, signal);
+      }
+    }
+  }
+
+  /** Disconnects a consumer that is done (stopped, crashed, or never got going); its later settles commit nothing. */
+  async #retire(generation: Generation): Promise<void> {
+    if (generation.closed) return;
+    generation.closed = true;
+    if (this.#generation === generation) this.#joined = false;
+    await generation.consumer.disconnect().catch((err: unknown) => this.#logger.debug({ err }, 'kafka consumer did not disconnect cleanly'));
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Consuming
+
+  async #orderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
+    for (const record of batch.messages) {
+      if (!isRunning() || isStale() || generation.closed || this.#stopped) return;
+      const offset = BigInt(record.offset);
+      offsets.begin(offset);
+      const outcome = await this.#handle(batch.topic, batch.partition, record, heartbeat);
+      if (outcome === 'stopped') return;
+      if (outcome === 'retry') {
+        // Not resolved, so kafkajs fetches this record again once the partition resumes: nothing behind it passes.
+        offsets.release(offset);
+        const resume = pause();
+        const wait = this.#retryWait(batch.topic, batch.partition, record.offset);
+        setTimeout(resume, wait).unref();
+        return;
+      }
+      offsets.settle(offset);
+      resolveOffset(record.offset);
+      this.#commitSoon(generation);
+      await heartbeat();
+    }
+  }
+
+  async #unorderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
+    const signal = this.#stopping!.signal;
+    const tasks: Promise<boolean>[] = [];
+    for (const record of batch.messages) {
+      if (!isRunning() || isStale() || generation.closed || signal.aborted) break;
+      await this.#takeSlot(heartbeat);
+      if (generation.closed || signal.aborted) {
+        this.#giveSlot();
+        break;
+      }
+      const offset = BigInt(record.offset);
+      offsets.begin(offset);
+      tasks.push(
+        (async () => {
+          try {
+            // A retryable failure holds this record (not committed) and tries it again after a bounded backoff.
+            for (;;) {
+              const outcome = await this.#handle(batch.topic, batch.partition, record, heartbeat);
+              if (outcome === 'done') break;
+              if (outcome === 'stopped') return false;
+              await sleep(this.#retryWait(batch.topic, batch.partition, record.offset), signal);
+              if (signal.aborted || generation.closed) return false;
+            }
+            offsets.settle(offset);
+            this.#commitSoon(generation);
+            return true;
+          } finally {
+            this.#giveSlot();
+          }
+        })(),
+      );
+    }
+    const beat = setInterval(() => void heartbeat().catch(() => {}), 1_000);
+    try {
+      const all = Promise.all(tasks);
+      const stopped = whenAborted(signal);
+      const outcome = await Promise.race([all, stopped.promise]).finally(stopped.dispose);
+      if (outcome === 'stopped' || outcome.some((done) => !done)) return;
+      const last = batch.messages[tasks.length - 1];
+      if (last) resolveOffset(last.offset);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Delivers one record; a refused one goes to the dead-letter topic. Never throws. */
+  async #handle(topic: string, partition: number, record: KafkaMessage, heartbeat: () => Promise<void>): Promise<Outcome> {
+    const key = `${topic}/${partition}/${record.offset}`;
+    const signal = this.#stopping!.signal;
+    let refused = this.#dead.get(key);
+    if (!refused) {
+      const retry = this.#retries.get(key);
+      const message = this.#toMessage(topic, partition, record, retry?.id ?? ulid(), retry?.attempt ?? 1);
+      // The flow may hold a message longer than the session timeout: keep the membership alive meanwhile.
+      const beat = setInterval(() => void heartbeat().catch(() => {}), Math.max(500, Math.floor(this.#sessionTimeoutMs / 10)));
+      const delivery = this.#ctx!.deliver(message);
+      this.#deliveries.add(delivery);
+      void delivery.then(
+        () => this.#deliveries.delete(delivery),
+        () => this.#deliveries.delete(delivery),
+      );
+      try {
+        const stopped = whenAborted(signal);
+        const result = await Promise.race([delivery.then(() => 'done' as const), stopped.promise]).finally(stopped.dispose);
+        if (result === 'stopped') {
+          // Wait (briefly) for the flow: a message it settles is committed on the way out.
+          const late = await Promise.race([delivery.then(() => 'done' as const, () => 'failed' as const), sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
+          return late === 'done' ? 'done' : 'stopped';
+        }
+        this.#retries.delete(key);
+        return 'done';
+      } catch (err) {
+        const e = toHubError(err);
+        if (e.retryable) {
+          const attempt = (retry?.attempt ?? 1) + 1;
+          this.#retries.set(key, { id: message.id, attempt });
+          const level = attempt === 2 ? 'warn' : 'info';
+          this.#logger[level]({ messageId: message.id, topic, partition, offset: record.offset, code: e.code, attempt }, `the flow could not take the record at ${key} yet (${e.code}); it is delivered again after a backoff`);
+          return signal.aborted ? 'stopped' : 'retry';
+        }
+        refused = e;
+        this.#retries.delete(key);
+        this.#dead.set(key, e);
+        this.#deadIds.set(key, message.id);
+      } finally {
+        clearInterval(beat);
+      }
+    }
+    try {
+      await this.#deadLetter(topic, partition, record, refused, this.#deadIds.get(key));
+      this.#dead.delete(key);
+      this.#deadIds.delete(key);
+      return 'done';
+    } catch (err) {
+      this.#logger.error({ topic, partition, offset: record.offset, code: refused.code, err }, `cannot write the refused record at ${key} to its dead-letter topic (${(err as Error).message}); it is held and tried again`);
+      return signal.aborted ? 'stopped' : 'retry';
+    }
+  }
+
+  #toMessage(topic: string, partition: number, record: KafkaMessage, id: string, attempt: number): Message {
+    const raw = plainHeaders(record.headers);
+    const headers = inboundHeaders(raw, id);
+    headers['content-type'] = raw['content-type'] || 'application/json';
+    const upstreamId = raw[MESSAGE_ID_HEADER];
+    const timestamp = Number(record.timestamp);
+    return new Message({
+      id,
+      body: record.value ?? Buffer.alloc(0),
+      headers,
+      meta: {
+        flow: this.#ctx!.flow,
+        source: `kafka:${topic}`,
+        receivedAt: new Date().toISOString(),
+        attempt,
+        topic,
+        partition,
+        offset: record.offset,
+        key: record.key === null ? null : record.key.toString('utf8'),
+        timestamp: Number.isFinite(timestamp) && timestamp >= 0 ? new Date(timestamp).toISOString() : null,
+        ...(upstreamId ? { upstreamId } : {}),
+      },
+    });
+  }
+
+  /** Writes a refused record, unchanged, to the dead-letter topic, with headers saying why and where from. */
+  async #deadLetter(topic: string, partition: number, record: KafkaMessage, error: HubError, messageId: string | undefined): Promise<void> {
+    const target = this.#deadLetterTopic ?? `${topic}.dlq`;
+    const producer = this.#producer!;
+    this.#producerReady ??= producer.connect().catch((err: unknown) => {
+      this.#producerReady = undefined;
+      throw err;
+    });
+    await this.#producerReady;
+    const headers: IHeaders = {
+      ...(record.headers ?? {}),
+      [DEAD_LETTER_HEADERS.code]: error.code,
+      [DEAD_LETTER_HEADERS.message]: error.message,
+      [DEAD_LETTER_HEADERS.flow]: this.#ctx!.flow,
+      [DEAD_LETTER_HEADERS.topic]: topic,
+      [DEAD_LETTER_HEADERS.partition]: String(partition),
+      [DEAD_LETTER_HEADERS.offset]: record.offset,
+      [DEAD_LETTER_HEADERS.at]: new Date().toISOString(),
+      ...(error.step ? { [DEAD_LETTER_HEADERS.step]: error.step } : {}),
+      ...(messageId ? { [DEAD_LETTER_HEADERS.messageId]: messageId } : {}),
+    };
+    await producer.send({ topic: target, acks: -1, messages: [{ key: record.key, value: record.value, headers, timestamp: record.timestamp }] });
+    this.#logger.warn({ messageId, topic, partition, offset: record.offset, code: error.code, deadLetterTopic: target }, `the flow refused the record at ${topic}/${partition}/${record.offset} (${error.code}: ${error.message}); it is in ${target}`);
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Committing
+
+  #offsetsOf(generation: Generation, topic: string, partition: number): PartitionOffsets {
+    const key = `${topic}/${partition}`;
+    let offsets = generation.offsets.get(key);
+    if (!offsets) generation.offsets.set(key, (offsets = new PartitionOffsets()));
+    return offsets;
+  }
+
+  /** Commits soon; commits that pile up while one is on its way become one. */
+  #commitSoon(generation: Generation): void {
+    if (generation.committing) {
+      generation.dirty = true;
+      return;
+    }
+    generation.committing = this.#commit(generation).finally(() => {
+      generation.committing = undefined;
+      if (generation.dirty) {
+        generation.dirty = false;
+        this.#commitSoon(generation);
+      }
+    });
+  }
+
+  async #commit(generation: Generation): Promise<void> {
+    if (generation.closed) return;
+    const commits: { topic: string; partition: number; offset: string }[] = [];
+    const marks: [PartitionOffsets, bigint][] = [];
+    for (const [key, offsets] of generation.offsets) {
+      const offset = offsets.pending();
+      if (offset === undefined) continue;
+      const [topic, partition] = splitKey(key);
+      commits.push({ topic, partition, offset: offset.toString() });
+      marks.push([offsets, offset]);
+    }
+    if (commits.length === 0) return;
+    try {
+      await generation.consumer.commitOffsets(commits);
+      for (const [offsets, offset] of marks) offsets.committed(offset);
+    } catch (err) {
+      // A rebalance or an outage: the next settle commits again, or the new owner redelivers (at least once).
+      this.#logger.debug({ err, commits }, `commit failed: ${(err as Error).message}`);
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Bounds
+
+  get #stopped(): boolean {
+    return this.#stopping?.signal.aborted ?? true;
+  }
+
+  #retryWait(topic: string, partition: number, offset: string): number {
+    const attempt = this.#retries.get(`${topic}/${partition}/${offset}`)?.attempt ?? 2;
+    return backoffMs(attempt - 1, this.#retryInitialMs, this.#retryMaxMs);
+  }
+
+  /** Waits for a free place among `max_in_flight` (the flow is saturated while none is free). */
+  async #takeSlot(heartbeat: () => Promise<void>): Promise<void> {
+    while (this.#slotsFree === 0 && !this.#stopped) {
+      let wake: () => void = () => {};
+      const woken = new Promise<void>((resolve) => this.#slotWaiters.push((wake = resolve)));
+      await Promise.race([woken, sleep(1_000)]);
+      const stale = this.#slotWaiters.indexOf(wake);
+      if (stale !== -1) {
+        this.#slotWaiters.splice(stale, 1);
+        await heartbeat().catch(() => {});
+      }
+    }
+    this.#slotsFree--;
+  }
+
+  #giveSlot(): void {
+    this.#slotsFree++;
+    this.#slotWaiters.shift()?.();
+  }
+}
+
+/** A promise of 'stopped' once the signal aborts, and a way to drop the listener when it no longer matters. */
+function whenAborted(signal: AbortSignal): { promise: Promise<'stopped'>; dispose: () => void } {
+  let dispose = (): void => {};
+  const promise = new Promise<'stopped'>((resolve) => {
+    if (signal.aborted) return resolve('stopped');
+    const on = (): void => resolve('stopped');
+    signal.addEventListener('abort', on, { once: true });
+    dispose = () => signal.removeEventListener('abort', on);
+  });
+  return { promise, dispose };
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf('/');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
+}
+
+/** Kafka header values (Buffers, strings, or lists of them) as strings. */
+function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const list = Array.isArray(value) ? value : [value];
+    out[name.toLowerCase()] = list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))).join(', ');
+  }
+  return out;
+}
