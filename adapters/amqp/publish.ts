@@ -1,0 +1,133 @@
+/**
+ * Publishing with publisher confirms, basic.return and backpressure, shared by the sink and by the source (which
+ * publishes to its retry and dead-letter destinations before it acks).
+ */
+import type { ConfirmChannel, Message as AmqpMessage, Options } from 'amqplib';
+
+/** How one confirmed publish ended. */
+export type PublishOutcome =
+  | { ok: true }
+  /** The broker could not route it (mandatory): basic.return, then its ack. */
+  | { ok: false; reason: 'unroutable'; replyCode: number; replyText: string }
+  /** The broker nacked it (an internal error, or a quorum queue rejecting a publish). */
+  | { ok: false; reason: 'nacked' }
+  /** The channel (or its connection) closed before the confirm came. The message may or may not have arrived. */
+  | { ok: false; reason: 'closed'; detail: string };
+
+interface Pending {
+  returned?: { replyCode: number; replyText: string };
+}
+
+interface ChannelState {
+  /** Unconfirmed mandatory publishes by exchange, routing key and message id, oldest first. */
+  pending: Map<string, Pending[]>;
+  /** Set while the channel's write buffer is full; later publishes wait for it. */
+  drained: Promise<void> | undefined;
+  /** How many times a publish found the buffer full (for tests and metrics). */
+  drainWaits: number;
+}
+
+const states = new WeakMap<ConfirmChannel, ChannelState>();
+
+function returnKey(exchange: string, routingKey: string, messageId: string | undefined): string {
+  return `${exchange}\u0000${routingKey}\u0000${messageId ?? ''}`;
+}
+
+function stateOf(ch: ConfirmChannel): ChannelState {
+  let state = states.get(ch);
+  if (!state) {
+    const created: ChannelState = { pending: new Map(), drained: undefined, drainWaits: 0 };
+    state = created;
+    states.set(ch, created);
+    // The broker sends basic.return before the ack of the same message, in publish order, so the oldest unconfirmed
+    // publish with the same exchange, routing key and message id is the one returned.
+    ch.on('return', (msg: AmqpMessage) => {
+      const key = returnKey(msg.fields.exchange, msg.fields.routingKey, msg.properties.messageId as string | undefined);
+      const list = created.pending.get(key);
+      const entry = list?.find((p) => !p.returned);
+      if (entry) entry.returned = { replyCode: (msg.fields as { replyCode?: number }).replyCode ?? 312, replyText: (msg.fields as { replyText?: string }).replyText ?? 'NO_ROUTE' };
+    });
+  }
+  return state;
+}
+
+/** How many times publishes on this channel had to wait for 'drain'. */
+export function drainWaits(ch: ConfirmChannel): number {
+  return states.get(ch)?.drainWaits ?? 0;
+}
+
+/**
+ * Publishes one message and resolves with how the broker settled it. Waits first while the channel's write buffer is
+ * full (publish() returned false earlier) until 'drain'; `signal` bounds that wait and the wait for the confirm
+ * (rejecting with the signal's reason; the message may still arrive: at least once).
+ */
+export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, signal?: AbortSignal): Promise<PublishOutcome> {
+  const state = stateOf(ch);
+  while (state.drained) await abortable(state.drained, signal);
+  signal?.throwIfAborted();
+
+  const entry: Pending = {};
+  const key = returnKey(exchange, routingKey, options.messageId);
+  if (options.mandatory) {
+    const list = state.pending.get(key);
+    if (list) list.push(entry);
+    else state.pending.set(key, [entry]);
+  }
+  const forget = (): void => {
+    const list = state.pending.get(key);
+    if (!list) return;
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) state.pending.delete(key);
+  };
+
+  const confirmed = new Promise<PublishOutcome>((resolve) => {
+    let written: boolean;
+    try {
+      written = ch.publish(exchange, routingKey, body, options, (err: unknown) => {
+        forget();
+        if (!err) resolve(entry.returned ? { ok: false, reason: 'unroutable', ...entry.returned } : { ok: true });
+        else if (err instanceof Error && err.message === 'message nacked') resolve({ ok: false, reason: 'nacked' });
+        else resolve({ ok: false, reason: 'closed', detail: err instanceof Error ? err.message : String(err) });
+      });
+    } catch (err) {
+      // amqplib throws synchronously on a channel that has closed (IllegalOperationError).
+      forget();
+      resolve({ ok: false, reason: 'closed', detail: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (!written && !state.drained) {
+      state.drainWaits++;
+      state.drained = new Promise<void>((release) => {
+        const done = (): void => {
+          ch.removeListener('drain', done);
+          ch.removeListener('close', done);
+          state.drained = undefined;
+          release();
+        };
+        ch.on('drain', done);
+        ch.on('close', done);
+      });
+    }
+  });
+  return abortable(confirmed, signal);
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * The AMQP sink: publishes each message to an exchange with publisher confirms, as a persistent message, and
+ * resolves only once the broker confirmed it.
+ */
+import type { Channel, ConfirmChannel, Options } from 'amqplib';
+import type { AdapterContext, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
+import { hubError, PermanentError, RetryableError, type ConfigIssue, type HubError } from '../../src/core/errors.js';
+import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import type { Message } from '../../src/core/message.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { sinkSchema, type AmqpSinkConfig } from './config.js';
+import { acquireConnection, type ConnectionLease, type ConnectionSettings, type ManagedChannel } from './connection.js';
+import { drainWaits, publishConfirmed } from './publish.js';
+import { connectionSettings } from './settings.js';
+import { declareTopology, isPredeclared, sinkTopology, type Topology } from './topology.js';
+
+/** Headers the sink sets itself; a config that names one is reported. */
+const RESERVED_HEADERS = new Set(['content-type', MESSAGE_ID_HEADER]);
+
+export class AmqpSink implements Sink {
+  readonly #settings: ConnectionSettings;
+  readonly #exchange: CompiledTemplate;
+  readonly #routingKey: CompiledTemplate;
+  readonly #headers: [string, CompiledTemplate][];
+  readonly #mandatory: boolean;
+  readonly #unroutable: 'reject' | 'retry';
+  readonly #persistent: boolean;
+  readonly #topology: Topology;
+  readonly #ctx: AdapterContext;
+  /** Exchanges known to exist on the current connection: declared ones, and templated ones checked once. */
+  readonly #known = new Set<string>();
+  #lease: ConnectionLease | undefined;
+  #channel: ManagedChannel | undefined;
+
+  constructor(config: AmqpSinkConfig, ctx: AdapterContext) {
+    const report = (issue: ConfigIssue): void => ctx.report(issue);
+    this.#ctx = ctx;
+    this.#settings = connectionSettings(config, 'publish', report);
+    this.#exchange = compileTemplate(config.exchange ?? '', ['exchange'], report);
+    this.#routingKey = compileTemplate(config.routing_key ?? '', ['routing_key'], report);
+    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
+      const lower = name.toLowerCase();
+      if (RESERVED_HEADERS.has(lower)) {
+        report({ path: ['headers', name], message: `header "${name}" is set by the hub and cannot be configured` });
+        return [];
+      }
+      return [[lower, compileTemplate(value, ['headers', name], report)]];
+    });
+    this.#mandatory = config.mandatory ?? true;
+    this.#unroutable = config.unroutable ?? 'reject';
+    if (config.unroutable !== undefined && !this.#mandatory) report({ path: ['unroutable'], message: 'unroutable only applies with mandatory: true (without it the broker drops an unroutable message silently)' });
+    this.#persistent = config.persistent ?? true;
+    this.#topology = sinkTopology(config, this.#exchange.constant, report);
+  }
+
+  async start(): Promise<void> {
+    if (this.#lease) return;
+    this.#lease = acquireConnection(this.#settings, this.#ctx.flow, this.#ctx.logger);
+    this.#channel = this.#lease.connection.channel({
+      confirm: true,
+      label: `AMQP sink of flow "${this.#ctx.flow}"`,
+      logger: this.#ctx.logger,
+      setup: async (ch) => {
+        this.#known.clear();
+        await declareTopology(ch, this.#topology);
+        for (const e of this.#topology.exchanges) this.#known.add(e.name);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    const lease = this.#lease;
+    const channel = this.#channel;
+    this.#lease = undefined;
+    this.#channel = undefined;
+    await channel?.close();
+    await lease?.release();
+  }
+
+  ready(): boolean {
+    return this.#channel?.ready() ?? false;
+  }
+
+  /** How many publishes waited for the channel's 'drain' (backpressure), on the current channel. */
+  get drainWaits(): number {
+    const ch = this.#channel?.current;
+    return ch ? drainWaits(ch as ConfirmChannel) : 0;
+  }
+
+  async send(message: Message, ctx: SendContext): Promise<undefined> {
+    const channel = this.#channel;
+    if (!channel) throw hubError('FLOW_STOPPING', 'the AMQP sink is not started');
+    const exchange = await this.#exchange.render(message);
+    const routingKey = await this.#routingKey.render(message);
+    const contentType = message.contentType ?? 'application/octet-stream';
+    const headers: Record<string, string> = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id, 'content-type': contentType };
+    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    const correlationId = headers['correlation-id'];
+    const options: Options.Publish = {
+      persistent: this.#persistent,
+      mandatory: this.#mandatory,
+      contentType,
+      messageId: message.id,
+      ...(correlationId ? { correlationId } : {}),
+      timestamp: Math.floor(Date.now() / 1000),
+      appId: 'integration-hub',
+      headers,
+    };
+    const target = `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
+
+    let ch: ConfirmChannel;
+    try {
+      ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
+    } catch (err) {
+      throw this.#unavailable(`cannot publish to ${target}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
+    }
+    if (!this.#exchange.constant && !isPredeclared(exchange) && !this.#known.has(exchange)) await this.#checkExchange(exchange, ctx);
+
+    let outcome;
+    try {
+      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal);
+    } catch (err) {
+      throw this.#unavailable(`no confirm from the broker for the publish to ${target} before the flow's time ran out`, ctx, err);
+    }
+    if (outcome.ok) return undefined;
+    const details = { exchange, routingKey, messageId: message.id };
+    switch (outcome.reason) {
+      case 'unroutable': {
+        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target}`;
+        throw this.#unroutable === 'retry' ? new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { details }) : new PermanentError('DOWNSTREAM_REJECTED', text, { details });
+      }
+      case 'nacked':
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target}`, { details });
+      case 'closed':
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
+    }
+  }
+
+  /**
+   * A publish to a missing exchange makes the broker close the channel, failing every publish in flight on it; so a
+   * templated exchange is checked once, on a channel of its own, before the first publish to it.
+   */
+  async #checkExchange(exchange: string, ctx: SendContext): Promise<void> {
+    const model = this.#lease?.connection.model;
+    if (!model) throw this.#unavailable(`cannot check exchange "${exchange}": the AMQP connection is down`, ctx);
+    let probe: Channel | undefined;
+    try {
+      probe = await model.createChannel();
+      probe.on('error', () => {});
+      await probe.checkExchange(exchange);
+      this.#known.add(exchange);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 404) throw new PermanentError('DOWNSTREAM_REJECTED', `exchange "${exchange}" does not exist on the broker; declare it (exchanges:) or fix the exchange template`, { details: { exchange } });
+      throw this.#unavailable(`cannot check exchange "${exchange}": ${(err as Error).message}`, ctx, err);
+    } finally {
+      probe?.close().catch(() => {});
+    }
+  }
+
+  #unavailable(text: string, ctx: SendContext, cause?: unknown): HubError {
+    if (ctx.signal.aborted) {
+      const reason = ctx.signal.reason as { name?: string } | undefined;
+      if (reason?.name !== 'TimeoutError' && reason !== undefined) return hubError('FLOW_STOPPING', `${text}; the hub is stopping`, { cause });
+    }
+    return new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { cause });
+  }
+}
+
+export const sinkFactory: SinkFactory<AmqpSinkConfig> = {
+  schema: sinkSchema,
+  create: (config, ctx) => new AmqpSink(config, ctx),
+};
