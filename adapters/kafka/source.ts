@@ -5,7 +5,7 @@ import type { AdapterContext, Source, SourceContext } from '../../src/core/contr
 import type { Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
-import { inboundHeaders, MESSAGE_ID_HEADER } from '../../src/core/propagation.js';
+import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, durationOption, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
 
@@ -366,7 +366,7 @@ export class KafkaSource implements Source {
     const raw = plainHeaders(record.headers);
     const headers = inboundHeaders(raw, id);
     headers['content-type'] = raw['content-type'] || 'application/json';
-    const upstreamId = raw[MESSAGE_ID_HEADER];
+    const upstream = upstreamId(raw);
     const timestamp = Number(record.timestamp);
     return new Message({
       id,
@@ -382,7 +382,7 @@ export class KafkaSource implements Source {
         offset: record.offset,
         key: record.key === null ? null : record.key.toString('utf8'),
         timestamp: Number.isFinite(timestamp) && timestamp >= 0 ? new Date(timestamp).toISOString() : null,
-        ...(upstreamId ? { upstreamId } : {}),
+        ...(upstream ? { upstreamId: upstream } : {}),
       },
     });
   }
