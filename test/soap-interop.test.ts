@@ -164,7 +164,8 @@ describe('`soap` package client → source (served WSDL)', () => {
       (e: { root?: any; message: string }) => e,
     );
     expect(err?.message).toMatch(/soap:Receiver/);
-    expect(err!.root.Envelope.Body.Fault.Reason.Text).toMatchObject({ $value: 'the ERP is down' });
+    // A server-side error's message stays in the hub's log: the caller gets the title and the message id.
+    expect(err!.root.Envelope.Body.Fault.Reason.Text.$value).toMatch(/^Downstream unavailable\. Quote message id [0-9A-Z]{26} when reporting it\.$/);
   });
 
   it('gets a bad password as a Client fault', async () => {

@@ -7,6 +7,7 @@
  * the same message id.
  */
 import { ERROR_CODES, type ErrorCode, type HubError } from '../../src/core/errors.js';
+import { callerDetail } from '../../src/core/http-route.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -47,7 +48,7 @@ export function toProblem(err: HubError, ctx: ProblemContext): ProblemDetails {
     type: problemType(err.code),
     title: spec.title,
     status: spec.status,
-    detail: spec.fault === 'client' ? err.message : `${spec.title}. Quote message id ${ctx.messageId} when reporting it.`,
+    detail: callerDetail(err, ctx.messageId),
     ...(ctx.instance ? { instance: ctx.instance } : {}),
     code: err.code,
     messageId: ctx.messageId,

@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Agent, type Dispatcher } from 'undici';
 import { checkXml, parseJson } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
@@ -7,6 +7,7 @@ import { toMs, type Duration } from '../../src/core/duration.js';
 import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { acquireAgent, errorCode, readLimited, redactUrl, releaseAgent, transportError } from '../../src/runtime/http-client.js';
 import type { HttpMethod } from './source.js';
 
 export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
@@ -28,29 +29,7 @@ export const SINK_CONFIG_KEYS = ['url', 'method', 'headers', 'timeout', 'body', 
 const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer']);
 /** Statuses worth another try: request timeout, too early, too many requests, and server errors but "not implemented" and "version not supported". */
 const RETRYABLE_STATUS = (s: number): boolean => s === 408 || s === 425 || s === 429 || (s >= 500 && s !== 501 && s !== 505);
-/** Socket-level failures that may pass: the peer is down, restarting, or the network blinked. */
-const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'HPE_INVALID_CONSTANT']);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const EXCERPT_BYTES = 1024;
-const CONNECT_TIMEOUT_MS = 10_000;
-
-// One keep-alive connection pool per process, shared by every REST sink: opened by the first sink that starts,
-// closed when the last one stops. Per-attempt timeouts are request options, so sinks with different timeouts share it.
-let sharedAgent: Agent | undefined;
-let agentUsers = 0;
-
-function acquireAgent(): Agent {
-  agentUsers++;
-  sharedAgent ??= new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: CONNECT_TIMEOUT_MS }, connections: 128 });
-  return sharedAgent;
-}
-
-async function releaseAgent(): Promise<void> {
-  if (--agentUsers > 0 || !sharedAgent) return;
-  const agent = sharedAgent;
-  sharedAgent = undefined;
-  await agent.close();
-}
 
 /**
  * Sends each message as one HTTP request and resolves with the reply as a message. It does not retry: it says
@@ -117,7 +96,7 @@ export class RestSink implements Sink {
     const payload = this.#payload(message);
     if (payload) headers['content-type'] = payload.contentType;
 
-    const target = `${this.#method} ${redact(url)}`;
+    const target = `${this.#method} ${redactUrl(url)}`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
     let response: Dispatcher.ResponseData;
@@ -132,7 +111,7 @@ export class RestSink implements Sink {
         bodyTimeout: this.#timeoutMs,
       });
     } catch (err) {
-      throw this.#transportError(err, target, ctx.signal, timeout);
+      throw this.#transportError(err, url, target, ctx.signal, timeout);
     }
 
     const { statusCode } = response;
@@ -140,16 +119,16 @@ export class RestSink implements Sink {
     if (statusCode < 200 || statusCode > 299) {
       const excerpt = await readExcerpt(response.body);
       const retryAfter = retryAfterMs(header(response.headers, 'retry-after'));
-      const details = { status: statusCode, method: this.#method, url: redact(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
+      const details = { status: statusCode, method: this.#method, url: redactUrl(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
       if (RETRYABLE_STATUS(statusCode)) throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `${target} answered ${statusCode}`, { details });
       throw new PermanentError('DOWNSTREAM_REJECTED', `${target} answered ${statusCode}`, { details });
     }
 
     let body: Buffer;
     try {
-      body = await readAll(response.body, this.#limits.bodyBytes);
+      body = await readLimited(response.body, this.#limits.bodyBytes);
     } catch (err) {
-      throw this.#transportError(err, target, ctx.signal, timeout);
+      throw this.#transportError(err, url, target, ctx.signal, timeout);
     }
     return this.#reply(message, body, contentType, statusCode, target);
   }
@@ -193,27 +172,10 @@ export class RestSink implements Sink {
     return new Message({ id: request.id, body, headers, meta });
   }
 
-  #transportError(err: unknown, target: string, flowSignal: AbortSignal, timeout: AbortSignal): HubError {
-    if (err instanceof PermanentError || err instanceof RetryableError) return err;
-    if (flowSignal.aborted) {
-      const reason = flowSignal.reason as { name?: string } | undefined;
-      return reason?.name === 'TimeoutError' || reason === undefined
-        ? hubError('TIMEOUT', `${target} was cut short: the flow ran out of time`, { cause: err })
-        : hubError('FLOW_STOPPING', `${target} was aborted: the hub is stopping`, { cause: err });
-    }
-    const code = (err as { code?: unknown }).code;
-    const cause = (err as { cause?: { code?: unknown } }).cause;
-    const anyCode = typeof code === 'string' ? code : typeof cause?.code === 'string' ? cause.code : undefined;
-    if (timeout.aborted || (anyCode && TIMEOUT_CODES.has(anyCode))) {
-      return hubError('TIMEOUT', `${target} did not answer within ${this.#timeoutMs} ms`, { cause: err, details: { method: this.#method, timeoutMs: this.#timeoutMs, ...(anyCode ? { error: anyCode } : {}) } });
-    }
-    if (anyCode === 'UND_ERR_INVALID_ARG') {
-      return hubError('TEMPLATE_FAILED', `${target} cannot be sent: ${(err as Error).message}`, { cause: err });
-    }
-    if (anyCode && (RETRYABLE_CODES.has(anyCode) || /^E[A-Z]+$/.test(anyCode))) {
-      return hubError('DOWNSTREAM_UNAVAILABLE', `${target} failed: ${anyCode}`, { cause: err, details: { method: this.#method, error: anyCode } });
-    }
-    return toHubError(err);
+  #transportError(err: unknown, url: string, target: string, flowSignal: AbortSignal, timeout: AbortSignal): HubError {
+    // undici refuses a header value or URL that a template rendered badly before anything is sent.
+    if (errorCode(err) === 'UND_ERR_INVALID_ARG') return hubError('TEMPLATE_FAILED', `${target} cannot be sent: ${(err as Error).message}`, { cause: err });
+    return transportError(err, { url, what: target, timeoutSignal: timeout, timeoutMs: this.#timeoutMs, flowSignal });
   }
 }
 
@@ -252,9 +214,9 @@ export function compileUrl(source: string, report: (issue: ConfigIssue) => void)
     try {
       parsed = new URL(url);
     } catch {
-      throw new TypeError(`"${redact(url)}" is not an absolute URL`);
+      throw new TypeError(`"${redactUrl(url)}" is not an absolute URL`);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`"${redact(url)}" is not an http(s) URL`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`"${redactUrl(url)}" is not an http(s) URL`);
     return url;
   };
   if (parts.every((p) => typeof p === 'string')) {
@@ -282,16 +244,6 @@ export function compileUrl(source: string, report: (issue: ConfigIssue) => void)
       }
     },
   };
-}
-
-/** A URL without credentials and query, safe to log and to put in error details. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return url.replace(/\?.*$/s, '').replace(/\/\/[^/@]*@/, '//');
-  }
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -329,18 +281,4 @@ async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<strin
   }
   const text = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
   return size > EXCERPT_BYTES ? `${text}...` : text;
-}
-
-async function readAll(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new PermanentError('BAD_REPLY', `the reply is larger than limits.body_bytes (${limit} bytes)`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

@@ -4,11 +4,12 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowResult, HubLimits, SourceContext } from '../../src/core/contracts.js';
 import { ERROR_CODES, hubError, type ErrorCode } from '../../src/core/errors.js';
+import { normalizePath } from '../../src/core/http-route.js';
 import { Message } from '../../src/core/message.js';
 import { createHttpServer } from '../../src/runtime/http-server.js';
 import rest from './index.js';
 import type { ProblemDetails } from './problem.js';
-import { normalizePath, type RestSource, type RestSourceConfig } from './source.js';
+import type { RestSource, RestSourceConfig } from './source.js';
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 16 };
 const logger = pino({ level: 'silent' });

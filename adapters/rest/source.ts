@@ -4,6 +4,7 @@ import { checkXml, parseJson } from '../../src/core/codec.js';
 import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
+import { httpRouteKey } from '../../src/core/http-route.js';
 import { inboundHeaders } from '../../src/core/propagation.js';
 import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
 
@@ -25,21 +26,8 @@ const ALL_FORMATS: BodyFormat[] = ['json', 'xml', 'text'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
-/**
- * The path as the router sees it, for claims: parameter names do not matter (`/orders/:id` and `/orders/:orderId`
- * are one route) and a trailing slash does not either (the server ignores it).
- */
-export function normalizePath(path: string): string {
-  const normalized = path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':param').replace(/\/+$/, '');
-  return normalized === '' ? '/' : normalized;
-}
-
-export function routeKey(method: HttpMethod, path: string): string {
-  return `http ${method} ${normalizePath(path)}`;
-}
-
 export function sourceClaims(config: RestSourceConfig): Claim[] {
-  return [{ key: routeKey(config.method ?? 'POST', config.path), path: ['path'] }];
+  return [{ key: httpRouteKey(config.method ?? 'POST', config.path), path: ['path'] }];
 }
 
 interface Incoming {

@@ -61,8 +61,3 @@ export function operationsOf(config: SoapSourceConfig): string[] {
   return config.operations ?? (config.operation ? [config.operation] : []);
 }
 
-/** The path as the router matches it: trailing slashes do not count (the server ignores them). */
-export function normalizePath(path: string): string {
-  const trimmed = path.replace(/\/+$/, '');
-  return trimmed === '' ? '/' : trimmed;
-}

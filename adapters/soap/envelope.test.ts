@@ -10,11 +10,12 @@ import {
   parseEnvelope,
   parseFault,
   payloadXml,
+  SOAP11_NS,
   unquoteSoapAction,
   VersionMismatchError,
 } from './envelope.js';
 import { analyseWsdl, rewriteLocations } from './wsdl.js';
-import { outerXml, parseTree, textOf } from './xml-tree.js';
+import { decodeEntities, outerXml, parseTree, textOf } from './xml-tree.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './test-support.js';
@@ -37,6 +38,23 @@ describe('xml-tree', () => {
     const text = '<e xmlns:u="urn:unused" xmlns:p="urn:p" xmlns:q="urn:q" xmlns="urn:d"><p:x a="q:Type"><y/></p:x></e>';
     const x = parseTree(text).children[0]!;
     expect(outerXml(text, x)).toBe('<p:x xmlns:p="urn:p" xmlns:q="urn:q" xmlns="urn:d" a="q:Type"><y/></p:x>');
+  });
+});
+
+describe('character references', () => {
+  it('decodes the ones naming XML characters and refuses the others as BAD_XML, the sender\'s fault', () => {
+    expect(decodeEntities('&#x1F600;&#65;&#x9;&lt;&amp;')).toBe('\u{1F600}A\t<&');
+    for (const ref of ['&#x110000;', '&#0;', '&#x1;', '&#xD800;', '&#xFFFE;', '&#99999999999999999999;', '&#x7FFFFFFFFFFFFFFFFFFF;']) {
+      expect(() => decodeEntities(ref), ref).toThrow(expect.objectContaining({ code: 'BAD_XML', retryable: false }));
+    }
+  });
+
+  it('refuses an envelope holding one, in an attribute or in text, as BAD_XML', () => {
+    for (const payload of ['<o:A xmlns:o="urn:o" v="&#x110000;"/>', '<o:A xmlns:o="urn:o">&#0;</o:A>']) {
+      expect(() => parseEnvelope(`<s:Envelope xmlns:s="${SOAP11_NS}"><s:Body>${payload}</s:Body></s:Envelope>`, { maxDepth: 16 }), payload).toThrow(
+        expect.objectContaining({ code: 'BAD_XML' }),
+      );
+    }
   });
 });
 
@@ -85,6 +103,17 @@ describe('faults', () => {
     expect(faultForError('1.2', new VersionMismatchError('v'), undefined).code).toBe('VersionMismatch');
     expect(faultForError('1.2', new MustUnderstandError([{ ns: 'urn:t', local: 'T' }]), undefined)).toMatchObject({ code: 'MustUnderstand', notUnderstood: [{ ns: 'urn:t', local: 'T' }] });
     expect(faultForError('1.1', new PermanentError('INTERNAL', 'TypeError at foo.ts:12'), 'id9').reason).not.toContain('foo.ts');
+  });
+
+  it('shows the message of client-side errors only: a server-side one gets its title and the message id', () => {
+    const down = new RetryableError('DOWNSTREAM_UNAVAILABLE', 'POST http://127.0.0.1:18082/rates failed: ECONNREFUSED');
+    for (const version of ['1.1', '1.2'] as const) {
+      const fault = faultForError(version, down, '01JB6Z9M3W1T8Y4Q2N0R5K7C9D');
+      expect(fault.reason).toBe('Downstream unavailable. Quote message id 01JB6Z9M3W1T8Y4Q2N0R5K7C9D when reporting it.');
+      expect(buildFault(version, fault)).not.toContain('127.0.0.1');
+    }
+    expect(faultForError('1.1', new PermanentError('SOAP_FAULT_CLIENT', 'http://erp.internal/erp answered PlaceOrder with a SOAP Client fault: no'), undefined).reason).toBe('Downstream SOAP Client/Sender fault.');
+    expect(faultForError('1.1', new PermanentError('VALIDATION_FAILED', 'customerId is required'), 'id1').reason).toBe('customerId is required');
   });
 });
 

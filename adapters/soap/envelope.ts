@@ -7,6 +7,7 @@
  */
 import { checkXml } from '../../src/core/codec.js';
 import { ERROR_CODES, PermanentError, type HubError } from '../../src/core/errors.js';
+import { callerDetail } from '../../src/core/http-route.js';
 import { attribute, child, escapeXml, innerXml, outerXml, parseTree, textOf, XmlTreeError, type XmlElement } from './xml-tree.js';
 
 export type SoapVersion = '1.1' | '1.2';
@@ -247,14 +248,15 @@ export function buildFault(version: SoapVersion, fault: FaultSpec): string {
 /**
  * The Fault that answers a hub error: its side from the error table (client → Client/Sender, server →
  * Server/Receiver), VersionMismatch and MustUnderstand where SOAP defines them, and a detail carrying the hub's error
- * code and the message id. INTERNAL errors do not show their message to the caller (it is logged instead).
+ * code and the message id. The reason is the error's message only for client-side codes; a server-side error's
+ * message may name internal hosts or downstream answers, so the caller gets its title and the message id instead.
  */
 export function faultForError(version: SoapVersion, err: HubError, messageId: string | undefined): FaultSpec {
   const spec = ERROR_CODES[err.code];
   let code: FaultCode = spec.fault === 'client' ? 'Sender' : 'Receiver';
   if (err instanceof VersionMismatchError) code = 'VersionMismatch';
   if (err.code === 'SOAP_MUST_UNDERSTAND') code = 'MustUnderstand';
-  const reason = err.code === 'INTERNAL' ? `${spec.title}: see the hub's log for message ${messageId ?? '(none)'}` : err.message;
+  const reason = callerDetail(err, messageId);
   const detail =
     `<hub:error xmlns:hub="${HUB_FAULT_NS}"><hub:code>${err.code}</hub:code>` +
     (messageId ? `<hub:messageId>${escapeXml(messageId)}</hub:messageId>` : '') +

@@ -99,7 +99,9 @@ describe('soap adapter: README flows in a running hub', () => {
     const fault = refused!.root.Envelope.Body.Fault;
     // The ERP refused the order: for the partner, a service behind the hub failed (the table's SOAP_FAULT_CLIENT is server-side).
     expect(fault.faultcode).toBe('soap:Server');
-    expect(fault.faultstring).toContain('unknown customer');
+    // What the ERP said, and where it lives, stay in the hub's log and journal: the partner gets the message id.
+    expect(fault.faultstring).toMatch(/^Downstream SOAP Client\/Sender fault\. Quote message id [0-9A-Z]{26} when reporting it\.$/);
+    expect(fault.faultstring).not.toContain(erp.url);
     expect(JSON.stringify(fault.detail)).toContain('SOAP_FAULT_CLIENT');
 
     const intruder = await partner('1.1', 'guess');

@@ -24,7 +24,7 @@ const ENV12 = (payload: string) => `<env:Envelope xmlns:env="http://www.w3.org/2
 
 /** A scripted SOAP peer: the path picks the answer. */
 function answer(req: IncomingMessage, res: ServerResponse, body: string): void {
-  const path = req.url ?? '/';
+  const path = (req.url ?? '/').replace(/\?.*$/s, '');
   const send = (status: number, text: string, ct = 'text/xml; charset=utf-8') => {
     res.writeHead(status, { 'content-type': ct });
     res.end(text);
@@ -115,14 +115,15 @@ const ORDER = { customerId: 'C-100', lines: [{ sku: 'A', qty: 2, price: 3.5 }, {
 describe('SOAP sink: requests', () => {
   it('builds a SOAP 1.1 request from JSON in the namespace, with SOAPAction and propagated headers, and returns the reply payload', async () => {
     seen.length = 0;
-    const reply = await call({ url: `${base}/ok`, soap_action: 'urn:example:legacy-erp/PlaceOrder', namespace: 'urn:example:legacy-erp', headers: { 'x-api-key': 'k1' } }, jsonMessage(ORDER));
+    const reply = await call({ url: `${base}/ok`, soap_action: 'urn:example:legacy-erp/PlaceOrder', namespace: 'urn:example:legacy-erp', headers: { 'x-api-key': 'k1' } }, jsonMessage(ORDER, { 'x-api-key': 'from-the-caller' }));
     const req = seen[0]!;
     expect(req.headers['content-type']).toBe('text/xml; charset=utf-8');
     expect(req.headers.soapaction).toBe('"urn:example:legacy-erp/PlaceOrder"');
     expect(req.headers['correlation-id']).toBe('corr-7');
     expect(req.headers.traceparent).toContain('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(req.headers['x-api-key']).toBe('k1');
-    expect(req.headers['x-secret-internal']).toBeUndefined();
+    // Headers the flow set go along (outboundHeaders), under the configured ones.
+    expect(req.headers['x-secret-internal']).toBe('no');
     expect(req.body).toContain('<soap:Body><PlaceOrder xmlns="urn:example:legacy-erp"><customerId>C-100</customerId><lines><sku>A</sku><qty>2</qty><price>3.5</price></lines><lines><sku>B</sku>');
 
     expect(reply).toBeInstanceOf(Message);
@@ -225,10 +226,39 @@ describe('SOAP sink: failures are typed', () => {
     expect(err.code).toBe('TIMEOUT');
     expect(Date.now() - started).toBeLessThan(1200);
 
-    const flow = new AbortController();
-    setTimeout(() => flow.abort(), 100);
-    const cancelled = await failure({ url: `${base}/slow`, timeout: '10s' }, jsonMessage(ORDER), sendCtx(flow.signal));
+    const cancelled = await failure({ url: `${base}/slow`, timeout: '10s' }, jsonMessage(ORDER), sendCtx(AbortSignal.timeout(100)));
     expect(cancelled.code).toBe('TIMEOUT');
+  });
+
+  it('says FLOW_STOPPING when the hub aborts the call at shutdown', async () => {
+    const hub = new AbortController();
+    setTimeout(() => hub.abort(), 100);
+    const err = await failure({ url: `${base}/slow`, timeout: '10s' }, jsonMessage(ORDER), sendCtx(hub.signal));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.code).toBe('FLOW_STOPPING');
+  });
+
+  it('never shows the URL\'s credentials or query in an error', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const secretUrl = (origin: string, path: string) => `${origin.replace('http://', 'http://svc-user:pa55word@')}${path}?api_key=s3cr3t`;
+    const errors = [
+      await failure({ url: secretUrl(`http://127.0.0.1:${port}`, '/x') }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/slow'), timeout: '100ms' }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/client-fault') }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/503') }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/404') }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/garbage') }, jsonMessage(ORDER)),
+      await failure({ url: secretUrl(base, '/huge') }, jsonMessage(ORDER)),
+    ];
+    expect(errors.map((e) => e.code)).toEqual(['DOWNSTREAM_UNAVAILABLE', 'TIMEOUT', 'SOAP_FAULT_CLIENT', 'DOWNSTREAM_UNAVAILABLE', 'DOWNSTREAM_REJECTED', 'BAD_REPLY', 'BAD_REPLY']);
+    for (const err of errors) {
+      const shown = `${err.message} ${JSON.stringify(err.toJSON())}`;
+      expect(shown, shown).not.toMatch(/pa55word|svc-user|s3cr3t|api_key/);
+    }
+    expect(errors[3]!.message).toContain(`${base}/503`);
   });
 
   it('a message it cannot encode is permanent and never sent', async () => {

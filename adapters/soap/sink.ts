@@ -5,29 +5,27 @@
  * connection and a timeout are retryable; a Client/Sender (or VersionMismatch, MustUnderstand) fault, any other 4xx,
  * a message that cannot be encoded and an unreadable reply are permanent.
  */
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
-import { HubError, PermanentError, RetryableError } from '../../src/core/errors.js';
+import { hubError, PermanentError, RetryableError, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { acquireAgent, readLimited, redactUrl, releaseAgent, transportError } from '../../src/runtime/http-client.js';
 import { sinkSchema, type SoapSinkConfig } from './config.js';
 import { buildEnvelope, contentTypeFor, parseEnvelope, parseFault, payloadXml, SOAP11_CONTENT_TYPE, SOAP12_CONTENT_TYPE, type ParsedEnvelope, type SoapVersion } from './envelope.js';
 import { buildSecurityHeader } from './wsse.js';
 import { stripDeclaration } from './xml-tree.js';
-
-/** Connection-level failures undici reports, retried as DOWNSTREAM_UNAVAILABLE unless they are timeouts. */
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 export class SoapSink implements Sink {
   readonly #config: SoapSinkConfig;
   readonly #version: SoapVersion;
   readonly #timeoutMs: number;
   readonly #limits: HubLimits;
-  /** One connection pool per sink, shared by all its sends; created here, opened lazily by the first send. */
-  readonly #agent: Agent;
-  #running = false;
+  /** The config's URL as errors and logs show it: no credentials, no query. */
+  readonly #where: string;
+  #agent: Agent | undefined;
 
   constructor(config: SoapSinkConfig, ctx: AdapterContext) {
     this.#config = config;
@@ -40,23 +38,26 @@ export class SoapSink implements Sink {
       ctx.report({ path: ['timeout'], message: (err as Error).message });
     }
     this.#timeoutMs = timeoutMs;
-    this.#agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, connectTimeout: Math.min(timeoutMs, 10_000) });
+    this.#where = redactUrl(config.url);
   }
 
   async start(): Promise<void> {
-    this.#running = true;
+    this.#agent ??= acquireAgent();
   }
 
   async stop(): Promise<void> {
-    this.#running = false;
-    await this.#agent.close();
+    if (!this.#agent) return;
+    this.#agent = undefined;
+    await releaseAgent();
   }
 
   ready(): boolean {
-    return this.#running;
+    return this.#agent !== undefined;
   }
 
   async send(message: Message, ctx: SendContext): Promise<Message | undefined> {
+    const agent = this.#agent;
+    if (!agent) throw hubError('FLOW_STOPPING', 'the SOAP sink is not started');
     const config = this.#config;
     const action = config.soap_action ?? '';
     const security = config.ws_security
@@ -64,8 +65,9 @@ export class SoapSink implements Sink {
       : '';
     const envelope = buildEnvelope(this.#version, this.#payload(message), security);
     const headers: Record<string, string> = {
-      ...config.headers,
       ...outboundHeaders(message.headers),
+      // The configured headers (an API key, say) win over the message's, which may come from a caller.
+      ...Object.fromEntries(Object.entries(config.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
       [MESSAGE_ID_HEADER]: message.id,
       'content-type': contentTypeFor(this.#version, action || undefined),
       accept: this.#version === '1.1' ? SOAP11_CONTENT_TYPE : SOAP12_CONTENT_TYPE,
@@ -78,14 +80,13 @@ export class SoapSink implements Sink {
     let contentType: string | undefined;
     let raw: Buffer;
     try {
-      const res = await request(config.url, { dispatcher: this.#agent, method: 'POST', headers, body: envelope, signal });
+      const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal });
       status = res.statusCode;
       const ct = res.headers['content-type'];
       contentType = Array.isArray(ct) ? ct[0] : ct;
-      raw = await readLimited(res.body, this.#limits.bodyBytes, config.url);
+      raw = await readLimited(res.body, this.#limits.bodyBytes);
     } catch (err) {
-      if (err instanceof HubError) throw err;
-      throw this.#transportError(err, timeout, ctx.signal);
+      throw transportError(err, { url: config.url, what: `${config.operation} at ${this.#where}`, timeoutSignal: timeout, timeoutMs: this.#timeoutMs, flowSignal: ctx.signal });
     }
     return this.#classify(message, status, contentType, raw);
   }
@@ -118,22 +119,9 @@ export class SoapSink implements Sink {
     return xml;
   }
 
-  #transportError(err: unknown, timeout: AbortSignal, flowSignal: AbortSignal): HubError {
-    const url = this.#config.url;
-    if (timeout.aborted) return new RetryableError('TIMEOUT', `${url} did not answer ${this.#config.operation} within ${this.#timeoutMs}ms`, { cause: err });
-    if (flowSignal.aborted) {
-      const reason: unknown = flowSignal.reason;
-      if (reason instanceof HubError) return reason;
-      return new RetryableError('TIMEOUT', `the call to ${url} was cancelled: the flow's time for this message ran out or the hub is stopping`, { cause: err });
-    }
-    const e = err as { code?: string; cause?: { code?: string }; message?: string };
-    const code = e.code ?? e.cause?.code;
-    if (code && TIMEOUT_CODES.has(code)) return new RetryableError('TIMEOUT', `${url} timed out (${code})`, { cause: err });
-    return new RetryableError('DOWNSTREAM_UNAVAILABLE', `cannot reach ${url}: ${e.message ?? String(err)}${code ? ` (${code})` : ''}`, { cause: err, details: { code } });
-  }
-
   #classify(message: Message, status: number, contentType: string | undefined, raw: Buffer): Message | undefined {
-    const { url, operation } = this.#config;
+    const { operation } = this.#config;
+    const url = this.#where;
     const text = raw.toString('utf8');
     let parsed: ParsedEnvelope | undefined;
     let parseError: Error | undefined;
@@ -172,21 +160,6 @@ export class SoapSink implements Sink {
     if (status === 408) throw new RetryableError('TIMEOUT', `${url} answered ${operation} with HTTP 408`, { details });
     throw new PermanentError('DOWNSTREAM_REJECTED', `${url} answered ${operation} with HTTP ${status}`, { details });
   }
-}
-
-/** Reads a reply body, refusing more than `limit` bytes (a hostile or broken peer cannot exhaust memory). */
-async function readLimited(body: AsyncIterable<Buffer> & { destroy?: (err?: Error) => void }, limit: number, url: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy?.();
-      throw new PermanentError('BAD_REPLY', `${url} answered with more than ${limit} bytes (limits.body_bytes)`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 export const sinkFactory: SinkFactory<SoapSinkConfig> = {

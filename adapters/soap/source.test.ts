@@ -166,8 +166,18 @@ describe('SOAP source: flow errors become Faults', () => {
     running = await startSources([ordersFlow(async () => Promise.reject(new RetryableError('DOWNSTREAM_UNAVAILABLE', 'ERP down')))]);
     const res = await post(`${running.url}/erp/orders`, soap12(PLACE_ORDER), XML_12);
     expect(res.status).toBe(500);
-    expect(res.text).toContain('<soap:Text xml:lang="en">ERP down</soap:Text>');
-    expect(faultOf(res)).toMatchObject({ version: '1.2', faultCode: 'Receiver', hubCode: 'DOWNSTREAM_UNAVAILABLE' });
+    const f = faultOf(res);
+    expect(f).toMatchObject({ version: '1.2', faultCode: 'Receiver', hubCode: 'DOWNSTREAM_UNAVAILABLE' });
+    expect(f.reason).toBe(`Downstream unavailable. Quote message id ${f.messageId} when reporting it.`);
+  });
+
+  it('a server-side error does not show its message, which may name internal hosts', async () => {
+    running = await startSources([ordersFlow(async () => Promise.reject(new RetryableError('DOWNSTREAM_UNAVAILABLE', 'POST http://127.0.0.1:18082/rates failed: ECONNREFUSED')))]);
+    const res = await post(`${running.url}/erp/orders`, soap11(PLACE_ORDER), XML_11);
+    expect(res.text).not.toContain('127.0.0.1');
+    expect(res.text).not.toContain('ECONNREFUSED');
+    const f = faultOf(res);
+    expect(f).toMatchObject({ faultCode: 'Server', hubCode: 'DOWNSTREAM_UNAVAILABLE', reason: `Downstream unavailable. Quote message id ${f.messageId} when reporting it.` });
   });
 
   it('a bug is a Server fault that does not show its message', async () => {
@@ -230,6 +240,8 @@ describe('SOAP source: hostile and broken input', () => {
     { name: 'an unknown charset', body: soap11(PLACE_ORDER), headers: { 'content-type': 'text/xml; charset=x-klingon' }, version: '1.1', code: 'Client', hub: 'UNSUPPORTED_MEDIA_TYPE' },
     { name: 'bytes that are not UTF-8', body: Buffer.concat([Buffer.from(soap11('<o:PlaceOrder xmlns:o="urn:x">')), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('</o:PlaceOrder>')]), headers: XML_11, version: '1.1', code: 'Client', hub: 'BAD_XML' },
     { name: 'an empty body', body: '', headers: XML_12, version: '1.2', code: 'Sender', hub: 'SOAP_BAD_ENVELOPE' },
+    { name: 'a character reference beyond Unicode', body: soap11('<o:PlaceOrder xmlns:o="urn:example:orders" note="&#x110000;"/>'), headers: XML_11, version: '1.1', code: 'Client', hub: 'BAD_XML' },
+    { name: 'a character reference to NUL', body: soap12('<o:PlaceOrder xmlns:o="urn:example:orders">&#0;</o:PlaceOrder>'), headers: XML_12, version: '1.2', code: 'Sender', hub: 'BAD_XML' },
   ];
 
   it.each(cases)('$name gets a $version $code fault, and the server goes on serving', async ({ body, headers, version, code, hub }) => {

@@ -13,9 +13,10 @@ import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
+import { httpRouteKey, normalizePath, routePath } from '../../src/core/http-route.js';
 import { Message } from '../../src/core/message.js';
 import { inboundHeaders } from '../../src/core/propagation.js';
-import { normalizePath, operationsOf, sourceSchema, type SoapSourceConfig } from './config.js';
+import { operationsOf, sourceSchema, type SoapSourceConfig } from './config.js';
 import {
   buildEnvelope,
   buildFault,
@@ -240,7 +241,7 @@ export class SoapSource implements Source {
 
   constructor(config: SoapSourceConfig, ctx: AdapterContext) {
     this.config = config;
-    this.path = normalizePath(config.path);
+    this.path = routePath(config.path);
     this.operations = operationsOf(config);
     this.maxDepth = ctx.limits.maxDepth;
     this.#versions = new Set(config.versions ?? ['1.1', '1.2']);
@@ -366,6 +367,7 @@ export class SoapSource implements Source {
     } catch (error) {
       const err = toHubError(error);
       if (err.code === 'INTERNAL') ctx.logger.error({ err: error, messageId, operation }, 'SOAP flow failed');
+      else ctx.logger.debug({ code: err.code, reason: err.message, messageId, operation }, 'SOAP flow refused the call');
       return faultAnswer(parsed.version, err, messageId, correlationId);
     } finally {
       this.#inflight.delete(delivery);
@@ -423,7 +425,7 @@ export const sourceFactory: SourceFactory<SoapSourceConfig> = {
   create: (config, ctx) => new SoapSource(config, ctx),
   claims(config): Claim[] {
     const path = normalizePath(config.path);
-    const conflicts = [`http POST ${path}`, `http GET ${path}`];
+    const conflicts = [httpRouteKey('POST', config.path), httpRouteKey('GET', config.path)];
     if (config.operations) return config.operations.map((op, i) => ({ key: `soap POST ${path} ${op}`, path: ['operations', i], conflicts }));
     return operationsOf(config).map((op) => ({ key: `soap POST ${path} ${op}`, path: ['operation'], conflicts }));
   },

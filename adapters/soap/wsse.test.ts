@@ -38,6 +38,25 @@ describe('WS-Security UsernameToken', () => {
     expect(verify(v, token(first, new Date(t0)), t0)).toEqual({ username: 'u' });
   });
 
+  it('refuses a replay whatever the spelling of its nonce, and a nonce that is not canonical base64', () => {
+    const v = new UsernameTokenVerifier({ ...options, nonceCacheSize: 100 });
+    const nonce = Buffer.from('replayed-nonce-1'); // 16 bytes: its base64 ends in "=="
+    const token = buildSecurityHeader({ username: 'u', password: 'pw', passwordType: 'digest', nonce });
+    const encoded = nonce.toString('base64');
+    expect(encoded).toMatch(/==$/);
+    expect(verify(v, token)).toEqual({ username: 'u' });
+    const respell = (text: string) => token.replace(`>${encoded}<`, `>${text}<`);
+    for (const spelling of [encoded, encoded.replace(/=+$/, ''), `${encoded.slice(0, 8)} ${encoded.slice(8)}`, `${encoded.slice(0, 8)}\n${encoded.slice(8)}`, `${encoded.slice(0, 8)}&#x20;${encoded.slice(8)}`, `${encoded.slice(0, 4)}!${encoded.slice(4)}`]) {
+      expect(() => verify(v, respell(spelling)), JSON.stringify(spelling)).toThrow(SecurityError);
+    }
+    // Each spelling is refused as such even when its nonce is new, so none can reach the cache under another key.
+    const fresh = randomBytes(16);
+    const other = buildSecurityHeader({ username: 'u', password: 'pw', passwordType: 'digest', nonce: fresh });
+    expect(() => verify(v, other.replace(fresh.toString('base64'), fresh.toString('base64').replace(/=+$/, '')))).toThrow(/not canonical base64/);
+    expect(() => verify(v, other.replace(fresh.toString('base64'), ''))).toThrow(SecurityError);
+    expect(verify(v, other)).toEqual({ username: 'u' });
+  });
+
   it('refuses malformed tokens with SECURITY_FAILED', () => {
     const v = new UsernameTokenVerifier(options);
     const cases = [

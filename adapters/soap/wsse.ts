@@ -71,6 +71,17 @@ export interface VerifierOptions {
   nonceCacheSize: number;
 }
 
+/**
+ * The bytes of a Nonce, which must be canonical base64: padded, no white space or other characters inside, unused
+ * bits zero. Node's decoder skips what it does not understand, so without this one nonce has many spellings, and a
+ * replay cache keyed by the text would take each spelling of a captured token as new.
+ */
+function decodeNonce(text: string): Buffer {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length === 0 || bytes.toString('base64') !== text) throw new SecurityError('the Nonce is not canonical base64 (padded, with no white space inside)');
+  return bytes;
+}
+
 /** Why a token was refused: `reason` is logged; the caller only learns `message`. */
 export class SecurityError extends PermanentError {
   constructor(message: string, readonly reason: string = message) {
@@ -105,18 +116,19 @@ export class UsernameTokenVerifier {
     const nonceEl = child(token, WSSE_NS, 'Nonce');
     const createdEl = child(token, WSU_NS, 'Created') ?? child(token, WSSE_NS, 'Created');
     const created = createdEl ? textOf(text, createdEl).trim() : undefined;
-    const nonceText = nonceEl ? textOf(text, nonceEl).trim() : undefined;
+    let nonce: Buffer | undefined;
     if (nonceEl) {
       const encoding = attribute(nonceEl, undefined, 'EncodingType');
       if (encoding !== undefined && encoding !== BASE64_BINARY) throw new SecurityError(`Nonce EncodingType ${encoding} is not supported (use Base64Binary)`);
+      nonce = decodeNonce(textOf(text, nonceEl).trim());
     }
     const allowed = this.#options.passwordType;
     let ok: boolean;
     if (type === PASSWORD_DIGEST) {
       if (allowed === 'text') throw new SecurityError('PasswordDigest is not accepted here; send PasswordText');
-      if (nonceText === undefined || created === undefined) throw new SecurityError('a PasswordDigest needs a Nonce and a Created timestamp');
+      if (nonce === undefined || created === undefined) throw new SecurityError('a PasswordDigest needs a Nonce and a Created timestamp');
       this.#checkFresh(created, now);
-      const expected = passwordDigest(Buffer.from(nonceText, 'base64'), created, this.#options.password);
+      const expected = passwordDigest(nonce, created, this.#options.password);
       ok = constantTimeEqual(username, this.#options.username) && constantTimeEqual(password.trim(), expected);
     } else if (type === PASSWORD_TEXT) {
       if (allowed === 'digest') throw new SecurityError('PasswordText is not accepted here; send PasswordDigest');
@@ -127,10 +139,12 @@ export class UsernameTokenVerifier {
     }
     if (!ok) throw new SecurityError('invalid username or password', `invalid username or password for "${username}"`);
     // A nonce is remembered only once its token passed, so nobody can fill the cache without the password.
-    if (nonceText !== undefined) {
+    // Keyed by the nonce's bytes (in their one canonical encoding), which is what the digest covers.
+    if (nonce !== undefined) {
+      const key = nonce.toString('base64');
       this.#evict(now);
-      if (this.#nonces.has(nonceText)) throw new SecurityError('the Nonce was already used (replay)', `replayed nonce for "${username}"`);
-      this.#nonces.set(nonceText, now + 2 * this.#options.maxAgeMs);
+      if (this.#nonces.has(key)) throw new SecurityError('the Nonce was already used (replay)', `replayed nonce for "${username}"`);
+      this.#nonces.set(key, now + 2 * this.#options.maxAgeMs);
       while (this.#nonces.size > this.#options.nonceCacheSize) this.#nonces.delete(this.#nonces.keys().next().value!);
     }
     return { username };

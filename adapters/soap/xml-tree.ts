@@ -6,6 +6,7 @@
  * never expands entities beyond the five predefined ones and character references, and it is not recursive.
  */
 import { scanXml } from '../../src/core/codec.js';
+import { PermanentError } from '../../src/core/errors.js';
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
@@ -47,11 +48,20 @@ export class XmlTreeError extends Error {
 
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
-/** Decodes the predefined entities and character references. */
+/** XML 1.0's Char production: the code points a character reference may name (not NUL, not most C0 controls, no surrogates). */
+function isXmlChar(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+}
+
+/**
+ * Decodes the predefined entities and character references. A reference to a code point that is not an XML Char
+ * (`&#0;`, `&#xD800;`, `&#x110000;`) makes the document not well-formed: a BAD_XML error, the sender's fault.
+ */
 export function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_m, ref: string) => {
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (m, ref: string) => {
     if (ref[0] === '#') {
       const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      if (!isXmlChar(code)) throw new PermanentError('BAD_XML', `malformed XML: the character reference ${m.length > 16 ? `${m.slice(0, 16)}...` : m} is not a legal XML character`);
       return String.fromCodePoint(code);
     }
     return ENTITIES[ref]!;
@@ -75,6 +85,8 @@ export function parseTree(text: string): XmlElement {
   let root: XmlElement | undefined;
   let current: XmlElement | undefined;
   scanXml(text, (token) => {
+    // Text is decoded lazily (textOf); its references are checked now, so that a parsed document is a sound one.
+    if (token.kind === 'text' && token.value.includes('&#')) decodeEntities(token.value);
     if (token.kind !== 'tag') return;
     if (!token.closed) throw new XmlTreeError('unterminated tag');
     const tag = token.value;

@@ -1,0 +1,127 @@
+/**
+ * What the HTTP-based sinks (REST, SOAP) share on the way out: one keep-alive connection pool per process, a body
+ * reader with a size limit, the mapping of transport failures to retryable hub errors, and URL redaction.
+ */
+import { Agent, type Dispatcher } from 'undici';
+import { HubError, hubError, PermanentError, toHubError } from '../core/errors.js';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+// One pool for every HTTP sink: opened by the first sink that starts, closed when the last one stops. Per-attempt
+// timeouts are request options (or signals), so sinks with different timeouts share it.
+let sharedAgent: Agent | undefined;
+let agentUsers = 0;
+
+/** The shared pool, counted as used once more. Call from `Sink.start()`; pair every call with one `releaseAgent()`. */
+export function acquireAgent(): Agent {
+  agentUsers++;
+  sharedAgent ??= new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: CONNECT_TIMEOUT_MS }, connections: 128 });
+  return sharedAgent;
+}
+
+/** Gives one use of the pool back (from `Sink.stop()`); the last one closes it, waiting for requests in flight. */
+export async function releaseAgent(): Promise<void> {
+  if (agentUsers === 0) return;
+  if (--agentUsers > 0 || !sharedAgent) return;
+  const agent = sharedAgent;
+  sharedAgent = undefined;
+  await agent.close();
+}
+
+/** How many sinks hold the shared pool now (for tests and diagnostics). */
+export function agentUseCount(): number {
+  return agentUsers;
+}
+
+type ResponseBody = Dispatcher.ResponseData['body'] | (AsyncIterable<Buffer> & { destroy(err?: Error): unknown });
+
+/** Reads a reply body whole, refusing more than `limit` bytes (a hostile or broken peer cannot exhaust memory). */
+export async function readLimited(body: ResponseBody, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new PermanentError('BAD_REPLY', `the reply is larger than limits.body_bytes (${limit} bytes)`, { details: { limitBytes: limit } });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A URL without credentials, query and fragment: safe to log and to put in error messages and details. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return url.replace(/[?#].*$/s, '').replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+/** Socket-level failures that may pass: the peer is down, restarting, or the network blinked. */
+const RETRYABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'HPE_INVALID_CONSTANT',
+]);
+/** Failures that mean the peer took too long, at whichever stage. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** The error code (`ECONNREFUSED`, `UND_ERR_SOCKET`...) of an error from undici or node, or of its cause. */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') return code;
+  const causeCode = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof causeCode === 'string' ? causeCode : undefined;
+}
+
+export interface TransportErrorContext {
+  /** The URL called; only its redacted form reaches the error. */
+  url: string;
+  /** What was being done, for the message, already free of secrets: e.g. "POST http://erp/orders". */
+  what: string;
+  /** The sink's own per-attempt timeout. */
+  timeoutSignal: AbortSignal;
+  timeoutMs: number;
+  /** The flow's signal: aborted with a TimeoutError when the flow's time ran out, otherwise when the hub stops. */
+  flowSignal: AbortSignal;
+}
+
+/**
+ * The hub error for a failed HTTP exchange (no status, or a body that broke off): hub errors pass as they are; the
+ * flow's signal gives TIMEOUT (its time ran out) or FLOW_STOPPING (the hub stops); the sink's timeout and timeout
+ * codes give TIMEOUT; socket failures give DOWNSTREAM_UNAVAILABLE. Anything else is a bug: INTERNAL, permanent.
+ */
+export function transportError(err: unknown, ctx: TransportErrorContext): HubError {
+  if (err instanceof HubError) return err;
+  const { what, flowSignal } = ctx;
+  const url = redactUrl(ctx.url);
+  if (flowSignal.aborted) {
+    const reason: unknown = flowSignal.reason;
+    if (reason instanceof HubError) return reason;
+    return (reason as { name?: unknown } | undefined)?.name === 'TimeoutError'
+      ? hubError('TIMEOUT', `${what} was cut short: the flow ran out of time`, { cause: err, details: { url } })
+      : hubError('FLOW_STOPPING', `${what} was aborted: the hub is stopping`, { cause: err, details: { url } });
+  }
+  const code = errorCode(err);
+  if (ctx.timeoutSignal.aborted || (code && TIMEOUT_CODES.has(code))) {
+    return hubError('TIMEOUT', `${what} did not answer within ${ctx.timeoutMs} ms`, { cause: err, details: { url, timeoutMs: ctx.timeoutMs, ...(code ? { error: code } : {}) } });
+  }
+  if (code && (RETRYABLE_CODES.has(code) || /^E[A-Z]+$/.test(code))) {
+    return hubError('DOWNSTREAM_UNAVAILABLE', `${what} failed: ${code}`, { cause: err, details: { url, error: code } });
+  }
+  return toHubError(err);
+}
