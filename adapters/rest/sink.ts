@@ -1,4 +1,4 @@
-import { request, type Agent, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { checkXml, parseJson } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
@@ -7,7 +7,7 @@ import { toMs, type Duration } from '../../src/core/duration.js';
 import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
-import { acquireAgent, errorCode, readLimited, redactUrl, releaseAgent, transportError } from '../../src/runtime/http-client.js';
+import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
 import type { HttpMethod } from './source.js';
 
 export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
@@ -43,7 +43,8 @@ export class RestSink implements Sink {
   readonly #body: SinkBody;
   readonly #expect: SinkExpect;
   readonly #limits: HubLimits;
-  #agent: Agent | undefined;
+  /** This sink's hold on the process-wide keep-alive pool (src/runtime/http-client.ts). */
+  readonly #pool = new AgentLease();
 
   constructor(config: RestSinkConfig, ctx: AdapterContext) {
     const report = (issue: ConfigIssue): void => ctx.report(issue);
@@ -72,21 +73,19 @@ export class RestSink implements Sink {
   }
 
   async start(): Promise<void> {
-    this.#agent ??= acquireAgent();
+    this.#pool.acquire();
   }
 
   async stop(): Promise<void> {
-    if (!this.#agent) return;
-    this.#agent = undefined;
-    await releaseAgent();
+    await this.#pool.release();
   }
 
   ready(): boolean {
-    return this.#agent !== undefined;
+    return this.#pool.agent !== undefined;
   }
 
   async send(message: Message, ctx: SendContext): Promise<Message> {
-    const agent = this.#agent;
+    const agent = this.#pool.agent;
     if (!agent) throw hubError('FLOW_STOPPING', 'the REST sink is not started');
     const url = await this.#url.render(message);
     const headers: Record<string, string> = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id };

@@ -5,14 +5,14 @@
  * connection and a timeout are retryable; a Client/Sender (or VersionMismatch, MustUnderstand) fault, any other 4xx,
  * a message that cannot be encoded and an unreadable reply are permanent.
  */
-import { request, type Agent } from 'undici';
+import { request } from 'undici';
 import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, RetryableError, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
-import { acquireAgent, readLimited, redactUrl, releaseAgent, transportError } from '../../src/runtime/http-client.js';
+import { AgentLease, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
 import { sinkSchema, type SoapSinkConfig } from './config.js';
 import { buildEnvelope, contentTypeFor, parseEnvelope, parseFault, payloadXml, SOAP11_CONTENT_TYPE, SOAP12_CONTENT_TYPE, type ParsedEnvelope, type SoapVersion } from './envelope.js';
 import { buildSecurityHeader } from './wsse.js';
@@ -25,7 +25,8 @@ export class SoapSink implements Sink {
   readonly #limits: HubLimits;
   /** The config's URL as errors and logs show it: no credentials, no query. */
   readonly #where: string;
-  #agent: Agent | undefined;
+  /** This sink's hold on the process-wide keep-alive pool (src/runtime/http-client.ts). */
+  readonly #pool = new AgentLease();
 
   constructor(config: SoapSinkConfig, ctx: AdapterContext) {
     this.#config = config;
@@ -42,21 +43,19 @@ export class SoapSink implements Sink {
   }
 
   async start(): Promise<void> {
-    this.#agent ??= acquireAgent();
+    this.#pool.acquire();
   }
 
   async stop(): Promise<void> {
-    if (!this.#agent) return;
-    this.#agent = undefined;
-    await releaseAgent();
+    await this.#pool.release();
   }
 
   ready(): boolean {
-    return this.#agent !== undefined;
+    return this.#pool.agent !== undefined;
   }
 
   async send(message: Message, ctx: SendContext): Promise<Message | undefined> {
-    const agent = this.#agent;
+    const agent = this.#pool.agent;
     if (!agent) throw hubError('FLOW_STOPPING', 'the SOAP sink is not started');
     const config = this.#config;
     const action = config.soap_action ?? '';

@@ -12,20 +12,40 @@ const CONNECT_TIMEOUT_MS = 10_000;
 let sharedAgent: Agent | undefined;
 let agentUsers = 0;
 
-/** The shared pool, counted as used once more. Call from `Sink.start()`; pair every call with one `releaseAgent()`. */
-export function acquireAgent(): Agent {
+function acquireAgent(): Agent {
   agentUsers++;
   sharedAgent ??= new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: CONNECT_TIMEOUT_MS }, connections: 128 });
   return sharedAgent;
 }
 
-/** Gives one use of the pool back (from `Sink.stop()`); the last one closes it, waiting for requests in flight. */
-export async function releaseAgent(): Promise<void> {
-  if (agentUsers === 0) return;
+async function releaseAgent(): Promise<void> {
   if (--agentUsers > 0 || !sharedAgent) return;
   const agent = sharedAgent;
   sharedAgent = undefined;
   await agent.close();
+}
+
+/**
+ * One sink's hold on the shared pool: `acquire()` in `Sink.start()`, `release()` in `Sink.stop()` (the last release
+ * closes the pool, waiting for requests in flight). Both may be called again without counting twice.
+ */
+export class AgentLease {
+  #agent: Agent | undefined;
+
+  /** The pool while held; undefined before start and after stop. */
+  get agent(): Agent | undefined {
+    return this.#agent;
+  }
+
+  acquire(): void {
+    this.#agent ??= acquireAgent();
+  }
+
+  async release(): Promise<void> {
+    if (!this.#agent) return;
+    this.#agent = undefined;
+    await releaseAgent();
+  }
 }
 
 /** How many sinks hold the shared pool now (for tests and diagnostics). */
