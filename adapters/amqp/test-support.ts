@@ -69,9 +69,20 @@ export class Broker {
   readonly #exchanges = new Set<string>();
 
   async open(): Promise<this> {
-    this.#conn = await amqp.connect(BROKER_URL);
-    this.#conn.on('error', () => {});
+    await this.#connection();
     return this;
+  }
+
+  /** The test's own connection, opened again after a broker restart took it away. */
+  async #connection(): Promise<ChannelModel> {
+    if (this.#conn) return this.#conn;
+    const conn = await amqp.connect(BROKER_URL);
+    conn.on('error', () => {});
+    conn.on('close', () => {
+      if (this.#conn === conn) this.#conn = undefined;
+    });
+    this.#conn = conn;
+    return conn;
   }
 
   /** Remembers names to delete in `cleanup`. */
@@ -81,7 +92,7 @@ export class Broker {
   }
 
   async channel(): Promise<amqp.ConfirmChannel> {
-    const ch = await this.#conn!.createConfirmChannel();
+    const ch = await (await this.#connection()).createConfirmChannel();
     ch.on('error', () => {});
     return ch;
   }
@@ -148,7 +159,6 @@ export class Broker {
   }
 
   async cleanup(): Promise<void> {
-    if (!this.#conn) return;
     for (const q of this.#queues) {
       const ch = await this.channel();
       await ch.deleteQueue(q).catch(() => {});
