@@ -9,10 +9,21 @@ import { fileURLToPath } from 'node:url';
  *   POST /rates  { "weightKg": 2.5, "fromCountry": "DE", "toCountry": "FR" }
  *   200          { "carrier": "EUROPOST", "amount": 12.5, "currency": "EUR", "days": 2 }
  *   400          application/problem+json when the request is wrong
+ *
+ *   POST /fulfilments  an order event to fulfil (any JSON with an orderId); 202, kept in memory
+ *   GET  /fulfilments  the ones received so far, in arrival order
  */
 export async function startShippingApi(options: { port?: number; host?: string } = {}): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
+  const fulfilments: unknown[] = [];
+  app.post('/fulfilments', async (req, reply) => {
+    const body = req.body as { orderId?: unknown } | undefined;
+    if (!body || typeof body.orderId !== 'string') return reply.code(400).type('application/problem+json').send({ type: 'about:blank', title: 'Bad fulfilment', status: 400, detail: 'orderId is required' });
+    fulfilments.push({ ...body, correlationId: req.headers['correlation-id'] });
+    return reply.code(202).send({ accepted: body.orderId });
+  });
+  app.get('/fulfilments', async () => fulfilments);
   app.post('/rates', async (req, reply) => {
     const body = req.body as { weightKg?: unknown; fromCountry?: unknown; toCountry?: unknown } | undefined;
     const weight = Number(body?.weightKg);

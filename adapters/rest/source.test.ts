@@ -108,6 +108,13 @@ describe('rest source: requests that reach the flow', () => {
     expect(res.headers['x-correlation-id']).toBe('corr-1');
   });
 
+  it('gives the message its own id and keeps the upstream hop\'s x-message-id as meta.upstreamId', async () => {
+    const res = await send('GET', '/api/orders/9', undefined, { 'x-message-id': '01UPSTREAMHUBMESSAGEID0000' });
+    expect(res.status).toBe(200);
+    expect(delivered[0]!.meta.upstreamId).toBe('01UPSTREAMHUBMESSAGEID0000');
+    expect(delivered[0]!.id).not.toBe('01UPSTREAMHUBMESSAGEID0000');
+  });
+
   it('gives a body-less GET the JSON body { params, query } and sets meta.params and meta.query', async () => {
     const res = await send('GET', '/api/orders/A%2F7?fields=id&fields=total');
     expect(res.status).toBe(200);

@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from 'ulid';
-import { checkXml, parseJson } from '../../src/core/codec.js';
+import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
 import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { httpRouteKey } from '../../src/core/http-route.js';
-import { inboundHeaders } from '../../src/core/propagation.js';
+import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
 import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -23,7 +23,6 @@ export interface RestSourceConfig {
 export const SOURCE_CONFIG_KEYS = ['method', 'path', 'accept', 'status', 'headers'] as const satisfies readonly (keyof RestSourceConfig)[];
 
 const ALL_FORMATS: BodyFormat[] = ['json', 'xml', 'text'];
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
 export function sourceClaims(config: RestSourceConfig): Claim[] {
@@ -130,6 +129,7 @@ export class RestSource implements Source {
       path: q === -1 ? url : url.slice(0, q),
       params,
       query,
+      ...(upstreamId(request.headers) ? { upstreamId: upstreamId(request.headers) } : {}),
     };
     const headers = inboundHeaders(request.headers, id);
     for (const name of this.#keepHeaders) {

@@ -15,7 +15,7 @@ import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
 import { httpRouteKey, normalizePath, routePath } from '../../src/core/http-route.js';
 import { Message } from '../../src/core/message.js';
-import { inboundHeaders } from '../../src/core/propagation.js';
+import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
 import { operationsOf, sourceSchema, type SoapSourceConfig } from './config.js';
 import {
   buildEnvelope,
@@ -348,6 +348,7 @@ export class SoapSource implements Source {
         soapVersion: parsed.version,
         operation,
         path: this.path,
+        ...(upstreamId(request.headers) ? { upstreamId: upstreamId(request.headers) } : {}),
       },
     });
     const correlationId = headers['correlation-id'];
