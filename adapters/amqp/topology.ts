@@ -67,7 +67,18 @@ class Builder {
   /** Exchanges named somewhere (bindings, dead letters, the sink's target) that may need an implicit declaration. */
   readonly #named = new Map<string, ExchangeType>();
 
-  constructor(readonly report: Report) {}
+  readonly report: Report;
+
+  constructor(report: Report) {
+    const seen = new Set<string>();
+    // Derived queues share the source queue's settings; one mistake is reported once.
+    this.report = (issue) => {
+      const key = `${issue.path.join('\u0000')}\u0001${issue.message}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      report(issue);
+    };
+  }
 
   explicitExchanges(exchanges: Record<string, ExchangeConfig> | undefined): void {
     for (const [name, e] of Object.entries(exchanges ?? {})) {
@@ -83,10 +94,13 @@ class Builder {
     if (!isPredeclared(name) && !this.#named.has(name)) this.#named.set(name, type);
   }
 
-  queue(name: string, type: QueueType, durable: boolean, args: Arguments | undefined, path: (string | number)[], durablePath: (string | number)[], extra: Arguments = {}): void {
+  /** `at` says where the queue's name, `durable` and `arguments` are written, for the linter. */
+  queue(name: string, type: QueueType, durable: boolean, args: Arguments | undefined, at: { name: (string | number)[]; durable: (string | number)[]; arguments: (string | number)[] }, extra: Arguments = {}): void {
+    const path = at.name;
+    const durablePath = at.durable;
     for (const key of Object.keys(args ?? {})) {
       const option = MANAGED_ARGUMENTS[key.toLowerCase()];
-      if (option) this.report({ path: [...path, 'arguments', key], message: `set ${key} through ${option}, not under arguments` });
+      if (option) this.report({ path: [...at.arguments, key], message: `set ${key} through ${option}, not under arguments` });
     }
     if (type === 'quorum' && !durable) this.report({ path: durablePath, message: 'a quorum queue is always durable; remove durable: false or use a classic queue' });
     if (this.queues.has(name)) {
@@ -112,7 +126,7 @@ class Builder {
 
   extraQueues(queues: Record<string, QueueConfig> | undefined): void {
     for (const [name, q] of Object.entries(queues ?? {})) {
-      this.queue(name, q.type ?? 'classic', q.durable ?? true, q.arguments, ['queues', name], ['queues', name, 'durable']);
+      this.queue(name, q.type ?? 'classic', q.durable ?? true, q.arguments, { name: ['queues', name], durable: ['queues', name, 'durable'], arguments: ['queues', name, 'arguments'] });
       this.bind(name, q.bind, ['queues', name, 'bind']);
     }
   }
@@ -157,25 +171,27 @@ export function sourcePlan(config: AmqpSourceConfig, report: Report): SourcePlan
     b.nameExchange(dl.exchange, dl.type ?? 'direct');
     const dlQueue = dl.queue === undefined ? `${config.queue}.dead` : dl.queue;
     if (dlQueue !== false) {
-      b.queue(dlQueue, type, durable, undefined, ['dead_letter', 'queue'], ['durable']);
+      b.queue(dlQueue, type, durable, undefined, { name: ['dead_letter', 'queue'], durable: ['durable'], arguments: ['arguments'] });
       if (dl.exchange !== '') b.bindings.push({ queue: dlQueue, exchange: dl.exchange, routingKey, arguments: {} });
     }
   }
-  b.queue(config.queue, type, durable, config.arguments, ['queue'], ['durable'], extra);
+  b.queue(config.queue, type, durable, config.arguments, { name: ['queue'], durable: ['durable'], arguments: ['arguments'] }, extra);
   b.bind(config.queue, config.bind, ['bind']);
 
   const retryQueue = config.retry?.queue ?? `${config.queue}.retry`;
   const delayMs = durationMs(config.retry?.delay ?? DEFAULTS.retryDelay, ['retry', 'delay'], report, 5000);
   if (delayMs < 1) report({ path: ['retry', 'delay'], message: 'retry.delay must be at least 1ms' });
-  if (retryQueue === config.queue) report({ path: ['retry', 'queue'], message: 'the retry queue must not be the source queue itself' });
   // Messages wait out the delay in the retry queue (its TTL), then the broker dead-letters them back to the source
   // queue through the default exchange. Quorum queues do that at least once only with these two arguments.
-  b.queue(retryQueue, type, durable, undefined, ['retry', 'queue'], ['durable'], {
-    'x-message-ttl': delayMs,
-    'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': config.queue,
-    ...(type === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {}),
-  });
+  if (retryQueue === config.queue) report({ path: ['retry', 'queue'], message: 'the retry queue must not be the source queue itself' });
+  else {
+    b.queue(retryQueue, type, durable, undefined, { name: ['retry', 'queue'], durable: ['durable'], arguments: ['arguments'] }, {
+      'x-message-ttl': delayMs,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': config.queue,
+      ...(type === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {}),
+    });
+  }
 
   b.extraQueues(config.queues);
   if (config.dead_letter === undefined) {

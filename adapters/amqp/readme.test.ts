@@ -1,0 +1,83 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import rest from '../rest/index.js';
+import { buildFlowSchema } from '../../src/config/flow-schema.js';
+import { loadFlows } from '../../src/config/load-flows.js';
+import { compileFlowSchema, MessageSchemas } from '../../src/config/schema-validator.js';
+import { Registry } from '../../src/core/registry.js';
+import { builtinSteps } from '../../src/steps/index.js';
+import amqp from './index.js';
+import sinkSchema from './sink.schema.json' with { type: 'json' };
+import sourceSchema from './source.schema.json' with { type: 'json' };
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'amqp-readme-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function registry(): Registry {
+  const r = new Registry().registerAdapter(rest).registerAdapter(amqp);
+  for (const s of builtinSteps) r.registerStep(s);
+  return r;
+}
+
+function lint(files: Record<string, string>, env: Record<string, string> = { AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_USER: 'hub', AMQP_PASSWORD: 'secret' }) {
+  const dir = mkdtempSync(join(tmp, 'flows-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return loadFlows([dir], {
+    registry: registry(),
+    schemas: new MessageSchemas(resolve(here, '../../schemas')),
+    logger: pino({ level: 'silent' }),
+    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
+    env,
+    mode: 'validate',
+  });
+}
+
+describe('amqp adapter: README', () => {
+  const readme = readFileSync(join(here, 'README.md'), 'utf8');
+  const flows = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+  it('documents every source and sink option in its tables and uses each in an example', () => {
+    const all = flows.join('\n');
+    for (const key of Object.keys(sourceSchema.properties)) {
+      expect(readme, key).toContain(`\`${key}`);
+      expect(all, key).toMatch(new RegExp(`^\\s+(- )?${key}:`, 'm'));
+    }
+    for (const key of Object.keys(sinkSchema.properties)) {
+      expect(readme, key).toContain(`\`${key}`);
+      expect(all, key).toMatch(new RegExp(`^\\s+(- )?${key}:`, 'm'));
+    }
+  });
+
+  it('lints every example flow without errors or warnings', () => {
+    expect(flows.length).toBeGreaterThanOrEqual(5);
+    const result = lint(Object.fromEntries(flows.map((text, i) => [`example-${i}.yaml`, text])));
+    expect(result.diagnostics).toEqual([]);
+    expect(result.flows).toHaveLength(flows.length);
+  });
+
+  it('refuses a literal password and warns about a source without a dead letter, at their lines', () => {
+    const result = lint({
+      'a.yaml': 'name: literal\nsource:\n  amqp:\n    url: amqp://rabbit\n    queue: q\n    password: hunter2\n',
+    });
+    const d = result.diagnostics.map((x) => ({ line: x.line, severity: x.severity, message: x.message }));
+    expect(d).toEqual(expect.arrayContaining([expect.objectContaining({ line: 6, severity: 'error', message: expect.stringMatching(/"password" is a secret/) })]));
+    const warned = lint({ 'b.yaml': 'name: no-dead-letter\nsource:\n  amqp:\n    url: amqp://rabbit\n    queue: q\n' });
+    expect(warned.diagnostics).toEqual([expect.objectContaining({ line: 5, severity: 'warning', message: expect.stringMatching(/no dead_letter/) })]);
+  });
+
+  it('reports a routing key template that does not compile at its line', () => {
+    const result = lint({ 'c.yaml': 'name: broken\nsource:\n  rest: { path: /c }\nsteps:\n  - to: out\nsinks:\n  out:\n    amqp:\n      url: amqp://rabbit\n      exchange: e\n      routing_key: "{{ ( }}"\n' });
+    const errors = result.diagnostics.filter((x) => x.severity === 'error');
+    expect(errors.map((e) => e.line)).toEqual([11]);
+    expect(errors[0]!.message).toMatch(/JSONata/);
+  });
+
+  it('fits into the assembled flow schema', () => {
+    expect(() => compileFlowSchema(buildFlowSchema(registry()))).not.toThrow();
+  });
+});
