@@ -129,6 +129,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After kill -9 the controller keeps the dead broker's registration until this session ends, and the restarted
+# broker cannot register before (DUPLICATE_BROKER_REGISTRATION): keep it short so fault tests restart in seconds.
+broker.session.timeout.ms=2000
+broker.heartbeat.interval.ms=500
 log.flush.interval.messages=1
 num.network.threads=2
 num.io.threads=4

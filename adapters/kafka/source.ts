@@ -93,6 +93,8 @@ export class KafkaSource implements Source {
   #producerReady: Promise<void> | undefined;
   #generation: Generation | undefined;
   #joined = false;
+  /** When kafkajs last fetched or heartbeated successfully: a member that has heard nothing for long is not ready. */
+  #lastSign = 0;
   #stopping: AbortController | undefined;
   #supervisor: Promise<void> | undefined;
   /** Deliveries handed to the flow and not settled yet. */
@@ -139,7 +141,16 @@ export class KafkaSource implements Source {
   }
 
   ready(): boolean {
-    return this.#joined && !this.#stopping?.signal.aborted;
+    return this.#joined && !this.#stopping?.signal.aborted && Date.now() - this.#lastSign < this.#livenessMs;
+  }
+
+  /** A member with no successful fetch or heartbeat for this long (a broker that went away) reports not ready. */
+  get #livenessMs(): number {
+    return Math.max(5_000, 2 * this.#heartbeatMs);
+  }
+
+  get #heartbeatMs(): number {
+    return Math.max(500, Math.floor(this.#sessionTimeoutMs / 10));
   }
 
   async stop(): Promise<void> {
@@ -168,12 +179,17 @@ export class KafkaSource implements Source {
       const consumer = this.#kafka!.consumer({
         groupId: this.#groupId,
         sessionTimeout: this.#sessionTimeoutMs,
-        heartbeatInterval: Math.max(500, Math.floor(this.#sessionTimeoutMs / 10)),
+        heartbeatInterval: this.#heartbeatMs,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: 500,
       });
       const generation: Generation = { consumer, offsets: new Map(), closed: false, committing: undefined, dirty: false };
-      const { GROUP_JOIN, CRASH, REBALANCING, STOP } = consumer.events;
+      const { GROUP_JOIN, CRASH, REBALANCING, STOP, FETCH, HEARTBEAT } = consumer.events;
+      const alive = (): void => {
+        if (!generation.closed) this.#lastSign = Date.now();
+      };
+      consumer.on(FETCH, alive);
+      consumer.on(HEARTBEAT, alive);
       consumer.on(GROUP_JOIN, (event) => {
         if (generation.closed) return;
         const assigned = event.payload.memberAssignment;
@@ -182,6 +198,7 @@ export class KafkaSource implements Source {
           if (!assigned[topic]?.includes(partition)) generation.offsets.delete(key);
         }
         this.#joined = true;
+        this.#lastSign = Date.now();
         this.#logger.info({ groupId: this.#groupId, assignment: assigned }, `Kafka source joined group "${this.#groupId}" on ${this.#topics.join(', ')}`);
       });
       consumer.on(REBALANCING, () => {
@@ -317,7 +334,7 @@ export class KafkaSource implements Source {
       const retry = this.#retries.get(key);
       const message = this.#toMessage(topic, partition, record, retry?.id ?? ulid(), retry?.attempt ?? 1);
       // The flow may hold a message longer than the session timeout: keep the membership alive meanwhile.
-      const beat = setInterval(() => void heartbeat().catch(() => {}), Math.max(500, Math.floor(this.#sessionTimeoutMs / 10)));
+      const beat = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatMs);
       const delivery = this.#ctx!.deliver(message);
       this.#deliveries.add(delivery);
       void delivery.then(
