@@ -112,6 +112,30 @@ describe('amqp adapter under broker faults', () => {
     }
   }, 60_000);
 
+  it('notices a silent broker through heartbeats and reconnects', async () => {
+    const port = await freePort();
+    const proxy = new Proxy(port);
+    await proxy.start();
+    const queue = unique('heartbeat-q');
+    broker.track({ queues: [queue, `${queue}.retry`] });
+    const { logger, lines } = recordingLogger();
+    try {
+      const got: Message[] = [];
+      const source = startSource({ url: `amqp://guest:guest@127.0.0.1:${port}`, queue, heartbeat: '1s', ...fast }, async (m) => void got.push(m), logger);
+      await waitFor(() => source.ready(), 5_000, 'ready');
+      proxy.freeze();
+      await waitFor(() => !source.ready(), 6_000, 'the missed heartbeats to be noticed');
+      expect(levelLines(lines, 40, /lost \(.*[Hh]eartbeat/), JSON.stringify(lines.map((l) => l.msg))).toHaveLength(1);
+      proxy.freeze(false);
+      await waitFor(() => source.ready(), 10_000, 'the reconnect');
+      await broker.publish('', queue, '{"alive":true}');
+      await waitFor(() => got.length === 1);
+    } finally {
+      for (const r of running.splice(0).reverse()) await r.stop();
+      await proxy.stop();
+    }
+  }, 60_000);
+
   it('loses nothing when RabbitMQ restarts mid-stream', async () => {
     const exchange = unique('restart-ex');
     const queue = unique('restart-q');

@@ -150,10 +150,13 @@ export class SharedConnection {
 
   #onConnected(model: ChannelModel): void {
     // Listeners first: from here on an 'error' without a listener would kill the process.
+    // The 'error' that comes before 'close' says why (a heartbeat timeout, a forced close); the close itself often
+    // only says "Unexpected close".
+    let why: string | undefined;
     model.on('error', (err: unknown) => {
-      this.#lastError = describeError(err);
+      why ??= describeError(err);
     });
-    model.on('close', (err?: unknown) => this.#onClosed(model, err));
+    model.on('close', (err?: unknown) => this.#onClosed(model, why ?? (err ? describeError(err) : undefined)));
     model.on('blocked', (reason: string) => this.#logger.warn({ reason }, `AMQP broker ${this.target} blocks publishing (${reason}); sends wait until it unblocks`));
     model.on('unblocked', () => this.#logger.info(`AMQP broker ${this.target} unblocked publishing`));
     model.on('handler-error', (err: unknown, event: string) => this.#logger.error({ err, event }, `AMQP connection listener for "${event}" threw`));
@@ -189,15 +192,14 @@ export class SharedConnection {
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
-  #onClosed(model: ChannelModel, err: unknown): void {
+  #onClosed(model: ChannelModel, reason: string | undefined): void {
     if (model !== this.#model) return;
     this.#model = undefined;
-    if (err) this.#lastError = describeError(err);
+    this.#lastError = reason;
     for (const ch of this.#channels) ch.connectionDown();
     if (this.#closed) return;
-    const reason = this.#lastError ?? 'closed by the broker';
     this.#downSince = Date.now();
-    this.#logger.warn({ reason }, `AMQP connection to ${this.target} lost (${reason}); reconnecting in the background`);
+    this.#logger.warn({ reason }, `AMQP connection to ${this.target} lost (${reason ?? 'closed'}); reconnecting in the background`);
     this.#attempt = 0;
     this.#timer = setTimeout(() => this.#connect(), backoffMs(1, this.#settings.reconnectInitialMs, this.#settings.reconnectMaxMs));
   }

@@ -230,6 +230,7 @@ export async function startBroker(): Promise<void> {
 /** A TCP proxy to the broker on a port of its own: stands in for a broker that is not there yet, then appears. */
 export class Proxy {
   #server: Server | undefined;
+  #frozen = false;
   readonly #sockets = new Set<Socket>();
 
   constructor(readonly port: number) {}
@@ -239,6 +240,8 @@ export class Proxy {
       const upstream = netConnect({ host: BROKER_HOST, port: BROKER_PORT });
       this.#sockets.add(client).add(upstream);
       const end = (): void => {
+        // A frozen proxy is a silent network: a close on one side does not reach the other either.
+        if (this.#frozen) return;
         client.destroy();
         upstream.destroy();
         this.#sockets.delete(client);
@@ -246,13 +249,20 @@ export class Proxy {
       };
       client.on('error', end).on('close', end);
       upstream.on('error', end).on('close', end);
-      client.pipe(upstream).pipe(client);
+      // Forwarded by hand rather than piped, so that `freeze` can swallow the traffic while the sockets stay open.
+      client.on('data', (chunk: Buffer) => void (this.#frozen || upstream.write(chunk)));
+      upstream.on('data', (chunk: Buffer) => void (this.#frozen || client.write(chunk)));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());
     });
     this.#server = server;
+  }
+
+  /** Drops every byte both ways without closing anything: a peer gone silent, which only heartbeats reveal. */
+  freeze(frozen = true): void {
+    this.#frozen = frozen;
   }
 
   /** Stops listening and cuts every connection through it. */
