@@ -220,7 +220,7 @@ stop() {
     say "the broker (pid $pid) did not stop within 30s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$PID_FILE"
+  rm -f "$PID_FILE" "$RUN/started-by-tests"
   say "stopped (pid $pid)"
 }
 
