@@ -42,10 +42,10 @@ for (const driver of drivers) {
       });
 
       it(`delivers a batch of messages, all of them${driver.features.ordered && side === 'source' ? ', in order' : ''}`, async () => {
-        const r = await rig(driver, side);
+        const ordered = driver.features.ordered && side === 'source';
+        const r = await rig(driver, side, { ordered });
         try {
           const n = driver.features.requestReply ? 200 : 500;
-          const ordered = driver.features.ordered && side === 'source';
           const sent = await sendTokens(r, 'batch', n, ordered ? 1 : 16);
           const got = tokensIn(await r.output.receive(n, 60_000), 'batch');
           if (ordered) expect(got).toEqual(sent);

@@ -6,7 +6,7 @@ import type { Driver, Endpoint } from './driver.js';
 import { restDriver } from './drivers/rest.js';
 
 /** One flow `source → to: out` written to its own folder, for one hub process. */
-export function writeFlow(source: [string, Record<string, unknown>], sink: [string, Record<string, unknown>]): string {
+export function writeFlow(source: [string, Record<string, unknown>], sink: [string, Record<string, unknown>], options: { concurrency?: number } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'hub-conformance-'));
   const flow = {
     name: 'conformance',
@@ -15,6 +15,7 @@ export function writeFlow(source: [string, Record<string, unknown>], sink: [stri
     sinks: { out: { [sink[0]]: sink[1] } },
     errors: { retry: { attempts: 5, backoff: 'exponential', initial: '100ms', max: '1s' } },
     timeout: '20s',
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
   };
   // JSON is YAML: the hub reads it like any flow file.
   writeFileSync(join(dir, 'conformance.yaml'), JSON.stringify(flow, null, 2));
@@ -34,12 +35,13 @@ export interface Rig {
 
 /**
  * A hub running one flow that puts the driver's adapter on the side under test, with REST (a plain HTTP route and
- * a recording HTTP server) on the other side.
+ * a recording HTTP server) on the other side. `ordered` runs the flow one message at a time, so that the order the
+ * source hands messages over in is the order they come out.
  */
-export async function rig(driver: Driver, side: 'source' | 'sink'): Promise<Rig> {
+export async function rig(driver: Driver, side: 'source' | 'sink', options: { ordered?: boolean } = {}): Promise<Rig> {
   const input = side === 'source' ? await driver.open() : await restDriver.open();
   const output = side === 'sink' ? await driver.open() : await restDriver.open();
-  const dir = writeFlow([side === 'source' ? driver.adapter : 'rest', input.sourceConfig], [side === 'sink' ? driver.adapter : 'rest', output.sinkConfig]);
+  const dir = writeFlow([side === 'source' ? driver.adapter : 'rest', input.sourceConfig], [side === 'sink' ? driver.adapter : 'rest', output.sinkConfig], options.ordered ? { concurrency: 1 } : {});
   const env = driver.env?.() ?? {};
   const r: Rig = {
     hub: await startHub(['--flows', dir], { env }),
