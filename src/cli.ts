@@ -96,7 +96,7 @@ async function validateCommand(argv: string[], out: (s: string) => void, err: (s
     err(`${errors} error(s), ${warnings} warning(s) in ${result.files.length} file(s)`);
     return 1;
   }
-  out(`ok: ${result.flows.length} flow(s) in ${result.files.length} file(s) are valid${warnings ? ` (${warnings} warning(s))` : ''}`);
+  out(`ok: ${result.files.length} flow file(s) are valid${warnings ? ` (${warnings} warning(s))` : ''}`);
   return 0;
 }
 

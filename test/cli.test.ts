@@ -12,7 +12,7 @@ describe('hub validate', () => {
     const r = await runHub(['validate', 'flows/']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^ok: \d+ flow\(s\) in \d+ file\(s\) are valid$/);
+    expect(r.stdout.trim()).toMatch(/^ok: \d+ flow file\(s\) are valid$/);
   });
 
   it('reports every problem of every broken flow at its line and column, and exits 1', async () => {
