@@ -7,8 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     reporters: ['default'],
-    // A real Kafka broker for the whole run (scripts/kafka.sh), shared by both projects; see the file.
-    globalSetup: ['test/support/kafka-global-setup.ts'],
+    // The built CLI that end-to-end tests run (rebuilt when stale), and a real Kafka broker for the whole run
+    // (scripts/kafka.sh), shared by both projects.
+    globalSetup: ['test/support/build-global-setup.ts', 'test/support/kafka-global-setup.ts'],
     projects: [
       {
         extends: true,
