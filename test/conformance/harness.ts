@@ -48,7 +48,8 @@ export async function rig(driver: Driver, side: 'source' | 'sink', options: { or
     input,
     output,
     async restart() {
-      r.hub = await startHub(['--flows', dir], { env });
+      // After a kill -9 a consumer group waits for the dead member's session to time out before it rebalances.
+      r.hub = await startHub(['--flows', dir], { env, readyTimeoutMs: 90_000 });
       return r.hub;
     },
     async close() {
@@ -74,6 +75,21 @@ export async function sendTokens(r: Rig, prefix: string, n: number, parallel: nu
     }),
   );
   return tokens;
+}
+
+/**
+ * Waits until every expected token has come out (duplicates allowed: delivery is at least once), or the time is
+ * up; returns the tokens seen.
+ */
+export async function waitForTokens(output: Endpoint, expected: string[], timeoutMs: number): Promise<Set<string>> {
+  const prefixes = [...new Set(expected.map((t) => t.replace(/-\d{5}$/, '')))];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const received = await output.receive(0, 1);
+    const got = new Set(prefixes.flatMap((p) => tokensIn(received, p)));
+    if (expected.every((t) => got.has(t)) || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The tokens found in what the output received, in arrival order. */
