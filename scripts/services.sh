@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes sure the local services the tests use are up: RabbitMQ on 127.0.0.1:5672 (started the way this machine
+# starts it, if it is down). Kafka is started by the test run itself (test/support/kafka-global-setup.ts).
+set -euo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 name=$2 deadline=$((SECONDS + 90))
+  until port_open "$port"; do
+    if (( SECONDS > deadline )); then echo "services: $name did not come up on 127.0.0.1:$port" >&2; return 1; fi
+    sleep 1
+  done
+}
+
+if ! port_open 5672; then
+  echo "services: RabbitMQ is not running; starting it"
+  if command -v rabbitmqctl >/dev/null && rabbitmqctl -q ping >/dev/null 2>&1; then
+    rabbitmqctl -q start_app
+  elif command -v rabbitmq-server >/dev/null; then
+    rabbitmq-server -detached
+  else
+    echo "services: RabbitMQ is not installed; the AMQP tests need it on 127.0.0.1:5672 (guest/guest)" >&2
+    exit 1
+  fi
+  wait_port 5672 RabbitMQ
+fi
