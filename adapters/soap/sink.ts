@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
-import { hubError, PermanentError, RetryableError, type HubError } from '../../src/core/errors.js';
+import { hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import { AgentLease, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
