@@ -165,12 +165,12 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await j.get(m.id)).toBeUndefined();
         expect((await j.query({ flow: 'orders' })).items).toEqual([]);
         for (const call of [
-          j.append(m.id, [received()]),
-          j.scheduleRetry(m.id, { dueAt: at(), attempt: 2 }),
-          j.deadLetter(m.id, { error: { code: 'INTERNAL', message: 'x' }, attempt: 1 }),
-          j.recordReplay({ requestKey: randomUUID(), originalId: m.id, newId: `m-${randomUUID()}`, by: 'ops', target: { to: 'start' } }),
+          () => j.append(m.id, [received()]),
+          () => j.scheduleRetry(m.id, { dueAt: at(), attempt: 2 }),
+          () => j.deadLetter(m.id, { error: { code: 'INTERNAL', message: 'x' }, attempt: 1 }),
+          () => j.recordReplay({ requestKey: randomUUID(), originalId: m.id, newId: `m-${randomUUID()}`, by: 'ops', target: { to: 'start' } }),
         ]) {
-          const err = await rejection(call);
+          const err = await rejection(call());
           expect(err.code).toBe('NOT_FOUND');
           expect(err.message).toContain(m.id);
         }

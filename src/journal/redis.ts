@@ -1,0 +1,544 @@
+/**
+ * The Redis journal: what production and several hub replicas use, configured by a URL (REDIS_URL). Records,
+ * timelines, indexes and dead-letter groups live in Redis hashes, lists and sorted sets under one key prefix;
+ * durable retries are BullMQ delayed jobs in a queue under the same prefix, split by role as BullMQ intends: a
+ * Queue produces them, a Worker (fetching manually) claims them, QueueEvents observes stalls.
+ *
+ * Set up as BullMQ's production guide says: the worker's connections have maxRetriesPerRequest null (a worker
+ * waits out a Redis restart instead of failing), the producer's connection has no offline queue (a write while
+ * Redis is away fails at once, so no transport is acknowledged on the strength of a write Redis never saw), and
+ * open() warns when maxmemory-policy is not noeviction (Redis would otherwise be free to evict journal keys).
+ *
+ * Multi-key writes run as Lua scripts, so each is atomic; the scripts build key names from the prefix, so the
+ * journal needs a single Redis (or a primary with replicas), not a Redis Cluster.
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type {
+  DeadLetterGroup,
+  ErrorInfo,
+  Journal,
+  MessageInput,
+  MessageQuery,
+  MessageRecord,
+  MessageStatus,
+  MessageSummary,
+  Page,
+  ReplayOutcome,
+  ReplayRecord,
+  ReplayRequest,
+  RetryClaim,
+  StoredBody,
+  TimelineEvent,
+} from './contract.js';
+import { STATUS_OF_EVENT } from './contract.js';
+import { JournalError, notFound } from './errors.js';
+import { decodeCursor, encodeCursor, isAfter, matches, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+
+export interface RedisJournalOptions {
+  /** redis://[user:password@]host:port[/db]; REDIS_URL in the hub's configuration. */
+  url: string;
+  /** Every key of this journal starts with it (default "hub:journal"): two hubs, or two tests, never meet. */
+  prefix?: string;
+  /** How long a retry claim lasts (ms), BullMQ's lockDuration; default 30 s. */
+  leaseMs?: number;
+  /** Told about an eviction policy that can lose data, and about retries whose claimer stalled. */
+  onWarning?: (message: string) => void;
+}
+
+const QUEUE = 'retries';
+
+/** What the warning says when Redis may evict journal keys; undefined when the policy is safe. */
+export function evictionWarning(policy: string | undefined): string | undefined {
+  if (policy === 'noeviction') return undefined;
+  if (policy === undefined) return 'could not read Redis\'s maxmemory-policy (CONFIG GET is not allowed?): make sure it is noeviction, or Redis may evict journal records and waiting retries under memory pressure';
+  return `Redis's maxmemory-policy is "${policy}", not noeviction: under memory pressure Redis may evict journal records and waiting retries, and the hub would lose messages. Set maxmemory-policy noeviction.`;
+}
+
+/** Reads maxmemory-policy through CONFIG GET and returns the warning to give, if any. */
+export async function checkEvictionPolicy(client: { config(op: 'GET', name: string): Promise<unknown> }): Promise<string | undefined> {
+  let policy: string | undefined;
+  try {
+    const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
+    policy = reply[1];
+  } catch {
+    policy = undefined;
+  }
+  return evictionWarning(policy);
+}
+
+// Applies events to one record: timeline, status, attempts, last error, updatedAt, status and error-code indexes,
+// dead-letter groups. Shared by the scripts below. ARGV from `first`: six per event (raw JSON, status or "",
+// attempt or "", error JSON or "", at ISO, at ms).
+const APPLY = `
+local function leaveGroup(P, id, rk)
+  local g = redis.call('HGET', rk, 'dg')
+  if not g then return end
+  local gk = P .. ':dg:' .. g
+  redis.call('ZREM', gk, id)
+  if redis.call('ZCARD', gk) == 0 then redis.call('DEL', gk); redis.call('HDEL', P .. ':dg', g) end
+  redis.call('HDEL', rk, 'dg')
+end
+local function apply(P, id, first, n)
+  local rk = P .. ':m:' .. id
+  local f = redis.call('HMGET', rk, 'status', 'attempts', 'lastError', 'updatedAt', 'ms', 'flow', 'code')
+  local status, attempts, lastError, updatedAt, ms, flow, code = f[1], tonumber(f[2]), f[3], f[4], f[5], f[6], f[7]
+  local oldStatus, oldCode = status, code
+  for i = 0, n - 1 do
+    local b = first + i * 6
+    local raw, st, att, errj, at, atMs = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+    redis.call('RPUSH', P .. ':t:' .. id, raw)
+    if st ~= '' then status = st end
+    if att ~= '' and tonumber(att) > attempts then attempts = tonumber(att) end
+    if errj ~= '' then lastError = errj; code = cjson.decode(errj).code end
+    if at > updatedAt then updatedAt = at end
+    if st == 'dead' then
+      leaveGroup(P, id, rk)
+      local e = cjson.decode(lastError or '{}')
+      local step = e.step or ''
+      local c = e.code or 'UNKNOWN'
+      local g = flow .. '\\0' .. step .. '\\0' .. c
+      redis.call('HSET', P .. ':dg', g, cjson.encode({ flow = flow, step = step, code = c }))
+      redis.call('ZADD', P .. ':dg:' .. g, atMs, id)
+      redis.call('HSET', rk, 'dg', g)
+    elseif st ~= '' then
+      leaveGroup(P, id, rk)
+    end
+  end
+  if status ~= oldStatus then
+    redis.call('ZREM', P .. ':i:status:' .. oldStatus, id)
+    redis.call('ZADD', P .. ':i:status:' .. status, ms, id)
+  end
+  if code and code ~= oldCode then
+    if oldCode then redis.call('ZREM', P .. ':i:code:' .. oldCode, id) end
+    redis.call('ZADD', P .. ':i:code:' .. code, ms, id)
+    redis.call('HSET', rk, 'code', code)
+  end
+  redis.call('HSET', rk, 'status', status, 'attempts', attempts, 'updatedAt', updatedAt)
+  if lastError then redis.call('HSET', rk, 'lastError', lastError) end
+end
+`;
+
+// record: ARGV P, id, meta JSON or "" (append only), flow, correlation id, receivedAt, ms, n, events...
+const WRITE = `${APPLY}
+local P, id, meta = ARGV[1], ARGV[2], ARGV[3]
+local rk = P .. ':m:' .. id
+local created = 0
+if redis.call('EXISTS', rk) == 0 then
+  if meta == '' then return redis.error_reply('NOT_FOUND') end
+  local flow, corr, at, ms = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  redis.call('HSET', rk, 'm', meta, 'status', 'received', 'attempts', 0, 'updatedAt', at, 'ms', ms, 'flow', flow)
+  redis.call('ZADD', P .. ':i:all', ms, id)
+  redis.call('ZADD', P .. ':i:flow:' .. flow, ms, id)
+  redis.call('ZADD', P .. ':i:status:received', ms, id)
+  if corr ~= '' then redis.call('ZADD', P .. ':i:corr:' .. corr, ms, id); redis.call('HSET', rk, 'corr', corr) end
+  created = 1
+end
+apply(P, id, 9, tonumber(ARGV[8]))
+return created
+`;
+
+// replay: ARGV P, requestKey, originalId, replay JSON, at ms, newId, n, events... Returns the earlier replay's JSON
+// when the key was accepted before, else "" (accepted now).
+const REPLAY = `${APPLY}
+local P, key, orig, replay, atMs, newId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local earlier = redis.call('GET', P .. ':rp:' .. key)
+if earlier then return earlier end
+if redis.call('EXISTS', P .. ':m:' .. orig) == 0 then return redis.error_reply('NOT_FOUND') end
+redis.call('SET', P .. ':rp:' .. key, replay)
+redis.call('ZADD', P .. ':rps', atMs, key)
+redis.call('ZADD', P .. ':rpo:' .. orig, atMs, key)
+redis.call('RPUSH', P .. ':ra:' .. orig, newId)
+apply(P, orig, 8, tonumber(ARGV[7]))
+return ''
+`;
+
+// remove: ARGV P, id. Returns 1 when there was a record.
+const REMOVE = `${APPLY}
+local P, id = ARGV[1], ARGV[2]
+local rk = P .. ':m:' .. id
+if redis.call('EXISTS', rk) == 0 then return 0 end
+local f = redis.call('HMGET', rk, 'flow', 'corr', 'status', 'code')
+leaveGroup(P, id, rk)
+redis.call('ZREM', P .. ':i:all', id)
+redis.call('ZREM', P .. ':i:flow:' .. f[1], id)
+if f[2] then redis.call('ZREM', P .. ':i:corr:' .. f[2], id) end
+redis.call('ZREM', P .. ':i:status:' .. f[3], id)
+if f[4] then redis.call('ZREM', P .. ':i:code:' .. f[4], id) end
+redis.call('DEL', rk, P .. ':t:' .. id, P .. ':ra:' .. id)
+return 1
+`;
+
+interface JournalRedis extends Redis {
+  journalWrite(...args: (string | number)[]): Promise<number>;
+  journalReplay(...args: (string | number)[]): Promise<string>;
+  journalRemove(...args: (string | number)[]): Promise<number>;
+}
+
+interface RetryData {
+  id: string;
+  flow: string;
+  attempt: number;
+  dueAt: string;
+}
+
+/** BullMQ job ids may not contain ":" nor be integers. */
+function jobIdOf(id: string): string {
+  return `r-${id.replace(/%/g, '%25').replace(/:/g, '%3A')}`;
+}
+
+function eventArgs(events: TimelineEvent[]): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    out.push(JSON.stringify(e), STATUS_OF_EVENT[e.type] ?? '', e.attempt === undefined ? '' : String(e.attempt), e.error ? JSON.stringify({ code: e.error.code, message: e.error.message, ...(e.error.step ? { step: e.error.step } : {}) }) : '', e.at, String(Date.parse(e.at)));
+  }
+  return out;
+}
+
+/** Connects, checks the eviction policy, and returns the journal. Rejects UNAVAILABLE when Redis cannot be reached. */
+export async function openRedisJournal(options: RedisJournalOptions): Promise<RedisJournal> {
+  const warn = options.onWarning ?? (() => {});
+  // The producer side: records and enqueued retries. No offline queue: a write while Redis is away fails at once.
+  const producer = new Redis(options.url, { enableOfflineQueue: false }) as JournalRedis;
+  // The worker side: waits out a Redis restart (BullMQ requires maxRetriesPerRequest null for workers), and the
+  // observer's blocking connection likewise.
+  const worker = new Redis(options.url, { maxRetriesPerRequest: null });
+  const observer = new Redis(options.url, { maxRetriesPerRequest: null });
+  const all = [producer, worker, observer];
+  try {
+    await Promise.all(all.map(ready));
+  } catch (err) {
+    for (const c of all) c.disconnect();
+    throw new JournalError('UNAVAILABLE', `cannot connect to Redis at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
+  }
+  for (const c of all) c.on('error', () => {}); // each command reports its own failure; reconnecting is ioredis's job
+  const warning = await checkEvictionPolicy(producer);
+  if (warning) warn(warning);
+  producer.defineCommand('journalWrite', { numberOfKeys: 0, lua: WRITE });
+  producer.defineCommand('journalReplay', { numberOfKeys: 0, lua: REPLAY });
+  producer.defineCommand('journalRemove', { numberOfKeys: 0, lua: REMOVE });
+  return new RedisJournal(options, producer, worker, observer, warn);
+}
+
+function ready(client: Redis): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (client.status === 'ready') return resolve();
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+  });
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+export class RedisJournal implements Journal {
+  readonly #p: string;
+  readonly #redis: JournalRedis;
+  readonly #workerConnection: Redis;
+  readonly #observerConnection: Redis;
+  readonly #queue: Queue<RetryData>;
+  readonly #worker: Worker<RetryData>;
+  readonly #events: QueueEvents;
+  #closed = false;
+
+  constructor(options: RedisJournalOptions, producer: JournalRedis, workerConnection: Redis, observerConnection: Redis, warn: (message: string) => void) {
+    this.#p = options.prefix ?? 'hub:journal';
+    this.#redis = producer;
+    this.#workerConnection = workerConnection;
+    this.#observerConnection = observerConnection;
+    const leaseMs = options.leaseMs ?? 30_000;
+    this.#queue = new Queue<RetryData>(QUEUE, { connection: producer, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
+    this.#worker = new Worker<RetryData>(QUEUE, null, {
+      connection: workerConnection,
+      prefix: this.#p,
+      autorun: false,
+      lockDuration: leaseMs,
+      // Stalls are found within two intervals of the lease running out.
+      stalledInterval: Math.max(250, Math.min(leaseMs / 2, 30_000)),
+      // A retry whose claimer died goes back to wait however often that happens: failing it would lose the message.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+    });
+    this.#worker.on('error', () => {});
+    void this.#worker.startStalledCheckTimer();
+    this.#events = new QueueEvents(QUEUE, { connection: observerConnection, prefix: this.#p });
+    this.#events.on('error', () => {});
+    this.#events.on('stalled', ({ jobId }) => warn(`retry ${jobId}: the replica that claimed it stopped before finishing; it is due again`));
+  }
+
+  async #run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new JournalError('CLOSED', 'the journal is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof JournalError) throw err;
+      throw new JournalError('UNAVAILABLE', `the journal could not ${what} in Redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  #k(...parts: string[]): string {
+    return [this.#p, ...parts].join(':');
+  }
+
+  async #write(id: string, meta: string, fields: { flow: string; corr: string; at: string; ms: number }, events: TimelineEvent[]): Promise<boolean> {
+    try {
+      const created = await this.#redis.journalWrite(this.#p, id, meta, fields.flow, fields.corr, fields.at, fields.ms, events.length, ...eventArgs(events));
+      return created === 1;
+    } catch (err) {
+      if (/\bNOT_FOUND\b/.test((err as Error).message)) throw notFound(id);
+      throw err;
+    }
+  }
+
+  record(message: MessageInput, events: TimelineEvent[], options: { maxBodyBytes: number }): Promise<{ created: boolean }> {
+    return this.#run('record a message', async () => {
+      validateMessageId(message.id);
+      if (!message.flow) throw new JournalError('INVALID', 'message.flow must be set');
+      validateEvents(events);
+      const ms = toMs(message.receivedAt, 'message.receivedAt');
+      const meta = {
+        id: message.id,
+        ...(message.correlationId ? { correlationId: message.correlationId } : {}),
+        flow: message.flow,
+        source: message.source,
+        receivedAt: message.receivedAt,
+        headers: { ...message.headers },
+        body: storeBody(message.body, options.maxBodyBytes),
+        ...(message.replayOf ? { replayOf: message.replayOf } : {}),
+      };
+      const created = await this.#write(message.id, JSON.stringify(meta), { flow: message.flow, corr: message.correlationId ?? '', at: message.receivedAt, ms }, events);
+      return { created };
+    });
+  }
+
+  append(id: string, events: TimelineEvent[]): Promise<void> {
+    return this.#run('append events', async () => {
+      validateEvents(events);
+      await this.#write(id, '', { flow: '', corr: '', at: '', ms: 0 }, events);
+    });
+  }
+
+  get(id: string): Promise<MessageRecord | undefined> {
+    return this.#run('read a message', async () => {
+      const [[, fields], [, timeline], [, replayedAs]] = (await this.#redis.multi().hgetall(this.#k('m', id)).lrange(this.#k('t', id), 0, -1).lrange(this.#k('ra', id), 0, -1).exec()) as [[unknown, Record<string, string>], [unknown, string[]], [unknown, string[]]];
+      if (!fields.m) return undefined;
+      const meta = JSON.parse(fields.m) as Omit<MessageRecord, 'status'> & { body: StoredBody };
+      return { ...summaryOf(fields), headers: meta.headers, body: meta.body, timeline: timeline.map((e) => JSON.parse(e) as TimelineEvent), replayedAs };
+    });
+  }
+
+  query(q: MessageQuery): Promise<Page<MessageSummary>> {
+    return this.#run('query messages', async () => {
+      const limit = pageLimit(q.limit);
+      const cursor = decodeCursor(q.cursor);
+      const statuses = q.status === undefined ? undefined : Array.isArray(q.status) ? q.status : [q.status];
+      // Walk the narrowest index; every criterion is checked again on the record itself.
+      const index =
+        q.correlationId !== undefined ? this.#k('i', 'corr', q.correlationId)
+        : q.errorCode !== undefined ? this.#k('i', 'code', q.errorCode)
+        : statuses?.length === 1 ? this.#k('i', 'status', statuses[0]!)
+        : q.flow !== undefined ? this.#k('i', 'flow', q.flow)
+        : this.#k('i', 'all');
+      const max = cursor ? String(cursor.ms) : q.to !== undefined ? `(${toMs(q.to, 'to')}` : '+inf';
+      const min = q.from !== undefined ? String(toMs(q.from, 'from')) : '-inf';
+      const items: MessageSummary[] = [];
+      const batch = 200;
+      let last: { ms: number; id: string } | undefined;
+      // Bounded: a page scans at most 5,000 candidates, then hands back a cursor to go on from.
+      for (let offset = 0; offset < 5_000; offset += batch) {
+        const flat = await this.#redis.zrange(index, max, min, 'BYSCORE', 'REV', 'LIMIT', offset, batch, 'WITHSCORES');
+        if (flat.length === 0) return { items };
+        const candidates: { id: string; ms: number }[] = [];
+        for (let i = 0; i < flat.length; i += 2) candidates.push({ id: flat[i]!, ms: Number(flat[i + 1]) });
+        // Members with one score come back in reverse lexical order, as newest-first paging wants.
+        const after = candidates.filter((c) => isAfter(c, cursor));
+        const pipe = this.#redis.pipeline();
+        for (const c of after) pipe.hgetall(this.#k('m', c.id));
+        const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as Record<string, string>);
+        for (let i = 0; i < after.length; i++) {
+          const row = rows[i]!;
+          if (!row.m) continue; // removed since the index was read
+          const s = summaryOf(row);
+          last = after[i]!;
+          if (!matches(s, q)) continue;
+          items.push(s);
+          if (items.length === limit) {
+            const more = i < after.length - 1 || flat.length === batch * 2;
+            return { items, ...(more ? { next: encodeCursor(last) } : {}) };
+          }
+        }
+        if (flat.length < batch * 2) return { items };
+      }
+      return { items, ...(last ? { next: encodeCursor(last) } : {}) };
+    });
+  }
+
+  remove(id: string): Promise<boolean> {
+    return this.#run('remove a message', async () => {
+      const removed = (await this.#redis.journalRemove(this.#p, id)) === 1;
+      await this.#queue.remove(jobIdOf(id)).catch(() => 0); // a claimed one is skipped when it comes due (no record)
+      return removed;
+    });
+  }
+
+  scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void> {
+    return this.#run('schedule a retry', async () => {
+      const due = toMs(retry.dueAt, 'dueAt');
+      const flow = await this.#redis.hget(this.#k('m', id), 'flow');
+      if (flow === null) throw notFound(id);
+      const jobId = jobIdOf(id);
+      // The job first, then the event: a crash between the two retries a message that looks failed, never the reverse.
+      await this.#queue.remove(jobId);
+      await this.#queue.add('retry', { id, flow, attempt: retry.attempt, dueAt: retry.dueAt }, { jobId, delay: Math.max(0, due - Date.now()) });
+      await this.#write(id, '', { flow: '', corr: '', at: '', ms: 0 }, [waitingEvent(retry)]);
+    });
+  }
+
+  claimDueRetries(limit: number): Promise<RetryClaim[]> {
+    return this.#run('claim retries', async () => {
+      const claims: RetryClaim[] = [];
+      while (claims.length < limit) {
+        const token = randomUUID();
+        const job = (await this.#worker.getNextJob(token, { block: false })) as Job<RetryData> | undefined;
+        if (!job) break;
+        if (!(await this.#redis.exists(this.#k('m', job.data.id)))) {
+          await job.moveToCompleted(null, token, false).catch(() => {}); // removed while it waited
+          continue;
+        }
+        claims.push({ id: job.data.id, flow: job.data.flow, attempt: job.data.attempt, dueAt: job.data.dueAt, token });
+      }
+      return claims;
+    });
+  }
+
+  async #claimed(claim: RetryClaim): Promise<Job<RetryData>> {
+    const job = await this.#queue.getJob(jobIdOf(claim.id));
+    const lock = await this.#redis.get(`${this.#p}:${QUEUE}:${jobIdOf(claim.id)}:lock`);
+    if (!job || lock !== claim.token) throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held`);
+    return job;
+  }
+
+  completeRetry(claim: RetryClaim): Promise<void> {
+    return this.#run('complete a retry', async () => {
+      const job = await this.#claimed(claim);
+      await job.moveToCompleted(null, claim.token, false).catch((err: unknown) => {
+        throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held: ${(err as Error).message}`);
+      });
+    });
+  }
+
+  releaseRetry(claim: RetryClaim, retry?: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void> {
+    return this.#run('release a retry', async () => {
+      const job = await this.#claimed(claim);
+      const due = retry ? toMs(retry.dueAt, 'dueAt') : Date.now();
+      if (retry) await job.updateData({ ...job.data, attempt: retry.attempt, dueAt: retry.dueAt });
+      await job.moveToDelayed(due, claim.token).catch((err: unknown) => {
+        throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held: ${(err as Error).message}`);
+      });
+      if (retry) await this.#write(claim.id, '', { flow: '', corr: '', at: '', ms: 0 }, [waitingEvent(retry)]).catch(() => {});
+    });
+  }
+
+  deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void> {
+    return this.append(id, [{ type: 'dead', at: dead.at ?? new Date().toISOString(), attempt: dead.attempt, error: dead.error }]);
+  }
+
+  deadLetterGroups(filter: { flow?: string } = {}): Promise<DeadLetterGroup[]> {
+    return this.#run('read dead-letter groups', async () => {
+      const groups = await this.#redis.hgetall(this.#k('dg'));
+      const entries = Object.entries(groups)
+        .map(([key, json]) => ({ key, ...(JSON.parse(json) as { flow: string; step: string; code: string }) }))
+        .filter((g) => filter.flow === undefined || g.flow === filter.flow);
+      const pipe = this.#redis.pipeline();
+      for (const g of entries) pipe.zcard(this.#k('dg', g.key)).zrange(this.#k('dg', g.key), '0', '0', 'WITHSCORES').zrange(this.#k('dg', g.key), '-1', '-1', 'WITHSCORES');
+      const res = ((await pipe.exec()) ?? []).map(([, v]) => v);
+      const out: DeadLetterGroup[] = [];
+      entries.forEach((g, i) => {
+        const count = res[i * 3] as number;
+        const first = res[i * 3 + 1] as string[];
+        const last = res[i * 3 + 2] as string[];
+        if (count > 0) out.push({ flow: g.flow, step: g.step, code: g.code, count, firstSeen: new Date(Number(first[1])).toISOString(), lastSeen: new Date(Number(last[1])).toISOString() });
+      });
+      return out.sort((a, b) => b.count - a.count || a.flow.localeCompare(b.flow) || a.step.localeCompare(b.step) || a.code.localeCompare(b.code));
+    });
+  }
+
+  recordReplay(request: ReplayRequest): Promise<ReplayOutcome> {
+    return this.#run('record a replay', async () => {
+      validateMessageId(request.requestKey, 'requestKey');
+      validateMessageId(request.newId, 'newId');
+      const earlier = await this.#redis.get(this.#k('rp', request.requestKey));
+      if (earlier) return { accepted: false, replay: JSON.parse(earlier) as ReplayRecord };
+      const meta = await this.#redis.hget(this.#k('m', request.originalId), 'm');
+      if (meta === null) throw notFound(request.originalId);
+      const original = JSON.parse(meta) as { flow: string; body: StoredBody };
+      const replay = replayRecord(request, original.flow, original.body.sha256);
+      let result: string;
+      try {
+        const events = replayEvents(replay);
+        result = await this.#redis.journalReplay(this.#p, replay.requestKey, replay.originalId, JSON.stringify(replay), Date.parse(replay.at), replay.newId, events.length, ...eventArgs(events));
+      } catch (err) {
+        if (/\bNOT_FOUND\b/.test((err as Error).message)) throw notFound(request.originalId);
+        throw err;
+      }
+      return result === '' ? { accepted: true, replay } : { accepted: false, replay: JSON.parse(result) as ReplayRecord };
+    });
+  }
+
+  getReplay(requestKey: string): Promise<ReplayRecord | undefined> {
+    return this.#run('read a replay', async () => {
+      const json = await this.#redis.get(this.#k('rp', requestKey));
+      return json === null ? undefined : (JSON.parse(json) as ReplayRecord);
+    });
+  }
+
+  listReplays(filter: { originalId?: string; limit?: number; cursor?: string } = {}): Promise<Page<ReplayRecord>> {
+    return this.#run('list replays', async () => {
+      const limit = pageLimit(filter.limit);
+      const cursor = decodeCursor(filter.cursor);
+      const index = filter.originalId !== undefined ? this.#k('rpo', filter.originalId) : this.#k('rps');
+      const count = limit + 1 + (cursor ? 1000 : 0);
+      const flat = await this.#redis.zrange(index, cursor ? String(cursor.ms) : '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, count, 'WITHSCORES');
+      const keys: { id: string; ms: number }[] = [];
+      for (let i = 0; i < flat.length; i += 2) keys.push({ id: flat[i]!, ms: Number(flat[i + 1]) });
+      const page = keys.filter((k) => isAfter(k, cursor)).slice(0, limit + 1);
+      const rows = page.length === 0 ? [] : await this.#redis.mget(...page.slice(0, limit).map((k) => this.#k('rp', k.id)));
+      const items = rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as ReplayRecord);
+      return { items, ...(page.length > limit ? { next: encodeCursor(page[limit - 1]!) } : {}) };
+    });
+  }
+
+  dedupe(key: string, ttlMs: number): Promise<boolean> {
+    return this.#run('check a dedupe key', async () => {
+      validateMessageId(key, 'dedupe key');
+      if (!(ttlMs > 0)) throw new JournalError('INVALID', 'the dedupe time to live must be positive');
+      return (await this.#redis.set(this.#k('d', key), '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([this.#worker.close(), this.#events.close(), this.#queue.close()]);
+    this.#redis.disconnect();
+    this.#workerConnection.disconnect();
+    this.#observerConnection.disconnect();
+  }
+}
+
+function summaryOf(fields: Record<string, string>): MessageSummary {
+  const meta = JSON.parse(fields.m!) as MessageSummary;
+  return {
+    id: meta.id,
+    ...(meta.correlationId ? { correlationId: meta.correlationId } : {}),
+    flow: meta.flow,
+    source: meta.source,
+    receivedAt: meta.receivedAt,
+    updatedAt: fields.updatedAt!,
+    status: fields.status as MessageStatus,
+    attempts: Number(fields.attempts),
+    ...(fields.lastError ? { lastError: JSON.parse(fields.lastError) as ErrorInfo } : {}),
+    ...(meta.replayOf ? { replayOf: meta.replayOf } : {}),
+  };
+}
