@@ -19,7 +19,8 @@ import { setImmediate as yieldNow } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Partitioners, type Admin, type Consumer, type Message as KafkaRecord } from 'kafkajs';
 import { kafkaClient, now, orderBody, Recorder, SENT_AT, SETTINGS, TRANSFORM_JSONATA, transformOrder, uniqueName, within, type RoundResult } from './common.js';
-import { startHub } from './hub.js';
+import { startHub, type RunningHub } from './hub.js';
+import { traceReport, traceRound } from './trace.js';
 
 export const RAW_DESCRIPTION =
   'raw: amqplib consumer (prefetch P) -> JSON.parse + plain-JS transform -> one idempotent kafkajs producer, acks=-1; ' +
@@ -165,16 +166,17 @@ export async function roundAmqpToKafka(pipe: 'raw' | 'hub', n: number, admin: Ad
     });
     await within(30_000, 'the output reader joining its group', joined);
 
+    let running: RunningHub | undefined;
     if (pipe === 'raw') pipeHandle = await startRaw(queue, topic);
     else {
       const name = `bench-s1-${Date.now().toString(36)}`;
-      const running = await startHub(name, hubFlow(name, queue, topic, deadExchange));
-      pipeHandle = running;
+      pipeHandle = running = await startHub(name, hubFlow(name, queue, topic, deadExchange));
     }
+    traceRound(pipe, running && (() => running.hub.runners));
 
     const sending = publishAll(loadConn, queue, bodies, rec);
     const complete = await rec.wait(sending, SETTINGS.drainTimeoutMs);
-    return rec.result(pipe, complete);
+    return { ...rec.result(pipe, complete), trace: traceReport() };
   } finally {
     await pipeHandle?.stop().catch((err: unknown) => process.stderr.write(`bench: stopping the ${pipe} pipe: ${(err as Error).message}\n`));
     await reader?.disconnect().catch(() => {});

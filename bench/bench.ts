@@ -12,6 +12,8 @@ import { cpus, freemem, totalmem } from 'node:os';
 import amqp from 'amqplib';
 import { roundAmqpToKafka, RAW_DESCRIPTION as RAW1 } from './amqp-to-kafka.js';
 import { fmt, kafkaClient, median, SETTINGS, type RoundResult } from './common.js';
+import { installAmqpTrace, installTrace } from './trace.js';
+import { installWhatIf } from './whatif.js';
 import { roundKafkaToAmqp, RAW_DESCRIPTION as RAW2, STRICT_DESCRIPTION } from './kafka-to-amqp.js';
 
 const TARGET = 0.8;
@@ -25,6 +27,8 @@ function out(line = ''): void {
 }
 
 async function main(): Promise<void> {
+  installTrace();
+  const whatIf = installWhatIf();
   const hardStop = setTimeout(() => {
     out('bench: hard time limit (330 s) reached; exiting');
     process.exit(2);
@@ -34,6 +38,7 @@ async function main(): Promise<void> {
   await admin.connect();
   const amqpConn = await amqp.connect(SETTINGS.amqpUrl);
   amqpConn.on('error', () => {});
+  await installAmqpTrace(amqpConn);
 
   const cluster = await admin.describeCluster();
   const server = (amqpConn.connection as unknown as { serverProperties?: { product?: string; version?: string } }).serverProperties;
@@ -42,6 +47,7 @@ async function main(): Promise<void> {
   out(`machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), ${process.platform} ${process.arch}`);
   out(`node ${process.version}; RabbitMQ ${server?.version ?? '?'} at ${SETTINGS.amqpUrl.replace(/\/\/[^@]*@/, '//')}; Kafka at ${SETTINGS.kafkaBrokers.join(',')} (${cluster.brokers.length} broker)`);
   out(`brokers, load generators, readers and pipes all on this machine (loopback); pipes and load share one Node process`);
+  if (whatIf.length) out(`EXPERIMENT (BENCH_WHATIF): ${whatIf.join('; ')}: these figures are NOT the hub as shipped`);
   out(`per round: ${fmt(SETTINGS.n)} messages of ~${SETTINGS.bodyBytes} B (warm-up ${fmt(SETTINGS.warmupN)}); ${SETTINGS.rounds} measured rounds per pipe, median shown`);
   out();
 
@@ -107,8 +113,9 @@ async function scenario(title: string, notes: string[], allPipes: string[], roun
     if (!r.complete) problems++;
     out(
       `   ${label.padEnd(16)} ${fmt(r.throughput).padStart(7)} msgs/s  p50 ${fmt(r.p50, 1).padStart(7)} ms  p99 ${fmt(r.p99, 1).padStart(7)} ms  ` +
-        `(load sent at ${fmt(r.sendRate)}/s; ${fmt(r.received)}/${fmt(r.n)} received${r.duplicates ? `, ${r.duplicates} duplicates` : ''}${r.complete ? '' : ', TIMED OUT'}; send time from ${r.fromHeader === r.received ? 'header' : r.fromHeader === 0 ? 'load table (header not carried)' : 'header and load table'})`,
+        `(node CPU ${fmt(r.cpuUsPerMsg)} µs/msg, event loop ${fmt(r.elu * 100)}% busy; load sent at ${fmt(r.sendRate)}/s; ${fmt(r.received)}/${fmt(r.n)} received${r.duplicates ? `, ${r.duplicates} duplicates` : ''}${r.complete ? '' : ', TIMED OUT'}; send time from ${r.fromHeader === r.received ? 'header' : r.fromHeader === 0 ? 'load table (header not carried)' : 'header and load table'})`,
     );
+    if (r.trace) out(`   ${''.padEnd(16)} trace: ${r.trace}`);
     if (!step.warmup) results.get(step.pipe)!.push(r);
   }
   out();

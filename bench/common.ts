@@ -3,7 +3,7 @@
  * (latency per message, throughput from first send to last receive), and the table.
  */
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 
 export const SETTINGS = {
@@ -14,7 +14,7 @@ export const SETTINGS = {
   /** Messages per warm-up round. */
   warmupN: positiveInt(process.env.BENCH_WARMUP_N, 5_000),
   /** Measured rounds per pipe (the median is reported). */
-  rounds: positiveInt(process.env.BENCH_ROUNDS, 2),
+  rounds: positiveInt(process.env.BENCH_ROUNDS, 3),
   /** Longest a round may take once the last message was sent, before it is reported as timed out. */
   drainTimeoutMs: positiveInt(process.env.BENCH_DRAIN_TIMEOUT_MS, 60_000),
   /** Bytes of each JSON body (about). */
@@ -107,6 +107,8 @@ export class Recorder {
   lastReceive = Number.NaN;
   #done: () => void = () => {};
   readonly done: Promise<void>;
+  #cpu: NodeJS.CpuUsage | undefined;
+  #elu: EventLoopUtilization | undefined;
 
   constructor(readonly n: number) {
     this.sentAt = new Float64Array(n);
@@ -117,7 +119,11 @@ export class Recorder {
 
   sent(seq: number, at: number): void {
     this.sentAt[seq] = at;
-    if (Number.isNaN(this.firstSend)) this.firstSend = at;
+    if (Number.isNaN(this.firstSend)) {
+      this.firstSend = at;
+      this.#cpu = process.cpuUsage();
+      this.#elu = performance.eventLoopUtilization();
+    }
     this.lastSend = at;
   }
 
@@ -158,6 +164,8 @@ export class Recorder {
   result(pipe: string, complete: boolean): RoundResult {
     const lat = this.#latency.slice(0, this.received).sort();
     const elapsed = this.lastReceive - this.firstSend;
+    const cpu = process.cpuUsage(this.#cpu);
+    const elu = this.#elu ? performance.eventLoopUtilization(this.#elu).utilization : Number.NaN;
     return {
       pipe,
       n: this.n,
@@ -170,6 +178,8 @@ export class Recorder {
       sendRate: this.n > 1 ? ((this.n - 1) / (this.lastSend - this.firstSend)) * 1000 : 0,
       elapsedMs: elapsed,
       fromHeader: this.fromHeader,
+      cpuUsPerMsg: this.received > 0 ? (cpu.user + cpu.system) / this.received : Number.NaN,
+      elu,
     };
   }
 }
@@ -188,6 +198,12 @@ export interface RoundResult {
   sendRate: number;
   elapsedMs: number;
   fromHeader: number;
+  /** CPU time of this whole process (pipe, load generator, reader) per message, in µs. */
+  cpuUsPerMsg: number;
+  /** Share of the round the event loop was busy (1 = saturated). */
+  elu: number;
+  /** BENCH_TRACE=1: what the trace saw in this round. */
+  trace?: string;
 }
 
 function percentile(sorted: Float64Array, q: number): number {

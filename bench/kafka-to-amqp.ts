@@ -19,7 +19,8 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import type { Admin, Producer } from 'kafkajs';
 import { kafkaClient, now, orderBody, Recorder, SENT_AT, SETTINGS, uniqueName, within, type RoundResult } from './common.js';
-import { startHub } from './hub.js';
+import { startHub, type RunningHub } from './hub.js';
+import { traceReport, traceRound } from './trace.js';
 
 export const RAW_DESCRIPTION =
   'raw: kafkajs eachBatch (P partitions concurrently) -> publish every record of the batch in order on one confirm ' +
@@ -149,10 +150,12 @@ export async function roundKafkaToAmqp(pipe: 'raw' | 'hub' | 'strict', n: number
     await ch.bindQueue(queue, exchange, ROUTING_KEY);
     await ch.consume(queue, (msg) => msg && rec.receive(msg.content, msg.properties.headers?.[SENT_AT]), { noAck: true });
 
+    let running: RunningHub | undefined;
     if (pipe === 'hub') {
       const name = `bench-s2-${Date.now().toString(36)}`;
-      pipeHandle = await startHub(name, hubFlow(name, topic, groupId, exchange));
+      pipeHandle = running = await startHub(name, hubFlow(name, topic, groupId, exchange));
     } else pipeHandle = await startRaw(pipe, topic, groupId, exchange);
+    traceRound(pipe, running && (() => running.hub.runners));
 
     // A producer per round: kafkajs keeps refreshing metadata for every topic it ever wrote to, and fails once one
     // of them (an earlier round's) is deleted.
@@ -160,7 +163,7 @@ export async function roundKafkaToAmqp(pipe: 'raw' | 'hub' | 'strict', n: number
     await producer.connect();
     const sending = produceAll(producer, topic, bodies, rec);
     const complete = await rec.wait(sending, SETTINGS.drainTimeoutMs);
-    return rec.result(pipe, complete);
+    return { ...rec.result(pipe, complete), trace: traceReport() };
   } finally {
     await producer?.disconnect().catch(() => {});
     await pipeHandle?.stop().catch((err: unknown) => process.stderr.write(`bench: stopping the ${pipe} pipe: ${(err as Error).message}\n`));

@@ -9,7 +9,9 @@
 # (that run, the last one out, stops it then). RabbitMQ must run on $AMQP_URL (amqp://guest:guest@127.0.0.1:5672).
 #
 # Environment: KAFKA_PORT, KAFKA_BROKERS (use that cluster; nothing is started), AMQP_URL, BENCH_N (messages per
-# measured round, 20000), BENCH_ROUNDS (measured rounds per pipe, 2), BENCH_CPU_PROF=1 (write .cpuprofile files).
+# measured round, 20000), BENCH_ROUNDS (measured rounds per pipe, 3), BENCH_CPU_PROF=1 (write .cpuprofile files to .cache/bench-prof),
+# BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_PIPES, BENCH_SCENARIOS,
+# BENCH_WHATIF=pooled-random (an experiment, see bench/whatif.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
