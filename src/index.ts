@@ -22,6 +22,7 @@ export type {
 } from './core/contracts.js';
 export { ERROR_CODES, HubError, PermanentError, RetryableError, hubError, toHubError, type ErrorCode } from './core/errors.js';
 export { Message, type MessageMeta, type MessageInit } from './core/message.js';
+export { newId } from './core/id.js';
 export { parseJson, parseXml, buildXml, checkXml } from './core/codec.js';
 export { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate } from './core/expression.js';
 export { inboundHeaders, outboundHeaders, PROPAGATED_HEADERS } from './core/propagation.js';

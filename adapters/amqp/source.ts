@@ -13,7 +13,7 @@
  * - the channel died before any of this: nothing to do, the broker redelivers (a late ack is caught, never thrown).
  */
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { ulid } from 'ulid';
+import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toHubError, type ConfigIssue, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
@@ -153,7 +153,7 @@ export class AmqpSource implements Source {
   #toMessage(msg: ConsumeMessage, flow: string): Message {
     const props = msg.properties;
     const amqpHeaders: Record<string, unknown> = props.headers ?? {};
-    const id = ulid();
+    const id = newId();
     const headers = inboundHeaders(amqpHeaders, id);
     if (headers['correlation-id'] === id && typeof props.correlationId === 'string' && props.correlationId !== '') headers['correlation-id'] = props.correlationId;
     headers['content-type'] = typeof props.contentType === 'string' && props.contentType !== '' ? props.contentType : typeof amqpHeaders['content-type'] === 'string' ? amqpHeaders['content-type'] : this.#contentType;

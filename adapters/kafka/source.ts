@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
+import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
 import type { Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
@@ -332,7 +332,7 @@ export class KafkaSource implements Source {
     let refused = this.#dead.get(key);
     if (!refused) {
       const retry = this.#retries.get(key);
-      const message = this.#toMessage(topic, partition, record, retry?.id ?? ulid(), retry?.attempt ?? 1);
+      const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
       // The flow may hold a message longer than the session timeout: keep the membership alive meanwhile.
       const beat = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatMs);
       const delivery = this.#ctx!.deliver(message);

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ulid } from 'ulid';
+import { newId } from '../../src/core/id.js';
 import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
 import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
@@ -94,7 +94,7 @@ export class RestSource implements Source {
   #incoming(request: FastifyRequest): Incoming {
     let incoming = this.#ids.get(request);
     if (!incoming) {
-      const id = ulid();
+      const id = newId();
       incoming = { id, correlationId: inboundHeaders(request.headers, id)['correlation-id']! };
       this.#ids.set(request, incoming);
     }

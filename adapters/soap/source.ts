@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ulid } from 'ulid';
+import { newId } from '../../src/core/id.js';
 import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
@@ -137,7 +137,7 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
 }
 
 async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: SourceContext['logger']): Promise<Answer> {
-  const messageId = ulid();
+  const messageId = newId();
   const contentType = parseContentType(request.headers['content-type']);
   const transportVersion = versionOfContentType(contentType);
   let text: string | undefined;

@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newId } from './id.js';
 import { parseJson, parseXml, stringifyJson, type XmlLimits } from './codec.js';
 import { PermanentError } from './errors.js';
 
@@ -59,7 +59,7 @@ export class Message {
   #hasValue: boolean;
 
   constructor(init: MessageInit) {
-    this.id = init.id ?? ulid();
+    this.id = init.id ?? newId();
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
     this.#hasValue = 'value' in init && init.value !== undefined;

@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newId } from '../../core/id.js';
 import type { StepRegistration } from '../../core/contracts.js';
 import { PermanentError } from '../../core/errors.js';
 import { describe, expressionAt, issueCounter, objectConfig, producedNothing, unusableStep } from '../shared.js';
@@ -40,7 +40,7 @@ const split: StepRegistration<SplitConfig> = {
       const size = String(items.length);
       return items.map((value, index) =>
         message.with({
-          id: ulid(),
+          id: newId(),
           value: value ?? null,
           headers: { ...message.headers, 'content-type': 'application/json', 'split-index': String(index), 'split-size': size },
           meta: { parentId: message.id },
