@@ -4,7 +4,7 @@
  */
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
 import type { AdapterContext, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
-import { hubError, PermanentError, RetryableError, type ConfigIssue, type HubError } from '../../src/core/errors.js';
+import { HubError, hubError, PermanentError, RetryableError, type ConfigIssue } from '../../src/core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
@@ -160,6 +160,7 @@ export class AmqpSink implements Sink {
 
   #unavailable(text: string, ctx: SendContext, cause?: unknown): HubError {
     if (ctx.signal.aborted) {
+      if (ctx.signal.reason instanceof HubError) return ctx.signal.reason;
       const reason = ctx.signal.reason as { name?: string } | undefined;
       if (reason?.name !== 'TimeoutError' && reason !== undefined) return hubError('FLOW_STOPPING', `${text}; the hub is stopping`, { cause });
     }

@@ -2,7 +2,7 @@ import { Partitioners, type IHeaders, type Message as KafkaRecord, type Producer
 import type { Logger } from 'pino';
 import type { AdapterContext, SendContext, Sink } from '../../src/core/contracts.js';
 import type { Duration } from '../../src/core/duration.js';
-import { hubError, PermanentError, RetryableError, type HubError } from '../../src/core/errors.js';
+import { HubError, hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
@@ -249,6 +249,7 @@ export class KafkaSink implements Sink {
 }
 
 function abortError(signal: AbortSignal, target: string): HubError {
+  if (signal.reason instanceof HubError) return signal.reason;
   const reason = signal.reason as { name?: string } | undefined;
   return reason?.name === 'TimeoutError' || reason === undefined
     ? hubError('TIMEOUT', `producing to ${target} was cut short: the flow ran out of time`)

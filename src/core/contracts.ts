@@ -67,7 +67,10 @@ export interface Source {
 export interface SendContext {
   readonly flow: string;
   readonly logger: Logger;
-  /** Aborted when the flow's timeout for this message runs out or the hub shuts down. */
+  /**
+   * Aborted when the flow's timeout for this message runs out (reason: a RetryableError TIMEOUT) or the hub's
+   * shutdown grace ends (reason: a RetryableError FLOW_STOPPING). A send cut short rejects with that reason.
+   */
   readonly signal: AbortSignal;
 }
 

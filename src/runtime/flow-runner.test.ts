@@ -1,0 +1,106 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { FlowDefinition } from '../config/load-flows.js';
+import type { SendContext, Sink, Source, SourceContext } from '../core/contracts.js';
+import { hubError, type HubError } from '../core/errors.js';
+import { Message } from '../core/message.js';
+import { FlowRunner } from './flow-runner.js';
+
+// The runner alone, with a source and sinks written here (the runner is what is under test).
+function sink(send: (m: Message, ctx: SendContext) => Promise<Message | undefined>): Sink {
+  return { start: async () => {}, stop: async () => {}, ready: () => true, send };
+}
+
+function flow(over: Partial<FlowDefinition> & { sinks?: FlowDefinition['sinks'] }): { runner: FlowRunner; deliver: (m: Message) => ReturnType<SourceContext['deliver']> } {
+  let ctx: SourceContext | undefined;
+  const source: Source = { start: async (c) => void (ctx = c), stop: async () => {}, ready: () => true };
+  const def: FlowDefinition = {
+    name: 'runner-test',
+    description: undefined,
+    file: 'runner-test.yaml',
+    source: { adapter: 'test', instance: source, requestReply: true, claims: [], config: {} },
+    sinks: new Map(),
+    steps: [],
+    reply: { expression: undefined, status: undefined },
+    concurrency: 4,
+    queue: 10,
+    timeoutMs: 5_000,
+    retry: { attempts: 3, backoff: 'fixed', initialMs: 1, maxMs: 1 },
+    ...over,
+  };
+  const runner = new FlowRunner(def, pino({ level: 'silent' }));
+  void runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+  return { runner, deliver: (m) => ctx!.deliver(m) };
+}
+
+const msg = (value: unknown = { a: 1 }): Message => new Message({ value, meta: { flow: 'runner-test', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 } });
+
+const toOut: FlowDefinition['steps'] = [{ label: '0:to', kind: 'to', run: async (m, ctx) => [(await ctx.send('out', m)) ?? m] }];
+
+describe('FlowRunner', () => {
+  it('retries a retryable sink failure up to the policy, with the attempt number, then succeeds', async () => {
+    const attempts: number[] = [];
+    const out = sink(async (m) => {
+      attempts.push(m.meta.attempt);
+      if (attempts.length < 3) throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
+      return m.with({ value: { ok: true } });
+    });
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: out, requestReply: true, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    const { replies } = await deliver(msg());
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(replies.map((r) => r.json())).toEqual([{ ok: true }]);
+    expect(runner.stats).toMatchObject({ received: 1, completed: 1, failed: 0, inFlight: 0 });
+  });
+
+  it('names the failing step and never retries a permanent failure', async () => {
+    let calls = 0;
+    const out = sink(async () => {
+      calls++;
+      throw hubError('DOWNSTREAM_REJECTED', 'no');
+    });
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: out, requestReply: false, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'DOWNSTREAM_REJECTED', step: '0:to' });
+    expect(calls).toBe(1);
+    expect(runner.stats.lastError).toMatchObject({ code: 'DOWNSTREAM_REJECTED', step: '0:to' });
+  });
+
+  it('cuts a message short at the flow timeout: TIMEOUT, and the sink sees its signal aborted with that reason', async () => {
+    let seen: unknown;
+    const out = sink(
+      (_m, ctx) =>
+        new Promise((_, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            seen = ctx.signal.reason;
+            reject(ctx.signal.reason as HubError);
+          });
+        }),
+    );
+    const { deliver } = flow({ steps: toOut, timeoutMs: 50, sinks: new Map([['out', { adapter: 'test', instance: out, requestReply: false, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'TIMEOUT', retryable: true });
+    expect(seen).toMatchObject({ code: 'TIMEOUT' });
+  });
+
+  it('on stop, waits for the grace period, then settles what is left as FLOW_STOPPING and refuses new messages', async () => {
+    const out = sink((_m, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as HubError))));
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: out, requestReply: false, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    const pending = deliver(msg());
+    pending.catch(() => {});
+    const started = Date.now();
+    await runner.stop(100);
+    await expect(pending).rejects.toMatchObject({ code: 'FLOW_STOPPING' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'FLOW_STOPPING' });
+  });
+
+  it('drops a message a step filters, and builds replies from the reply block', async () => {
+    const { deliver } = flow({ steps: [{ label: '0:filter', kind: 'filter', run: (m) => ((m.json() as { keep: boolean }).keep ? [m] : []) }], reply: { expression: undefined, status: 202 } });
+    await new Promise((r) => setImmediate(r));
+    expect((await deliver(msg({ keep: false }))).replies).toEqual([]);
+    const { replies } = await deliver(msg({ keep: true }));
+    expect(replies[0]!.meta.status).toBe(202);
+  });
+});
