@@ -1,3 +1,4 @@
+import type { ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SendContext } from '../../src/core/contracts.js';
 import { hubError, PermanentError, RetryableError, type ConfigIssue } from '../../src/core/errors.js';
@@ -143,6 +144,80 @@ describe('amqp source', () => {
     await waitFor(() => again.length === 1);
     expect(again[0]!.meta).toMatchObject({ redelivered: true, upstreamId: 'm-1' });
     expect(again[0]!.json()).toEqual({ order: 1 });
+  });
+
+  it('coalesces acks of deliveries settled out of order: each acked exactly once, never before it settled, and a held one, only it, is redelivered', async () => {
+    const { queue } = names('coalesce');
+    const n = 60;
+    const heldN = 30; // delivery tag 31: the ones below it form runs acked with `multiple`, the ones above are acked alone
+
+    // Every event in one sequence: a delivery's settle, and each basic.ack the source sends.
+    let seq = 0;
+    const settledAt = new Map<number, number>();
+    const frames: { seq: number; tag: number; n: number; multiple: boolean }[] = [];
+    const probe = await broker.channel();
+    const proto = Object.getPrototypeOf(probe) as { ack: (m: ConsumeMessage, allUpTo?: boolean) => void };
+    await probe.close();
+    const own = Object.getOwnPropertyDescriptor(proto, 'ack');
+    const ack = proto.ack;
+    proto.ack = function (this: unknown, m: ConsumeMessage, allUpTo?: boolean) {
+      frames.push({ seq: seq++, tag: m.fields.deliveryTag, n: (JSON.parse(m.content.toString()) as { n: number }).n, multiple: allUpTo === true });
+      ack.call(this, m, allUpTo);
+    };
+    let release: () => void = () => {};
+    const delivered: number[] = [];
+    try {
+      const first = await startSource(
+        { queue, prefetch: 100 },
+        async (m) => {
+          const i = (m.json() as { n: number }).n;
+          delivered.push(i);
+          if (i === heldN) return new Promise<void>((resolve) => (release = resolve));
+          await sleep(Math.floor(Math.random() * 25));
+          settledAt.set(i, seq++);
+        },
+        { stopGraceMs: 200 },
+      );
+      // One at a time, so that the queue hands them over in this order: message i is delivery tag i + 1.
+      for (let i = 0; i < n; i++) await broker.publish('', queue, JSON.stringify({ n: i }));
+      await waitFor(() => settledAt.size === n - 1, 10_000, 'every delivery but the held one to settle');
+      await sleep(150); // past the hold: everything settled is acked by now, held one or not
+      expect(delivered).toHaveLength(n);
+
+      // Replay the acks the way the broker counts them: tag t is message t - 1.
+      const unacked = new Set(Array.from({ length: n }, (_, i) => i + 1));
+      const problems: string[] = [];
+      for (const f of frames) {
+        if (f.n !== f.tag - 1) problems.push(`tag ${f.tag} carries message ${f.n}`);
+        if (!unacked.has(f.tag)) problems.push(`tag ${f.tag} acked twice`);
+        const covered = f.multiple ? [...unacked].filter((t) => t <= f.tag) : [f.tag];
+        for (const t of covered) {
+          const at = settledAt.get(t - 1);
+          if (at === undefined || at > f.seq) problems.push(`tag ${t} acked before it settled`);
+          unacked.delete(t);
+        }
+      }
+      expect(problems).toEqual([]);
+      expect([...unacked]).toEqual([heldN + 1]);
+      expect(frames.length).toBeLessThan(n - 1); // coalesced below the held one
+      expect(frames.some((f) => f.multiple)).toBe(true);
+
+      const sent = frames.length;
+      await first.stop(); // the held one is still in the flow: the close gives it back
+      release(); // settles late: nothing is acked on the closed channel, nothing throws
+      await sleep(50);
+      expect(frames.length).toBe(sent);
+    } finally {
+      if (own) Object.defineProperty(proto, 'ack', own);
+      else delete (proto as { ack?: unknown }).ack;
+    }
+
+    const again: Message[] = [];
+    await startSource({ queue }, async (m) => void again.push(m));
+    await waitFor(() => again.length === 1);
+    await sleep(300);
+    expect(again.map((m) => m.json())).toEqual([{ n: heldN }]);
+    expect(again[0]!.meta.redelivered).toBe(true);
   });
 
   it('dead-letters a poison message with its reason, once, while the messages behind it pass', async () => {

@@ -2,7 +2,9 @@
  * The AMQP source: consumes one queue and hands each delivery to the flow, acking it only once the flow settled it.
  *
  * Settling (see README.md, "Delivery guarantees"):
- * - `deliver` resolved: basic.ack.
+ * - `deliver` resolved: basic.ack, coalesced (acks.ts): once per tick the source acks with `multiple=true` up to the
+ *   highest delivery tag below which every delivery settled successfully; a delivery that settled behind one still
+ *   in the flow is acked alone after at most ACK_HOLD_MS. The due acks are flushed before the channel is closed.
  * - permanent error: the message is published (with confirms) to the dead-letter exchange with the reason in its
  *   headers, then acked; if that publish fails, basic.nack without requeue lets the broker dead-letter it itself
  *   (the queue carries x-dead-letter-exchange), with x-death saying why.
@@ -19,6 +21,7 @@ import { toHubError, type ConfigIssue, type HubError } from '../../src/core/erro
 import { Message } from '../../src/core/message.js';
 import { inboundHeaders, MESSAGE_ID_HEADER } from '../../src/core/propagation.js';
 import { DEFAULTS, sourceSchema, type AmqpSourceConfig } from './config.js';
+import { ChannelAcks } from './acks.js';
 import { acquireConnection, type ConnectionLease, type ConnectionSettings, type ManagedChannel } from './connection.js';
 import { publishConfirmed } from './publish.js';
 import { connectionSettings } from './settings.js';
@@ -45,6 +48,12 @@ export interface AmqpSourceOptions {
 
 type AnyChannel = ConfirmChannel | Channel;
 
+/**
+ * Longest a delivery that settled successfully waits for its ack behind a lower one still in the flow (to be acked
+ * with it by one `multiple` ack) before it is acked alone.
+ */
+export const ACK_HOLD_MS = 20;
+
 function noop(): void {}
 
 export class AmqpSource implements Source {
@@ -59,6 +68,8 @@ export class AmqpSource implements Source {
   #lease: ConnectionLease | undefined;
   #channel: ManagedChannel | undefined;
   #consumer: { ch: AnyChannel; tag: string } | undefined;
+  /** The coalesced acks of each channel deliveries came on (one at a time, but a late settle may meet an old one). */
+  readonly #acks = new Map<AnyChannel, ChannelAcks<ConsumeMessage>>();
   #stopping = false;
 
   constructor(config: AmqpSourceConfig, ctx: AdapterContext, options: AmqpSourceOptions = {}) {
@@ -106,6 +117,12 @@ export class AmqpSource implements Source {
       clearTimeout(timer);
       if (this.#inFlight.size > 0) this.#ctx?.logger.warn({ unsettled: this.#inFlight.size }, `AMQP source on queue "${this.#plan.queue}": ${this.#inFlight.size} deliveries still in the flow; closing the channel gives them back to the queue`);
     }
+    // Send the acks still due before the channel closes; what is unsettled goes back to the queue with the close.
+    for (const acks of this.#acks.values()) {
+      acks.flush(true);
+      acks.dispose();
+    }
+    this.#acks.clear();
     const channel = this.#channel;
     const lease = this.#lease;
     this.#channel = undefined;
@@ -118,6 +135,7 @@ export class AmqpSource implements Source {
     await declareTopology(ch, this.#plan.topology);
     if (this.#stopping) return;
     await ch.prefetch(this.#prefetch);
+    this.#acksFor(ch);
     const ok = await ch.consume(this.#plan.queue, (msg) => this.#onDelivery(ch, msg), { noAck: false });
     this.#consumer = { ch, tag: ok.consumerTag };
     this.#ctx?.logger.info({ queue: this.#plan.queue, prefetch: this.#prefetch }, `AMQP source consuming queue "${this.#plan.queue}"`);
@@ -131,6 +149,7 @@ export class AmqpSource implements Source {
       if (!this.#stopping) this.#channel?.recycle(`the broker cancelled the consumer of queue "${this.#plan.queue}" (deleted?)`);
       return;
     }
+    this.#acksFor(ch).track(msg);
     const work = this.#handle(ch, msg)
       .catch((err: unknown) => this.#ctx?.logger.error({ err }, `AMQP source on queue "${this.#plan.queue}": settling a delivery failed; the broker redelivers it`))
       .finally(() => this.#inFlight.delete(work));
@@ -145,9 +164,31 @@ export class AmqpSource implements Source {
       await ctx.deliver(message);
     } catch (err) {
       await this.#settleFailure(ch, msg, message, toHubError(err));
+      // Settled with its own frame (or its channel is gone): it no longer holds back the coalesced acks. Should
+      // #settleFailure throw, it stays open, so that no multiple ack covers it before the channel closes.
+      this.#acks.get(ch)?.release(msg);
       return;
     }
-    this.#ack(ch, msg);
+    this.#acks.get(ch)?.settled(msg);
+  }
+
+  /** The ack tracker of a channel, made on first use; dropped when the channel closes (the broker redelivers). */
+  #acksFor(ch: AnyChannel): ChannelAcks<ConsumeMessage> {
+    let acks = this.#acks.get(ch);
+    if (acks) return acks;
+    acks = new ChannelAcks<ConsumeMessage>(ch, {
+      // With prefetch 1 (or 2) every ack leaves at once, as without coalescing.
+      threshold: Math.ceil(this.#prefetch / 2),
+      holdMs: ACK_HOLD_MS,
+      onDead: () => this.#ctx?.logger.debug(`AMQP source on queue "${this.#plan.queue}": the channel closed before the acks were sent; the broker redelivers those messages`),
+    });
+    const tracker = acks;
+    this.#acks.set(ch, tracker);
+    ch.once('close', () => {
+      tracker.dispose();
+      if (this.#acks.get(ch) === tracker) this.#acks.delete(ch);
+    });
+    return tracker;
   }
 
   #toMessage(msg: ConsumeMessage, flow: string): Message {
@@ -262,7 +303,10 @@ export class AmqpSource implements Source {
     };
   }
 
-  /** Acks on the channel the delivery came on; if that channel is gone the broker redelivers, so nothing is thrown. */
+  /**
+   * Acks alone (never `multiple`), on the channel the delivery came on, a delivery that settled by failure; if that
+   * channel is gone the broker redelivers, so nothing is thrown.
+   */
   #ack(ch: AnyChannel, msg: ConsumeMessage): void {
     try {
       ch.ack(msg);

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Kafka, type Producer, type ProducerBatch } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SendContext } from '../../src/core/contracts.js';
 import { HubError, type ConfigIssue } from '../../src/core/errors.js';
@@ -104,6 +106,68 @@ describe('kafka sink', () => {
     const records = await kafka.read(topic, 300);
     expect(new Set(records.map((r) => (JSON.parse(r.value) as { i: number }).i)).size).toBe(300);
     for (const key of ['k0', 'k3']) {
+      const order = records.filter((r) => r.key === key).map((r) => (JSON.parse(r.value) as { i: number }).i);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+  });
+
+  it('lingers only when idle: sends made while a request is in flight leave the moment it returns, all together', async () => {
+    const topic = await kafka.createTopic(unique('sink-busy'), 2);
+    const linger = 400;
+    const requests: { records: number; start: number; end: number }[] = [];
+    let onRequest: (() => void) | undefined;
+    // Every produce request of the sinks made meanwhile, timed, through kafkajs' own producer.
+    const proto = Kafka.prototype as unknown as { producer: (...args: unknown[]) => Producer };
+    const producer = proto.producer;
+    proto.producer = function (this: Kafka, ...args: unknown[]): Producer {
+      const p = producer.apply(this, args);
+      const sendBatch = p.sendBatch.bind(p);
+      p.sendBatch = async (batch: ProducerBatch) => {
+        const entry = { records: (batch.topicMessages ?? []).reduce((n, t) => n + t.messages.length, 0), start: performance.now(), end: Number.NaN };
+        requests.push(entry);
+        const hook = onRequest;
+        onRequest = undefined;
+        hook?.();
+        try {
+          return await sendBatch(batch);
+        } finally {
+          entry.end = performance.now();
+        }
+      };
+      return p;
+    };
+    let s: KafkaSink;
+    try {
+      s = await sink({ topic, key: '{{ k }}', linger: `${linger}ms`, batch_size: 20 });
+    } finally {
+      proto.producer = producer;
+    }
+    const msg = (i: number): Message => new Message({ value: { k: `k${i % 3}`, i }, meta });
+
+    // Idle: the first send waits the linger for company, and a send within it shares the request.
+    const t0 = performance.now();
+    const idle = [s.send(msg(0), sendCtx())];
+    await new Promise((r) => setTimeout(r, 50));
+    idle.push(s.send(msg(1), sendCtx()));
+    await Promise.all(idle);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(linger - 20);
+    expect(requests.map((r) => r.records)).toEqual([2]);
+
+    // Busy: 45 sends made while the next request is in flight go in the requests right after it, without a linger.
+    let busy: Promise<undefined>[] = [];
+    onRequest = () => (busy = Array.from({ length: 45 }, (_, i) => s.send(msg(10 + i), sendCtx())));
+    const t1 = performance.now();
+    await s.send(msg(2), sendCtx());
+    await Promise.all(busy);
+    const elapsed = performance.now() - t1;
+    expect(busy).toHaveLength(45);
+    // One linger for the first of them (the sink was idle), none after: four requests, capped at batch_size.
+    expect(requests.slice(1).map((r) => r.records)).toEqual([1, 20, 20, 5]);
+    for (let i = 2; i < requests.length; i++) expect(requests[i]!.start - requests[i - 1]!.end).toBeLessThan(linger / 4);
+    expect(elapsed).toBeLessThan(2 * linger);
+
+    const records = await kafka.read(topic, 48);
+    for (const key of ['k0', 'k1', 'k2']) {
       const order = records.filter((r) => r.key === key).map((r) => (JSON.parse(r.value) as { i: number }).i);
       expect(order).toEqual([...order].sort((x, y) => x - y));
     }

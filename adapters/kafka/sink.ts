@@ -43,10 +43,14 @@ interface Pending {
 
 /**
  * Produces each message as one record, with acks from all in-sync replicas and kafkajs' idempotent producer (one
- * request in flight, sequence numbers), so a retry inside kafkajs does not write a record twice. Sends that arrive
- * within `linger` (or up to `batch_size`) go to the broker as one request; each caller is answered when that
- * request is acknowledged. It does not retry across requests: it says whether a retry may help and the flow's
- * retry policy decides.
+ * request in flight, sequence numbers), so a retry inside kafkajs does not write a record twice. Batching:
+ * - idle (no request in flight): the first send waits `linger` for company, then what is queued (at most
+ *   `batch_size`) goes as one request; a full batch goes at once.
+ * - busy: sends queue while the request is in flight, and the moment it returns everything queued meanwhile (at
+ *   most `batch_size`, the rest right after) leaves as the next request, with no linger.
+ * Records leave in the order they were sent, one request at a time, so the order per key (per partition) holds.
+ * Each caller is answered when its own request is acknowledged. It does not retry across requests: it says whether
+ * a retry may help and the flow's retry policy decides.
  */
 export class KafkaSink implements Sink {
   readonly #options: ReturnType<typeof kafkaOptions>;
@@ -148,22 +152,25 @@ export class KafkaSink implements Sink {
         reject(err);
       };
       this.#queue.push(pending);
+      // While a request is in flight the record waits for its answer, not for the linger (see #flush).
       if (this.#queue.length >= this.#batchSize) this.#flush();
-      else this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
+      else if (!this.#inFlight) this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
     });
   }
 
-  /** Sends what is queued as one request, unless one is on its way: then the next goes when it is answered. */
+  /**
+   * Sends what is queued (at most `batch_size`) as one request, unless one is on its way: then the next goes the
+   * moment it is answered, with everything queued meanwhile (the linger is only for a sink that was idle).
+   */
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#inFlight || this.#queue.length === 0) return;
-    const batch = this.#queue.splice(0, this.#batchSize);
+    const batch = this.#queue.length <= this.#batchSize ? this.#queue.splice(0) : this.#queue.splice(0, this.#batchSize);
     for (const p of batch) p.taken = true;
     this.#inFlight = this.#sendBatch(batch).finally(() => {
       this.#inFlight = undefined;
-      if (this.#queue.length >= this.#batchSize) this.#flush();
-      else if (this.#queue.length > 0) this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
+      this.#flush();
     });
   }
 
@@ -191,7 +198,11 @@ export class KafkaSink implements Sink {
     const producer = this.#producer;
     if (!producer) return hubError('FLOW_STOPPING', 'the Kafka sink stopped before the record was sent');
     const byTopic = new Map<string, KafkaRecord[]>();
-    for (const p of batch) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.record]);
+    for (const p of batch) {
+      const records = byTopic.get(p.topic);
+      if (records) records.push(p.record);
+      else byTopic.set(p.topic, [p.record]);
+    }
     const what = batch.length === 1 ? `producing to topic "${batch[0]!.topic}" at ${this.#where}` : `producing ${batch.length} records to ${[...byTopic.keys()].map((t) => `"${t}"`).join(', ')} at ${this.#where}`;
     try {
       await producer.sendBatch({ acks: -1, timeout: this.#timeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
