@@ -34,10 +34,22 @@ export const kafkaDriver: Driver = {
   async open(): Promise<Endpoint> {
     const id = randomUUID().slice(0, 8);
     const kafka = new TestKafka([brokers()]);
+    // Right after a broker restart (the previous fault case) metadata can still be settling: retry, bounded.
+    const create = async (topic: string): Promise<string> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          return await kafka.createTopic(topic, 1);
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await sleep(500);
+        }
+      }
+    };
     // One partition each: the conformance cases check order across the whole stream.
-    const inTopic = await kafka.createTopic(`conformance.in.${id}`, 1);
-    const outTopic = await kafka.createTopic(`conformance.out.${id}`, 1);
-    await kafka.createTopic(`${inTopic}.dlq`, 1);
+    const inTopic = await create(`conformance.in.${id}`);
+    const outTopic = await create(`conformance.out.${id}`);
+    await create(`${inTopic}.dlq`);
     const received: Received[] = [];
     let consumer: Consumer | undefined;
     const consume = async (): Promise<void> => {
