@@ -115,8 +115,18 @@ export class FlowRunner {
   }
 
   async #runSteps(input: Message, signal: AbortSignal): Promise<Message[]> {
-    const logger = this.#logger.child({ messageId: input.id });
-    const ctx: StepContext = { flow: this.def.name, logger, signal, send: (sink, message) => this.#send(sink, message, signal, logger) };
+    // The message's child logger is made only if something logs: most messages never do.
+    let logger: Logger | undefined;
+    const log = (): Logger => (logger ??= this.#logger.child({ messageId: input.id }));
+    const flow = this.def.name;
+    const ctx: StepContext = {
+      flow,
+      get logger() {
+        return log();
+      },
+      signal,
+      send: (sink, message) => this.#send(sink, message, signal, log),
+    };
     let current = [input];
     for (const step of this.def.steps) {
       const next: Message[] = [];
@@ -148,14 +158,14 @@ export class FlowRunner {
     );
   }
 
-  async #send(sinkName: string, message: Message, signal: AbortSignal, logger: Logger): Promise<Message | undefined> {
+  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
     return withRetry(
       this.def.retry,
       signal,
-      (attempt) => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, logger, signal }),
-      (err, attempt, wait) => logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
+      (attempt) => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal }),
+      (err, attempt, wait) => log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
     );
   }
 
