@@ -1,15 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import { lintFlows, registryWith } from '../../test/support/lint.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import rest from '../rest/index.js';
 import { buildFlowSchema } from '../../src/config/flow-schema.js';
-import { loadFlows } from '../../src/config/load-flows.js';
-import { compileFlowSchema, MessageSchemas } from '../../src/config/schema-validator.js';
-import { Registry } from '../../src/core/registry.js';
-import { builtinSteps } from '../../src/steps/index.js';
+import { compileFlowSchema } from '../../src/config/schema-validator.js';
 import amqp from './index.js';
 import sinkSchema from './sink.schema.json' with { type: 'json' };
 import sourceSchema from './source.schema.json' with { type: 'json' };
@@ -18,24 +15,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'amqp-readme-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function registry(): Registry {
-  const r = new Registry().registerAdapter(rest).registerAdapter(amqp);
-  for (const s of builtinSteps) r.registerStep(s);
-  return r;
+function lint(files: Record<string, string>, env: Record<string, string> = { AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_USER: 'hub', AMQP_PASSWORD: 'secret' }) {
+  return lintFlows(files, { adapters: [rest, amqp], env });
 }
 
-function lint(files: Record<string, string>, env: Record<string, string> = { AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_USER: 'hub', AMQP_PASSWORD: 'secret' }) {
-  const dir = mkdtempSync(join(tmp, 'flows-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  return loadFlows([dir], {
-    registry: registry(),
-    schemas: new MessageSchemas(resolve(here, '../../schemas')),
-    logger: pino({ level: 'silent' }),
-    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
-    env,
-    mode: 'validate',
-  });
-}
+
 
 describe('amqp adapter: README', () => {
   const readme = readFileSync(join(here, 'README.md'), 'utf8');
@@ -78,6 +62,6 @@ describe('amqp adapter: README', () => {
   });
 
   it('fits into the assembled flow schema', () => {
-    expect(() => compileFlowSchema(buildFlowSchema(registry()))).not.toThrow();
+    expect(() => compileFlowSchema(buildFlowSchema(registryWith([rest, amqp])))).not.toThrow();
   });
 });

@@ -1,17 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { pino } from 'pino';
+import { lintFlows, registryWith } from '../../test/support/lint.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ANNOTATION_KEYWORDS, buildFlowSchema } from '../../src/config/flow-schema.js';
-import { loadFlows } from '../../src/config/load-flows.js';
-import { compileFlowSchema, MessageSchemas } from '../../src/config/schema-validator.js';
+import { compileFlowSchema } from '../../src/config/schema-validator.js';
 import { DURATION_PATTERN } from '../../src/core/duration.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
-import { Registry } from '../../src/core/registry.js';
-import { builtinSteps } from '../../src/steps/index.js';
 import kafka from './index.js';
 import { PartitionOffsets } from './offsets.js';
 import { SINK_CONFIG_KEYS } from './sink.js';
@@ -24,24 +21,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'kafka-readme-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function registry(): Registry {
-  const r = new Registry().registerAdapter(kafka);
-  for (const s of builtinSteps) r.registerStep(s);
-  return r;
+function lint(files: Record<string, string>) {
+  return lintFlows(files, { adapters: [kafka], env: { KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092', KAFKA_USER: 'hub', KAFKA_PASSWORD: 'secret' } });
 }
 
-function lint(files: Record<string, string>) {
-  const dir = mkdtempSync(join(tmp, 'flows-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  return loadFlows([dir], {
-    registry: registry(),
-    schemas: new MessageSchemas(resolve(here, '../../schemas')),
-    logger: pino({ level: 'silent' }),
-    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
-    env: { KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092', KAFKA_USER: 'hub', KAFKA_PASSWORD: 'secret' },
-    mode: 'validate',
-  });
-}
+
 
 describe('kafka adapter: schemas', () => {
   const schemas = { source: sourceSchema as Record<string, unknown>, sink: sinkSchema as Record<string, unknown> };
@@ -80,7 +64,7 @@ describe('kafka adapter: schemas', () => {
   });
 
   it('fits into the assembled flow schema', () => {
-    expect(() => compileFlowSchema(buildFlowSchema(registry()))).not.toThrow();
+    expect(() => compileFlowSchema(buildFlowSchema(registryWith([kafka])))).not.toThrow();
   });
 
   it('reports source config problems at their paths', () => {
