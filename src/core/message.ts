@@ -44,6 +44,9 @@ export function isXmlType(contentType: string | undefined): boolean {
   return !!contentType && XML_TYPE.test(contentType);
 }
 
+/** Header and meta objects made by a Message: normalized and frozen, so a derived message can share them. */
+const SHARED = new WeakSet<object>();
+
 /**
  * One message moving through a flow. Immutable: `with()` returns a new message. The body is kept as bytes and/or a
  * parsed JSON value; each view is computed once, on first use, and cached.
@@ -60,14 +63,22 @@ export class Message {
 
   constructor(init: MessageInit) {
     this.id = init.id ?? newId();
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
     this.#hasValue = 'value' in init && init.value !== undefined;
     this.#value = init.value;
     this.#bytes = init.body === undefined ? (this.#hasValue ? undefined : Buffer.alloc(0)) : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body, 'utf8');
+    if (init.headers && SHARED.has(init.headers) && SHARED.has(init.meta) && (!this.#hasValue || init.headers['content-type'])) {
+      // Another message's headers and meta, passed on by with(): already normalized and frozen, so shared as they are.
+      this.headers = init.headers;
+      this.meta = init.meta;
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
     if (this.#hasValue && !headers['content-type']) headers['content-type'] = 'application/json';
     this.headers = Object.freeze(headers);
     this.meta = Object.freeze({ ...init.meta });
+    SHARED.add(this.headers);
+    SHARED.add(this.meta);
   }
 
   get contentType(): string | undefined {
@@ -120,12 +131,12 @@ export class Message {
   with(change: { body?: Buffer | string; value?: unknown; headers?: Record<string, string>; meta?: Partial<MessageMeta>; id?: string }): Message {
     const init: MessageInit = {
       id: change.id ?? this.id,
-      headers: change.headers ?? { ...this.headers },
-      meta: { ...this.meta, ...change.meta } as MessageMeta,
+      headers: change.headers ?? (this.headers as Record<string, string>),
+      meta: change.meta ? ({ ...this.meta, ...change.meta } as MessageMeta) : (this.meta as MessageMeta),
     };
     if ('value' in change && change.value !== undefined) {
       init.value = change.value;
-      if (!change.headers) init.headers = { ...this.headers, 'content-type': 'application/json' };
+      if (!change.headers && this.headers['content-type'] !== 'application/json') init.headers = { ...this.headers, 'content-type': 'application/json' };
     } else if (change.body !== undefined) {
       init.body = change.body;
     } else if (this.#hasValue) {
