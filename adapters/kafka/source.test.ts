@@ -64,6 +64,19 @@ describe('kafka source', () => {
     await waitFor('the commit', async () => (await kafka.committed(group, topic))[0] === '3');
   });
 
+  it('keeps the further headers named in `headers` and drops the others', async () => {
+    const topic = await kafka.createTopic(unique('src-keep'));
+    await kafka.produce(topic, [{ value: '{"a":1}', headers: { 'X-Tenant': 'acme', 'x-private': 'dropped', traceparent: TRACE.traceparent } }]);
+    const got: Message[] = [];
+    await source({ topic, headers: ['x-tenant'] }, async (m) => {
+      got.push(m);
+      return ok;
+    });
+    await waitFor('the record', () => got.length === 1);
+    expect(got[0]!.headers).toMatchObject({ 'x-tenant': 'acme', traceparent: TRACE.traceparent });
+    expect(got[0]!.headers['x-private']).toBeUndefined();
+  });
+
   it('delivers 500 messages over 4 partitions exactly once, in order per partition', async () => {
     const topic = await kafka.createTopic(unique('src-500'), 4);
     const group = unique('group');

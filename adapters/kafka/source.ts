@@ -27,9 +27,11 @@ export interface KafkaSourceConfig extends KafkaConnectionConfig {
   redelivery?: { initial?: Duration; max?: Duration };
   /** Default 30s. */
   session_timeout?: Duration;
+  /** Further record headers the message keeps (lower-cased); the trace and correlation headers always are. */
+  headers?: string[];
 }
 
-export const SOURCE_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'topics', 'group_id', 'from_beginning', 'dead_letter_topic', 'ordered', 'max_in_flight', 'redelivery', 'session_timeout'] as const satisfies readonly (keyof KafkaSourceConfig)[];
+export const SOURCE_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'topics', 'group_id', 'from_beginning', 'dead_letter_topic', 'ordered', 'max_in_flight', 'redelivery', 'session_timeout', 'headers'] as const satisfies readonly (keyof KafkaSourceConfig)[];
 
 /** Headers a dead-lettered record carries besides its own: why, from where, and when. */
 export const DEAD_LETTER_HEADERS = {
@@ -106,6 +108,7 @@ export class KafkaSource implements Source {
   readonly #deadIds = new Map<string, string>();
   #slotsFree: number;
   readonly #slotWaiters: (() => void)[] = [];
+  readonly #keepHeaders: string[];
 
   constructor(config: KafkaSourceConfig, ctx: AdapterContext) {
     this.#options = kafkaOptions(config, ctx);
@@ -129,6 +132,7 @@ export class KafkaSource implements Source {
     this.#retryInitialMs = durationOption(config.redelivery?.initial, '500ms', ['redelivery', 'initial'], ctx, 1);
     this.#retryMaxMs = durationOption(config.redelivery?.max, '30s', ['redelivery', 'max'], ctx, 1);
     this.#sessionTimeoutMs = durationOption(config.session_timeout, '30s', ['session_timeout'], ctx, 6_000);
+    this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
   }
 
   async start(ctx: SourceContext): Promise<void> {
@@ -383,6 +387,7 @@ export class KafkaSource implements Source {
     const raw = plainHeaders(record.headers);
     const headers = inboundHeaders(raw, id);
     headers['content-type'] = raw['content-type'] || 'application/json';
+    for (const name of this.#keepHeaders) if (raw[name] !== undefined) headers[name] = raw[name];
     const upstream = upstreamId(raw);
     const timestamp = Number(record.timestamp);
     return new Message({
