@@ -5,7 +5,7 @@
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
 import type { AdapterContext, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import { HubError, hubError, PermanentError, RetryableError, type ConfigIssue } from '../../src/core/errors.js';
-import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import { sinkSchema, type AmqpSinkConfig } from './config.js';
@@ -38,14 +38,7 @@ export class AmqpSink implements Sink {
     this.#settings = connectionSettings(config, 'publish', report);
     this.#exchange = compileTemplate(config.exchange ?? '', ['exchange'], report);
     this.#routingKey = compileTemplate(config.routing_key ?? '', ['routing_key'], report);
-    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
-      const lower = name.toLowerCase();
-      if (RESERVED_HEADERS.has(lower)) {
-        report({ path: ['headers', name], message: `header "${name}" is set by the hub and cannot be configured` });
-        return [];
-      }
-      return [[lower, compileTemplate(value, ['headers', name], report)]];
-    });
+    this.#headers = compileHeaderTemplates(config.headers, RESERVED_HEADERS, report);
     this.#mandatory = config.mandatory ?? true;
     this.#unroutable = config.unroutable ?? 'reject';
     if (config.unroutable !== undefined && !this.#mandatory) report({ path: ['unroutable'], message: 'unroutable only applies with mandatory: true (without it the broker drops an unroutable message silently)' });

@@ -5,7 +5,7 @@
  */
 import type { Channel } from 'amqplib';
 import type { ConfigIssue } from '../../src/core/errors.js';
-import { toMs } from '../../src/core/duration.js';
+import { durationOption } from '../../src/core/duration.js';
 import type { AmqpSinkConfig, AmqpSourceConfig, Arguments, BindConfig, ExchangeConfig, ExchangeType, QueueConfig, QueueType } from './config.js';
 import { DEFAULTS } from './config.js';
 
@@ -139,14 +139,6 @@ class Builder {
   }
 }
 
-function durationMs(value: string | number, path: (string | number)[], report: Report, fallback: number): number {
-  try {
-    return toMs(value);
-  } catch (err) {
-    report({ path, message: (err as Error).message });
-    return fallback;
-  }
-}
 
 /** The source's queue with its bindings, dead-letter exchange and queue, and retry queue, plus any further objects. */
 export function sourcePlan(config: AmqpSourceConfig, report: Report): SourcePlan {
@@ -179,7 +171,7 @@ export function sourcePlan(config: AmqpSourceConfig, report: Report): SourcePlan
   b.bind(config.queue, config.bind, ['bind']);
 
   const retryQueue = config.retry?.queue ?? `${config.queue}.retry`;
-  const delayMs = durationMs(config.retry?.delay ?? DEFAULTS.retryDelay, ['retry', 'delay'], report, 5000);
+  const delayMs = durationOption(config.retry?.delay, DEFAULTS.retryDelay, ['retry', 'delay'], report);
   if (delayMs < 1) report({ path: ['retry', 'delay'], message: 'retry.delay must be at least 1ms' });
   // Messages wait out the delay in the retry queue (its TTL), then the broker dead-letters them back to the source
   // queue through the default exchange. Quorum queues do that at least once only with these two arguments.

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { AdapterContext } from '../../src/core/contracts.js';
-import { toMs, type Duration } from '../../src/core/duration.js';
+import { durationOption, type Duration } from '../../src/core/duration.js';
 import { hubError, type HubError } from '../../src/core/errors.js';
 
 export interface KafkaTlsConfig {
@@ -52,20 +52,6 @@ export function brokerList(brokers: string[] | string): string[] {
   return (Array.isArray(brokers) ? brokers : brokers.split(',')).map((b) => b.trim()).filter((b) => b !== '');
 }
 
-/** A duration from config, reported (and replaced by the fallback) when it is not one. */
-export function durationOption(value: Duration | undefined, fallback: Duration, path: string[], ctx: Pick<AdapterContext, 'report'>, min = 0): number {
-  try {
-    const ms = toMs(value ?? fallback);
-    if (ms < min) {
-      ctx.report({ path, message: `${path.join('.')} must be at least ${min}ms` });
-      return toMs(fallback);
-    }
-    return ms;
-  } catch (err) {
-    ctx.report({ path, message: (err as Error).message });
-    return toMs(fallback);
-  }
-}
 
 /**
  * Checks the connection config and turns it into kafkajs options. Certificate files are read here, at load time,
@@ -78,8 +64,8 @@ export function kafkaOptions(config: KafkaConnectionConfig, ctx: AdapterContext)
   const options: Omit<KafkaConfig, 'logCreator'> = {
     clientId: config.client_id ?? 'integration-hub',
     brokers,
-    connectionTimeout: durationOption(config.connection_timeout, '3s', ['connection_timeout'], ctx, 1),
-    requestTimeout: durationOption(config.request_timeout, '30s', ['request_timeout'], ctx, 1),
+    connectionTimeout: durationOption(config.connection_timeout, '3s', ['connection_timeout'], ctx.report, 1),
+    requestTimeout: durationOption(config.request_timeout, '30s', ['request_timeout'], ctx.report, 1),
     // kafkajs' own retries stay short: the source and sink retry (and reconnect) with their own bounded backoff.
     retry: { initialRetryTime: 250, maxRetryTime: 5_000, retries: 5 },
   };

@@ -1,12 +1,12 @@
 import { Partitioners, type IHeaders, type Message as KafkaRecord, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { AdapterContext, SendContext, Sink } from '../../src/core/contracts.js';
-import type { Duration } from '../../src/core/duration.js';
+import { durationOption, type Duration } from '../../src/core/duration.js';
 import { HubError, hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
-import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
-import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, durationOption, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
+import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 
 /** The Kafka sink config; sink.schema.json is its source of truth (a test keeps the two in step). */
 export interface KafkaSinkConfig extends KafkaConnectionConfig {
@@ -81,17 +81,10 @@ export class KafkaSink implements Sink {
     if (this.#topic.constant && !TOPIC_NAME.test(config.topic)) report({ path: ['topic'], message: `"${config.topic}" is not a valid topic name (letters, digits, ".", "_", "-"; at most 249)` });
     this.#key = config.key === undefined ? undefined : compileTemplate(config.key, ['key'], report);
     this.#partition = config.partition;
-    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
-      const lower = name.toLowerCase();
-      if (RESERVED_HEADERS.has(lower)) {
-        report({ path: ['headers', name], message: `header "${name}" is set by the sink and cannot be configured` });
-        return [];
-      }
-      return [[lower, compileTemplate(value, ['headers', name], report)]];
-    });
-    this.#lingerMs = durationOption(config.linger, '5ms', ['linger'], ctx);
+    this.#headers = compileHeaderTemplates(config.headers, RESERVED_HEADERS, report);
+    this.#lingerMs = durationOption(config.linger, '5ms', ['linger'], ctx.report);
     this.#batchSize = config.batch_size ?? 200;
-    this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx, 1);
+    this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx.report, 1);
   }
 
   async start(): Promise<void> {

@@ -2,11 +2,11 @@ import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type
 import type { Logger } from 'pino';
 import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
-import type { Duration } from '../../src/core/duration.js';
+import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
-import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, durationOption, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
+import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
 
 /** The Kafka source config; source.schema.json is its source of truth (a test keeps the two in step). */
@@ -129,9 +129,9 @@ export class KafkaSource implements Source {
     this.#ordered = config.ordered ?? true;
     this.#maxInFlight = config.max_in_flight ?? 16;
     this.#slotsFree = this.#maxInFlight;
-    this.#retryInitialMs = durationOption(config.redelivery?.initial, '500ms', ['redelivery', 'initial'], ctx, 1);
-    this.#retryMaxMs = durationOption(config.redelivery?.max, '30s', ['redelivery', 'max'], ctx, 1);
-    this.#sessionTimeoutMs = durationOption(config.session_timeout, '30s', ['session_timeout'], ctx, 6_000);
+    this.#retryInitialMs = durationOption(config.redelivery?.initial, '500ms', ['redelivery', 'initial'], ctx.report, 1);
+    this.#retryMaxMs = durationOption(config.redelivery?.max, '30s', ['redelivery', 'max'], ctx.report, 1);
+    this.#sessionTimeoutMs = durationOption(config.session_timeout, '30s', ['session_timeout'], ctx.report, 6_000);
     this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
   }
 

@@ -3,8 +3,8 @@ import { checkXml, parseJson } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
 import { hubError, PermanentError, RetryableError, toHubError, type HubError } from '../../src/core/errors.js';
-import { toMs, type Duration } from '../../src/core/duration.js';
-import { compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { durationOption, type Duration } from '../../src/core/duration.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
@@ -27,7 +27,7 @@ export const SINK_CONFIG_KEYS = ['url', 'method', 'headers', 'timeout', 'body', 
 
 /** Headers the hub sets itself; a config that names one is reported. */
 const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer']);
-/** Statuses worth another try: request timeout, too early, too many requests, and server errors but "not implemented" and "version not supported". */
+/** Statuses worth another try: 408, 425, 429 and 5xx, except 501 and 505, which a retry never changes. */
 const RETRYABLE_STATUS = (s: number): boolean => s === 408 || s === 425 || s === 429 || (s >= 500 && s !== 501 && s !== 505);
 const EXCERPT_BYTES = 1024;
 
@@ -50,22 +50,8 @@ export class RestSink implements Sink {
     const report = (issue: ConfigIssue): void => ctx.report(issue);
     this.#method = config.method ?? 'POST';
     this.#url = compileUrl(config.url, report);
-    this.#headers = Object.entries(config.headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
-      const lower = name.toLowerCase();
-      if (RESERVED_HEADERS.has(lower)) {
-        report({ path: ['headers', name], message: `header "${name}" is set by the hub and cannot be configured` });
-        return [];
-      }
-      return [[lower, compileTemplate(value, ['headers', name], report)]];
-    });
-    let timeoutMs = 10_000;
-    try {
-      timeoutMs = toMs(config.timeout ?? '10s');
-      if (timeoutMs < 1) report({ path: ['timeout'], message: 'timeout must be at least 1ms' });
-    } catch (err) {
-      report({ path: ['timeout'], message: (err as Error).message });
-    }
-    this.#timeoutMs = timeoutMs;
+    this.#headers = compileHeaderTemplates(config.headers, RESERVED_HEADERS, report);
+    this.#timeoutMs = durationOption(config.timeout, '10s', ['timeout'], report, 1);
     this.#body = config.body ?? 'auto';
     if (this.#method === 'GET' && this.#body !== 'auto' && this.#body !== 'none') report({ path: ['body'], message: `a GET request carries no body; remove body: ${this.#body} or use another method` });
     this.#expect = config.expect ?? 'any';

@@ -129,7 +129,7 @@ export class RestSource implements Source {
       path: q === -1 ? url : url.slice(0, q),
       params,
       query,
-      ...(upstreamId(request.headers) ? { upstreamId: upstreamId(request.headers) } : {}),
+      upstreamId: upstreamId(request.headers),
     };
     const headers = inboundHeaders(request.headers, id);
     for (const name of this.#keepHeaders) {

@@ -8,7 +8,7 @@
 import { request } from 'undici';
 import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
-import { toMs } from '../../src/core/duration.js';
+import { durationOption } from '../../src/core/duration.js';
 import { hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
@@ -32,13 +32,7 @@ export class SoapSink implements Sink {
     this.#config = config;
     this.#version = config.version ?? '1.1';
     this.#limits = ctx.limits;
-    let timeoutMs = 30_000;
-    try {
-      timeoutMs = toMs(config.timeout ?? '30s');
-    } catch (err) {
-      ctx.report({ path: ['timeout'], message: (err as Error).message });
-    }
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx.report, 1);
     this.#where = redactUrl(config.url);
   }
 

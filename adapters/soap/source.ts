@@ -348,7 +348,7 @@ export class SoapSource implements Source {
         soapVersion: parsed.version,
         operation,
         path: this.path,
-        ...(upstreamId(request.headers) ? { upstreamId: upstreamId(request.headers) } : {}),
+        upstreamId: upstreamId(request.headers),
       },
     });
     const correlationId = headers['correlation-id'];

@@ -1,3 +1,5 @@
+import type { ConfigIssue } from './errors.js';
+
 /** Durations in config: a number of milliseconds, or a string such as "250ms", "10s", "2m", "1h", "1m30s". */
 export type Duration = number | string;
 
@@ -12,6 +14,21 @@ export function toMs(value: Duration): number {
   let total = 0;
   for (const m of value.matchAll(PART)) total += Number(m[1]) * UNIT[m[2]!]!;
   return Math.round(total);
+}
+
+/**
+ * A duration from a component's config, checked at load: one that is not a duration, or is shorter than `min`
+ * milliseconds, is reported at `path` and replaced by the fallback, so loading goes on and every problem is found.
+ */
+export function durationOption(value: Duration | undefined, fallback: Duration, path: (string | number)[], report: (issue: ConfigIssue) => void, min = 0): number {
+  try {
+    const ms = toMs(value ?? fallback);
+    if (ms >= min) return ms;
+    report({ path, message: `${path.join('.')} must be at least ${min}ms` });
+  } catch (err) {
+    report({ path, message: (err as Error).message });
+  }
+  return toMs(fallback);
 }
 
 /** The JSON Schema of a duration, for component schemas. */

@@ -49,6 +49,21 @@ export interface CompiledTemplate {
   render(message: Message): Promise<string>;
 }
 
+/**
+ * Header templates from a sink's config (`headers: { x-tenant: "{{ tenant }}" }`): names lower-cased, a name the
+ * sink sets itself (`reserved`) reported at its path and left out.
+ */
+export function compileHeaderTemplates(headers: Record<string, string> | undefined, reserved: ReadonlySet<string>, report: (issue: ConfigIssue) => void): [string, CompiledTemplate][] {
+  return Object.entries(headers ?? {}).flatMap(([name, value]): [string, CompiledTemplate][] => {
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      report({ path: ['headers', name], message: `header "${name}" is set by the hub and cannot be configured` });
+      return [];
+    }
+    return [[lower, compileTemplate(value, ['headers', name], report)]];
+  });
+}
+
 export function compileTemplate(source: string, path: (string | number)[], report: (issue: ConfigIssue) => void): CompiledTemplate {
   const parts: (string | CompiledExpression | undefined)[] = [];
   const re = /\{\{(.*?)\}\}/gs;

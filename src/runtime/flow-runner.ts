@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { FlowResult, HubLimits, StepContext } from '../core/contracts.js';
-import { hubError, toHubError, type HubError } from '../core/errors.js';
+import { hubError, toHubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import { Bulkhead } from './bulkhead.js';
 import { withRetry } from './retry.js';

@@ -43,6 +43,7 @@ export default {
               busy.set(name, take(name).catch((err) => ctx.logger.error({ err }, `cannot take ${name}`)).finally(() => busy.delete(name)));
             }
           };
+          await mkdir(join(dir, 'failed'), { recursive: true }); // ready means files may be dropped now
           timer = setInterval(() => poll().catch((err) => ctx.logger.error({ err }, `cannot read ${dir}`)), toMs(config.poll ?? '1s'));
         },
         async stop() {
