@@ -31,6 +31,7 @@ export async function startHub(name: string, yaml: string): Promise<RunningHub> 
     limits: { bodyBytes: 1024 * 1024, maxDepth: 64 },
     logLevel: process.env.BENCH_HUB_LOG_LEVEL ?? 'warn',
     shutdownGraceMs: 10_000,
+    journal: { redisUrl: undefined, prefix: 'hub:journal', dir: join(dir, '.journal'), retryPollMs: 1000, leaseMs: 30_000 },
   };
   const logger = pino({ level: config.logLevel, base: { bench: name } }, pino.destination(2));
   const env = { ...process.env, BENCH_AMQP_URL: SETTINGS.amqpUrl, BENCH_KAFKA_BROKERS: SETTINGS.kafkaBrokers.join(',') };

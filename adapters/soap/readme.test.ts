@@ -58,10 +58,13 @@ describe('soap adapter: README flows in a running hub', () => {
   let hub: Hub;
   let base: string;
 
+  let journalDir: string;
+
   beforeAll(async () => {
+    journalDir = mkdtempSync(join(tmpdir(), 'soap-readme-journal-'));
     erp = await startLegacyErp({ port: 0, credentials: { username: ENV.LEGACY_ERP_USERNAME, password: ENV.LEGACY_ERP_PASSWORD } });
     hub = await Hub.build({
-      config: { file: undefined, host: '127.0.0.1', port: 0, flowsDir, schemasDir: join(ROOT, 'schemas'), adapters: [], limits: LIMITS, logLevel: 'silent', shutdownGraceMs: 2000 },
+      config: { file: undefined, host: '127.0.0.1', port: 0, flowsDir, schemasDir: join(ROOT, 'schemas'), adapters: [], limits: LIMITS, logLevel: 'silent', shutdownGraceMs: 2000, journal: { redisUrl: undefined, prefix: 'hub:journal', dir: journalDir, retryPollMs: 1000, leaseMs: 30_000 } },
       registry: builtinRegistry(),
       logger,
       env: { ...ENV, LEGACY_ERP_URL: erp.url },
@@ -71,6 +74,7 @@ describe('soap adapter: README flows in a running hub', () => {
   afterAll(async () => {
     await hub?.stop();
     await erp?.close();
+    rmSync(journalDir, { recursive: true, force: true });
   });
 
   async function partner(version: '1.1' | '1.2', password = ENV.PARTNER_SOAP_PASSWORD): Promise<soap.Client> {

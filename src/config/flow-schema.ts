@@ -92,7 +92,41 @@ export function buildFlowSchema(registry: Registry): JsonSchema {
               max: { $ref: '#/$defs/duration', default: '5s', description: 'Longest wait between tries.' },
             },
           },
+          durable: {
+            type: 'object',
+            description: 'Once the in-process retries are used up on a retryable failure, the message is parked in the journal and the whole flow runs it again later, with exponential backoff, this many times; then it is dead. Its source is acknowledged as soon as it is parked. Only for sources that do not wait for a reply (AMQP, Kafka): a REST or SOAP caller gets the error and owns the retry.',
+            additionalProperties: false,
+            properties: {
+              attempts: { type: 'integer', minimum: 0, maximum: 1000, default: 5, description: 'Further runs of the whole flow from the journal (0: dead as soon as the in-process retries fail).' },
+              initial: { $ref: '#/$defs/duration', default: '5s', description: 'Wait before the first durable retry.' },
+              max: { $ref: '#/$defs/duration', default: '10m', description: 'Longest wait between durable retries (the backoff doubles up to it).' },
+            },
+          },
+          dead_letter: {
+            type: 'object',
+            description: 'Besides the journal (where every dead message is kept for replay), also send dead messages to one of the flow\'s sinks, e.g. an AMQP queue or a Kafka topic, with x-error-code, x-error-message, x-error-step, x-flow and x-attempts headers.',
+            additionalProperties: false,
+            required: ['sink'],
+            properties: {
+              sink: { type: 'string', minLength: 1, description: 'Name of the sink (under `sinks:`) dead messages are also sent to.', examples: ['dead-orders'] },
+            },
+          },
         },
+      },
+      journal: {
+        description: 'Which messages the journal records: `failures` (the default: a message gets a record at its first failure, with everything that happened to it until then), `all` (every message, at receipt), `none` (only a message that must be parked for retry or as dead). Or `{ record: ..., body_bytes: N }` to also cap the stored body (a longer one is kept truncated and marked so; a parked message is always kept whole).',
+        default: 'failures',
+        oneOf: [
+          { enum: ['all', 'failures', 'none'] },
+          {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              record: { enum: ['all', 'failures', 'none'], default: 'failures', description: 'Which messages get a record.' },
+              body_bytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 65536, description: 'Most body bytes stored for a message that is not parked.' },
+            },
+          },
+        ],
       },
     },
     $defs: defs,

@@ -20,6 +20,7 @@ export interface HubConfig {
   limits: HubLimits;
   logLevel: string;
   shutdownGraceMs: number;
+  journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number };
 }
 
 export interface HubConfigOverrides {
@@ -45,6 +46,7 @@ interface RawHubConfig {
   limits?: { body_bytes?: number; max_depth?: number };
   log?: { level?: string };
   shutdown?: { grace?: number | string };
+  journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string };
 }
 
 /**
@@ -78,6 +80,13 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
     limits: { bodyBytes: raw.limits?.body_bytes ?? 1024 * 1024, maxDepth: raw.limits?.max_depth ?? 64 },
     logLevel: overrides.logLevel ?? env.HUB_LOG_LEVEL ?? raw.log?.level ?? 'info',
     shutdownGraceMs: toMs(raw.shutdown?.grace ?? '10s'),
+    journal: {
+      redisUrl: env.REDIS_URL || raw.journal?.redis_url || undefined,
+      prefix: env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal',
+      dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : resolve(base, raw.journal?.dir ?? '.hub/journal'),
+      retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
+      leaseMs: toMs(raw.journal?.lease ?? '30s'),
+    },
   };
 }
 

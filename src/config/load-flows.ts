@@ -7,6 +7,7 @@ import { toMs } from '../core/duration.js';
 import type { ConfigIssue } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../core/expression.js';
 import type { Registry } from '../core/registry.js';
+import { DEFAULT_FLOW_JOURNAL, type FlowJournalOptions, type JournalPolicy } from '../journal/contract.js';
 import { findLiteralSecrets, substituteEnv } from './env.js';
 import { buildFlowSchema } from './flow-schema.js';
 import { compileFlowSchema, MessageSchemas } from './schema-validator.js';
@@ -31,7 +32,13 @@ export interface FlowDefinition {
   concurrency: number;
   queue: number;
   timeoutMs: number;
+  /** In-process retries of a sink call. */
   retry: RetryPolicy;
+  /** Durable retries of the whole flow from the journal (`attempts` further runs), for sources that do not wait for a reply. */
+  durable: RetryPolicy;
+  /** A sink that also receives dead messages (besides the journal). */
+  deadLetterSink: string | undefined;
+  journal: FlowJournalOptions;
 }
 
 export interface LoadOptions {
@@ -154,7 +161,12 @@ interface RawFlow {
   concurrency?: number;
   queue?: number;
   timeout?: number | string;
-  errors?: { retry?: { attempts?: number; backoff?: 'fixed' | 'exponential'; initial?: number | string; max?: number | string } };
+  errors?: {
+    retry?: { attempts?: number; backoff?: 'fixed' | 'exponential'; initial?: number | string; max?: number | string };
+    durable?: { attempts?: number; initial?: number | string; max?: number | string };
+    dead_letter?: { sink?: string };
+  };
+  journal?: JournalPolicy | { record?: JournalPolicy; body_bytes?: number };
 }
 
 function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): FlowDefinition | undefined {
@@ -275,10 +287,22 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     replyExpression = compileExpression(flow.reply.jsonata, ['reply', 'jsonata'], (issue) => src.report(issue.path, issue.message, reportOptions(issue)));
   }
 
+  // Error policy: the dead-letter sink must exist; parking needs a source that does not wait for a reply.
+  const deadLetterSink = flow.errors?.dead_letter?.sink;
+  if (typeof deadLetterSink === 'string' && !broken(['errors', 'dead_letter']) && !sinks.has(deadLetterSink) && !sinkKinds.has(deadLetterSink)) {
+    src.report(['errors', 'dead_letter', 'sink'], `no sink named "${deadLetterSink}" (sinks: ${[...sinkKinds.keys()].join(', ') || 'none'})`);
+  }
+  if (source?.requestReply && (flow.errors?.durable || flow.errors?.dead_letter)) {
+    const key = flow.errors.durable ? 'durable' : 'dead_letter';
+    src.report(['errors', key], `the ${source.adapter} source waits for a reply, so its caller gets the error and owns the retry: \`${key}\` has no effect (failures are still journalled)`, { at: 'key', severity: 'warning' });
+  }
+
   // A flow with errors still returns its definition, so that its claims are checked against the other flows;
   // loadFlows never hands it out.
   if (!source) return undefined;
   const retry = flow.errors?.retry ?? {};
+  const durable = flow.errors?.durable ?? {};
+  const journal = typeof flow.journal === 'string' ? { record: flow.journal } : (flow.journal ?? {});
   // A value that failed the schema was reported above; fall back to the default so the other checks go on.
   const ms = (path: (string | number)[], value: number | string | undefined, fallback: string): number => (value === undefined || broken(path) ? toMs(fallback) : toMs(value));
   return {
@@ -298,6 +322,14 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
       initialMs: ms(['errors', 'retry', 'initial'], retry.initial, '200ms'),
       maxMs: ms(['errors', 'retry', 'max'], retry.max, '5s'),
     },
+    durable: {
+      attempts: durable.attempts ?? 5,
+      backoff: 'exponential',
+      initialMs: ms(['errors', 'durable', 'initial'], durable.initial, '5s'),
+      maxMs: ms(['errors', 'durable', 'max'], durable.max, '10m'),
+    },
+    deadLetterSink: typeof deadLetterSink === 'string' && sinks.has(deadLetterSink) ? deadLetterSink : undefined,
+    journal: { record: journal.record ?? DEFAULT_FLOW_JOURNAL.record, maxBodyBytes: journal.body_bytes ?? DEFAULT_FLOW_JOURNAL.maxBodyBytes },
   };
 }
 

@@ -20,6 +20,12 @@ export interface FlowResult {
    * a filter dropped the message; several after a split. Built from the flow's `reply` block when it has one.
    */
   replies: Message[];
+  /**
+   * Set when the flow could not deliver the message but parked it durably in the journal instead (sources that do
+   * not wait for a reply): `waiting-for-retry` (the journal runs it again later) or `dead` (kept for an operator).
+   * Either way the source settles its transport as delivered: the journal now holds the message.
+   */
+  parked?: 'waiting-for-retry' | 'dead';
 }
 
 /** Handed to a source when it starts. */
@@ -164,6 +170,12 @@ export interface StepContext {
    * is a request-reply sink. Rejects with the sink's HubError once retries are used up.
    */
   send(sink: string, message: Message): Promise<Message | undefined>;
+  /**
+   * The idempotent-consumer check, kept in the journal (so it holds across restarts and replicas): resolves true if
+   * `key` was not seen in this flow within `ttlMs` (it is remembered from now on), false if it was. Of concurrent
+   * calls with one key exactly one gets true. Rejects with a retryable HubError when the journal is unavailable.
+   */
+  dedupe(key: string, ttlMs: number): Promise<boolean>;
 }
 
 /**

@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   FLOW_OVERLOADED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow overloaded', hint: 'The flow is at its concurrency limit with a full queue; retry later or raise the flow\'s concurrency.' },
   FLOW_STOPPING: { kind: 'retryable', status: 503, fault: 'server', title: 'Hub is stopping', hint: 'Retry against another replica or after the restart.' },
   TIMEOUT: { kind: 'retryable', status: 504, fault: 'server', title: 'Timed out', hint: 'A downstream did not answer in time; it is retried, or raise the timeout.' },
+  JOURNAL_UNAVAILABLE: { kind: 'retryable', status: 503, fault: 'server', title: 'Journal unavailable', hint: 'The journal (Redis, or the embedded store\'s disk) cannot be written, so the message could not be parked; its source keeps it and delivers it again. Bring the journal back.' },
   INTERNAL: { kind: 'permanent', status: 500, fault: 'server', title: 'Internal error', hint: 'A bug in the hub or an adapter; the log line with this message id has the stack.' },
 
   // Downstream systems behind a sink.

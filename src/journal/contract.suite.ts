@@ -437,6 +437,16 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await j.dedupe(key, 400)).toBe(false);
       });
 
+      it('lets the owner of a key through again (a retry of the message that took it), nobody else', async () => {
+        const { h, j } = await setup();
+        const other = h.shared ? await h.open() : j;
+        const key = `owned-${randomUUID()}`;
+        expect(await j.dedupe(key, 60_000, 'm-1')).toBe(true);
+        expect(await other.dedupe(key, 60_000, 'm-1')).toBe(true);
+        expect(await other.dedupe(key, 60_000, 'm-2')).toBe(false);
+        expect(await j.dedupe(key, 60_000)).toBe(false);
+      });
+
       it('gives true to exactly one of concurrent calls with one key', async () => {
         const { h, j } = await setup();
         const other = h.shared ? await h.open() : j;
@@ -456,7 +466,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         await j.scheduleRetry(waiting.id, { dueAt: at(-1), attempt: 2 });
         await j.deadLetter(dead.id, { error: { code: 'BAD_JSON', message: 'unexpected token', step: '0:transform' }, attempt: 1, at: '2030-04-01T00:00:00.000Z' });
         await j.recordReplay({ requestKey: 'restart-key', originalId: replayed.id, newId: 'n-restart', by: 'ops', target: { to: 'start' } });
-        expect(await j.dedupe('restart-dedupe', 60_000)).toBe(true);
+        expect(await j.dedupe('restart-dedupe', 60_000, 'm-owner')).toBe(true);
         const before = await j.get(dead.id);
         await j.close();
         expect((await rejection(j.get(dead.id))).code).toBe('CLOSED');
@@ -467,6 +477,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect((await k.get(replayed.id))!.status).toBe('resolved');
         expect((await k.recordReplay({ requestKey: 'restart-key', originalId: replayed.id, newId: 'n-2', by: 'ops', target: { to: 'start' } })).accepted).toBe(false);
         expect(await k.dedupe('restart-dedupe', 60_000)).toBe(false);
+        expect(await k.dedupe('restart-dedupe', 60_000, 'm-owner')).toBe(true);
         const [claim] = await k.claimDueRetries(5);
         expect(claim).toMatchObject({ id: waiting.id, attempt: 2 });
         await k.completeRetry(claim!);

@@ -306,11 +306,13 @@ export interface Journal {
 
   /**
    * The dedupe step's idempotent-consumer check: atomically, true if `key` was not seen within its time to live (it
-   * is now remembered for `ttlMs`), false if it was. Called once per message by each dedupe step; calls may
-   * overlap, across replicas too: of concurrent calls with one key exactly one gets true. Durable on resolve, so a
-   * restart does not forget it.
+   * is now remembered for `ttlMs`, held by `owner`), false if it was, unless it is held by the same `owner` (the
+   * message that first took it, run again by a retry or redelivered by its broker: it must pass again, or it would
+   * be dropped undelivered). Called once per message by each dedupe step; calls may overlap, across replicas too:
+   * of concurrent calls with one key and different owners exactly one gets true. Durable on resolve, so a restart
+   * does not forget it.
    */
-  dedupe(key: string, ttlMs: number): Promise<boolean>;
+  dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean>;
 
   /** Flushes and releases the store (the lock file, connections). Called once at shutdown; later calls reject CLOSED. */
   close(): Promise<void>;

@@ -66,7 +66,7 @@ type Op =
   | { o: 'unretry'; id: string }
   | { o: 'replay'; r: ReplayRecord; e: TimelineEvent[] }
   | { o: 'rm'; id: string }
-  | { o: 'dd'; k: string; x: number }
+  | { o: 'dd'; k: string; x: number; w?: string }
   // Compaction snapshots: a whole record, a replay audit entry alone.
   | { o: 'snap'; r: Rec }
   | { o: 'rps'; r: ReplayRecord };
@@ -142,7 +142,7 @@ export class EmbeddedJournal implements Journal {
   readonly #claims = new Map<string, { token: string; until: number }>();
   readonly #replays = new Map<string, ReplayRecord>();
   readonly #deadGroups = new Map<string, { flow: string; step: string; code: string; members: Map<string, number> }>();
-  readonly #dedupe = new Map<string, number>();
+  readonly #dedupe = new Map<string, { until: number; owner: string | undefined }>();
 
   #fh: FileHandle | undefined;
   #size = 0;
@@ -245,7 +245,7 @@ export class EmbeddedJournal implements Journal {
         break;
       }
       case 'dd':
-        this.#dedupe.set(op.k, op.x);
+        this.#dedupe.set(op.k, { until: op.x, owner: op.w });
         break;
       case 'snap': {
         const rec = op.r;
@@ -348,7 +348,7 @@ export class EmbeddedJournal implements Journal {
       for (const rec of this.#records.values()) await put({ o: 'snap', r: rec });
       for (const [id, r] of this.#retries) await put({ o: 'retry', id, due: r.dueMs, attempt: r.attempt });
       for (const r of this.#replays.values()) await put({ o: 'rps', r });
-      for (const [k, x] of this.#dedupe) if (x > now) await put({ o: 'dd', k, x });
+      for (const [k, d] of this.#dedupe) if (d.until > now) await put({ o: 'dd', k, x: d.until, ...(d.owner ? { w: d.owner } : {}) });
       await drain();
       await fh.datasync();
     } finally {
@@ -525,15 +525,15 @@ export class EmbeddedJournal implements Journal {
     return { items: items.map((p) => structuredClone(p.r)), ...(all.length > limit ? { next: encodeCursor(items[items.length - 1]!) } : {}) };
   }
 
-  async dedupe(key: string, ttlMs: number): Promise<boolean> {
+  async dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean> {
     this.#check();
     validateMessageId(key, 'dedupe key');
     if (!(ttlMs > 0)) throw new JournalError('INVALID', 'the dedupe time to live must be positive');
     const now = Date.now();
-    const until = this.#dedupe.get(key);
-    if (until !== undefined && until > now) return false;
-    if (this.#dedupe.size > 10_000) for (const [k, x] of this.#dedupe) if (x <= now) this.#dedupe.delete(k);
-    await this.#write([{ o: 'dd', k: key, x: now + ttlMs }]);
+    const held = this.#dedupe.get(key);
+    if (held !== undefined && held.until > now) return owner !== undefined && held.owner === owner;
+    if (this.#dedupe.size > 10_000) for (const [k, d] of this.#dedupe) if (d.until <= now) this.#dedupe.delete(k);
+    await this.#write([{ o: 'dd', k: key, x: now + ttlMs, ...(owner ? { w: owner } : {}) }]);
     return true;
   }
 

@@ -509,11 +509,13 @@ export class RedisJournal implements Journal {
     });
   }
 
-  dedupe(key: string, ttlMs: number): Promise<boolean> {
+  dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean> {
     return this.#run('check a dedupe key', async () => {
       validateMessageId(key, 'dedupe key');
       if (!(ttlMs > 0)) throw new JournalError('INVALID', 'the dedupe time to live must be positive');
-      return (await this.#redis.set(this.#k('d', key), '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+      const k = this.#k('d', key);
+      if ((await this.#redis.set(k, owner ?? '', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK') return true;
+      return owner !== undefined && owner !== '' && (await this.#redis.get(k)) === owner;
     });
   }
 

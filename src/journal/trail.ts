@@ -1,30 +1,43 @@
 /**
- * One message's way into the journal under its flow's policy: what the runtime's journal middleware will hold per
- * message in flight. Under `failures` the events are kept in memory (a few small objects) and nothing is written
- * until the first failure, when the record is created with everything held so far in one write, so the success path
- * costs no I/O. Under `all` the record is written at receipt; under `none` only a parked message gets one.
- * One trail per message; its calls must not overlap (they follow the message's own steps).
+ * One message's way into the journal under its flow's policy: what the runtime holds per message in flight. Under
+ * `failures` the events are kept in memory (a few small objects) and nothing is written until the first failure,
+ * when the record is created with everything held so far in one write, so the success path costs no I/O. Under
+ * `all` the record is written at receipt and each later write carries the events noted since; under `none` only a
+ * parked message gets one. One trail per message; its calls must not overlap (they follow the message's own steps).
  */
 import type { FlowJournalOptions, Journal, MessageInput, TimelineEvent } from './contract.js';
 
 /** Events that make `failures` create the record. */
 const FAILURE_EVENTS: ReadonlySet<TimelineEvent['type']> = new Set(['failed', 'waiting-for-retry', 'dead']);
 
+/** No cap: a parked message is kept whole, since the journal is then its only copy. */
+const WHOLE = Number.MAX_SAFE_INTEGER;
+
 export class MessageTrail {
-  #recorded = false;
+  #recorded: boolean;
+  /** Whether the stored body is the whole body (false once a record was made under the cap with a longer body). */
+  #whole = true;
   #held: TimelineEvent[] = [];
 
   private constructor(
     readonly journal: Journal,
     readonly options: FlowJournalOptions,
     readonly message: MessageInput,
-  ) {}
+    recorded: boolean,
+  ) {
+    this.#recorded = recorded;
+  }
 
   /** Starts a trail with the `received` event (written at once under `all`). */
   static async begin(journal: Journal, options: FlowJournalOptions, message: MessageInput, attempt = 1): Promise<MessageTrail> {
-    const trail = new MessageTrail(journal, options, message);
+    const trail = new MessageTrail(journal, options, message, false);
     await trail.event({ type: 'received', at: message.receivedAt, attempt });
     return trail;
+  }
+
+  /** The trail of a message that already has its whole record (a retry taken from the journal). */
+  static resume(journal: Journal, options: FlowJournalOptions, message: MessageInput): MessageTrail {
+    return new MessageTrail(journal, options, message, true);
   }
 
   /** True once the message has a record in the journal. */
@@ -32,23 +45,47 @@ export class MessageTrail {
     return this.#recorded;
   }
 
-  /** Adds an event: written, held in memory, or dropped, as the policy says. Resolves once what it wrote is durable. */
-  async event(event: TimelineEvent): Promise<void> {
-    if (this.#recorded) return this.journal.append(this.message.id, [event]);
-    const policy = this.options.record;
-    if (policy === 'none') return;
-    if (policy === 'all' || FAILURE_EVENTS.has(event.type)) return this.#create([...this.#held, event]);
+  /**
+   * Notes an event without writing: it goes out with the next write (or the record's creation), so a step costs no
+   * I/O of its own. Dropped under `none` unless the message gets a record later.
+   */
+  note(event: TimelineEvent): void {
     this.#held.push(event);
   }
 
-  /** Makes sure the message has a record, whatever the policy: called before parking it (retry, dead letter). */
-  async ensureRecorded(): Promise<void> {
-    if (!this.#recorded) await this.#create(this.#held);
+  /** Adds an event: written (with those noted before it), held in memory, or dropped, as the policy says. Resolves once what it wrote is durable. */
+  async event(event: TimelineEvent): Promise<void> {
+    if (this.#recorded) return this.#flush(event);
+    const policy = this.options.record;
+    if (policy === 'all' || (policy === 'failures' && FAILURE_EVENTS.has(event.type))) return this.#create([...this.#held, event], this.options.maxBodyBytes);
+    this.#held.push(event);
   }
 
-  async #create(events: TimelineEvent[]): Promise<void> {
-    await this.journal.record(this.message, events, { maxBodyBytes: this.options.maxBodyBytes });
+  /**
+   * Makes sure the message has a record with its whole body, whatever the policy: called before parking it (retry,
+   * dead letter), when the journal becomes its only copy. A record made earlier under the body cap with a longer
+   * body is made again whole, its timeline kept.
+   */
+  async ensureRecorded(): Promise<void> {
+    if (!this.#recorded) return this.#create(this.#held, WHOLE);
+    if (this.#whole) return this.#flush();
+    const existing = await this.journal.get(this.message.id);
+    await this.journal.remove(this.message.id);
+    await this.#create([...(existing?.timeline ?? []), ...this.#held], WHOLE);
+  }
+
+  async #flush(event?: TimelineEvent): Promise<void> {
+    if (event) this.#held.push(event);
+    if (this.#held.length === 0) return;
+    const events = this.#held;
+    this.#held = [];
+    await this.journal.append(this.message.id, events);
+  }
+
+  async #create(events: TimelineEvent[], maxBodyBytes: number): Promise<void> {
+    await this.journal.record(this.message, events, { maxBodyBytes });
     this.#recorded = true;
+    this.#whole = this.message.body.length <= maxBodyBytes;
     this.#held = [];
   }
 }

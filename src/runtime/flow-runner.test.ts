@@ -26,6 +26,9 @@ function flow(over: Partial<FlowDefinition> & { sinks?: FlowDefinition['sinks'] 
     queue: 10,
     timeoutMs: 5_000,
     retry: { attempts: 3, backoff: 'fixed', initialMs: 1, maxMs: 1 },
+    durable: { attempts: 0, backoff: 'exponential', initialMs: 1, maxMs: 1 },
+    deadLetterSink: undefined,
+    journal: { record: 'failures', maxBodyBytes: 65536 },
     ...over,
   };
   const runner = new FlowRunner(def, pino({ level: 'silent' }));

@@ -2,9 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { FlowResult, HubLimits, StepContext } from '../core/contracts.js';
-import { hubError, toHubError } from '../core/errors.js';
+import { hubError, toHubError, type HubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
+import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
+import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
 import { withRetry } from './retry.js';
 
 export interface FlowStats {
@@ -12,31 +15,64 @@ export interface FlowStats {
   completed: number;
   failed: number;
   inFlight: number;
+  /** Messages parked for a durable retry (each time). */
+  waiting: number;
+  /** Messages parked as dead. */
+  dead: number;
+  /** Durable retries run from the journal. */
+  retried: number;
   lastError?: { code: string; message: string; step?: string; at: string; messageId: string };
 }
+
+/** Where a replayed message enters the flow. */
+export interface ReplayTarget {
+  /** Resume at this step (its index): the steps before it run again, but sinks that only take messages (no reply) are not called again. */
+  startAt?: number;
+  /** Skip the steps and send the message straight to this sink of the flow. */
+  sink?: string;
+}
+
+interface Handling {
+  /** Park a failed message in the journal (retry or dead) and resolve, rather than reject to the caller. */
+  park: boolean;
+  target?: ReplayTarget;
+}
+
+/** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
+const NOT_PARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
+
+const now = (): string => new Date().toISOString();
 
 /**
  * Runs one flow: its source feeds messages in, each goes through the steps under the flow's concurrency limit and
  * timeout, sinks are called with the flow's retry policy, and the source is told the outcome only when everything
- * downstream settled. The same runner serves hub mode (many runners, one server) and flow mode (one runner).
+ * downstream settled. With a journal, what happened is recorded under the flow's journal policy, and a message a
+ * source that waits for no reply cannot deliver is parked (waiting for a durable retry, or dead) before the source
+ * is told: then the source settles its transport, and the journal holds the message. The same runner serves hub
+ * mode (many runners, one server) and flow mode (one runner).
  */
 export class FlowRunner {
-  readonly stats: FlowStats = { received: 0, completed: 0, failed: 0, inFlight: 0 };
+  readonly stats: FlowStats = { received: 0, completed: 0, failed: 0, inFlight: 0, waiting: 0, dead: 0, retried: 0 };
   readonly #bulkhead: Bulkhead;
   readonly #logger: Logger;
+  readonly #journal: Journal | undefined;
   #stopping = false;
   #idle: (() => void) | undefined;
   /** Messages in the flow, each with the controller that cuts it short (its timeout, or the end of the shutdown grace). */
   readonly #running = new Set<AbortController>();
   #shutDown = false;
   readonly #started = new Set<string>();
+  /** The dedupe step's memory when the runner has no journal (unit tests). */
+  readonly #seen = new Map<string, { until: number; owner: string }>();
 
   constructor(
     readonly def: FlowDefinition,
     logger: Logger,
+    journal?: Journal,
   ) {
     this.#bulkhead = new Bulkhead(def.concurrency, def.queue);
     this.#logger = logger.child({ flow: def.name });
+    this.#journal = journal;
   }
 
   get name(): string {
@@ -73,31 +109,185 @@ export class FlowRunner {
     return true;
   }
 
-  /** Called by the source for each inbound message; see SourceContext.deliver. */
-  async deliver(message: Message): Promise<FlowResult> {
+  /**
+   * Called by the source for each inbound message; see SourceContext.deliver. A source that waits for a reply gets
+   * the error; one that does not gets the message parked in the journal (when the runner has one).
+   */
+  deliver(message: Message): Promise<FlowResult> {
+    return this.#handle(message, { park: !this.def.source.requestReply });
+  }
+
+  /**
+   * Runs an operator's replay (a new message with `meta.replayOf`, booked with journal.recordReplay first): from the
+   * start, from a step, or straight to a sink. Nobody waits for its reply, so a failure is parked like a broker
+   * message's.
+   */
+  replay(message: Message, target: ReplayTarget = {}): Promise<FlowResult> {
+    if (target.sink !== undefined && !this.def.sinks.has(target.sink)) throw hubError('NOT_FOUND', `flow "${this.name}" has no sink named "${target.sink}" (sinks: ${[...this.def.sinks.keys()].join(', ')})`);
+    if (target.startAt !== undefined && !(Number.isInteger(target.startAt) && target.startAt >= 0 && target.startAt < this.def.steps.length)) {
+      throw hubError('NOT_FOUND', `flow "${this.name}" has no step ${target.startAt} (steps 0 to ${this.def.steps.length - 1})`);
+    }
+    return this.#handle(message, { park: true, target });
+  }
+
+  async #handle(message: Message, how: Handling): Promise<FlowResult> {
     if (this.#stopping) throw hubError('FLOW_STOPPING', 'the hub is shutting down and takes no new messages');
     this.stats.received++;
     this.stats.inFlight++;
+    const attempt = message.meta.attempt ?? 1;
+    let trail: MessageTrail | undefined;
     try {
-      const replies = await this.#bulkhead.run(() => this.#process(message));
+      if (this.#journal) {
+        try {
+          trail = await MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+        } catch (err) {
+          throw journalUnavailable(err, 'record the message');
+        }
+      }
+      const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target));
       this.stats.completed++;
+      if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
       return { replies };
     } catch (err) {
-      const e = toHubError(err);
-      this.stats.failed++;
-      this.stats.lastError = { code: e.code, message: e.message, ...(e.step ? { step: e.step } : {}), at: new Date().toISOString(), messageId: message.id };
-      const level = e.code === 'INTERNAL' ? 'error' : 'warn';
-      this.#logger[level]({ messageId: message.id, correlationId: message.headers['correlation-id'], code: e.code, step: e.step, retryable: e.retryable, ...(e.code === 'INTERNAL' ? { err: e.cause ?? e } : {}) }, `message failed: ${e.message}`);
-      throw e;
+      const e = this.#failed(message, err);
+      if (!trail) throw e;
+      if (NOT_PARKED.has(e.code)) {
+        if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
+        throw e;
+      }
+      if (!how.park) {
+        await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
+        throw e;
+      }
+      return { replies: [], parked: await this.#park(trail, message, e, attempt) };
     } finally {
-      this.stats.inFlight--;
-      if (this.stats.inFlight === 0) this.#idle?.();
+      this.#leave();
+    }
+  }
+
+  /**
+   * Runs one durable retry claimed from the journal (the retry poller calls it): delivered, parked again with the
+   * next backoff, or dead. A journal failure leaves the claim to run out, so the retry is handed out again.
+   */
+  async retry(claim: RetryClaim): Promise<void> {
+    const journal = this.#journal;
+    if (!journal) throw new Error('a flow runner without a journal has no retries');
+    const record = await journal.get(claim.id);
+    if (record?.status !== 'waiting-for-retry') {
+      // Removed, replayed or resolved by an operator meanwhile, or finished by a run whose completion was lost.
+      await journal.completeRetry(claim).catch(() => {});
+      return;
+    }
+    if (this.#stopping) return journal.releaseRetry(claim);
+    const message = messageFromRecord(record, claim.attempt);
+    const trail = MessageTrail.resume(journal, this.def.journal, journalInput(message));
+    this.stats.retried++;
+    this.stats.inFlight++;
+    try {
+      await this.#bulkhead.run(() => this.#process(message, trail));
+      this.stats.completed++;
+      await trail.event({ type: 'delivered', at: now(), attempt: claim.attempt });
+      await journal.completeRetry(claim);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'JournalError') throw err;
+      const e = this.#failed(message, err);
+      if (NOT_PARKED.has(e.code)) {
+        await trail.ensureRecorded();
+        return journal.releaseRetry(claim, e.code === 'FLOW_STOPPING' ? undefined : { dueAt: new Date(Date.now() + 1000).toISOString(), attempt: claim.attempt });
+      }
+      trail.note({ type: 'failed', at: now(), attempt: claim.attempt, error: errorInfo(e) });
+      await trail.ensureRecorded();
+      if (e.retryable && claim.attempt <= this.def.durable.attempts) {
+        await journal.releaseRetry(claim, { dueAt: durableDueAt(this.def.durable, claim.attempt), attempt: claim.attempt + 1, error: errorInfo(e) });
+        this.stats.waiting++;
+        return;
+      }
+      await journal.deadLetter(message.id, { error: errorInfo(e), attempt: claim.attempt });
+      await journal.completeRetry(claim);
+      this.stats.dead++;
+      await this.#toDeadLetterSink(message, e, claim.attempt);
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #leave(): void {
+    this.stats.inFlight--;
+    if (this.stats.inFlight === 0) this.#idle?.();
+  }
+
+  #failed(message: Message, err: unknown): HubError {
+    const e = toHubError(err);
+    this.stats.failed++;
+    this.stats.lastError = { code: e.code, message: e.message, ...(e.step ? { step: e.step } : {}), at: now(), messageId: message.id };
+    const level = e.code === 'INTERNAL' ? 'error' : 'warn';
+    this.#logger[level]({ messageId: message.id, correlationId: message.headers['correlation-id'], code: e.code, step: e.step, retryable: e.retryable, attempt: message.meta.attempt, ...(e.code === 'INTERNAL' ? { err: e.cause ?? e } : {}) }, `message failed: ${e.message}`);
+    return e;
+  }
+
+  /** Writes an outcome the message does not depend on (it was delivered, or its caller gets the error): a journal failure is logged, not thrown. */
+  async #record(trail: MessageTrail, event: TimelineEvent): Promise<void> {
+    try {
+      await trail.event(event);
+    } catch (err) {
+      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+    }
+  }
+
+  /**
+   * Parks a failed message: waiting for a durable retry when the error is retryable and retries are left, else
+   * dead (plus the dead-letter sink, if the flow has one). Resolves once the journal holds it durably; rejects
+   * JOURNAL_UNAVAILABLE (retryable) when it cannot, so that the source keeps the message.
+   */
+  async #park(trail: MessageTrail, message: Message, e: HubError, attempt: number): Promise<'waiting-for-retry' | 'dead'> {
+    const journal = trail.journal;
+    const error = errorInfo(e);
+    const retry = e.retryable && attempt <= this.def.durable.attempts;
+    try {
+      trail.note({ type: 'failed', at: now(), attempt, error });
+      await trail.ensureRecorded();
+      if (retry) await journal.scheduleRetry(message.id, { dueAt: durableDueAt(this.def.durable, attempt), attempt: attempt + 1, error });
+      else await journal.deadLetter(message.id, { error, attempt });
+    } catch (err) {
+      const je = journalUnavailable(err, retry ? 'park the message for a retry' : 'park the message as dead');
+      this.#logger.error({ messageId: message.id, err }, je.message);
+      throw je;
+    }
+    if (retry) {
+      this.stats.waiting++;
+      return 'waiting-for-retry';
+    }
+    this.stats.dead++;
+    await this.#toDeadLetterSink(message, e, attempt);
+    return 'dead';
+  }
+
+  /** Sends a dead message to the flow's dead-letter sink too, if it has one. The journal already holds it, so a failure here is logged. */
+  async #toDeadLetterSink(message: Message, e: HubError, attempt: number): Promise<void> {
+    const sinkName = this.def.deadLetterSink;
+    if (!sinkName) return;
+    const headers = {
+      ...message.headers,
+      'x-error-code': e.code,
+      'x-error-message': e.message.slice(0, 1000),
+      ...(e.step ? { 'x-error-step': e.step } : {}),
+      'x-flow': this.name,
+      'x-attempts': String(attempt),
+    };
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(hubError('TIMEOUT', `the dead-letter sink did not confirm within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
+    try {
+      await this.#send(sinkName, message.with({ headers }), controller.signal, () => this.#logger);
+    } catch (err) {
+      this.#logger.error({ messageId: message.id, sink: sinkName, err: toHubError(err) }, `dead-letter sink "${sinkName}" did not take the message; it stays dead in the journal`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   // One controller and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
   // tens of thousands of messages a second). The abort reason is the HubError the message settles with.
-  async #process(input: Message): Promise<Message[]> {
+  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}): Promise<Message[]> {
     const controller = new AbortController();
     if (this.#shutDown) controller.abort(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
     let fail: (err: unknown) => void = () => {};
@@ -107,17 +297,22 @@ export class FlowRunner {
     const timer = setTimeout(() => controller.abort(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
     this.#running.add(controller);
     try {
-      return await Promise.race([this.#runSteps(input, controller.signal), aborted]);
+      return await Promise.race([this.#runSteps(input, controller.signal, trail, target), aborted]);
     } finally {
       clearTimeout(timer);
       this.#running.delete(controller);
     }
   }
 
-  async #runSteps(input: Message, signal: AbortSignal): Promise<Message[]> {
+  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget): Promise<Message[]> {
     // The message's child logger is made only if something logs: most messages never do.
     let logger: Logger | undefined;
     const log = (): Logger => (logger ??= this.#logger.child({ messageId: input.id }));
+    if (target.sink !== undefined) {
+      const reply = await this.#send(target.sink, input, signal, log);
+      trail?.note({ type: 'step', at: now(), step: `sink:${target.sink}` });
+      return reply ? [reply] : [];
+    }
     const flow = this.def.name;
     const ctx: StepContext = {
       flow,
@@ -126,19 +321,27 @@ export class FlowRunner {
       },
       signal,
       send: (sink, message) => this.#send(sink, message, signal, log),
+      // A replay is an operator's decision: dedupe steps let it through.
+      dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(key, ttlMs, input.id),
     };
+    // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
+    const resume = target.startAt ?? 0;
+    const replayCtx: StepContext | undefined = resume > 0 ? { ...ctx, send: (sink, message) => (this.def.sinks.get(sink)?.requestReply ? ctx.send(sink, message) : Promise.resolve(undefined)) } : undefined;
     let current = [input];
-    for (const step of this.def.steps) {
+    for (let i = 0; i < this.def.steps.length; i++) {
+      const step = this.def.steps[i]!;
+      const stepCtx = i < resume ? replayCtx! : ctx;
       const next: Message[] = [];
       for (const message of current) {
         try {
-          next.push(...(await step.run(message, ctx)));
+          next.push(...(await step.run(message, stepCtx)));
         } catch (err) {
           const e = toHubError(err);
           e.step ??= step.label;
           throw e;
         }
       }
+      trail?.note({ type: 'step', at: now(), step: step.label });
       current = next;
       if (current.length === 0) break;
     }
@@ -169,9 +372,27 @@ export class FlowRunner {
     );
   }
 
+  /** The key is held by the message that first took it (a replay's by its original), so its retries pass again. */
+  async #dedupe(key: string, ttlMs: number, owner: string): Promise<boolean> {
+    const scoped = `${this.name}\u0000${key}`;
+    if (!this.#journal) {
+      const t = Date.now();
+      const held = this.#seen.get(scoped);
+      if (held !== undefined && held.until > t) return held.owner === owner;
+      this.#seen.set(scoped, { until: t + ttlMs, owner });
+      return true;
+    }
+    try {
+      return await this.#journal.dedupe(scoped, ttlMs, owner);
+    } catch (err) {
+      throw journalUnavailable(err, 'check the dedupe key');
+    }
+  }
+
   /**
    * Stops taking messages and waits up to `graceMs` for those in flight; then cuts the rest short (they settle as
-   * FLOW_STOPPING, retryable: an HTTP caller gets 503, a broker redelivers) and stops the source and the sinks.
+   * FLOW_STOPPING, retryable: an HTTP caller gets 503, a broker redelivers, a durable retry is due again) and stops
+   * the source and the sinks.
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;

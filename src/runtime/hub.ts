@@ -1,12 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/hub-config.js';
+import { redactUrl } from './http-client.js';
 import { formatDiagnostics, hasErrors, loadFlows, type FlowDefinition } from '../config/load-flows.js';
 import { MessageSchemas } from '../config/schema-validator.js';
 import type { Diagnostic } from '../config/yaml-source.js';
 import type { Registry } from '../core/registry.js';
+import type { Journal } from '../journal/contract.js';
+import { JournalError } from '../journal/errors.js';
+import { openJournal } from '../journal/open.js';
 import { FlowRunner } from './flow-runner.js';
 import { createHttpServer } from './http-server.js';
+import { RetryPoller } from './retry-poller.js';
 
 export class FlowLoadError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -21,6 +26,8 @@ export interface HubOptions {
   /** Flow mode: run only this flow. */
   flow?: string;
   env?: NodeJS.ProcessEnv;
+  /** A journal already open (tests, benchmarks); by default the hub opens the one its configuration names, and closes it at stop. */
+  journal?: Journal;
 }
 
 /**
@@ -31,15 +38,18 @@ export interface HubOptions {
 export class Hub {
   readonly runners: FlowRunner[];
   readonly app: FastifyInstance;
+  readonly retries: RetryPoller;
   #stopping = false;
   #started = false;
 
   private constructor(
     readonly options: HubOptions,
     flows: FlowDefinition[],
+    readonly journal: Journal,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger);
-    this.runners = flows.map((f) => new FlowRunner(f, options.logger));
+    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
+    this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs });
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const flows = Object.fromEntries(this.runners.map((r) => [r.name, r.ready() ? 'ready' : 'not ready']));
@@ -59,7 +69,8 @@ export class Hub {
       flows = flows.filter((f) => f.name === options.flow);
       if (flows.length === 0) throw new Error(`no flow named "${options.flow}" in ${config.flowsDir} (flows: ${result.flows.map((f) => f.name).join(', ') || 'none'})`);
     }
-    const hub = new Hub(options, flows);
+    const journal = options.journal ?? (await Hub.#openJournal(config, logger));
+    const hub = new Hub(options, flows, journal);
     try {
       for (const runner of hub.runners) await runner.start(hub.app, config.limits);
       await hub.app.ready();
@@ -68,7 +79,21 @@ export class Hub {
       throw err;
     }
     hub.#started = true;
+    hub.retries.start();
     return hub;
+  }
+
+  static async #openJournal(config: HubConfig, logger: Logger): Promise<Journal> {
+    const j = config.journal;
+    const where = j.redisUrl ? `Redis at ${redactUrl(j.redisUrl)} (prefix "${j.prefix}")` : `the embedded store in ${j.dir}`;
+    try {
+      const journal = await openJournal({ ...(j.redisUrl ? { redisUrl: j.redisUrl, prefix: j.prefix } : { dir: j.dir }), leaseMs: j.leaseMs, onWarning: (m) => logger.warn(`journal: ${m}`) });
+      logger.info(`journal: ${where}`);
+      return journal;
+    } catch (err) {
+      const hint = err instanceof JournalError ? ` ${err.hint}` : '';
+      throw new Error(`cannot open the journal (${where}): ${(err as Error).message}.${hint}`, { cause: err });
+    }
   }
 
   /** Opens the port; resolves with the address it listens on. */
@@ -83,7 +108,10 @@ export class Hub {
     if (this.#stopping) return;
     this.#stopping = true;
     const grace = this.options.config.shutdownGraceMs;
+    this.retries.halt();
     await Promise.all(this.runners.map((r) => r.stop(grace)));
+    await this.retries.drained();
     await this.app.close();
+    if (!this.options.journal) await this.journal.close();
   }
 }

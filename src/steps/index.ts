@@ -1,4 +1,5 @@
 import type { StepRegistration } from '../core/contracts.js';
+import dedupe from './dedupe/index.js';
 import enrich from './enrich/index.js';
 import filter from './filter/index.js';
 import jsonToXml from './json_to_xml/index.js';
@@ -12,4 +13,4 @@ import validate from './validate/index.js';
 import xmlToJson from './xml_to_json/index.js';
 
 /** Every step kind the hub ships, in the order the docs list them; a registry registers each one. */
-export const builtinSteps: StepRegistration[] = [validate, transform, xmlToJson, jsonToXml, route, to, filter, split, enrich, setHeaders, tap];
+export const builtinSteps: StepRegistration[] = [validate, transform, xmlToJson, jsonToXml, route, to, filter, split, enrich, setHeaders, tap, dedupe];

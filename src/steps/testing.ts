@@ -70,7 +70,12 @@ export interface TestStepContext extends StepContext {
 /** What a fake sink does with a message: answer (request-reply), resolve with nothing (one-way), or throw. */
 export type FakeSink = (message: Message) => Message | undefined | Promise<Message | undefined>;
 
-export function runContext(sinks: Record<string, FakeSink> = {}): TestStepContext {
+/**
+ * `dedupe` defaults to a memory of keys with their expiry, the journal's contract in small; pass a real journal's
+ * `dedupe` to test against it.
+ */
+export function runContext(sinks: Record<string, FakeSink> = {}, dedupe?: StepContext['dedupe']): TestStepContext {
+  const seen = new Map<string, number>();
   const sent: Sent[] = [];
   const logs: Record<string, unknown>[] = [];
   const logger: Logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -85,6 +90,14 @@ export function runContext(sinks: Record<string, FakeSink> = {}): TestStepContex
       const fake = sinks[sink];
       return fake ? fake(message) : undefined;
     },
+    dedupe:
+      dedupe ??
+      (async (key, ttlMs) => {
+        const until = seen.get(key);
+        if (until !== undefined && until > Date.now()) return false;
+        seen.set(key, Date.now() + ttlMs);
+        return true;
+      }),
   };
 }
 

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -20,7 +22,9 @@ export async function freePort(): Promise<number> {
 
 /** Runs the built CLI to completion: `hub validate ...`, `hub adapters` ... */
 export async function runHub(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [HUB_BIN, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ownJournal = options.env?.HUB_JOURNAL_DIR === undefined && options.env?.REDIS_URL === undefined ? mkdtempSync(join(tmpdir(), 'hub-journal-')) : undefined;
+  const child = spawn(process.execPath, [HUB_BIN, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...(ownJournal ? { HUB_JOURNAL_DIR: ownJournal } : {}), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (ownJournal) child.once('exit', () => rmSync(ownJournal, { recursive: true, force: true }));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,14 +43,20 @@ export interface HubProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `hub run` as a real process on a free port and waits until /readyz answers 200. */
+/**
+ * Starts `hub run` as a real process on a free port and waits until /readyz answers 200. Unless `env` names a
+ * journal (HUB_JOURNAL_DIR or REDIS_URL), the hub gets an embedded journal of its own in a temporary folder,
+ * removed when it stops, so that hubs started side by side do not meet.
+ */
 export async function startHub(args: string[] = [], options: { cwd?: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; waitReady?: boolean } = {}): Promise<HubProcess> {
   const port = await freePort();
+  const ownJournal = options.env?.HUB_JOURNAL_DIR === undefined && options.env?.REDIS_URL === undefined ? mkdtempSync(join(tmpdir(), 'hub-journal-')) : undefined;
   const child = spawn(process.execPath, [HUB_BIN, 'run', '--port', String(port), ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, HUB_LOG_LEVEL: 'info', ...options.env },
+    env: { ...process.env, HUB_LOG_LEVEL: 'info', ...(ownJournal ? { HUB_JOURNAL_DIR: ownJournal } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (ownJournal) child.once('exit', () => rmSync(ownJournal, { recursive: true, force: true }));
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

@@ -1,0 +1,214 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FlowDefinition } from '../config/load-flows.js';
+import type { Sink, Source, SourceContext } from '../core/contracts.js';
+import { hubError } from '../core/errors.js';
+import { Message } from '../core/message.js';
+import type { Journal } from '../journal/contract.js';
+import { openEmbeddedJournal } from '../journal/embedded.js';
+import { FlowRunner } from './flow-runner.js';
+import { RetryPoller } from './retry-poller.js';
+
+// The runner with a real embedded journal and the real retry poller; the source and sinks are written here.
+const logger = pino({ level: 'silent' });
+
+function sink(send: (m: Message) => Promise<Message | undefined>): Sink & { calls: Message[] } {
+  const calls: Message[] = [];
+  return { calls, start: async () => {}, stop: async () => {}, ready: () => true, send: (m) => (calls.push(m), send(m)) };
+}
+
+const ok = async (): Promise<undefined> => undefined;
+const down = async (): Promise<never> => {
+  throw hubError('DOWNSTREAM_UNAVAILABLE', 'peer is down');
+};
+
+interface Rig {
+  runner: FlowRunner;
+  deliver: SourceContext['deliver'];
+  poller: RetryPoller;
+}
+
+const msg = (value: unknown = { orderId: 'o-1' }): Message => new Message({ value, meta: { flow: 'journal-test', source: 'test:in', receivedAt: new Date().toISOString(), attempt: 1 } });
+const toSink = (i: number, name: string): FlowDefinition['steps'][number] => ({ label: `${i}:to`, kind: 'to', run: async (m, ctx) => [(await ctx.send(name, m)) ?? m] });
+
+describe('FlowRunner with a journal: parking, durable retries, dead letters, replay', () => {
+  let dir: string;
+  let journal: Journal;
+  const rigs: Rig[] = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runner-journal-'));
+    journal = await openEmbeddedJournal({ dir });
+  });
+  afterEach(async () => {
+    for (const r of rigs.splice(0)) {
+      r.poller.halt();
+      await r.runner.stop(100);
+      await r.poller.drained();
+    }
+    await journal.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function rig(over: Partial<FlowDefinition>, sinks: Record<string, Sink>, requestReply = false): Promise<Rig> {
+    let ctx: SourceContext | undefined;
+    const source: Source = { start: async (c) => void (ctx = c), stop: async () => {}, ready: () => true };
+    const def: FlowDefinition = {
+      name: 'journal-test',
+      description: undefined,
+      file: 'journal-test.yaml',
+      source: { adapter: 'test', instance: source, requestReply, claims: [], config: {} },
+      sinks: new Map(Object.entries(sinks).map(([n, s]) => [n, { adapter: 'test', instance: s, requestReply: false, config: {} }])),
+      steps: [toSink(0, 'out')],
+      reply: { expression: undefined, status: undefined },
+      concurrency: 4,
+      queue: 100,
+      timeoutMs: 5_000,
+      retry: { attempts: 2, backoff: 'fixed', initialMs: 1, maxMs: 1 },
+      durable: { attempts: 2, backoff: 'exponential', initialMs: 20, maxMs: 40 },
+      deadLetterSink: undefined,
+      journal: { record: 'failures', maxBodyBytes: 65536 },
+      ...over,
+    };
+    const runner = new FlowRunner(def, logger, journal);
+    await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });
+    poller.start();
+    const r = { runner, deliver: (m: Message) => ctx!.deliver(m), poller };
+    rigs.push(r);
+    return r;
+  }
+
+  async function until<T>(what: () => Promise<T | undefined>, ms = 5_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await what();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error('timed out');
+      await sleep(10);
+    }
+  }
+  const statusIs = (id: string, status: string) => async () => ((await journal.get(id))?.status === status ? journal.get(id) : undefined);
+
+  it('makes exactly retry.attempts × (1 + durable.attempts) sink calls, parks between runs, then dead with its reason', async () => {
+    const out = sink(down);
+    const { deliver, runner } = await rig({}, { out });
+    const m = msg();
+    expect(await deliver(m)).toEqual({ replies: [], parked: 'waiting-for-retry' });
+    const rec = await until(statusIs(m.id, 'dead'));
+    expect(out.calls).toHaveLength(2 * 3);
+    expect(out.calls.map((c) => c.meta.attempt)).toEqual([1, 2, 2, 2, 3, 2]);
+    expect(rec.attempts).toBe(3);
+    expect(rec.timeline.map((e) => `${e.type}${e.attempt ?? ''}`)).toEqual(['received1', 'failed1', 'waiting-for-retry2', 'failed2', 'waiting-for-retry3', 'failed3', 'dead3']);
+    expect(rec.lastError).toEqual({ code: 'DOWNSTREAM_UNAVAILABLE', message: 'peer is down', step: '0:to' });
+    expect(await journal.deadLetterGroups()).toMatchObject([{ flow: 'journal-test', step: '0:to', code: 'DOWNSTREAM_UNAVAILABLE', count: 1 }]);
+    expect(runner.stats).toMatchObject({ waiting: 2, dead: 1, retried: 2 });
+    await sleep(100);
+    expect(out.calls).toHaveLength(6);
+  });
+
+  it('delivers on a durable retry when the downstream is back, and the record says delivered', async () => {
+    let fail = true;
+    const out = sink(async () => {
+      if (fail) throw hubError('TIMEOUT', 'slow');
+    });
+    const { deliver } = await rig({}, { out });
+    const m = msg();
+    expect((await deliver(m)).parked).toBe('waiting-for-retry');
+    fail = false;
+    const rec = await until(statusIs(m.id, 'delivered'));
+    expect(rec.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'waiting-for-retry', 'step', 'delivered']);
+    expect(out.calls).toHaveLength(3);
+  });
+
+  it('dead-letters a permanent failure at once, with no retry, and sends it to the dead-letter sink with the reason', async () => {
+    const out = sink(async () => {
+      throw hubError('DOWNSTREAM_REJECTED', 'HTTP 400: missing orderId');
+    });
+    const dead = sink(ok);
+    const { deliver } = await rig({ deadLetterSink: 'dead' }, { out, dead });
+    const m = msg();
+    expect((await deliver(m)).parked).toBe('dead');
+    expect(out.calls).toHaveLength(1);
+    expect((await journal.get(m.id))!.status).toBe('dead');
+    expect(dead.calls).toHaveLength(1);
+    expect(dead.calls[0]!.headers).toMatchObject({ 'x-error-code': 'DOWNSTREAM_REJECTED', 'x-error-message': 'HTTP 400: missing orderId', 'x-error-step': '0:to', 'x-flow': 'journal-test', 'x-attempts': '1' });
+    expect(dead.calls[0]!.json()).toEqual({ orderId: 'o-1' });
+  });
+
+  it('gives a caller that waits for the reply the error, and journals it as failed', async () => {
+    const { deliver } = await rig({}, { out: sink(down) }, true);
+    const m = msg();
+    await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
+    expect(await journal.get(m.id)).toMatchObject({ status: 'failed', attempts: 1 });
+  });
+
+  it('failures: writes nothing for a message delivered first time; all: records it with each step', async () => {
+    const a = await rig({}, { out: sink(ok) });
+    const m1 = msg();
+    await a.deliver(m1);
+    expect(await journal.get(m1.id)).toBeUndefined();
+    const b = await rig({ name: 'journal-all', journal: { record: 'all', maxBodyBytes: 4 } }, { out: sink(ok) });
+    const m2 = msg();
+    await b.deliver(m2);
+    const rec = await journal.get(m2.id);
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'step', 'delivered']);
+    expect(rec!.body).toMatchObject({ truncated: true, size: m2.body.length });
+  });
+
+  it('keeps a parked message whole even when its record was made under a smaller body cap', async () => {
+    const { deliver } = await rig({ journal: { record: 'all', maxBodyBytes: 4 }, durable: { attempts: 0, backoff: 'exponential', initialMs: 1, maxMs: 1 } }, { out: sink(down) });
+    const m = msg({ orderId: 'o-2', lines: [1, 2, 3] });
+    expect((await deliver(m)).parked).toBe('dead');
+    const rec = await journal.get(m.id);
+    expect(rec!.body).toMatchObject({ truncated: false, data: m.body.toString() });
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'dead']);
+  });
+
+  it('rejects JOURNAL_UNAVAILABLE (retryable) when it cannot park, so the source keeps the message', async () => {
+    const { deliver } = await rig({}, { out: sink(down) });
+    await journal.close();
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'JOURNAL_UNAVAILABLE', retryable: true });
+    journal = await openEmbeddedJournal({ dir });
+  });
+
+  it('replays from the failed step without calling one-way sinks before it again; straight to a sink', async () => {
+    const audit = sink(ok);
+    let fail = true;
+    const out = sink(async () => {
+      if (fail) throw hubError('DOWNSTREAM_REJECTED', 'no');
+    });
+    const other = sink(ok);
+    const { deliver, runner } = await rig({ steps: [toSink(0, 'audit'), toSink(1, 'out')] }, { audit, out, other });
+    const m = msg();
+    expect((await deliver(m)).parked).toBe('dead');
+    expect(audit.calls).toHaveLength(1);
+    fail = false;
+    const again = m.with({ id: 'replay-1', meta: { replayOf: m.id } });
+    expect((await runner.replay(again, { startAt: 1 })).replies.map((r) => r.id)).toEqual(['replay-1']);
+    expect(audit.calls).toHaveLength(1);
+    expect(out.calls.at(-1)!.id).toBe('replay-1');
+    await runner.replay(m.with({ id: 'replay-2', meta: { replayOf: m.id } }), { sink: 'other' });
+    expect(other.calls.map((c) => c.id)).toEqual(['replay-2']);
+    expect(() => runner.replay(m, { sink: 'nope' })).toThrow(/no sink named "nope"/);
+  });
+
+  it('lets a durable retry through the dedupe check its own first run made, and drops a real duplicate', async () => {
+    let fail = true;
+    const out = sink(async () => {
+      if (fail) throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
+    });
+    const dedupe: FlowDefinition['steps'][number] = { label: '0:dedupe', kind: 'dedupe', run: async (m, ctx) => ((await ctx.dedupe((m.json() as { orderId: string }).orderId, 60_000)) ? [m] : []) };
+    const { deliver } = await rig({ steps: [dedupe, toSink(1, 'out')] }, { out });
+    const m = msg({ orderId: 'o-dup' });
+    expect((await deliver(m)).parked).toBe('waiting-for-retry');
+    fail = false;
+    await until(statusIs(m.id, 'delivered'));
+    const calls = out.calls.length;
+    expect(await deliver(msg({ orderId: 'o-dup' }))).toEqual({ replies: [] });
+    expect(out.calls).toHaveLength(calls);
+  });
+});

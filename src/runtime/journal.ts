@@ -1,0 +1,53 @@
+/**
+ * The runtime's side of the journal: turning messages into journal records and back, and the durable retry's
+ * backoff. The parking decisions themselves are the flow runner's (flow-runner.ts), the polling of due retries the
+ * retry poller's (retry-poller.ts).
+ */
+import type { RetryPolicy } from '../config/load-flows.js';
+import { hubError, type HubError } from '../core/errors.js';
+import { Message } from '../core/message.js';
+import type { ErrorInfo, MessageInput, MessageRecord } from '../journal/contract.js';
+import { JournalError } from '../journal/errors.js';
+import { bodyBytes } from '../journal/shared.js';
+import { backoffMs } from './retry.js';
+
+/** A message as the journal records it: its body as received, its headers, where and when it came in. */
+export function journalInput(message: Message): MessageInput {
+  const correlationId = message.headers['correlation-id'];
+  const replayOf = message.meta.replayOf;
+  return {
+    id: message.id,
+    ...(correlationId ? { correlationId } : {}),
+    flow: message.meta.flow,
+    source: message.meta.source,
+    receivedAt: message.meta.receivedAt,
+    headers: message.headers,
+    body: message.body,
+    ...(replayOf ? { replayOf } : {}),
+  };
+}
+
+/** The message a journal record holds, ready to run again as try number `attempt`. */
+export function messageFromRecord(record: MessageRecord, attempt: number): Message {
+  return new Message({
+    id: record.id,
+    body: bodyBytes(record.body),
+    headers: record.headers,
+    meta: { flow: record.flow, source: record.source, receivedAt: record.receivedAt, attempt, ...(record.replayOf ? { replayOf: record.replayOf } : {}) },
+  });
+}
+
+export function errorInfo(e: HubError): ErrorInfo {
+  return { code: e.code, message: e.message, ...(e.step ? { step: e.step } : {}) };
+}
+
+/** When the next durable retry is due, after try number `attempt` failed. */
+export function durableDueAt(policy: RetryPolicy, attempt: number): string {
+  return new Date(Date.now() + backoffMs(policy, attempt)).toISOString();
+}
+
+/** A journal failure as the error a source sees: retryable, so it keeps the message (no ack, no commit). */
+export function journalUnavailable(err: unknown, doing: string): HubError {
+  const reason = err instanceof JournalError ? `${err.code}: ${err.message}` : (err as Error)?.message ?? String(err);
+  return hubError('JOURNAL_UNAVAILABLE', `the journal could not ${doing} (${reason}); the message stays with its source`, { cause: err });
+}

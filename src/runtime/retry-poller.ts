@@ -1,0 +1,92 @@
+import type { Logger } from 'pino';
+import type { Journal, RetryClaim } from '../journal/contract.js';
+import type { FlowRunner } from './flow-runner.js';
+
+export interface RetryPollerOptions {
+  /** How often to look for due retries when the last look found fewer than it could take. */
+  pollMs: number;
+  /** Most retries this process runs at once (each flow's bulkhead limits it further). */
+  maxInFlight?: number;
+}
+
+/**
+ * Each hub process's worker for durable retries: claims due retries from the journal (exactly one replica gets
+ * each), hands each to its flow's runner, and claims more as they finish. While the journal is unavailable it
+ * says so once and keeps trying, so it resumes by itself when the journal is back.
+ */
+export class RetryPoller {
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #max: number;
+  #timer: NodeJS.Timeout | undefined;
+  #halted = false;
+  #journalDown = false;
+  #ticking = false;
+
+  constructor(
+    readonly journal: Journal,
+    readonly runners: ReadonlyMap<string, FlowRunner>,
+    readonly logger: Logger,
+    readonly options: RetryPollerOptions,
+  ) {
+    this.#max = options.maxInFlight ?? 64;
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#halted || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#tick();
+    }, ms);
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#halted || this.#ticking) return;
+    this.#ticking = true;
+    let claims: RetryClaim[] = [];
+    const room = this.#max - this.#inFlight.size;
+    try {
+      if (room > 0) claims = await this.journal.claimDueRetries(room);
+      if (this.#journalDown) this.logger.info('the journal is back: durable retries resume');
+      this.#journalDown = false;
+    } catch (err) {
+      if (!this.#journalDown) this.logger.warn({ err }, 'the journal is unavailable: durable retries wait until it is back');
+      this.#journalDown = true;
+    } finally {
+      this.#ticking = false;
+    }
+    for (const claim of claims) this.#run(claim);
+    // A full batch suggests more are due: look again at once.
+    this.#schedule(claims.length > 0 && claims.length === room ? 0 : this.options.pollMs);
+  }
+
+  #run(claim: RetryClaim): void {
+    const runner = this.runners.get(claim.flow);
+    const work = runner
+      ? runner.retry(claim)
+      : // A flow this process does not run (flow mode sharing a journal): back to the others, a little later.
+        this.journal.releaseRetry(claim, { dueAt: new Date(Date.now() + 5 * this.options.pollMs).toISOString(), attempt: claim.attempt });
+    const p = work
+      .catch((err: unknown) => this.logger.warn({ err, messageId: claim.id, flow: claim.flow }, 'a durable retry could not be finished; it is handed out again when its claim runs out'))
+      .finally(() => {
+        this.#inFlight.delete(p);
+        if (this.#inFlight.size < this.#max / 2) this.#schedule(0);
+      });
+    this.#inFlight.add(p);
+  }
+
+  /** Claims nothing more. */
+  halt(): void {
+    this.#halted = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Resolves once the retries it started have finished (the runners' stop cuts them short after the grace). */
+  async drained(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+}
