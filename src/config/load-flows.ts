@@ -27,7 +27,7 @@ export interface FlowDefinition {
   file: string;
   source: { adapter: string; instance: Source; requestReply: boolean; claims: Claim[]; config: unknown };
   sinks: Map<string, { adapter: string; instance: Sink; requestReply: boolean; config: unknown }>;
-  steps: { label: string; kind: string; run: Step }[];
+  steps: { label: string; kind: string; run: Step; config?: unknown }[];
   reply: { expression: CompiledExpression | undefined; status: number | undefined };
   concurrency: number;
   queue: number;
@@ -274,7 +274,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
       },
     };
     try {
-      steps.push({ label: `${i}:${kind}`, kind, run: reg.create(config, ctx) });
+      steps.push({ label: `${i}:${kind}`, kind, run: reg.create(config, ctx), config });
     } catch (err) {
       src.report(base, `step could not be created: ${(err as Error).message}`);
     }

@@ -114,6 +114,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     let fail = true;
     const out = sink(async () => {
       if (fail) throw hubError('TIMEOUT', 'slow');
+      return undefined;
     });
     const { deliver } = await rig({}, { out });
     const m = msg();
@@ -180,6 +181,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     let fail = true;
     const out = sink(async () => {
       if (fail) throw hubError('DOWNSTREAM_REJECTED', 'no');
+      return undefined;
     });
     const other = sink(ok);
     const { deliver, runner } = await rig({ steps: [toSink(0, 'audit'), toSink(1, 'out')] }, { audit, out, other });
@@ -200,6 +202,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     let fail = true;
     const out = sink(async () => {
       if (fail) throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
+      return undefined;
     });
     const dedupe: FlowDefinition['steps'][number] = { label: '0:dedupe', kind: 'dedupe', run: async (m, ctx) => ((await ctx.dedupe((m.json() as { orderId: string }).orderId, 60_000)) ? [m] : []) };
     const { deliver } = await rig({ steps: [dedupe, toSink(1, 'out')] }, { out });

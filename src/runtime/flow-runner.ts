@@ -41,6 +41,9 @@ interface Handling {
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
 const NOT_PARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
 
+/** Steps that only change the message in memory: the input check of an edited body may run them. */
+const IN_MEMORY = new Set(['xml_to_json', 'json_to_xml', 'transform', 'set_headers', 'validate']);
+
 const now = (): string => new Date().toISOString();
 
 /**
@@ -128,6 +131,48 @@ export class FlowRunner {
       throw hubError('NOT_FOUND', `flow "${this.name}" has no step ${target.startAt} (steps 0 to ${this.def.steps.length - 1})`);
     }
     return this.#handle(message, { park: true, target });
+  }
+
+  /**
+   * Checks a body an operator edited before it is replayed, against the flow's input schema: the flow's first
+   * `validate` step, reached through the steps before it when each of them only changes the message in memory
+   * (xml_to_json, json_to_xml, transform, set_headers). Nothing is sent. `schema` names the schema checked, or is
+   * undefined when the flow has none in reach (then the body need only parse as its content type says).
+   */
+  async checkInput(message: Message): Promise<{ schema: string | undefined; problems: { path: string; message: string }[] }> {
+    const prefix: FlowDefinition['steps'] = [];
+    for (const step of this.def.steps) {
+      if (!IN_MEMORY.has(step.kind)) break;
+      prefix.push(step);
+      if (step.kind === 'validate') break;
+    }
+    const validate = prefix.at(-1)?.kind === 'validate' ? prefix : [];
+    const schema = (validate.at(-1)?.config as { schema?: string } | undefined)?.schema;
+    const ctx: StepContext = {
+      flow: this.name,
+      logger: this.#logger,
+      signal: new AbortController().signal,
+      send: () => Promise.reject(hubError('INTERNAL', 'the input check sends nothing')),
+      dedupe: () => Promise.resolve(true),
+    };
+    try {
+      if (validate.length === 0) {
+        if (message.isJson) message.json();
+        else if (message.isXml) message.xml();
+        return { schema, problems: [] };
+      }
+      let current = [message];
+      for (const step of validate) {
+        const next: Message[] = [];
+        for (const m of current) next.push(...(await step.run(m, ctx)));
+        current = next;
+      }
+      return { schema, problems: [] };
+    } catch (err) {
+      const e = toHubError(err);
+      const details = e.details as { errors?: { path: string; message: string }[] } | undefined;
+      return { schema, problems: e.code === 'VALIDATION_FAILED' && details?.errors ? details.errors : [{ path: '/', message: `${e.code}: ${e.message}` }] };
+    }
   }
 
   async #handle(message: Message, how: Handling): Promise<FlowResult> {
