@@ -6,7 +6,7 @@ import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { httpRouteKey } from '../../src/core/http-route.js';
 import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
-import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
+import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type BodyFormat = 'json' | 'xml' | 'text';
@@ -224,15 +224,4 @@ function plainRecord(value: unknown, what: string): Record<string, string | stri
     out[k] = Array.isArray(v) ? v.map(String) : String(v);
   }
   return out;
-}
-
-/** fastify's own errors (body too large, bad content length ...) and anything thrown, as a HubError. */
-export function fromFastifyError(error: unknown): HubError {
-  const e = error as Partial<FastifyError> | undefined;
-  if (e && typeof e === 'object' && typeof e.code === 'string' && e.code.startsWith('FST_')) {
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return hubError('BODY_TOO_LARGE', 'the request body is larger than the hub accepts', { cause: error });
-    if (e.statusCode === 415) return hubError('UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type', { cause: error });
-    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return hubError('BAD_REQUEST', e.message ?? 'bad request', { cause: error });
-  }
-  return toHubError(error);
 }

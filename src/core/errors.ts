@@ -1,5 +1,6 @@
 /**
- * The one table of error codes. Every error the hub raises while handling a message carries one of these codes.
+ * The one table of error codes. Every error the hub raises while handling a message carries one of these codes, and so
+ * does every error answer of the admin API.
  *
  * - `kind` drives control flow: `retryable` errors are retried with backoff (then dead-lettered), `permanent` ones go
  *   straight to the dead letter. Code never inspects message text to decide this.
@@ -25,6 +26,11 @@ export const ERROR_CODES = {
   SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
   VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
   NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
+
+  // An operator's request to the admin API (or the CLI through it).
+  UNAUTHORIZED: { kind: 'permanent', status: 401, fault: 'client', title: 'Unauthorized', hint: 'Send Authorization: Bearer <token> with the admin token the hub was started with (admin.token in hub.yaml, or HUB_ADMIN_TOKEN).' },
+  FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Forbidden', hint: 'Without an admin token the admin API answers clients on the hub\'s own machine only; set admin.token (or HUB_ADMIN_TOKEN) to reach it from elsewhere.' },
+  CONFLICT: { kind: 'permanent', status: 409, fault: 'client', title: 'Conflict', hint: 'The request does not fit the current state of what it names; the detail says why and what to do instead.' },
 
   // Mediation inside the hub.
   TRANSFORM_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Transformation failed', hint: 'The JSONata expression failed on this message; check the message shape or the expression.' },
