@@ -214,4 +214,19 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(await deliver(msg({ orderId: 'o-dup' }))).toEqual({ replies: [] });
     expect(out.calls).toHaveLength(calls);
   });
+  it('runs a retry whose record says failed: the hub died after writing the failure, before parking it again', async () => {
+    // The durable retry of try 2 failed and was written (`failed`), then the process died before releaseRetry: the
+    // retry is still in the journal (due again once the claim is gone), and the message must run again, not be
+    // taken for finished.
+    const m = msg({ orderId: 'o-crash' });
+    await journal.record({ id: m.id, flow: 'journal-test', source: 'test:in', receivedAt: m.meta.receivedAt, headers: m.headers, body: m.body }, [{ type: 'received', at: m.meta.receivedAt, attempt: 1 }], { maxBodyBytes: 65536 });
+    await journal.scheduleRetry(m.id, { dueAt: new Date(Date.now() + 50).toISOString(), attempt: 2, error: { code: 'TIMEOUT', message: 'slow' } });
+    await journal.append(m.id, [{ type: 'failed', at: new Date().toISOString(), attempt: 2, error: { code: 'TIMEOUT', message: 'slow' } }]);
+    const out = sink(ok);
+    await rig({}, { out });
+    const rec = await until(statusIs(m.id, 'delivered'));
+    expect(out.calls.map((c) => c.json())).toEqual([{ orderId: 'o-crash' }]);
+    expect(rec.timeline.map((e) => e.type)).toEqual(['received', 'waiting-for-retry', 'failed', 'step', 'delivered']);
+    expect(await journal.claimDueRetries(10)).toEqual([]);
+  });
 });

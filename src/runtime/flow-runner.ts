@@ -41,6 +41,13 @@ interface Handling {
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
 const NOT_PARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
 
+/**
+ * A durable retry whose record has one of these is finished: its outcome was written before a crash kept the claim
+ * from being completed, or an operator replayed or resolved it. Any other status (`failed`: a run's failure was
+ * written, then the process died before it parked the message again) still needs the retry.
+ */
+const FINISHED: ReadonlySet<string> = new Set(['delivered', 'dead', 'resolved', 'archived']);
+
 /** Steps that only change the message in memory: the input check of an edited body may run them. */
 const IN_MEMORY = new Set(['xml_to_json', 'json_to_xml', 'transform', 'set_headers', 'validate']);
 
@@ -218,7 +225,7 @@ export class FlowRunner {
     const journal = this.#journal;
     if (!journal) throw new Error('a flow runner without a journal has no retries');
     const record = await journal.get(claim.id);
-    if (record?.status !== 'waiting-for-retry') {
+    if (!record || FINISHED.has(record.status)) {
       // Removed, replayed or resolved by an operator meanwhile, or finished by a run whose completion was lost.
       await journal.completeRetry(claim).catch(() => {});
       return;
