@@ -176,4 +176,21 @@ extra: true
     const { result } = lint({ 'z.yaml': 'name: z\nsource: { probe: {} }\n', 'a.yaml': 'name: 1\nsource: { probe: { path: /q } }\n' });
     expect(formatDiagnostics(result.diagnostics).split('\n').map((l) => l.replace(/^.*\//, ''))).toEqual(['a.yaml:1:7: must be string', 'z.yaml:2:18: missing required key "path"']);
   });
+
+  it('reads the journal policy and the error policy, with defaults', () => {
+    const { result } = lint({ 'good.yaml': good, 'j.yaml': good.replace('name: good', 'name: j').replace('/a', '/j') + 'journal: { record: all, body_bytes: 100 }\nerrors:\n  durable: { attempts: 2, initial: 1s, max: 1m }\n  dead_letter: { sink: out }\n' });
+    const [g, j] = result.flows;
+    expect(g).toMatchObject({ journal: { record: 'failures', maxBodyBytes: 65536 }, durable: { attempts: 5, initialMs: 5000, maxMs: 600000 }, deadLetterSink: undefined });
+    expect(j).toMatchObject({ journal: { record: 'all', maxBodyBytes: 100 }, durable: { attempts: 2, initialMs: 1000, maxMs: 60000 }, deadLetterSink: 'out' });
+    expect(lint({ 'n.yaml': good + 'journal: none\n' }).result.flows[0]!.journal.record).toBe('none');
+  });
+
+  it('reports an unknown dead-letter sink and a bad journal policy; warns that a caller waiting for a reply owns its retries', () => {
+    const { lines } = lint({ 'f.yaml': good + 'journal: sometimes\nerrors:\n  durable: { attempts: 1 }\n  dead_letter: { sink: nowhere }\n' });
+    expect(lines).toEqual([
+      expect.stringMatching(/^f\.yaml:10:10: invalid value; expected: Which messages the journal records/),
+      'f.yaml:13:24: no sink named "nowhere" (sinks: out)',
+      'f.yaml:12:3: the probe source waits for a reply, so its caller gets the error and owns the retry: `durable` has no effect (failures are still journalled)',
+    ]);
+  });
 });
