@@ -105,8 +105,8 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(rec.timeline.map((e) => `${e.type}${e.attempt ?? ''}`)).toEqual(['received1', 'failed1', 'waiting-for-retry2', 'failed2', 'waiting-for-retry3', 'failed3', 'dead3']);
     expect(rec.lastError).toEqual({ code: 'DOWNSTREAM_UNAVAILABLE', message: 'peer is down', step: '0:to' });
     expect(await journal.deadLetterGroups()).toMatchObject([{ flow: 'journal-test', step: '0:to', code: 'DOWNSTREAM_UNAVAILABLE', count: 1 }]);
-    expect(runner.stats).toMatchObject({ waiting: 2, dead: 1, retried: 2 });
     await sleep(100);
+    expect(runner.stats).toMatchObject({ waiting: 2, dead: 1, retried: 2 });
     expect(out.calls).toHaveLength(6);
   });
 
@@ -140,11 +140,15 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(dead.calls[0]!.json()).toEqual({ orderId: 'o-1' });
   });
 
-  it('gives a caller that waits for the reply the error, and journals it as failed', async () => {
+  it('gives a caller that waits for the reply the error, and journals it as failed unless the caller sent bad input', async () => {
     const { deliver } = await rig({}, { out: sink(down) }, true);
     const m = msg();
     await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
     expect(await journal.get(m.id)).toMatchObject({ status: 'failed', attempts: 1 });
+    const bad = await rig({ name: 'journal-bad-input', steps: [{ label: '0:validate', kind: 'validate', run: () => Promise.reject(hubError('VALIDATION_FAILED', 'no orderId')) }] }, {}, true);
+    const b = msg();
+    await expect(bad.deliver(b)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(await journal.get(b.id)).toBeUndefined();
   });
 
   it('failures: writes nothing for a message delivered first time; all: records it with each step', async () => {

@@ -208,7 +208,9 @@ export class FlowRunner {
         throw e;
       }
       if (!how.park) {
-        await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
+        // The caller gets the error. Its own bad input (a client fault) is recorded only when the message has a
+        // record already (`all`): otherwise anyone could fill the journal with malformed requests.
+        if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
       return { replies: [], parked: await this.#park(trail, message, e, attempt) };
