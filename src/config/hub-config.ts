@@ -21,6 +21,8 @@ export interface HubConfig {
   logLevel: string;
   shutdownGraceMs: number;
   journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number };
+  /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
+  admin?: { token: string | undefined };
 }
 
 export interface HubConfigOverrides {
@@ -47,6 +49,7 @@ interface RawHubConfig {
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string };
+  admin?: { token?: string };
 }
 
 /**
@@ -87,6 +90,7 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
     },
+    admin: { token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined },
   };
 }
 

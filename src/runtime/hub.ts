@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { registerAdminApi } from '../admin/routes.js';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/hub-config.js';
 import { redactUrl } from './http-client.js';
@@ -56,6 +57,7 @@ export class Hub {
       const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
     });
+    registerAdminApi(this.app, { journal, runners: this.runners, token: options.config.admin?.token, logger: options.logger });
   }
 
   /** Loads the flows and starts their runners (sources add routes). Throws FlowLoadError with every problem found. */

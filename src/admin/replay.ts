@@ -1,0 +1,257 @@
+/**
+ * Replay as the admin API (and through it the CLI) does it, apart from HTTP: one message, or every message a filter
+ * matches. Each replay is booked with journal.recordReplay first (the idempotency gate and the audit entry) and sent
+ * only when the booking was accepted. Failures are HubErrors whose codes the routes answer with.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { hubError, toHubError, type HubError } from '../core/errors.js';
+import { newId } from '../core/id.js';
+import { Message } from '../core/message.js';
+import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest } from '../journal/contract.js';
+import { JournalError } from '../journal/errors.js';
+import { bodyBytes } from '../journal/shared.js';
+import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
+import { errorInfo, journalInput } from '../runtime/journal.js';
+import { BULK_DEFAULT } from './api-spec.js';
+
+export interface ReplayOptions {
+  to?: 'start' | 'failed-step';
+  sink?: string;
+  /** An edited body, written as `bodyEncoding` says. */
+  body?: string;
+  bodyEncoding?: 'utf8' | 'base64';
+  contentType?: string;
+  note?: string;
+}
+
+export interface ReplayResult {
+  replay: ReplayRecord;
+  newId: string;
+  /** The key was booked before: nothing was sent. */
+  duplicate: boolean;
+  outcome?: 'delivered' | 'waiting-for-retry' | 'dead';
+  /** Why the replay was parked, when it was. */
+  error?: ErrorInfo;
+}
+
+export interface BulkReplayRequest {
+  filter: Pick<MessageQuery, 'flow' | 'from' | 'to' | 'errorCode' | 'errorStep' | 'errorText'> & { status?: MessageStatus[] };
+  to?: 'start' | 'failed-step';
+  sink?: string;
+  max?: number;
+  note?: string;
+}
+
+export interface BulkReplayResult {
+  matched: number;
+  capped: boolean;
+  replayed: number;
+  duplicates: number;
+  outcomes: { delivered: number; 'waiting-for-retry': number; dead: number };
+  failed: { id: string; reason: string }[];
+}
+
+/** Replays of one bulk request running at once: enough to keep a flow busy, few enough not to crowd out its live traffic. */
+const BULK_CONCURRENCY = 8;
+
+/** Failures the runner does not park (the hub's condition, not the message's): after a booked replay, the admin parks them. */
+const UNPARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
+
+/** A request's default idempotency key: the same request (same message, same options) gives the same key. */
+export function requestHash(parts: unknown): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+}
+
+/** A journal failure as the admin API answers it. */
+export function fromJournalError(err: unknown): HubError {
+  if (!(err instanceof JournalError)) return toHubError(err);
+  if (err.code === 'NOT_FOUND') return hubError('NOT_FOUND', err.message, { cause: err });
+  if (err.code === 'INVALID') return hubError('BAD_REQUEST', err.message, { cause: err });
+  return hubError('JOURNAL_UNAVAILABLE', `the journal cannot be used (${err.code}: ${err.message})`, { cause: err });
+}
+
+async function journalCall<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw fromJournalError(err);
+  }
+}
+
+export class Replayer {
+  readonly #runners: Map<string, FlowRunner>;
+
+  constructor(
+    readonly journal: Journal,
+    runners: readonly FlowRunner[],
+    readonly logger: Logger,
+  ) {
+    this.#runners = new Map(runners.map((r) => [r.name, r]));
+  }
+
+  /**
+   * Replays one message under `requestKey` on behalf of `by`. Throws NOT_FOUND (no such message), CONFLICT (a
+   * truncated body without an edited one, a flow not running here, a key used for another message), BAD_REQUEST
+   * (options that do not fit the flow), VALIDATION_FAILED (an edited body the flow's input schema refuses).
+   */
+  async replayOne(id: string, options: ReplayOptions, requestKey: string, by: string): Promise<ReplayResult> {
+    const record = await journalCall(this.journal.get(id));
+    if (!record) throw hubError('NOT_FOUND', `no such message: ${id} (never recorded under its flow's journal policy, or removed)`);
+    const runner = this.#runners.get(record.flow);
+    if (!runner) {
+      throw hubError('CONFLICT', `message ${id} belongs to flow "${record.flow}", which does not run in this hub (flows here: ${[...this.#runners.keys()].join(', ') || 'none'}); replay it on a hub that runs that flow`);
+    }
+    const edited = options.body === undefined ? undefined : decodeBody(options.body, options.bodyEncoding ?? 'utf8');
+    if (!edited && record.body.truncated) {
+      throw hubError('CONFLICT', `the journal holds only the first ${Buffer.byteLength(record.body.data, record.body.encoding)} of ${record.body.size} bytes of message ${id} (its flow's journal body_bytes cut it); replay it with the whole body as an edited body`);
+    }
+    const { target, runTarget } = this.#target(runner, record, options);
+    const message = new Message({
+      id: newId(),
+      body: edited ?? bodyBytes(record.body),
+      headers: { ...record.headers, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
+      meta: { flow: record.flow, source: record.source, receivedAt: new Date().toISOString(), attempt: 1, replayOf: record.id },
+    });
+    if (edited) await checkEdited(runner, message, runTarget);
+
+    const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };
+    const booked = await journalCall(this.journal.recordReplay(request));
+    if (!booked.accepted) {
+      if (booked.replay.originalId !== id) throw hubError('CONFLICT', `the idempotency key "${requestKey}" was used for replay ${booked.replay.newId} of message ${booked.replay.originalId}; use a new key for each replay`);
+      const earlier = await this.journal.get(booked.replay.newId).catch(() => undefined);
+      const outcome = earlier ? outcomeOf(earlier.status) : undefined;
+      return { replay: booked.replay, newId: booked.replay.newId, duplicate: true, ...(outcome ? { outcome } : {}) };
+    }
+    return { replay: booked.replay, newId: message.id, duplicate: false, ...(await this.#run(runner, message, runTarget)) };
+  }
+
+  /** Replays every message a filter matches (up to `max`), a few at a time, each under `requestKey` + its id. */
+  async replayMany(request: BulkReplayRequest, requestKey: string, by: string): Promise<BulkReplayResult> {
+    const { filter } = request;
+    if (filter.flow !== undefined && !this.#runners.has(filter.flow)) {
+      throw hubError('BAD_REQUEST', `flow "${filter.flow}" does not run in this hub (flows here: ${[...this.#runners.keys()].join(', ') || 'none'})`);
+    }
+    if (request.sink !== undefined && filter.flow === undefined) throw hubError('BAD_REQUEST', 'a replay to a sink needs filter.flow: sink names belong to a flow');
+    const max = request.max ?? BULK_DEFAULT;
+    // The ids first, then the replays: each replay resolves its original, which would shift the pages under the walk.
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    let capped = false;
+    do {
+      const page = await journalCall(this.journal.query({ ...filter, status: filter.status?.length ? filter.status : ['dead'], limit: 500, ...(cursor ? { cursor } : {}) }));
+      for (const m of page.items) {
+        if (ids.length === max) {
+          capped = true;
+          break;
+        }
+        ids.push(m.id);
+      }
+      cursor = page.next;
+    } while (cursor && !capped);
+    if (ids.length === 0) throw hubError('NOT_FOUND', 'no message matches the filter');
+
+    const result: BulkReplayResult = { matched: ids.length, capped, replayed: 0, duplicates: 0, outcomes: { delivered: 0, 'waiting-for-retry': 0, dead: 0 }, failed: [] };
+    const options: ReplayOptions = { ...(request.to ? { to: request.to } : {}), ...(request.sink ? { sink: request.sink } : {}), ...(request.note ? { note: request.note } : {}) };
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          const r = await this.replayOne(id, options, `${requestKey}:${id}`, by);
+          if (r.duplicate) result.duplicates++;
+          else {
+            result.replayed++;
+            if (r.outcome) result.outcomes[r.outcome]++;
+          }
+        } catch (err) {
+          const e = toHubError(err);
+          result.failed.push({ id, reason: `${e.code}: ${e.message}` });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, ids.length) }, worker));
+    return result;
+  }
+
+  #target(runner: FlowRunner, record: MessageRecord, options: ReplayOptions): { target: ReplayRequest['target']; runTarget: ReplayTarget } {
+    const { sink } = options;
+    if (sink !== undefined) {
+      if (options.to === 'failed-step') throw hubError('BAD_REQUEST', 'give either `to: failed-step` or `sink`: a replay to a sink skips the steps');
+      if (!runner.def.sinks.has(sink)) throw hubError('BAD_REQUEST', `flow "${runner.name}" has no sink named "${sink}" (sinks: ${[...runner.def.sinks.keys()].join(', ')})`);
+      return { target: { to: 'start', sink }, runTarget: { sink } };
+    }
+    if (options.to === 'failed-step') {
+      const step = record.lastError?.step;
+      const index = step === undefined ? undefined : /^(\d+):/.exec(step)?.[1];
+      const startAt = index === undefined ? undefined : Number(index);
+      // A failure outside the steps ("sink:orders" of a replay, "reply"), or none: from the start.
+      if (startAt !== undefined && startAt < runner.def.steps.length) return { target: { to: 'failed-step', step: step! }, runTarget: { startAt } };
+    }
+    return { target: { to: 'start' }, runTarget: {} };
+  }
+
+  async #run(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<Pick<ReplayResult, 'outcome' | 'error'>> {
+    try {
+      const result = await runner.replay(message, target);
+      if (!result.parked) return { outcome: 'delivered' };
+      const rec = await this.journal.get(message.id).catch(() => undefined);
+      return { outcome: result.parked, ...(rec?.lastError ? { error: rec.lastError } : {}) };
+    } catch (err) {
+      const e = toHubError(err);
+      if (!UNPARKED.has(e.code)) throw e;
+      return this.#park(message, e);
+    }
+  }
+
+  /**
+   * The runner leaves a failure that is the hub's condition (stopping, overloaded, journal away) to the message's
+   * source, but a booked replay has no source: its original is already resolved, so the replay is parked as dead here,
+   * to be replayed again.
+   */
+  async #park(message: Message, e: HubError): Promise<Pick<ReplayResult, 'outcome' | 'error'>> {
+    const error = errorInfo(e);
+    try {
+      const at = new Date().toISOString();
+      await this.journal.record(journalInput(message), [{ type: 'received', at: message.meta.receivedAt, attempt: 1 }, { type: 'failed', at, attempt: 1, error }], { maxBodyBytes: Number.MAX_SAFE_INTEGER });
+      await this.journal.deadLetter(message.id, { error, attempt: 1, at });
+    } catch (err) {
+      this.logger.error({ err, messageId: message.id, replayOf: message.meta.replayOf }, 'a booked replay could neither run nor be parked');
+      throw hubError('JOURNAL_UNAVAILABLE', `replay ${message.id} of ${message.meta.replayOf} was booked but could neither run (${e.code}: ${e.message}) nor be parked (${(err as Error).message}); replay ${message.meta.replayOf} again with a new Idempotency-Key once the hub is well`, { cause: err });
+    }
+    return { outcome: 'dead', error };
+  }
+}
+
+function outcomeOf(status: MessageStatus): ReplayResult['outcome'] {
+  return status === 'delivered' || status === 'waiting-for-retry' || status === 'dead' ? status : undefined;
+}
+
+function decodeBody(body: string, encoding: 'utf8' | 'base64'): Buffer {
+  if (encoding === 'utf8') return Buffer.from(body, 'utf8');
+  const compact = body.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw hubError('BAD_REQUEST', '`body` is not valid base64 (bodyEncoding: base64)');
+  return Buffer.from(compact, 'base64');
+}
+
+/**
+ * An edited body must pass what the flow expects at the point it enters: the flow's input schema when it runs the
+ * steps (runner.checkInput); only well-formedness when it goes straight to a sink, since the input schema describes
+ * what a source delivers, not what a sink takes.
+ */
+async function checkEdited(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<void> {
+  if (target.sink !== undefined) {
+    try {
+      if (message.isJson) message.json();
+      else if (message.isXml) message.xml();
+    } catch (err) {
+      const e = toHubError(err);
+      throw hubError('VALIDATION_FAILED', `the edited body is not well-formed: ${e.message}`, { details: { errors: [{ path: '/', message: `${e.code}: ${e.message}` }] } });
+    }
+    return;
+  }
+  const { schema, problems } = await runner.checkInput(message);
+  if (problems.length === 0) return;
+  const what = schema ? `the flow's input schema "${schema}"` : 'the flow';
+  throw hubError('VALIDATION_FAILED', `the edited body does not pass ${what}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}; nothing was sent`, { details: { schema, errors: problems } });
+}
