@@ -1,0 +1,44 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { MessageStatus, TimelineEvent } from '../journal/contract.js';
+import { openEmbeddedJournal } from '../journal/embedded.js';
+import { RetentionSweeper } from './retention.js';
+
+describe('RetentionSweeper', () => {
+  it('removes settled records past their status retention and keeps the rest, dead and waiting ones always', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'retention-'));
+    const journal = await openEmbeddedJournal({ dir });
+    try {
+      const day = 86_400_000;
+      const now = Date.parse('2030-06-30T00:00:00.000Z');
+      const made: Record<string, MessageStatus> = {};
+      const put = async (id: string, ageDays: number, last: TimelineEvent['type']): Promise<void> => {
+        const at = new Date(now - ageDays * day).toISOString();
+        await journal.record({ id, flow: 'f', source: 's', receivedAt: at, headers: {}, body: Buffer.from('{}') }, [{ type: 'received', at }], { maxBodyBytes: 100 });
+        if (last === 'waiting-for-retry') await journal.scheduleRetry(id, { dueAt: new Date(now + day).toISOString(), attempt: 2 });
+        else if (last === 'dead') await journal.deadLetter(id, { error: { code: 'TIMEOUT', message: 'x' }, attempt: 1 });
+        else await journal.append(id, [{ type: last, at }]);
+        made[id] = last as MessageStatus;
+      };
+      for (let i = 0; i < 30; i++) await put(`old-delivered-${i}`, 10, 'delivered');
+      await put('new-delivered', 1, 'delivered');
+      await put('old-resolved', 10, 'resolved');
+      await put('older-resolved', 40, 'resolved');
+      await put('old-failed', 10, 'failed');
+      await put('old-dead', 400, 'dead');
+      await put('old-waiting', 400, 'waiting-for-retry');
+      const sweeper = new RetentionSweeper(journal, { delivered: 7 * day, resolved: 30 * day }, pino({ level: 'silent' }));
+      expect(await sweeper.sweep(now)).toBe(31);
+      const left = [];
+      for (const id of Object.keys(made)) if (await journal.get(id)) left.push(id);
+      expect(left.sort()).toEqual(['new-delivered', 'old-dead', 'old-failed', 'old-resolved', 'old-waiting']);
+      expect(await sweeper.sweep(now)).toBe(0);
+    } finally {
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
