@@ -7,6 +7,10 @@ import { Registry } from '../core/registry.js';
 import { PROJECT_ROOT } from './paths.js';
 import { compileFlowSchema } from './schema-validator.js';
 import { YamlSource, type Diagnostic } from './yaml-source.js';
+import type { Retention } from '../runtime/retention.js';
+
+/** How long settled journal records are kept unless hub.yaml says otherwise. */
+const DEFAULT_KEEP = { delivered: '7d', failed: '30d', resolved: '30d', archived: '30d' } as const;
 
 
 export interface HubConfig {
@@ -20,7 +24,7 @@ export interface HubConfig {
   limits: HubLimits;
   logLevel: string;
   shutdownGraceMs: number;
-  journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number };
+  journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number; keep?: Retention };
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
   admin?: { token: string | undefined };
 }
@@ -48,7 +52,7 @@ interface RawHubConfig {
   limits?: { body_bytes?: number; max_depth?: number };
   log?: { level?: string };
   shutdown?: { grace?: number | string };
-  journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string };
+  journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
   admin?: { token?: string };
 }
 
@@ -89,6 +93,7 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : resolve(base, raw.journal?.dir ?? '.hub/journal'),
       retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
+      keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),
     },
     admin: { token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined },
   };

@@ -1,16 +1,16 @@
 import type { ConfigIssue } from './errors.js';
 
-/** Durations in config: a number of milliseconds, or a string such as "250ms", "10s", "2m", "1h", "1m30s". */
+/** Durations in config: a number of milliseconds, or a string such as "250ms", "10s", "2m", "1h", "1m30s", "7d". */
 export type Duration = number | string;
 
-export const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h))+$';
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export const DURATION_PATTERN = '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$';
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Milliseconds for a duration; throws a TypeError for a string that is not one. */
 export function toMs(value: Duration): number {
   if (typeof value === 'number') return value;
-  if (!new RegExp(DURATION_PATTERN).test(value)) throw new TypeError(`"${value}" is not a duration (e.g. 250ms, 10s, 2m, 1h)`);
+  if (!new RegExp(DURATION_PATTERN).test(value)) throw new TypeError(`"${value}" is not a duration (e.g. 250ms, 10s, 2m, 1h, 7d)`);
   let total = 0;
   for (const m of value.matchAll(PART)) total += Number(m[1]) * UNIT[m[2]!]!;
   return Math.round(total);

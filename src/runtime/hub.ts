@@ -12,6 +12,7 @@ import { JournalError } from '../journal/errors.js';
 import { openJournal } from '../journal/open.js';
 import { FlowRunner } from './flow-runner.js';
 import { createHttpServer } from './http-server.js';
+import { RetentionSweeper } from './retention.js';
 import { RetryPoller } from './retry-poller.js';
 
 export class FlowLoadError extends Error {
@@ -40,6 +41,7 @@ export class Hub {
   readonly runners: FlowRunner[];
   readonly app: FastifyInstance;
   readonly retries: RetryPoller;
+  readonly retention: RetentionSweeper;
   #stopping = false;
   #started = false;
 
@@ -51,6 +53,7 @@ export class Hub {
     this.app = createHttpServer(options.config.limits, options.logger);
     this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs });
+    this.retention = new RetentionSweeper(journal, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const flows = Object.fromEntries(this.runners.map((r) => [r.name, r.ready() ? 'ready' : 'not ready']));
@@ -82,6 +85,7 @@ export class Hub {
     }
     hub.#started = true;
     hub.retries.start();
+    hub.retention.start();
     return hub;
   }
 
@@ -111,6 +115,7 @@ export class Hub {
     this.#stopping = true;
     const grace = this.options.config.shutdownGraceMs;
     this.retries.halt();
+    await this.retention.stop();
     await Promise.all(this.runners.map((r) => r.stop(grace)));
     await this.retries.drained();
     await this.app.close();
