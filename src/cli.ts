@@ -9,6 +9,7 @@ import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js'
 import { PROJECT_ROOT } from './config/paths.js';
 import { loadUserAdapters } from './config/plugins.js';
 import { MessageSchemas } from './config/schema-validator.js';
+import { deadLettersCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
 
@@ -25,8 +26,25 @@ Usage:
   hub schema [--config FILE] [--out FILE]
         Print (or write) the flow JSON Schema assembled from the registered adapters and steps.
 
+Operating a running hub (through its admin API):
+  hub messages [--flow F] [--status S]... [--correlation-id C] [--error-code C] [--error-step S] [--error-text T]
+               [--from ISO] [--to ISO] [--limit N] [--cursor C] [--json]
+        Search the journal, newest first (a table; --json for the raw page). --status repeats or takes a list.
+  hub messages show ID [--json]
+        One message: headers, stored body, error, timeline, replays.
+  hub dead-letters [--flow F] [--json]
+        Dead letters grouped by flow, step and error code.
+  hub replay ID [--to start|failed-step] [--sink S] [--body-file FILE] [--content-type T] [--note N]
+        Replay one message (a new id, linked to the original) from the start, from its failed step, or straight to
+        a sink; --body-file replaces its body (checked against the flow's input schema first).
+  hub replay --flow F [--status S]... [--error-code C] [--error-step S] [--error-text T] [--from ISO] [--until ISO]
+             [--to start|failed-step] [--sink S] [--max N] [--note N]
+        Replay every message of the flow that matches (dead ones unless --status says otherwise), up to --max (1000).
+  Each takes --url URL (else HUB_URL, else http://127.0.0.1:8080); the admin token comes from HUB_ADMIN_TOKEN.
+  A replay is sent once per --idempotency-key K (default: the same command twice sends once).
+
 Configuration: ./hub.yaml, or --config FILE, or HUB_CONFIG; HUB_PORT, HUB_HOST, HUB_FLOWS, HUB_LOG_LEVEL override it.
-Exit codes: 0 ok, 1 invalid flows or configuration, 2 usage error.`;
+Exit codes: 0 ok, 1 invalid flows or configuration, or the hub refused or failed a request, 2 usage error.`;
 
 function version(): string {
   return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -52,6 +70,12 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return await adaptersCommand(rest, out);
       case 'schema':
         return await schemaCommand(rest, out);
+      case 'messages':
+        return await messagesCommand(rest, out, err);
+      case 'dead-letters':
+        return await deadLettersCommand(rest, out, err);
+      case 'replay':
+        return await replayCommand(rest, out, err);
       case '--version':
       case '-v':
         out(version());
@@ -67,6 +91,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return 2;
     }
   } catch (e) {
+    if (e instanceof UsageError) {
+      err(`hub ${command}: ${e.message} (see hub --help)`);
+      return 2;
+    }
     if (e instanceof HubConfigError || e instanceof FlowLoadError) {
       err(e instanceof FlowLoadError ? formatDiagnostics(e.diagnostics) : e.message);
       return 1;

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -9,6 +8,7 @@ import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestR
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../../adapters/amqp/test-support.js';
+import { Downstream } from '../../test/support/downstream.js';
 import { builtinRegistry } from '../builtins.js';
 import type { HubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
@@ -44,38 +44,6 @@ function config(dir: string, flowsDir: string, token?: string): HubConfig {
 function keepingLogger(): { logger: Logger; lines: { level: number; msg: string }[] } {
   const lines: { level: number; msg: string }[] = [];
   return { logger: pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) }), lines };
-}
-
-/** The downstream service: records each request by path, answers 503 while `failing`. */
-class Downstream {
-  failing = true;
-  readonly received: { path: string; body: string; headers: Record<string, string | string[] | undefined> }[] = [];
-  readonly #server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (this.failing) {
-        res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance');
-        return;
-      }
-      this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server.address() as { port: number }).port}`;
-  }
-
-  bodies(path: string): unknown[] {
-    return this.received.filter((r) => r.path === path).map((r) => JSON.parse(r.body) as unknown);
-  }
-
-  close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
 }
 
 /** Checks an answer against the OpenAPI document's schema for that operation and status. */

@@ -1,0 +1,342 @@
+/**
+ * The CLI's operator commands (`hub messages`, `hub dead-letters`, `hub replay`): each is a call to a running hub's
+ * admin API, printed for a terminal (or as JSON with --json). Exit codes: 0 done, 1 the hub refused or failed (its
+ * problem is printed), 2 a usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
+import { ADMIN_PREFIX } from './api-spec.js';
+import type { BulkReplayResult, ReplayResult } from './replay.js';
+
+type Print = (s: string) => void;
+
+export const DEFAULT_HUB_URL = 'http://127.0.0.1:8080';
+
+/** A usage error: printed with a hint, exit code 2. */
+export class UsageError extends Error {}
+
+/** The hub answered with a problem (or could not be reached): printed, exit code 1. */
+class AdminError extends Error {}
+
+interface Problem {
+  title?: string;
+  status?: number;
+  detail?: string;
+  code?: string;
+  errors?: { path?: string; message: string }[];
+}
+
+class AdminClient {
+  readonly #headers: Record<string, string>;
+
+  constructor(
+    readonly url: string,
+    token: string | undefined,
+  ) {
+    this.#headers = { 'x-hub-actor': actorName(), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  }
+
+  async call<T>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; data: T }> {
+    const target = `${this.url}${ADMIN_PREFIX}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(target, {
+        method,
+        headers: { ...this.#headers, ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        signal: AbortSignal.timeout(10 * 60_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AdminError(`cannot reach the hub at ${this.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is it running? Name it with --url or HUB_URL`);
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = text;
+    }
+    if (res.status >= 400) throw new AdminError(describeProblem(res.status, data));
+    return { status: res.status, data: data as T };
+  }
+}
+
+function actorName(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+function describeProblem(status: number, data: unknown): string {
+  const p = (typeof data === 'object' && data !== null ? data : { detail: String(data ?? '') }) as Problem;
+  const head = `${p.title ?? 'Error'} (${status}${p.code ? ` ${p.code}` : ''})${p.detail ? `: ${p.detail}` : ''}`;
+  const more = (p.errors ?? []).map((e) => `  ${e.path ? `${e.path}: ` : ''}${e.message}`);
+  const hint = status === 401 ? ['  set HUB_ADMIN_TOKEN to the hub\'s admin token'] : [];
+  return [head, ...more, ...hint].join('\n');
+}
+
+const COMMON = { url: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+function client(url: string | undefined, env: NodeJS.ProcessEnv): AdminClient {
+  return new AdminClient((url ?? env.HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, ''), env.HUB_ADMIN_TOKEN || undefined);
+}
+
+function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag} must be an integer from 1 to ${max} (got "${value}")`);
+  return n;
+}
+
+function isoTime(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`${flag} must be a date and time such as 2025-01-31T14:00:00Z (got "${value}")`);
+  return new Date(ms).toISOString();
+}
+
+function target(value: string | undefined): 'start' | 'failed-step' | undefined {
+  if (value === undefined || value === 'start' || value === 'failed-step') return value;
+  throw new UsageError(`--to must be "start" or "failed-step" (got "${value}")`);
+}
+
+/** Runs one command; resolves with its exit code. */
+async function run(fail: Print, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof AdminError) {
+      fail(`hub: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** `hub messages [filters]` and `hub messages show ID`. */
+export async function messagesCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...COMMON,
+      flow: { type: 'string' },
+      status: { type: 'string', multiple: true },
+      'correlation-id': { type: 'string' },
+      'error-code': { type: 'string' },
+      'error-step': { type: 'string' },
+      'error-text': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+    },
+  });
+  const api = client(values.url, env);
+  if (positionals[0] === 'show') {
+    const id = positionals[1];
+    if (!id || positionals.length > 2) throw new UsageError('show: name one message id (e.g. hub messages show 01J...)');
+    return run(err, async () => {
+      const { data } = await api.call<MessageRecord>('GET', `/messages/${encodeURIComponent(id)}`);
+      if (values.json) out(JSON.stringify(data, null, 2));
+      else showMessage(data, api.url, out);
+      return 0;
+    });
+  }
+  if (positionals.length) throw new UsageError(`unexpected "${positionals[0]}" (did you mean hub messages show ID?)`);
+  const query = new URLSearchParams();
+  const add = (name: string, value: string | undefined): void => void (value !== undefined && query.append(name, value));
+  add('flow', values.flow);
+  for (const s of values.status ?? []) add('status', s);
+  add('correlationId', values['correlation-id']);
+  add('errorCode', values['error-code']);
+  add('errorStep', values['error-step']);
+  add('errorText', values['error-text']);
+  add('from', isoTime(values.from, '--from'));
+  add('to', isoTime(values.to, '--to'));
+  add('limit', positiveInt(values.limit, '--limit', 500)?.toString());
+  add('cursor', values.cursor);
+  return run(err, async () => {
+    const { data } = await api.call<Page<MessageSummary>>('GET', `/messages${query.size ? `?${query}` : ''}`);
+    if (values.json) {
+      out(JSON.stringify(data, null, 2));
+      return 0;
+    }
+    if (data.items.length === 0) out('no messages match');
+    else {
+      out(
+        table(
+          ['ID', 'FLOW', 'STATUS', 'TRIES', 'RECEIVED', 'ERROR'],
+          data.items.map((m) => [m.id, m.flow, m.status, String(m.attempts), m.receivedAt, m.lastError ? clip(`${m.lastError.code}${m.lastError.step ? ` at ${m.lastError.step}` : ''}: ${m.lastError.message}`, 80) : m.replayOf ? `(replay of ${m.replayOf})` : '']),
+        ),
+      );
+    }
+    if (data.next) out(`\nmore: add --cursor ${data.next}`);
+    return 0;
+  });
+}
+
+/** `hub dead-letters [--flow F]`. */
+export async function deadLettersCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, flow: { type: 'string' } } });
+  const api = client(values.url, env);
+  return run(err, async () => {
+    const { data } = await api.call<{ groups: DeadLetterGroup[] }>('GET', `/dead-letters${values.flow ? `?flow=${encodeURIComponent(values.flow)}` : ''}`);
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else if (data.groups.length === 0) out('no dead letters');
+    else {
+      out(table(['FLOW', 'STEP', 'CODE', 'COUNT', 'FIRST', 'LAST'], data.groups.map((g) => [g.flow, g.step || '-', g.code, String(g.count), g.firstSeen, g.lastSeen])));
+      out('\nlist them: hub messages --status dead --flow FLOW --error-code CODE; replay them: hub replay --flow FLOW --error-code CODE');
+    }
+    return 0;
+  });
+}
+
+/** `hub replay ID [...]` (one message) and `hub replay --flow F [filters]` (every match). */
+export async function replayCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...COMMON,
+      to: { type: 'string' },
+      sink: { type: 'string' },
+      'body-file': { type: 'string' },
+      'content-type': { type: 'string' },
+      note: { type: 'string' },
+      'idempotency-key': { type: 'string' },
+      flow: { type: 'string' },
+      status: { type: 'string', multiple: true },
+      'error-code': { type: 'string' },
+      'error-step': { type: 'string' },
+      'error-text': { type: 'string' },
+      from: { type: 'string' },
+      until: { type: 'string' },
+      max: { type: 'string' },
+    },
+  });
+  const api = client(values.url, env);
+  const headers = values['idempotency-key'] ? { 'idempotency-key': values['idempotency-key'] } : undefined;
+  const to = target(values.to);
+  const filterFlags = (['status', 'error-code', 'error-step', 'error-text', 'from', 'until', 'max'] as const).filter((f) => values[f] !== undefined);
+  if (positionals.length > 1) throw new UsageError('name one message id, or none with --flow for every match of a filter');
+  const id = positionals[0];
+  if (id !== undefined) {
+    if (values.flow !== undefined || filterFlags.length) throw new UsageError(`--${values.flow !== undefined ? 'flow' : filterFlags[0]} selects messages by filter; give it without a message id`);
+    let edited: { body: string; bodyEncoding: 'utf8' | 'base64' } | undefined;
+    if (values['body-file'] !== undefined) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(values['body-file']);
+      } catch (e) {
+        throw new UsageError(`--body-file: cannot read ${values['body-file']}: ${(e as Error).message}`);
+      }
+      edited = isUtf8(bytes) ? { body: bytes.toString('utf8'), bodyEncoding: 'utf8' } : { body: bytes.toString('base64'), bodyEncoding: 'base64' };
+    }
+    const body = { ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...edited, ...(values['content-type'] ? { contentType: values['content-type'] } : {}), ...(values.note ? { note: values.note } : {}) };
+    return run(err, async () => {
+      const { data } = await api.call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, { body, ...(headers ? { headers } : {}) });
+      if (values.json) out(JSON.stringify(data, null, 2));
+      else out(describeReplay(id, data));
+      return data.outcome === 'dead' && !data.duplicate ? 1 : 0;
+    });
+  }
+  if (values.flow === undefined) throw new UsageError('name a message id (hub replay ID), or --flow FLOW to replay every match of a filter (dead ones by default)');
+  for (const f of ['body-file', 'content-type'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} edits one message; name its id`);
+  const filter = {
+    flow: values.flow,
+    ...(values.status ? { status: values.status } : {}),
+    ...(values['error-code'] ? { errorCode: values['error-code'] } : {}),
+    ...(values['error-step'] ? { errorStep: values['error-step'] } : {}),
+    ...(values['error-text'] ? { errorText: values['error-text'] } : {}),
+    ...(values.from ? { from: isoTime(values.from, '--from') } : {}),
+    ...(values.until ? { to: isoTime(values.until, '--until') } : {}),
+  };
+  const max = positiveInt(values.max, '--max', 10_000);
+  const body = { filter, ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...(max ? { max } : {}), ...(values.note ? { note: values.note } : {}) };
+  return run(err, async () => {
+    const { data } = await api.call<BulkReplayResult>('POST', '/replays', { body, ...(headers ? { headers } : {}) });
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else {
+      const o = data.outcomes;
+      out(`matched ${data.matched}${data.capped ? ' (capped by --max: run it again for the rest)' : ''}, replayed ${data.replayed} (delivered ${o.delivered}, waiting for retry ${o['waiting-for-retry']}, dead ${o.dead}), duplicates ${data.duplicates}, failed ${data.failed.length}`);
+      for (const f of data.failed) out(`  ${f.id}: ${f.reason}`);
+    }
+    return data.failed.length || data.outcomes.dead ? 1 : 0;
+  });
+}
+
+function describeReplay(id: string, r: ReplayResult): string {
+  if (r.duplicate) return `${id} was already replayed as ${r.newId} (by ${r.replay.by} at ${r.replay.at}, key ${r.replay.requestKey}); nothing sent again${r.outcome ? ` (it is ${r.outcome})` : ''}. To replay it once more, pass a new --idempotency-key.`;
+  const where = r.replay.target.sink ? ` to sink ${r.replay.target.sink}` : r.replay.target.to === 'failed-step' ? ` from step ${r.replay.target.step}` : '';
+  if (r.outcome === 'delivered') return `replayed ${id} as ${r.newId}${where}: delivered`;
+  const why = r.error ? ` (${r.error.code}${r.error.step ? ` at ${r.error.step}` : ''}: ${r.error.message})` : '';
+  return `replayed ${id} as ${r.newId}${where}: ${r.outcome === 'dead' ? 'failed again, dead' : 'failed again, waiting for a retry'}${why}`;
+}
+
+function showMessage(m: MessageRecord, url: string, out: Print): void {
+  const rows: [string, string | undefined][] = [
+    ['id', m.id],
+    ['flow', m.flow],
+    ['source', m.source],
+    ['status', `${m.status} (tries: ${m.attempts})`],
+    ['received', m.receivedAt],
+    ['updated', m.updatedAt],
+    ['correlation', m.correlationId],
+    ['replay of', m.replayOf],
+    ['replayed as', m.replayedAs.length ? m.replayedAs.join(', ') : undefined],
+    ['last error', m.lastError ? `${m.lastError.code}${m.lastError.step ? ` at ${m.lastError.step}` : ''}: ${m.lastError.message}` : undefined],
+  ];
+  for (const [k, v] of rows) if (v !== undefined) out(`${`${k}:`.padEnd(13)}${v}`);
+  out('headers:');
+  for (const [k, v] of Object.entries(m.headers)) out(`  ${k}: ${v}`);
+  const b = m.body;
+  const stored = Buffer.byteLength(b.data, b.encoding);
+  out(`body: ${b.size} bytes, sha256 ${b.sha256}${b.truncated ? `, only the first ${stored} stored` : ''}${b.encoding === 'base64' ? ', not UTF-8: shown as base64' : ''}`);
+  out(indent(b.data));
+  if (b.encoding === 'base64') out(`  (the raw bytes: curl -s ${url}${ADMIN_PREFIX}/messages/${m.id}/body)`);
+  out('timeline:');
+  for (const e of m.timeline) out(`  ${describeEvent(e)}`);
+}
+
+function describeEvent(e: TimelineEvent): string {
+  const parts = [e.at, e.type.padEnd(17)];
+  if (e.attempt !== undefined) parts.push(`try ${e.attempt}`);
+  if (e.step) parts.push(e.step);
+  if (e.error) parts.push(`${e.error.code}${e.error.step ? ` at ${e.error.step}` : ''}: ${e.error.message}`);
+  if (e.dueAt) parts.push(`due ${e.dueAt}`);
+  if (e.detail) parts.push(e.detail);
+  return parts.join('  ');
+}
+
+function isUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+function clip(s: string, n: number): string {
+  const line = s.replace(/\s+/g, ' ');
+  return line.length > n ? `${line.slice(0, n - 1)}…` : line;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}

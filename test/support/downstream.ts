@@ -1,0 +1,33 @@
+import { createServer, type Server } from 'node:http';
+
+/** The downstream service: records each request by path, answers 503 while `failing`. */
+export class Downstream {
+  failing = true;
+  readonly received: { path: string; body: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  readonly #server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (this.failing) {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance');
+        return;
+      }
+      this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.#server.address() as { port: number }).port}`;
+  }
+
+  bodies(path: string): unknown[] {
+    return this.received.filter((r) => r.path === path).map((r) => JSON.parse(r.body) as unknown);
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
