@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { Redis } from 'ioredis';
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse, type RouteOptions } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +25,24 @@ import { registerAdminApi } from './routes.js';
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
-function config(dir: string, flowsDir: string, token?: string): HubConfig {
+const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+
+/** Deletes every key under a test's Redis prefix. */
+async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function config(dir: string, flowsDir: string, token?: string, redisPrefix?: string): HubConfig {
   return {
     file: undefined,
     host: '127.0.0.1',
@@ -35,7 +53,7 @@ function config(dir: string, flowsDir: string, token?: string): HubConfig {
     limits: { bodyBytes: 1 << 20, maxDepth: 64 },
     logLevel: 'silent',
     shutdownGraceMs: 2000,
-    journal: { redisUrl: undefined, prefix: 'hub:journal', dir, retryPollMs: 1000, leaseMs: 30_000 },
+    journal: { redisUrl: redisPrefix ? REDIS_URL : undefined, prefix: redisPrefix ?? 'hub:journal', dir, retryPollMs: 1000, leaseMs: 30_000 },
     admin: { token },
   };
 }
@@ -69,7 +87,8 @@ function docChecker(): (method: string, path: string, res: LightMyRequestRespons
   };
 }
 
-describe('admin API', () => {
+describe.each(['embedded', 'redis'] as const)('admin API (%s journal)', (backend) => {
+  const redisPrefix = backend === 'redis' ? `test:admin:${randomUUID()}` : undefined;
   const broker = new Broker();
   const downstream = new Downstream();
   const queue = unique('admin');
@@ -87,7 +106,7 @@ describe('admin API', () => {
     await ch.close();
     const url = await downstream.start();
     hub = await Hub.build({
-      config: config(journalDir, join(FIXTURES, 'flows')),
+      config: config(journalDir, join(FIXTURES, 'flows'), undefined, redisPrefix),
       registry: builtinRegistry(),
       logger,
       env: { ...process.env, AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url },
@@ -99,6 +118,7 @@ describe('admin API', () => {
     await downstream.close();
     await broker.close();
     rmSync(journalDir, { recursive: true, force: true });
+    if (redisPrefix) await dropPrefix(redisPrefix);
   });
 
   async function api(method: InjectOptions['method'], path: string, options: { body?: unknown; headers?: Record<string, string>; remoteAddress?: string; documented?: string } = {}): Promise<LightMyRequestResponse> {
