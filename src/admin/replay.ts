@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import { newId } from '../core/id.js';
 import { Message } from '../core/message.js';
-import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest } from '../journal/contract.js';
+import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest, TimelineEvent } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
@@ -211,14 +211,22 @@ export class Replayer {
    */
   async #park(message: Message, e: HubError): Promise<Pick<ReplayResult, 'outcome' | 'error'>> {
     const error = errorInfo(e);
+    const at = new Date().toISOString();
     try {
-      const at = new Date().toISOString();
-      await this.journal.record(journalInput(message), [{ type: 'received', at: message.meta.receivedAt, attempt: 1 }, { type: 'failed', at, attempt: 1, error }], { maxBodyBytes: Number.MAX_SAFE_INTEGER });
+      // Under `all` the runner recorded it (maybe with the body cut to the flow's cap) and its failure; the journal
+      // is now its only copy, so the record must hold the whole body.
+      const existing = await this.journal.get(message.id);
+      if (existing?.body.truncated) await this.journal.remove(message.id);
+      if (!existing || existing.body.truncated) {
+        const events: TimelineEvent[] = existing?.timeline ?? [{ type: 'received', at: message.meta.receivedAt, attempt: 1 }, { type: 'failed', at, attempt: 1, error }];
+        await this.journal.record(journalInput(message), events, { maxBodyBytes: Number.MAX_SAFE_INTEGER });
+      }
       await this.journal.deadLetter(message.id, { error, attempt: 1, at });
     } catch (err) {
       this.logger.error({ err, messageId: message.id, replayOf: message.meta.replayOf }, 'a booked replay could neither run nor be parked');
       throw hubError('JOURNAL_UNAVAILABLE', `replay ${message.id} of ${message.meta.replayOf} was booked but could neither run (${e.code}: ${e.message}) nor be parked (${(err as Error).message}); replay ${message.meta.replayOf} again with a new Idempotency-Key once the hub is well`, { cause: err });
     }
+    this.logger.warn({ messageId: message.id, replayOf: message.meta.replayOf, code: e.code }, `replay could not run (${e.message}); parked as dead`);
     return { outcome: 'dead', error };
   }
 }
