@@ -115,10 +115,10 @@ describe('amqp topology', () => {
     expect(plan.retry).toEqual({ queue: 'orders.eu.retry', delayMs: 5000, maxRetries: undefined });
   });
 
-  it('warns when there is no dead letter, and reports contradictions at their paths', () => {
+  it('needs no dead letter (the hub parks dead messages in its journal), and reports contradictions at their paths', () => {
     const issues: ConfigIssue[] = [];
     sourcePlan({ url: 'amqp://x', queue: 'q' }, (i) => issues.push(i));
-    expect(issues).toEqual([expect.objectContaining({ path: ['queue'], severity: 'warning', message: expect.stringMatching(/no dead_letter/) })]);
+    expect(issues).toEqual([]);
 
     const bad: ConfigIssue[] = [];
     amqp.source!.create({ url: 'amqp://x', queue: 'q', queue_type: 'quorum', durable: false, arguments: { 'x-dead-letter-exchange': 'd' }, exchanges: { 'amq.topic': {}, d: { type: 'fanout' } }, bind: { exchange: '' }, dead_letter: { exchange: 'd', type: 'direct' }, retry: { queue: 'q' }, heartbeat: 'x' } as never, adapterCtx(bad));

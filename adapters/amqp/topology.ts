@@ -186,9 +186,6 @@ export function sourcePlan(config: AmqpSourceConfig, report: Report): SourcePlan
   }
 
   b.extraQueues(config.queues);
-  if (config.dead_letter === undefined) {
-    report({ path: ['queue'], severity: 'warning', message: 'no dead_letter: a message the flow rejects permanently is dropped by the broker (unless a policy gives the queue a dead-letter exchange); add dead_letter: { exchange: ... } to keep it' });
-  }
   return { topology: b.build(), queue: config.queue, deadLetter, retry: { queue: retryQueue, delayMs, maxRetries: config.retry?.max_retries } };
 }
 

@@ -172,6 +172,12 @@ extra: true
     expect(result.flows.map((f) => f.name)).toEqual(['a']);
   });
 
+  it('keeps the hub\'s own paths (admin API, health, metrics) away from flows', () => {
+    const { result, lines } = lint({ 'a.yaml': 'name: a\nsource: { probe: { path: /admin/api/messages } }\n', 'b.yaml': 'name: b\nsource: { probe: { path: /healthz } }\n', 'c.yaml': 'name: c\nsource: { probe: { path: /administration } }\n' });
+    expect(lines).toEqual(['a.yaml:2:26: http POST /admin/api/messages: paths under /admin belong to the hub itself; choose another path', 'b.yaml:2:26: http POST /healthz: paths under /healthz belong to the hub itself; choose another path']);
+    expect(result.flows.map((f) => f.name)).toEqual(['c']);
+  });
+
   it('formats diagnostics as file:line:col: message, sorted', () => {
     const { result } = lint({ 'z.yaml': 'name: z\nsource: { probe: {} }\n', 'a.yaml': 'name: 1\nsource: { probe: { path: /q } }\n' });
     expect(formatDiagnostics(result.diagnostics).split('\n').map((l) => l.replace(/^.*\//, ''))).toEqual(['a.yaml:1:7: must be string', 'z.yaml:2:18: missing required key "path"']);

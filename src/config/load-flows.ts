@@ -6,6 +6,7 @@ import type { AdapterContext, Claim, HubLimits, JsonSchema, Sink, Source, Step, 
 import { toMs } from '../core/duration.js';
 import type { ConfigIssue } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../core/expression.js';
+import { reservedPathOf } from '../core/http-route.js';
 import type { Registry } from '../core/registry.js';
 import { DEFAULT_FLOW_JOURNAL, type FlowJournalOptions, type JournalPolicy } from '../journal/contract.js';
 import { findLiteralSecrets, substituteEnv } from './env.js';
@@ -126,6 +127,11 @@ export function loadFlows(paths: string[], options: LoadOptions): LoadResult {
     else names.set(flow.name, where(['name']));
     for (const claim of flow.source.claims) {
       const path = ['source', flow.source.adapter, ...claim.path];
+      const reserved = reservedPathOf(claim.key);
+      if (reserved) {
+        src.report(path, `${claim.key}: paths under ${reserved} belong to the hub itself; choose another path`);
+        continue;
+      }
       const holder = claims.get(claim.key);
       if (holder) src.report(path, `${claim.key} is already claimed by flow "${holder.flow}" (${holder.where})`);
       else claims.set(claim.key, { flow: flow.name, where: where(path) });

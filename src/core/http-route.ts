@@ -23,6 +23,16 @@ export function httpRouteKey(method: string, path: string): string {
   return `http ${method} ${normalizePath(path)}`;
 }
 
+/** Paths the hub serves itself (health, readiness, metrics, the admin API and console): no flow may take them. */
+export const RESERVED_PATHS = ['/admin', '/healthz', '/readyz', '/metrics'];
+
+/** The reserved path an HTTP claim key ("http POST /admin/x", "soap POST /healthz Op") falls under, if any. */
+export function reservedPathOf(claimKey: string): string | undefined {
+  const path = claimKey.split(' ').find((part) => part.startsWith('/'));
+  if (path === undefined) return undefined;
+  return RESERVED_PATHS.find((r) => path === r || path.startsWith(r + '/'));
+}
+
 /**
  * The text a caller gets for an error. Client-side codes (`fault: client` in the error table) keep their message:
  * it says what is wrong with the caller's input. Server-side ones get their title and the message id, because the

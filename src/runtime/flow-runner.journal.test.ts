@@ -202,6 +202,20 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(() => runner.replay(m, { sink: 'nope' })).toThrow(/no sink named "nope"/);
   });
 
+  it('parks a replay the flow has no room for (it has no source to keep it), where a broker message is handed back', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
+    const { runner, deliver } = await rig({ concurrency: 1, queue: 0 }, { out: sink(() => held) });
+    const busy = deliver(msg());
+    await sleep(10);
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'FLOW_OVERLOADED' });
+    const replay = msg().with({ id: 'replay-overloaded', meta: { replayOf: 'original' } });
+    expect(await runner.replay(replay)).toEqual({ replies: [], parked: 'waiting-for-retry' });
+    expect(await journal.get('replay-overloaded')).toMatchObject({ status: 'waiting-for-retry', lastError: { code: 'FLOW_OVERLOADED' } });
+    release();
+    await busy;
+  });
+
   it('lets a durable retry through the dedupe check its own first run made, and drops a real duplicate', async () => {
     let fail = true;
     const out = sink(async () => {

@@ -203,7 +203,8 @@ export class FlowRunner {
     } catch (err) {
       const e = this.#failed(message, err);
       if (!trail) throw e;
-      if (NOT_PARKED.has(e.code)) {
+      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller.
+      if (NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) {
         if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
