@@ -14,10 +14,13 @@
  *   (at most the prefetch) goes out as the next send, with no linger timer. After a send resolves, its deliveries
  *   are acked with one basic.ack (multiple=true) of the last one: every earlier delivery is in this or an earlier
  *   send, which already resolved (at least once, ack after produce, like the hub).
+ *
+ * Scenario 3 runs the hub pipe alone, once per journal policy (`HubVariant`).
  */
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Partitioners, type Admin, type Consumer, type Message as KafkaRecord } from 'kafkajs';
+import type { JournalPolicy } from '../src/journal/contract.js';
 import { kafkaClient, now, orderBody, Recorder, SENT_AT, SETTINGS, TRANSFORM_JSONATA, transformOrder, uniqueName, within, type RoundResult } from './common.js';
 import { startHub, type RunningHub } from './hub.js';
 import { traceReport, traceRound } from './trace.js';
@@ -89,7 +92,14 @@ async function startRaw(queue: string, topic: string): Promise<Pipe> {
   };
 }
 
-function hubFlow(name: string, queue: string, topic: string, deadExchange: string): string {
+/** How the hub pipe runs: the flow's `journal` policy (unset: the flow says nothing, so the default) and its backend. */
+export interface HubVariant {
+  journal?: JournalPolicy;
+  /** The journal on this Redis rather than the embedded store. */
+  redisUrl?: string;
+}
+
+function hubFlow(name: string, queue: string, topic: string, deadExchange: string, journal: JournalPolicy | undefined): string {
   return `name: ${name}
 description: Benchmark flow, AMQP to Kafka with a transformation.
 source:
@@ -109,7 +119,7 @@ sinks:
       brokers: \${env:BENCH_KAFKA_BROKERS}
       topic: ${topic}
 concurrency: ${SETTINGS.prefetch}
-`;
+${journal ? `journal: ${journal}\n` : ''}`;
 }
 
 const TRANSFORM_FOR_YAML = TRANSFORM_JSONATA.replaceAll("'", "''");
@@ -143,7 +153,7 @@ async function publishAll(conn: ChannelModel, queue: string, bodies: Buffer[], r
 }
 
 /** One round of one pipe: fresh queue and topic, output reader joined before the first send, everything deleted after. */
-export async function roundAmqpToKafka(pipe: 'raw' | 'hub', n: number, admin: Admin, loadConn: ChannelModel): Promise<RoundResult> {
+export async function roundAmqpToKafka(pipe: 'raw' | 'hub', n: number, admin: Admin, loadConn: ChannelModel, variant: HubVariant = {}): Promise<RoundResult> {
   const queue = uniqueName('s1.in');
   const topic = uniqueName('s1.out');
   const deadExchange = uniqueName('s1.dead');
@@ -170,7 +180,7 @@ export async function roundAmqpToKafka(pipe: 'raw' | 'hub', n: number, admin: Ad
     if (pipe === 'raw') pipeHandle = await startRaw(queue, topic);
     else {
       const name = `bench-s1-${Date.now().toString(36)}`;
-      pipeHandle = running = await startHub(name, hubFlow(name, queue, topic, deadExchange));
+      pipeHandle = running = await startHub(name, hubFlow(name, queue, topic, deadExchange, variant.journal), variant.redisUrl ? { redisUrl: variant.redisUrl } : {});
     }
     traceRound(pipe, running && (() => running.hub.runners));
 

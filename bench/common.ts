@@ -21,10 +21,15 @@ export const SETTINGS = {
   bodyBytes: positiveInt(process.env.BENCH_BODY_BYTES, 300),
   prefetch: positiveInt(process.env.BENCH_PREFETCH, 256),
   partitions: positiveInt(process.env.BENCH_PARTITIONS, 4),
-  /** "1,2": which scenarios run. */
-  scenarios: (process.env.BENCH_SCENARIOS ?? '1,2').split(',').map((s) => s.trim()),
-  /** "raw,hub,strict": which pipes run (strict is scenario 2's one-at-a-time raw pipe). */
-  pipes: (process.env.BENCH_PIPES ?? 'raw,hub,strict').split(',').map((s) => s.trim()),
+  /** "1,2,3": which scenarios run. */
+  scenarios: (process.env.BENCH_SCENARIOS ?? '1,2,3').split(',').map((s) => s.trim()),
+  /**
+   * Which pipes run, e.g. "raw,hub,strict" (strict is scenario 2's one-at-a-time raw pipe) or "none,failures" (scenario
+   * 3's journal policies); unset: every pipe of each scenario.
+   */
+  pipes: process.env.BENCH_PIPES?.split(',').map((s) => s.trim()),
+  /** Scenario 3 adds `all` on the Redis journal backend when this is set (keys under a unique prefix, deleted after). */
+  redisUrl: process.env.REDIS_URL || undefined,
 };
 
 function positiveInt(text: string | undefined, fallback: number): number {

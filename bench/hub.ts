@@ -1,25 +1,34 @@
 /**
  * Runs one flow in a Hub inside this process: the flow YAML goes to a fresh temp folder, Hub.build loads and starts
- * it (built-in adapters and steps), listen() opens port 0, and `stop()` shuts it down and removes the folder.
+ * it (built-in adapters and steps), listen() opens port 0, and `stop()` shuts it down and removes the folder. The
+ * journal is the embedded one in that folder, or Redis under a fresh key prefix whose keys `stop()` deletes.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { builtinRegistry } from '../src/builtins.js';
 import type { HubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import { Hub } from '../src/runtime/hub.js';
-import { SETTINGS, until } from './common.js';
+import { SETTINGS, uniqueName, until } from './common.js';
 
 export interface RunningHub {
   hub: Hub;
   stop(): Promise<void>;
 }
 
+export interface StartHubOptions {
+  /** The journal on this Redis (a fresh prefix) rather than the embedded one. */
+  redisUrl?: string;
+}
+
 /** Starts a hub with this one flow and waits until its source and sinks are ready (connected, consuming). */
-export async function startHub(name: string, yaml: string): Promise<RunningHub> {
+export async function startHub(name: string, yaml: string, options: StartHubOptions = {}): Promise<RunningHub> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-bench-'));
+  const prefix = uniqueName('journal');
   writeFileSync(join(dir, `${name}.yaml`), yaml);
   const config: HubConfig = {
     file: undefined,
@@ -31,20 +40,29 @@ export async function startHub(name: string, yaml: string): Promise<RunningHub> 
     limits: { bodyBytes: 1024 * 1024, maxDepth: 64 },
     logLevel: process.env.BENCH_HUB_LOG_LEVEL ?? 'warn',
     shutdownGraceMs: 10_000,
-    journal: { redisUrl: undefined, prefix: 'hub:journal', dir: join(dir, '.journal'), retryPollMs: 1000, leaseMs: 30_000 },
+    journal: { redisUrl: options.redisUrl, prefix, dir: join(dir, '.journal'), retryPollMs: 1000, leaseMs: 30_000 },
+    // A token, so the admin API (unused here) does not warn that it answers loopback clients only.
+    admin: { token: randomBytes(16).toString('hex') },
   };
   const logger = pino({ level: config.logLevel, base: { bench: name } }, pino.destination(2));
   const env = { ...process.env, BENCH_AMQP_URL: SETTINGS.amqpUrl, BENCH_KAFKA_BROKERS: SETTINGS.kafkaBrokers.join(',') };
+  const cleanUp = async (): Promise<void> => {
+    rmSync(dir, { recursive: true, force: true });
+    if (options.redisUrl) await dropPrefix(options.redisUrl, prefix);
+  };
   let hub: Hub;
   try {
     hub = await Hub.build({ config, registry: builtinRegistry(), logger, env });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUp();
     throw err;
   }
   const stop = async (): Promise<void> => {
-    await hub.stop();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await hub.stop();
+    } finally {
+      await cleanUp();
+    }
   };
   try {
     await hub.listen();
@@ -54,4 +72,21 @@ export async function startHub(name: string, yaml: string): Promise<RunningHub> 
     throw err;
   }
   return { hub, stop };
+}
+
+/** Deletes every key under `prefix` (the journal's records and indexes, and its BullMQ retry queue). */
+async function dropPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }

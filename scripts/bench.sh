@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench`: the hub against hand-written pipes, AMQP -> transform -> Kafka and Kafka -> AMQP (bench/README.md).
+# `npm run bench`: the hub against hand-written pipes, AMQP -> transform -> Kafka and Kafka -> AMQP, and what the
+# journal costs (the first scenario's hub pipe with journal none / failures / all); see bench/bench.ts.
 #
 # Installs and builds (scripts/ensure-deps.sh), makes sure a Kafka broker answers on 127.0.0.1:$KAFKA_PORT (19092),
 # then runs dist/bench/bench.js. A broker that already answers is used as it is, whoever started it: this run
@@ -10,8 +11,9 @@
 #
 # Environment: KAFKA_PORT, KAFKA_BROKERS (use that cluster; nothing is started), AMQP_URL, BENCH_N (messages per
 # measured round, 20000), BENCH_ROUNDS (measured rounds per pipe, 3), BENCH_CPU_PROF=1 (write .cpuprofile files to .cache/bench-prof),
-# BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_PIPES, BENCH_SCENARIOS,
-# BENCH_WHATIF=pooled-random (an experiment, see bench/whatif.ts).
+# BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_SCENARIOS (1,2,3),
+# BENCH_PIPES (e.g. raw,hub,strict or none,failures,all; unset: all of them), REDIS_URL (scenario 3 adds `all` on
+# the Redis journal, under a fresh key prefix deleted after), BENCH_WHATIF=pooled-random (see bench/whatif.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
