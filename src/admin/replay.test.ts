@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FlowDefinition } from '../config/load-flows.js';
-import type { Sink, Source } from '../core/contracts.js';
+import type { Sink } from '../core/contracts.js';
 import type { Message } from '../core/message.js';
 import type { Journal, JournalPolicy } from '../journal/contract.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { FlowRunner } from '../runtime/flow-runner.js';
+import { idleSource, testFlow } from '../runtime/testing.js';
 import { Replayer } from './replay.js';
 
 // The Replayer with a real FlowRunner and a real embedded journal; only the flow's source and sink are written here.
@@ -40,23 +40,13 @@ describe('Replayer: a booked replay the flow cannot take is parked, not lost', (
         return undefined;
       },
     };
-    const source: Source = { start: async () => {}, stop: async () => {}, ready: () => true };
-    const def: FlowDefinition = {
-      name: 'narrow',
-      description: undefined,
-      file: 'narrow.yaml',
-      source: { adapter: 'test', instance: source, requestReply: false, claims: [], config: {} },
-      sinks: new Map([['out', { adapter: 'test', instance: sink, requestReply: false, config: {} }]]),
+    const def = testFlow('narrow', idleSource(), { out: sink }, {
       steps: [{ label: '0:to', kind: 'to', run: async (m, ctx) => [(await ctx.send('out', m)) ?? m] }],
-      reply: { expression: undefined, status: undefined },
       concurrency: 1,
       queue: 0,
-      timeoutMs: 5_000,
       retry: { attempts: 1, backoff: 'fixed', initialMs: 1, maxMs: 1 },
-      durable: { attempts: 0, backoff: 'exponential', initialMs: 1, maxMs: 1 },
-      deadLetterSink: undefined,
       journal: { record: policy, maxBodyBytes: 4 },
-    };
+    });
     runner = new FlowRunner(def, logger, journal);
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const receivedAt = new Date().toISOString();

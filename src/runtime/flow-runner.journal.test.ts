@@ -5,13 +5,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { Sink, Source, SourceContext } from '../core/contracts.js';
+import type { Sink, SourceContext } from '../core/contracts.js';
 import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import type { Journal } from '../journal/contract.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { FlowRunner } from './flow-runner.js';
 import { RetryPoller } from './retry-poller.js';
+import { idleSource, testFlow } from './testing.js';
 
 // The runner with a real embedded journal and the real retry poller; the source and sinks are written here.
 const logger = pino({ level: 'silent' });
@@ -55,24 +56,12 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
 
   async function rig(over: Partial<FlowDefinition>, sinks: Record<string, Sink>, requestReply = false): Promise<Rig> {
     let ctx: SourceContext | undefined;
-    const source: Source = { start: async (c) => void (ctx = c), stop: async () => {}, ready: () => true };
-    const def: FlowDefinition = {
-      name: 'journal-test',
-      description: undefined,
-      file: 'journal-test.yaml',
-      source: { adapter: 'test', instance: source, requestReply, claims: [], config: {} },
-      sinks: new Map(Object.entries(sinks).map(([n, s]) => [n, { adapter: 'test', instance: s, requestReply: false, config: {} }])),
+    const def = testFlow('journal-test', idleSource(async (c) => void (ctx = c)), sinks, {
       steps: [toSink(0, 'out')],
-      reply: { expression: undefined, status: undefined },
-      concurrency: 4,
-      queue: 100,
-      timeoutMs: 5_000,
       retry: { attempts: 2, backoff: 'fixed', initialMs: 1, maxMs: 1 },
       durable: { attempts: 2, backoff: 'exponential', initialMs: 20, maxMs: 40 },
-      deadLetterSink: undefined,
-      journal: { record: 'failures', maxBodyBytes: 65536 },
       ...over,
-    };
+    }, { source: requestReply });
     const runner = new FlowRunner(def, logger, journal);
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });

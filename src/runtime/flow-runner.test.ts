@@ -1,10 +1,11 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { SendContext, Sink, Source, SourceContext } from '../core/contracts.js';
+import type { SendContext, Sink, SourceContext } from '../core/contracts.js';
 import { hubError, type HubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import { FlowRunner } from './flow-runner.js';
+import { idleSource, testFlow } from './testing.js';
 
 // The runner alone, with a source and sinks written here (the runner is what is under test).
 function sink(send: (m: Message, ctx: SendContext) => Promise<Message | undefined>): Sink {
@@ -13,24 +14,7 @@ function sink(send: (m: Message, ctx: SendContext) => Promise<Message | undefine
 
 function flow(over: Partial<FlowDefinition> & { sinks?: FlowDefinition['sinks'] }): { runner: FlowRunner; deliver: (m: Message) => ReturnType<SourceContext['deliver']> } {
   let ctx: SourceContext | undefined;
-  const source: Source = { start: async (c) => void (ctx = c), stop: async () => {}, ready: () => true };
-  const def: FlowDefinition = {
-    name: 'runner-test',
-    description: undefined,
-    file: 'runner-test.yaml',
-    source: { adapter: 'test', instance: source, requestReply: true, claims: [], config: {} },
-    sinks: new Map(),
-    steps: [],
-    reply: { expression: undefined, status: undefined },
-    concurrency: 4,
-    queue: 10,
-    timeoutMs: 5_000,
-    retry: { attempts: 3, backoff: 'fixed', initialMs: 1, maxMs: 1 },
-    durable: { attempts: 0, backoff: 'exponential', initialMs: 1, maxMs: 1 },
-    deadLetterSink: undefined,
-    journal: { record: 'failures', maxBodyBytes: 65536 },
-    ...over,
-  };
+  const def = testFlow('runner-test', idleSource(async (c) => void (ctx = c)), {}, { queue: 10, ...over }, { source: true });
   const runner = new FlowRunner(def, pino({ level: 'silent' }));
   void runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
   return { runner, deliver: (m) => ctx!.deliver(m) };
