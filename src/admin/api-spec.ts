@@ -1,12 +1,36 @@
 /**
- * The admin API as data: every operation with its path, parameters, request body and responses, in JSON Schema
- * (2020-12, as OpenAPI 3.1 uses it). routes.ts registers one route per entry and validates requests with these very
- * schemas; `openApiDocument()` turns the same entries into GET /admin/api/openapi.json. So the document and the
- * behaviour cannot drift apart.
+ * The admin API as data: every operation with its path, parameters, request body, responses and the role it needs,
+ * in JSON Schema (2020-12, as OpenAPI 3.1 uses it). routes.ts registers one route per entry, validates requests with
+ * these very schemas and checks the caller's role against the entry's `role` and `elevate` rules;
+ * `openApiDocument()` turns the same entries into GET /admin/api/openapi.json (and /admin/docs). So the document
+ * and the behaviour cannot drift apart.
  */
 import type { JsonSchema } from '../core/contracts.js';
+import type { AuditAction } from './audit.js';
 
+/** Everything the admin serves is under this path (the API, its docs, later the console). */
+export const ADMIN_ROOT = '/admin';
 export const ADMIN_PREFIX = '/admin/api';
+export const DOCS_PATH = '/admin/docs';
+
+/** The session cookie: HttpOnly, Secure, SameSite=Strict, Path=/admin. */
+export const SESSION_COOKIE = 'hub_session';
+export const CSRF_HEADER = 'X-CSRF-Token';
+
+/** Roles of admin users, each allowed what the one before it is, and more. */
+export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+/** Whether `role` is allowed what `needed` is. */
+export function roleAllows(role: AdminRole, needed: AdminRole): boolean {
+  return ADMIN_ROLES.indexOf(role) >= ADMIN_ROLES.indexOf(needed);
+}
+
+export const ROLE_DESCRIPTIONS: Record<AdminRole, string> = {
+  viewer: 'reads flows, messages (bodies and header values masked), dead letters and the replay audit',
+  operator: 'what a viewer may, with whole bodies, and replays (stored bodies, through the flow)',
+  admin: 'everything: edited replays, replays straight to a sink, deletes, the admin audit',
+};
 
 export const MESSAGE_STATUSES = ['received', 'delivered', 'failed', 'waiting-for-retry', 'dead', 'resolved', 'archived'] as const;
 
@@ -61,7 +85,7 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     type: 'object',
     description: 'The body as the journal holds it: UTF-8 text, or base64 when it is not valid UTF-8. `size` and `sha256` describe the whole body even when only its start is stored (`truncated`). GET /messages/{id}/body serves the bytes.',
     required: ['encoding', 'data', 'size', 'truncated', 'sha256'],
-    properties: { encoding: { enum: ['utf8', 'base64'] }, data: { type: 'string' }, size: { type: 'integer', minimum: 0 }, truncated: { type: 'boolean' }, sha256: { type: 'string' } },
+    properties: { encoding: { enum: ['utf8', 'base64'] }, data: { type: 'string' }, size: { type: 'integer', minimum: 0 }, truncated: { type: 'boolean' }, sha256: { type: 'string' }, masked: { type: 'boolean', description: 'True for a viewer: `data` is withheld.' } },
   },
   TimelineEvent: {
     type: 'object',
@@ -153,6 +177,40 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       failed: { type: 'array', items: { type: 'object', required: ['id', 'reason'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
     },
   },
+  Session: {
+    type: 'object',
+    description: 'The caller of the admin API.',
+    required: ['user', 'role', 'via'],
+    properties: {
+      user: { type: 'string', description: 'The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token.' },
+      role: { enum: [...ADMIN_ROLES] },
+      via: { enum: ['session', 'token', 'loopback'] },
+      csrfToken: { type: 'string', description: 'For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE.' },
+      idleExpiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends unless used before.' },
+      expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },
+    },
+  },
+  AuditEntry: {
+    type: 'object',
+    required: ['seq', 'at', 'action', 'outcome', 'actor', 'client'],
+    properties: {
+      seq: { type: 'integer' },
+      at: { type: 'string', format: 'date-time' },
+      action: { enum: ['login', 'logout', 'replay', 'bulk-replay', 'delete'] },
+      outcome: { enum: ['ok', 'failed', 'denied', 'rate-limited'] },
+      actor: { type: 'string', description: 'A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous".' },
+      role: { type: 'string' },
+      client: { type: 'string', description: 'The client\'s address.' },
+      target: { type: 'string', description: 'A message id, or a bulk replay\'s filter.' },
+      status: { type: 'integer', description: 'The HTTP status of the answer.' },
+      detail: { type: 'string' },
+    },
+  },
+  AuditPage: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('AuditEntry') }, next: { type: 'string', description: 'Pass as `cursor` for the next page; absent on the last.' } },
+  },
   FlowInfo: {
     type: 'object',
     required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'stats'],
@@ -200,7 +258,7 @@ const replayOptions = {
 const idParam: JsonSchema = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 512, description: 'A message id.' } } };
 
 const header = (name: string, description: string): { name: string; schema: JsonSchema; description: string } => ({ name, schema: { type: 'string', minLength: 1, maxLength: 200 }, description });
-const ACTOR = header('X-Hub-Actor', 'Who is asking, recorded in the replay audit (default "api"). Until the admin API has logins, it is the caller\'s word.');
+const ACTOR = header('X-Hub-Actor', 'Who is asking, for the audit, when the caller is a bearer token (recorded as "token:<actor>") or a loopback client of a hub without users and token. A session\'s actor is its user, whatever this says.');
 const IDEMPOTENCY_KEY = header('Idempotency-Key', 'A key per intended replay: the same key submitted again sends nothing and answers with the earlier replay. Without it, a hash of the request is the key, so the same request twice replays once.');
 
 export interface ResponseSpec {
@@ -210,15 +268,48 @@ export interface ResponseSpec {
   content?: Record<string, { schema: JsonSchema }>;
 }
 
-export type OperationId = 'listFlows' | 'listMessages' | 'getMessage' | 'getMessageBody' | 'deleteMessage' | 'replayMessage' | 'replayMany' | 'listReplays' | 'listDeadLetters' | 'getOpenApi';
+export type OperationId =
+  | 'createSession'
+  | 'getSession'
+  | 'deleteSession'
+  | 'listFlows'
+  | 'listMessages'
+  | 'getMessage'
+  | 'getMessageBody'
+  | 'deleteMessage'
+  | 'replayMessage'
+  | 'replayMany'
+  | 'listReplays'
+  | 'listDeadLetters'
+  | 'listAudit'
+  | 'getOpenApi'
+  | 'getDocs';
+
+/** A request that needs a higher role than its operation's: `applies` sees the validated body. */
+export interface RoleRule {
+  role: AdminRole;
+  /** What the document says. */
+  when: string;
+  applies: (body: Record<string, unknown>) => boolean;
+}
 
 export interface OperationSpec {
   method: 'GET' | 'POST' | 'DELETE';
-  /** The path under ADMIN_PREFIX, fastify style (`/messages/:id`). */
+  /** The path under `prefix`, fastify style (`/messages/:id`). */
   path: string;
+  /** Where `path` is (default ADMIN_PREFIX); it must be under ADMIN_ROOT. */
+  prefix?: string;
   operationId: OperationId;
   summary: string;
   description?: string;
+  /** The least role that may call it; `public` only for logging in. */
+  role: AdminRole | 'public';
+  /** Requests of this operation that need more. */
+  elevate?: RoleRule[];
+  /** What a viewer gets masked in the answer. */
+  viewerMasks?: string;
+  /** The change it makes, recorded in the admin audit (refusals too). */
+  audit?: AuditAction;
   params?: JsonSchema;
   querystring?: JsonSchema;
   headers?: { name: string; schema: JsonSchema; description: string }[];
@@ -226,18 +317,67 @@ export interface OperationSpec {
   responses: Record<number, ResponseSpec>;
 }
 
+/** Methods that change something: with a session they need the CSRF token, and a same-origin Origin/Referer when one is sent. */
+export function isStateChanging(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+}
+
 const problem = (description: string): ResponseSpec => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 const COMMON_PROBLEMS: Record<number, ResponseSpec> = {
-  401: problem('An admin token is configured and the request does not carry it.'),
-  403: problem('No admin token is configured and the client is not on the hub\'s machine.'),
+  401: problem('No valid session (cookie) or bearer token: log in with POST /admin/api/session, or send Authorization: Bearer <token>.'),
+  403: problem('The caller\'s role does not allow this request; a state-changing request with a session lacks the X-CSRF-Token or comes from another origin; or, with no users and no token configured, the client is not on the hub\'s machine. Nothing was changed.'),
   503: problem('The journal cannot be reached.'),
 };
 
+const replayNeedsAdmin: RoleRule[] = [
+  { role: 'admin', when: 'an edited body (`body`, `bodyEncoding`, `contentType`) or a replay straight to a sink (`sink`)', applies: (b) => b.body !== undefined || b.contentType !== undefined || b.bodyEncoding === 'base64' || b.sink !== undefined },
+];
+const bulkNeedsAdmin: RoleRule[] = [{ role: 'admin', when: 'a replay straight to a sink (`sink`)', applies: (b) => b.sink !== undefined }];
+
 export const OPERATIONS: OperationSpec[] = [
+  {
+    method: 'POST',
+    path: '/session',
+    operationId: 'createSession',
+    summary: 'Log in',
+    description:
+      'Checks a user of hub.yaml (`admin.users`) and starts a session: the answer sets the session cookie (`hub_session`, HttpOnly, Secure, SameSite=Strict, Path=/admin) and carries the CSRF token to send as X-CSRF-Token with every POST, PUT, PATCH and DELETE of the session. An unknown name and a wrong password get the same 401. After 5 failed logins within a minute from one address or for one name, logins from it or for it get 429 with Retry-After.',
+    role: 'public',
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'password'],
+      properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+    },
+    responses: {
+      200: { description: 'Logged in: the session cookie is set.', schema: ref('Session') },
+      400: problem('The request body is not { name, password }.'),
+      429: problem('Too many failed logins from this address or for this name; try again after Retry-After seconds.'),
+    },
+  },
+  {
+    method: 'GET',
+    path: '/session',
+    operationId: 'getSession',
+    summary: 'Who am I',
+    description: 'The caller: its user and role, how it is authenticated, and for a session its CSRF token and when it ends.',
+    role: 'viewer',
+    responses: { 200: { description: 'The caller.', schema: ref('Session') } },
+  },
+  {
+    method: 'DELETE',
+    path: '/session',
+    operationId: 'deleteSession',
+    summary: 'Log out',
+    description: 'Ends the session and clears its cookie.',
+    role: 'viewer',
+    responses: { 204: { description: 'Logged out.' } },
+  },
   {
     method: 'GET',
     path: '/flows',
     operationId: 'listFlows',
+    role: 'viewer',
     summary: 'The flows this hub runs',
     description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness and counters since start.',
     responses: { 200: { description: 'The flows.', schema: { type: 'object', required: ['flows'], properties: { flows: { type: 'array', items: ref('FlowInfo') } } } } },
@@ -246,6 +386,7 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/messages',
     operationId: 'listMessages',
+    role: 'viewer',
     summary: 'Search the journal',
     description: 'Messages matching every given criterion, newest first, a page at a time. A page may hold fewer than `limit` and still have a `next`.',
     querystring: {
@@ -264,6 +405,8 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/messages/:id',
     operationId: 'getMessage',
+    role: 'viewer',
+    viewerMasks: 'the body\'s `data` (emptied, with `masked: true`; size and sha256 stay) and every header\'s value',
     summary: 'One message with its stored body, headers and timeline',
     params: idParam,
     responses: { 200: { description: 'The message.', schema: ref('MessageRecord') }, 404: problem('No such message (never recorded under its flow\'s journal policy, or removed).') },
@@ -272,6 +415,7 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/messages/:id/body',
     operationId: 'getMessageBody',
+    role: 'operator',
     summary: 'The stored body as raw bytes',
     description: 'Served with the message\'s own content type (base64-stored bodies decoded). Headers: x-body-size (the whole body\'s size), x-body-sha256, x-body-truncated (true when only the start is stored).',
     params: idParam,
@@ -281,6 +425,8 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'DELETE',
     path: '/messages/:id',
     operationId: 'deleteMessage',
+    role: 'admin',
+    audit: 'delete',
     summary: 'Remove a message\'s record (and any retry waiting for it)',
     description: 'Replays that refer to it keep their audit entries.',
     params: idParam,
@@ -290,6 +436,9 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'POST',
     path: '/messages/:id/replay',
     operationId: 'replayMessage',
+    role: 'operator',
+    elevate: replayNeedsAdmin,
+    audit: 'replay',
     summary: 'Replay one message',
     description:
       'Books the replay in the journal (the audit entry, and the idempotency check), then runs a copy with a new id and `replayOf` through its flow: from the start, from the failed step, or straight to one sink. An edited body replaces the stored one; it must pass the flow\'s input schema (for a replay to a sink: be well-formed). The original becomes `resolved`. 200 when the replay was delivered, 202 when it was parked again (waiting for a retry, or dead: see `outcome`), 200 with `duplicate: true` when the key was booked before.',
@@ -319,6 +468,9 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'POST',
     path: '/replays',
     operationId: 'replayMany',
+    role: 'operator',
+    elevate: bulkNeedsAdmin,
+    audit: 'bulk-replay',
     summary: 'Replay every message a filter matches',
     description: 'Each match is replayed as by POST /messages/{id}/replay, a few at a time, each under its own key (the request\'s key and the message id), so submitting the same request again replays nothing twice.',
     headers: [IDEMPOTENCY_KEY, ACTOR],
@@ -340,6 +492,7 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/replays',
     operationId: 'listReplays',
+    role: 'viewer',
     summary: 'The replay audit',
     description: 'Who replayed what, when, to where, edited or not, with the body hashes; newest first.',
     querystring: {
@@ -357,6 +510,7 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/dead-letters',
     operationId: 'listDeadLetters',
+    role: 'viewer',
     summary: 'Dead letters grouped by flow, step and error code',
     querystring: { type: 'object', additionalProperties: false, properties: { flow: text('Only this flow.') } },
     responses: { 200: { description: 'The groups, largest first.', schema: { type: 'object', required: ['groups'], properties: { groups: { type: 'array', items: ref('DeadLetterGroup') } } } } },
@@ -365,14 +519,56 @@ export const OPERATIONS: OperationSpec[] = [
     method: 'GET',
     path: '/openapi.json',
     operationId: 'getOpenApi',
+    role: 'viewer',
     summary: 'This document',
     responses: { 200: { description: 'The OpenAPI 3.1 document of the admin API.', schema: { type: 'object' } } },
   },
+  {
+    method: 'GET',
+    path: '/docs',
+    prefix: '/admin',
+    operationId: 'getDocs',
+    summary: 'This document, where the console will render it',
+    description: 'For now the same JSON as /admin/api/openapi.json.',
+    role: 'viewer',
+    responses: { 200: { description: 'The OpenAPI 3.1 document of the admin API.', schema: { type: 'object' } } },
+  },
+  {
+    method: 'GET',
+    path: '/audit',
+    operationId: 'listAudit',
+    summary: 'The admin audit log',
+    description: 'Logins (failed ones too, with the client\'s address), logouts and every change (replay, bulk replay, delete; refused ones too), newest first. Kept in the hub process\'s memory (the newest 10,000 since it started) and written to its log as lines with `audit: true`; the replay audit with body hashes is GET /replays.',
+    role: 'admin',
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        action: { enum: ['login', 'logout', 'replay', 'bulk-replay', 'delete'], description: 'Only this action.' },
+        limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+        cursor: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'The `next` of the previous page.' },
+      },
+    },
+    responses: { 200: { description: 'One page.', schema: ref('AuditPage') }, 400: problem('A parameter is not valid.') },
+  },
 ];
 
-/** `/messages/:id` as OpenAPI writes it: `/messages/{id}`. */
-export function openApiPath(path: string): string {
-  return ADMIN_PREFIX + path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+/** The whole path of an operation, fastify style: `/admin/api/messages/:id`. */
+export function fullPath(op: Pick<OperationSpec, 'path' | 'prefix'>): string {
+  return (op.prefix ?? ADMIN_PREFIX) + op.path;
+}
+
+/** `/messages/:id` as OpenAPI writes it: `/admin/api/messages/{id}`. */
+export function openApiPath(path: string, prefix: string = ADMIN_PREFIX): string {
+  return prefix + path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+}
+
+/** What the document says about who may call an operation. */
+function roleText(op: OperationSpec): string {
+  if (op.role === 'public') return 'No login needed.';
+  const rules = (op.elevate ?? []).map((r) => ` Role ${r.role} for ${r.when}.`).join('');
+  const masks = op.viewerMasks ? ` A viewer gets ${op.viewerMasks} masked.` : '';
+  return `Role ${op.role} or higher.${rules}${masks}`;
 }
 
 /** The OpenAPI 3.1 document of the admin API, built from OPERATIONS and COMPONENTS. */
@@ -386,14 +582,20 @@ export function openApiDocument(version: string): Record<string, unknown> {
     }
     for (const h of op.headers ?? []) parameters.push({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema });
     const responses: Record<string, unknown> = {};
-    for (const [status, r] of Object.entries({ ...op.responses, ...COMMON_PROBLEMS })) {
+    const common = op.role === 'public' ? { 401: problem('The name or the password is wrong (the same answer for both), or no users are configured.'), 403: problem('The request comes from another origin (Origin/Referer).'), 503: COMMON_PROBLEMS[503]! } : COMMON_PROBLEMS;
+    for (const [status, r] of Object.entries({ ...op.responses, ...common })) {
       const content = r.content ?? (r.schema ? { 'application/json': { schema: r.schema } } : undefined);
       responses[status] = { description: r.description, ...(content ? { content } : {}) };
     }
-    (paths[openApiPath(op.path)] ??= {})[op.method.toLowerCase()] = {
+    const session = isStateChanging(op.method) ? { session: [], csrfToken: [] } : { session: [] };
+    (paths[openApiPath(op.path, op.prefix)] ??= {})[op.method.toLowerCase()] = {
       operationId: op.operationId,
       summary: op.summary,
-      ...(op.description ? { description: op.description } : {}),
+      description: [op.description, roleText(op)].filter(Boolean).join('\n\n'),
+      'x-required-role': op.role,
+      ...(op.elevate?.length ? { 'x-role-rules': op.elevate.map((r) => ({ role: r.role, when: r.when })) } : {}),
+      ...(op.viewerMasks ? { 'x-viewer-masks': op.viewerMasks } : {}),
+      security: op.role === 'public' ? [{}] : [{ adminToken: [] }, session],
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: false, content: { 'application/json': { schema: op.body } } } } : {}),
       responses,
@@ -404,12 +606,23 @@ export function openApiDocument(version: string): Record<string, unknown> {
     info: {
       title: 'integration-hub admin API',
       version,
-      description: 'Flows, the message journal, dead letters and replay. JSON in and out; errors are application/problem+json. With an admin token configured every request needs `Authorization: Bearer <token>`; without one, only clients on the hub\'s machine are answered.',
+      description: [
+        'Flows, the message journal, dead letters and replay. JSON in and out; errors are application/problem+json.',
+        'Who may call: a user of hub.yaml (`admin.users`) logged in with POST /admin/api/session (a session cookie; every POST, PUT, PATCH and DELETE of the session also sends the X-CSRF-Token the login gave, and a same-origin Origin/Referer if any), or a bearer token (`admin.token`, HUB_ADMIN_TOKEN: role admin, for the CLI and automation). With neither users nor a token configured, only clients on the hub\'s machine are answered, as admin.',
+        `Roles (\`x-required-role\` of each operation; \`x-role-rules\` name requests that need more): ${ADMIN_ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`).join('; ')}.`,
+      ].join('\n\n'),
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     servers: [{ url: '/' }],
-    security: [{ adminToken: [] }, {}],
+    security: [{ adminToken: [] }, { session: [] }],
     paths,
-    components: { schemas: COMPONENTS, securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'admin.token in hub.yaml, or HUB_ADMIN_TOKEN.' } } },
+    components: {
+      schemas: COMPONENTS,
+      securitySchemes: {
+        adminToken: { type: 'http', scheme: 'bearer', description: 'admin.token in hub.yaml, or HUB_ADMIN_TOKEN: role admin.' },
+        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'The session cookie POST /admin/api/session sets; the user\'s role from hub.yaml.' },
+        csrfToken: { type: 'apiKey', in: 'header', name: CSRF_HEADER, description: 'The `csrfToken` of the session (from the login, or GET /admin/api/session): needed with the session cookie on every POST, PUT, PATCH and DELETE.' },
+      },
+    },
   };
 }

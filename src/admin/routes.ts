@@ -1,9 +1,9 @@
 /**
- * The admin API's routes on the hub's server, under /admin/api: flows, the journal's messages, dead letters and
- * replay. Every route comes from an entry of OPERATIONS (api-spec.ts) and validates its request with that entry's
- * schemas; every error answer is application/problem+json from the one error table.
+ * The admin API's routes on the hub's server, under /admin/api: login, flows, the journal's messages, dead letters,
+ * replay and the audit (and /admin/docs). Every route comes from an entry of OPERATIONS (api-spec.ts), validates its
+ * request with that entry's schemas and admits only the roles the entry names (security.ts); every /admin answer
+ * carries the security headers, and every error answer is application/problem+json from the one error table.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
@@ -13,24 +13,44 @@ import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { hubError, type HubError } from '../core/errors.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../core/problem.js';
-import type { Journal, MessageQuery, MessageStatus } from '../journal/contract.js';
+import type { Journal, MessageQuery, MessageRecord, MessageStatus } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
-import { ADMIN_PREFIX, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId } from './api-spec.js';
+import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId, type OperationSpec } from './api-spec.js';
+import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
+import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
-export interface AdminApiOptions {
+export interface AdminApiOptions extends AdminSecurityConfig {
   journal: Journal;
   runners: readonly FlowRunner[];
-  /** The bearer token every request must carry; without one, only loopback clients are answered. */
-  token: string | undefined;
   logger: Logger;
+  /** The address the hub listens on, to warn when session cookies (Secure) would need HTTPS in front. */
+  listenHost?: string;
 }
 
-/** Adds the admin API to the hub's server (before it is ready). Logs one warning when no token protects it. */
-export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions): void {
-  if (!options.token) options.logger.warn('admin API: no admin token is configured (admin.token in hub.yaml, or HUB_ADMIN_TOKEN), so it answers clients on this machine only');
-  void app.register((scope: FastifyInstance) => adminRoutes(scope, options), { prefix: ADMIN_PREFIX });
+export interface AdminApi {
+  security: AdminSecurity;
+  audit: AuditLog;
+}
+
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/**
+ * Adds the admin API to the hub's server (before it is ready). Logs one warning when neither users nor a token
+ * protect it (it then answers loopback clients only). Throws when a user's password hash is malformed.
+ */
+export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions): AdminApi {
+  const logger = options.logger.child({ component: 'admin' });
+  const audit = new AuditLog(logger);
+  const security = new AdminSecurity(options, audit, logger);
+  if (security.open) {
+    options.logger.warn('admin API: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, so it answers clients on this machine only, without login');
+  } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
+    options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
+  }
+  void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit), { prefix: ADMIN_ROOT });
+  return { security, audit };
 }
 
 type Handlers = Record<OperationId, RouteHandlerMethod>;
@@ -39,9 +59,26 @@ interface IdParams {
   id: string;
 }
 
-async function adminRoutes(app: FastifyInstance, options: AdminApiOptions): Promise<void> {
-  const { journal, runners, logger } = options;
-  const replayer = new Replayer(journal, runners, logger.child({ component: 'admin' }));
+interface RouteConfig {
+  op?: OperationSpec;
+}
+
+function operationOf(request: FastifyRequest): OperationSpec | undefined {
+  return (request.routeOptions.config as RouteConfig | undefined)?.op;
+}
+
+async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog): Promise<void> {
+  const { journal, runners } = options;
+  const logger = security.logger;
+  const replayer = new Replayer(journal, runners, logger);
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  /** What a change did or why it failed, for its audit entry. */
+  const outcomes = new WeakMap<FastifyRequest, string>();
+  const principal = (request: FastifyRequest): Principal => {
+    const p = principals.get(request);
+    if (!p) throw hubError('INTERNAL', 'the admin request has no authenticated caller');
+    return p;
+  };
 
   // JSON in: any request body is read as JSON (curl -d sends a form content type by default), an empty one as none.
   app.removeAllContentTypeParsers();
@@ -55,12 +92,60 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions): Prom
     }
   });
   app.setValidatorCompiler(validatorCompiler());
-  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(reply, request, fromFastifyError(error), logger));
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const err = fromFastifyError(error);
+    outcomes.set(request, `${err.code}: ${err.message}`);
+    return sendProblem(reply, request, err, logger);
+  });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, hubError('NOT_FOUND', `no admin API route ${request.method} ${request.url.split('?')[0]}; see ${ADMIN_PREFIX}/openapi.json`), logger));
-  app.addHook('onRequest', authorize(options.token));
+
+  // Who calls, and whether the operation's role admits them, before the body is even read; unknown routes need a
+  // caller too. Then CSRF protection of state-changing requests.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    const op = operationOf(request);
+    if (op?.role === 'public') return security.checkRequestOrigin(request, undefined);
+    const caller = security.authenticate(request, reply);
+    principals.set(request, caller);
+    if (op) security.requireRole(caller, op.role, `${op.method} ${fullPath(op)} (${op.operationId})`);
+    security.checkRequestOrigin(request, caller);
+  });
+  // Requests that need more than their operation's role (an edited replay, a replay to a sink), once the body is valid.
+  app.addHook('preHandler', async (request) => {
+    const op = operationOf(request);
+    const caller = principals.get(request);
+    if (op && caller) security.checkElevation(op, caller, request.body);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const op = operationOf(request);
+    if (!op?.audit) return;
+    const caller = principals.get(request);
+    const status = reply.statusCode;
+    const outcome: AuditOutcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status === 429 ? 'rate-limited' : 'failed';
+    const id = (request.params as Partial<IdParams> | undefined)?.id;
+    const filter = (request.body as { filter?: unknown } | undefined)?.filter;
+    const target = id ?? (filter !== undefined ? `filter ${JSON.stringify(filter).slice(0, 500)}` : undefined);
+    const detail = outcomes.get(request);
+    audit.record({ action: op.audit as AuditAction, outcome, actor: caller?.actor ?? 'anonymous', ...(caller ? { role: caller.role } : {}), client: clientAddress(request), ...(target ? { target } : {}), status, ...(detail ? { detail } : {}) });
+  });
 
   let document: Record<string, unknown> | undefined;
   const handlers: Handlers = {
+    createSession: async (request, reply) => {
+      const { name, password } = request.body as { name: string; password: string };
+      const session = await security.login(request, reply, name, password);
+      reply.header('set-cookie', security.sessionCookie(session));
+      return security.describe({ via: 'session', user: session.user, role: session.role, actor: session.user, session });
+    },
+    getSession: async (request) => security.describe(principal(request)),
+    deleteSession: async (request, reply) => {
+      security.logout(request, principal(request));
+      return reply.header('set-cookie', security.clearedCookie()).code(204).send();
+    },
+    listAudit: async (request) => {
+      const { limit, cursor, action } = request.query as { limit: number; cursor?: string; action?: AuditAction };
+      return audit.list({ limit, ...(cursor ? { before: Number(cursor) } : {}), ...(action ? { action } : {}) });
+    },
     listFlows: async () => ({
       flows: runners.map((r) => ({
         name: r.name,
@@ -81,7 +166,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions): Prom
       const { id } = request.params as IdParams;
       const record = await journalCall(journal.get(id));
       if (!record) throw noSuchMessage(id);
-      return record;
+      return operationOf(request)?.viewerMasks && principal(request).role === 'viewer' ? masked(record) : record;
     },
     getMessageBody: async (request, reply) => {
       const { id } = request.params as IdParams;
@@ -102,30 +187,38 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions): Prom
     deleteMessage: async (request, reply) => {
       const { id } = request.params as IdParams;
       if (!(await journalCall(journal.remove(id)))) throw noSuchMessage(id);
+      outcomes.set(request, 'removed');
       return reply.code(204).send();
     },
     replayMessage: async (request, reply) => {
       const { id } = request.params as IdParams;
       const body = (request.body ?? {}) as ReplayOptions;
       const key = idempotencyKey(request) ?? `auto:${requestHash({ id, ...body })}`;
-      const result = await replayer.replayOne(id, body, key, actor(request));
+      const result = await replayer.replayOne(id, body, key, principal(request).actor);
+      outcomes.set(request, `${result.duplicate ? 'duplicate of' : 'replayed as'} ${result.newId}${result.outcome ? `: ${result.outcome}` : ''}${body.sink ? ` (to sink ${body.sink})` : ''}${body.body !== undefined ? ' (edited body)' : ''}`);
       return reply.code(result.duplicate || result.outcome === 'delivered' ? 200 : 202).send(result);
     },
     replayMany: async (request) => {
       const body = request.body as BulkReplayRequest & { filter: { status?: string[] } };
       const key = idempotencyKey(request) ?? `auto-bulk:${requestHash(body)}`;
       const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
-      return replayer.replayMany({ ...body, filter }, key, actor(request));
+      const result = await replayer.replayMany({ ...body, filter }, key, principal(request).actor);
+      outcomes.set(request, `matched ${result.matched}, replayed ${result.replayed}, duplicates ${result.duplicates}, failed ${result.failed.length}${body.sink ? ` (to sink ${body.sink})` : ''}`);
+      return result;
     },
     listReplays: async (request) => journalCall(journal.listReplays(request.query as { originalId?: string; limit?: number; cursor?: string })),
     listDeadLetters: async (request) => ({ groups: await journalCall(journal.deadLetterGroups(request.query as { flow?: string })) }),
     getOpenApi: async () => (document ??= openApiDocument(version())),
+    getDocs: async () => (document ??= openApiDocument(version())),
   };
 
   for (const op of OPERATIONS) {
+    const path = fullPath(op);
+    if (!path.startsWith(`${ADMIN_ROOT}/`)) throw new Error(`admin operation ${op.operationId} is outside ${ADMIN_ROOT}`);
     app.route({
       method: op.method,
-      url: op.path,
+      url: path.slice(ADMIN_ROOT.length),
+      config: { op } satisfies RouteConfig,
       schema: { ...(op.params ? { params: op.params } : {}), ...(op.querystring ? { querystring: op.querystring } : {}), ...(op.body ? { body: op.body } : {}) },
       handler: handlers[op.operationId],
     });
@@ -142,6 +235,15 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
   } catch (err) {
     throw fromJournalError(err);
   }
+}
+
+/** A record as a viewer sees it: no body bytes, no header values. */
+function masked(record: MessageRecord): MessageRecord {
+  return {
+    ...record,
+    headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
+    body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
+  };
 }
 
 function noSuchMessage(id: string): HubError {
@@ -166,34 +268,6 @@ function idempotencyKey(request: FastifyRequest): string | undefined {
   const key = headerValue(request, 'idempotency-key');
   if (key !== undefined && (key.length > 200 || /[\u0000-\u001f]/.test(key))) throw hubError('BAD_REQUEST', 'Idempotency-Key must be at most 200 printable characters');
   return key;
-}
-
-/** Who asks, for the audit: the X-Hub-Actor header (the caller's word until the admin API has logins), else "api". */
-function actor(request: FastifyRequest): string {
-  return headerValue(request, 'x-hub-actor')?.replace(/[\u0000-\u001f]/g, '').slice(0, 200) || 'api';
-}
-
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
-
-function authorize(token: string | undefined): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  // Hashes have one length, so the comparison takes the same time whatever was sent.
-  const expected = token ? sha256(token) : undefined;
-  return async (request, reply) => {
-    if (expected) {
-      const given = /^Bearer\s+(\S+)\s*$/i.exec(headerValue(request, 'authorization') ?? '')?.[1];
-      if (given !== undefined && timingSafeEqual(sha256(given), expected)) return;
-      reply.header('www-authenticate', 'Bearer realm="hub-admin"');
-      throw hubError('UNAUTHORIZED', given === undefined ? 'the admin API needs Authorization: Bearer <token>' : 'the admin token does not match');
-    }
-    // The socket's own peer, never a forwarded-for header a client could write.
-    if (!LOOPBACK.test(request.socket.remoteAddress ?? '')) {
-      throw hubError('FORBIDDEN', `no admin token is configured, so the admin API answers clients on the hub's machine only (this one is ${request.socket.remoteAddress ?? 'unknown'}); set admin.token or HUB_ADMIN_TOKEN`);
-    }
-  };
 }
 
 /** Ajv for the admin requests: query strings and paths coerced from text (a repeated parameter becomes an array), bodies as sent; every problem at once, unknown keys refused. */

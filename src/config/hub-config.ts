@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { parsePasswordHash } from '../admin/password.js';
 import type { HubLimits } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
 import { describeSchemaErrors } from './load-flows.js';
@@ -26,7 +27,13 @@ export interface HubConfig {
   shutdownGraceMs: number;
   journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number; keep?: Retention };
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
-  admin?: { token: string | undefined };
+  admin?: {
+    /** The bearer token (a machine credential with role admin). */
+    token: string | undefined;
+    /** Users who log in to the admin API and console; hashes checked for form at load. */
+    users?: { name: string; role: 'viewer' | 'operator' | 'admin'; passwordHash: string }[];
+    session?: { idleMs: number; absoluteMs: number };
+  };
 }
 
 export interface HubConfigOverrides {
@@ -53,7 +60,7 @@ interface RawHubConfig {
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
-  admin?: { token?: string };
+  admin?: { token?: string; users?: { name: string; role: 'viewer' | 'operator' | 'admin'; password_hash: string }[]; session?: { idle?: number | string; absolute?: number | string } };
 }
 
 /**
@@ -71,6 +78,7 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       const validate = compileFlowSchema(JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'schemas', 'hub.schema.json'), 'utf8')));
       if (!validate(src.value)) for (const d of describeSchemaErrors(validate.errors ?? [], new Registry())) src.report(d.path, d.message, { at: d.at });
       raw = src.value as RawHubConfig;
+      checkUsers(raw, src);
     }
     if (!src.ok) throw new HubConfigError(src.diagnostics);
   }
@@ -95,8 +103,32 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),
     },
-    admin: { token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined },
+    admin: {
+      token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined,
+      users: (raw.admin?.users ?? []).map((u) => ({ name: u.name, role: u.role, passwordHash: u.password_hash })),
+      session: { idleMs: toMs(raw.admin?.session?.idle ?? '30m'), absoluteMs: toMs(raw.admin?.session?.absolute ?? '8h') },
+    },
   };
+}
+
+/** What the schema cannot say about admin.users: each hash well-formed and of a sane cost, each name once. */
+function checkUsers(raw: RawHubConfig, src: YamlSource): void {
+  const users = raw.admin?.users;
+  if (!Array.isArray(users)) return;
+  const seen = new Set<string>();
+  users.forEach((u, i) => {
+    if (typeof u?.password_hash === 'string') {
+      try {
+        parsePasswordHash(u.password_hash);
+      } catch (err) {
+        src.report(['admin', 'users', i, 'password_hash'], `${(err as Error).message}; make one with: hub admin hash-password`);
+      }
+    }
+    if (typeof u?.name === 'string') {
+      if (seen.has(u.name)) src.report(['admin', 'users', i, 'name'], `user "${u.name}" is configured twice`);
+      seen.add(u.name);
+    }
+  });
 }
 
 /** ./schemas when it exists, else the project's own (so `hub run --flows elsewhere` still finds the examples' schemas). */

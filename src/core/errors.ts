@@ -28,9 +28,10 @@ export const ERROR_CODES = {
   NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
 
   // An operator's request to the admin API (or the CLI through it).
-  UNAUTHORIZED: { kind: 'permanent', status: 401, fault: 'client', title: 'Unauthorized', hint: 'Send Authorization: Bearer <token> with the admin token the hub was started with (admin.token in hub.yaml, or HUB_ADMIN_TOKEN).' },
-  FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Forbidden', hint: 'Without an admin token the admin API answers clients on the hub\'s own machine only; set admin.token (or HUB_ADMIN_TOKEN) to reach it from elsewhere.' },
+  UNAUTHORIZED: { kind: 'permanent', status: 401, fault: 'client', title: 'Unauthorized', hint: 'Log in (POST /admin/api/session with a user of admin.users in hub.yaml), or send Authorization: Bearer <token> with the admin token the hub was started with (admin.token, or HUB_ADMIN_TOKEN).' },
+  FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Forbidden', hint: 'The caller\'s role does not allow it (viewer reads, operator replays, admin edits, replays to a sink and deletes); a session\'s state-changing request needs its X-CSRF-Token and the hub\'s own origin; without users or a token the admin API answers clients on the hub\'s machine only.' },
   CONFLICT: { kind: 'permanent', status: 409, fault: 'client', title: 'Conflict', hint: 'The request does not fit the current state of what it names; the detail says why and what to do instead.' },
+  TOO_MANY_REQUESTS: { kind: 'permanent', status: 429, fault: 'client', title: 'Too many requests', hint: 'Too many failed logins from this address or for this name: wait as long as Retry-After says.' },
 
   // Mediation inside the hub.
   TRANSFORM_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Transformation failed', hint: 'The JSONata expression failed on this message; check the message shape or the expression.' },

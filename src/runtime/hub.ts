@@ -60,7 +60,16 @@ export class Hub {
       const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
     });
-    registerAdminApi(this.app, { journal, runners: this.runners, token: options.config.admin?.token, logger: options.logger });
+    const admin = options.config.admin;
+    registerAdminApi(this.app, {
+      journal,
+      runners: this.runners,
+      token: admin?.token,
+      ...(admin?.users ? { users: admin.users } : {}),
+      ...(admin?.session ? { session: admin.session } : {}),
+      logger: options.logger,
+      listenHost: options.config.host,
+    });
   }
 
   /** Loads the flows and starts their runners (sources add routes). Throws FlowLoadError with every problem found. */
