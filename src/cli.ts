@@ -9,7 +9,7 @@ import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js'
 import { PROJECT_ROOT } from './config/paths.js';
 import { loadUserAdapters } from './config/plugins.js';
 import { MessageSchemas } from './config/schema-validator.js';
-import { deadLettersCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
+import { adminCommand, deadLettersCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
 
@@ -40,8 +40,11 @@ Operating a running hub (through its admin API):
   hub replay --flow F [--status S]... [--error-code C] [--error-step S] [--error-text T] [--from ISO] [--until ISO]
              [--to start|failed-step] [--sink S] [--max N] [--note N]
         Replay every message of the flow that matches (dead ones unless --status says otherwise), up to --max (1000).
-  Each takes --url URL (else HUB_URL, else http://127.0.0.1:8080); the admin token comes from HUB_ADMIN_TOKEN.
+  Each takes --url URL (else HUB_URL, else http://127.0.0.1:8080) and calls as the admin token in HUB_ADMIN_TOKEN,
+  or as --user NAME (else HUB_ADMIN_USER) with the password in HUB_ADMIN_PASSWORD.
   A replay is sent once per --idempotency-key K (default: the same command twice sends once).
+  hub admin hash-password
+        Read a password on stdin and print its hash for admin.users[].password_hash in hub.yaml.
 
 Configuration: ./hub.yaml, or --config FILE, or HUB_CONFIG; HUB_PORT, HUB_HOST, HUB_FLOWS, HUB_LOG_LEVEL override it.
 Exit codes: 0 ok, 1 invalid flows or configuration, or the hub refused or failed a request, 2 usage error.`;
@@ -76,6 +79,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return await deadLettersCommand(rest, out, err);
       case 'replay':
         return await replayCommand(rest, out, err);
+      case 'admin':
+        return await adminCommand(rest, out, err);
       case '--version':
       case '-v':
         out(version());

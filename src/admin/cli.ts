@@ -1,13 +1,16 @@
 /**
  * The CLI's operator commands (`hub messages`, `hub dead-letters`, `hub replay`): each is a call to a running hub's
- * admin API, printed for a terminal (or as JSON with --json). Exit codes: 0 done, 1 the hub refused or failed (its
- * problem is printed), 2 a usage error.
+ * admin API, printed for a terminal (or as JSON with --json), as the bearer token (HUB_ADMIN_TOKEN) or as a user
+ * logged in for the command (--user or HUB_ADMIN_USER, the password in HUB_ADMIN_PASSWORD). And `hub admin
+ * hash-password`, which makes the password hashes of hub.yaml's admin.users. Exit codes: 0 done, 1 the hub refused
+ * or failed (its problem is printed), 2 a usage error.
  */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
-import { ADMIN_PREFIX } from './api-spec.js';
+import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from './api-spec.js';
+import { hashPassword } from './password.js';
 import type { BulkReplayResult, ReplayResult } from './replay.js';
 
 type Print = (s: string) => void;
@@ -28,17 +31,44 @@ interface Problem {
   errors?: { path?: string; message: string }[];
 }
 
+/** How the CLI proves who it is: the bearer token, or a user's name and password (logged in for one command). */
+type Credentials = { token: string } | { user: string; password: string } | undefined;
+
 class AdminClient {
   readonly #headers: Record<string, string>;
+  readonly #login: { user: string; password: string } | undefined;
+  /** The session's cookie and CSRF token, once logged in. */
+  #session: { cookie: string; csrf: string } | undefined;
 
   constructor(
     readonly url: string,
-    token: string | undefined,
+    credentials: Credentials,
   ) {
-    this.#headers = { 'x-hub-actor': actorName(), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    this.#headers = { 'x-hub-actor': actorName(), ...(credentials && 'token' in credentials ? { authorization: `Bearer ${credentials.token}` } : {}) };
+    this.#login = credentials && 'user' in credentials ? credentials : undefined;
   }
 
   async call<T>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; data: T }> {
+    if (this.#login && !this.#session) await this.#logIn(this.#login);
+    const session = this.#session ? { cookie: `${SESSION_COOKIE}=${this.#session.cookie}`, ...(method === 'GET' ? {} : { [CSRF_HEADER.toLowerCase()]: this.#session.csrf }) } : {};
+    return this.#fetch<T>(method, path, { ...options, headers: { ...session, ...options.headers } });
+  }
+
+  /** Ends the session the CLI opened, if any (best effort: it would end by itself). */
+  async close(): Promise<void> {
+    if (!this.#session) return;
+    await this.call('DELETE', '/session').catch(() => undefined);
+    this.#session = undefined;
+  }
+
+  async #logIn(login: { user: string; password: string }): Promise<void> {
+    const { data, headers } = await this.#fetch<{ csrfToken: string }>('POST', '/session', { body: { name: login.user, password: login.password } });
+    const cookie = headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    if (!cookie || !data.csrfToken) throw new AdminError(`the hub at ${this.url} logged ${login.user} in without a session cookie; is it an integration hub?`);
+    this.#session = { cookie: cookie.slice(SESSION_COOKIE.length + 1), csrf: data.csrfToken };
+  }
+
+  async #fetch<T>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; data: T; headers: Headers }> {
     const target = `${this.url}${ADMIN_PREFIX}${path}`;
     let res: Response;
     try {
@@ -59,8 +89,8 @@ class AdminClient {
     } catch {
       data = text;
     }
-    if (res.status >= 400) throw new AdminError(describeProblem(res.status, data));
-    return { status: res.status, data: data as T };
+    if (res.status >= 400) throw new AdminError(describeProblem(res.status, data, res.headers));
+    return { status: res.status, data: data as T, headers: res.headers };
   }
 }
 
@@ -72,18 +102,29 @@ function actorName(): string {
   }
 }
 
-function describeProblem(status: number, data: unknown): string {
+function describeProblem(status: number, data: unknown, headers: Headers): string {
   const p = (typeof data === 'object' && data !== null ? data : { detail: String(data ?? '') }) as Problem;
   const head = `${p.title ?? 'Error'} (${status}${p.code ? ` ${p.code}` : ''})${p.detail ? `: ${p.detail}` : ''}`;
   const more = (p.errors ?? []).map((e) => `  ${e.path ? `${e.path}: ` : ''}${e.message}`);
-  const hint = status === 401 ? ['  set HUB_ADMIN_TOKEN to the hub\'s admin token'] : [];
+  const hint = status === 401 ? ['  set HUB_ADMIN_TOKEN to the hub\'s admin token, or log in with --user NAME (or HUB_ADMIN_USER) and the password in HUB_ADMIN_PASSWORD'] : status === 429 && headers.get('retry-after') ? [`  try again in ${headers.get('retry-after')} s`] : [];
   return [head, ...more, ...hint].join('\n');
 }
 
-const COMMON = { url: { type: 'string' }, json: { type: 'boolean' } } as const;
+const COMMON = { url: { type: 'string' }, json: { type: 'boolean' }, user: { type: 'string' } } as const;
 
-function client(url: string | undefined, env: NodeJS.ProcessEnv): AdminClient {
-  return new AdminClient((url ?? env.HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, ''), env.HUB_ADMIN_TOKEN || undefined);
+/**
+ * The admin client of a command: as the user of --user (or HUB_ADMIN_USER) with the password in HUB_ADMIN_PASSWORD
+ * (never a flag: it would show in `ps` and the shell's history), else with the bearer token in HUB_ADMIN_TOKEN.
+ */
+function client(url: string | undefined, env: NodeJS.ProcessEnv, user?: string): AdminClient {
+  const base = (url ?? env.HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  const name = user ?? (env.HUB_ADMIN_USER || undefined);
+  if (name !== undefined) {
+    const password = env.HUB_ADMIN_PASSWORD;
+    if (!password) throw new UsageError(`--user ${name}: set HUB_ADMIN_PASSWORD to the user's password (it is never taken as a flag)`);
+    return new AdminClient(base, { user: name, password });
+  }
+  return new AdminClient(base, env.HUB_ADMIN_TOKEN ? { token: env.HUB_ADMIN_TOKEN } : undefined);
 }
 
 function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
@@ -105,8 +146,8 @@ function target(value: string | undefined): 'start' | 'failed-step' | undefined 
   throw new UsageError(`--to must be "start" or "failed-step" (got "${value}")`);
 }
 
-/** Runs one command; resolves with its exit code. */
-async function run(fail: Print, body: () => Promise<number>): Promise<number> {
+/** Runs one command; resolves with its exit code. Logs out of a session the command opened. */
+async function run(fail: Print, api: AdminClient, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (e) {
@@ -115,6 +156,8 @@ async function run(fail: Print, body: () => Promise<number>): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    await api.close();
   }
 }
 
@@ -137,11 +180,11 @@ export async function messagesCommand(argv: string[], out: Print, err: Print, en
       cursor: { type: 'string' },
     },
   });
-  const api = client(values.url, env);
+  const api = client(values.url, env, values.user);
   if (positionals[0] === 'show') {
     const id = positionals[1];
     if (!id || positionals.length > 2) throw new UsageError('show: name one message id (e.g. hub messages show 01J...)');
-    return run(err, async () => {
+    return run(err, api, async () => {
       const { data } = await api.call<MessageRecord>('GET', `/messages/${encodeURIComponent(id)}`);
       if (values.json) out(JSON.stringify(data, null, 2));
       else showMessage(data, api.url, out);
@@ -161,7 +204,7 @@ export async function messagesCommand(argv: string[], out: Print, err: Print, en
   add('to', isoTime(values.to, '--to'));
   add('limit', positiveInt(values.limit, '--limit', 500)?.toString());
   add('cursor', values.cursor);
-  return run(err, async () => {
+  return run(err, api, async () => {
     const { data } = await api.call<Page<MessageSummary>>('GET', `/messages${query.size ? `?${query}` : ''}`);
     if (values.json) {
       out(JSON.stringify(data, null, 2));
@@ -184,8 +227,8 @@ export async function messagesCommand(argv: string[], out: Print, err: Print, en
 /** `hub dead-letters [--flow F]`. */
 export async function deadLettersCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON, flow: { type: 'string' } } });
-  const api = client(values.url, env);
-  return run(err, async () => {
+  const api = client(values.url, env, values.user);
+  return run(err, api, async () => {
     const { data } = await api.call<{ groups: DeadLetterGroup[] }>('GET', `/dead-letters${values.flow ? `?flow=${encodeURIComponent(values.flow)}` : ''}`);
     if (values.json) out(JSON.stringify(data, null, 2));
     else if (data.groups.length === 0) out('no dead letters');
@@ -220,7 +263,7 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       max: { type: 'string' },
     },
   });
-  const api = client(values.url, env);
+  const api = client(values.url, env, values.user);
   const headers = values['idempotency-key'] ? { 'idempotency-key': values['idempotency-key'] } : undefined;
   const to = target(values.to);
   const filterFlags = (['status', 'error-code', 'error-step', 'error-text', 'from', 'until', 'max'] as const).filter((f) => values[f] !== undefined);
@@ -239,7 +282,7 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       edited = isUtf8(bytes) ? { body: bytes.toString('utf8'), bodyEncoding: 'utf8' } : { body: bytes.toString('base64'), bodyEncoding: 'base64' };
     }
     const body = { ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...edited, ...(values['content-type'] ? { contentType: values['content-type'] } : {}), ...(values.note ? { note: values.note } : {}) };
-    return run(err, async () => {
+    return run(err, api, async () => {
       const { data } = await api.call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, { body, ...(headers ? { headers } : {}) });
       if (values.json) out(JSON.stringify(data, null, 2));
       else out(describeReplay(id, data));
@@ -259,7 +302,7 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
   };
   const max = positiveInt(values.max, '--max', 10_000);
   const body = { filter, ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...(max ? { max } : {}), ...(values.note ? { note: values.note } : {}) };
-  return run(err, async () => {
+  return run(err, api, async () => {
     const { data } = await api.call<BulkReplayResult>('POST', '/replays', { body, ...(headers ? { headers } : {}) });
     if (values.json) out(JSON.stringify(data, null, 2));
     else {
@@ -339,4 +382,31 @@ function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** Reads a password: everything on a pipe (one trailing newline dropped), or one line typed at a terminal (echoed). */
+async function readPassword(input: NodeJS.ReadableStream & { isTTY?: boolean }, err: Print): Promise<string> {
+  if (input.isTTY) err('password (it will be shown as you type; pipe it in to avoid that): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of input) {
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+    if (input.isTTY && String(chunk).includes('\n')) break;
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  return input.isTTY ? text.split(/\r?\n/)[0]! : text.replace(/\r?\n$/, '');
+}
+
+/** `hub admin hash-password`: reads a password on stdin and prints its hash for admin.users[].password_hash. */
+export async function adminCommand(argv: string[], out: Print, err: Print, input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'hash-password') throw new UsageError(sub === undefined ? 'name a command: hub admin hash-password' : `unknown admin command "${sub}" (there is: hash-password)`);
+  if (rest.length) throw new UsageError('hash-password reads the password on stdin and takes no arguments (an argument would show in `ps` and the shell\'s history)');
+  const password = await readPassword(input, err);
+  if (password === '') {
+    err('hub admin hash-password: the password is empty (pipe it in: printf %s "$PASSWORD" | hub admin hash-password)');
+    return 1;
+  }
+  if (password.length < 12) err('hub admin hash-password: warning: a password shorter than 12 characters is easy to guess');
+  out(await hashPassword(password));
+  return 0;
 }
