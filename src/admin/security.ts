@@ -96,6 +96,26 @@ function isLocalHostHeader(host: string | undefined): boolean {
   return lower === 'localhost' || lower.endsWith('.localhost') || /^\d{1,3}(\.\d{1,3}){3}$/.test(lower) || lower.includes(':');
 }
 
+/**
+ * Whether an Origin (or Referer) names the host the request was sent to. Schemes are not compared: behind a proxy
+ * that ends TLS the hub sees plain HTTP from an https origin. A Host without a port matches either default port.
+ */
+function sameHost(from: string, host: string | undefined): boolean {
+  if (from === 'null' || host === undefined) return false;
+  let origin: URL;
+  let target: URL;
+  try {
+    origin = new URL(from);
+    target = new URL(`http://${host}`);
+  } catch {
+    return false;
+  }
+  if (origin.hostname.toLowerCase() !== target.hostname.toLowerCase()) return false;
+  const originPort = origin.port || (origin.protocol === 'https:' ? '443' : origin.protocol === 'http:' ? '80' : '');
+  const hostPort = /:\d+$/.test(host) ? host.slice(host.lastIndexOf(':') + 1) : undefined;
+  return hostPort === undefined ? originPort === '80' || originPort === '443' : hostPort === originPort;
+}
+
 export class AdminSecurity {
   readonly sessions: SessionStore;
   readonly limiter: LoginLimiter;
@@ -194,13 +214,7 @@ export class AdminSecurity {
     const referer = headerValue(request, 'referer');
     const from = origin ?? referer;
     if (from !== undefined) {
-      let fromHost: string | undefined;
-      try {
-        fromHost = from === 'null' ? undefined : new URL(from).host;
-      } catch {
-        fromHost = undefined;
-      }
-      if (fromHost === undefined || host === undefined || fromHost.toLowerCase() !== host.toLowerCase()) {
+      if (!sameHost(from, host)) {
         throw hubError('FORBIDDEN', `a state-changing admin request must come from the hub's own origin (${origin !== undefined ? 'Origin' : 'Referer'}: ${from.slice(0, 200)}, Host: ${host ?? 'none'})`);
       }
     }
