@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-support.js';
 import { Downstream } from './support/downstream.js';
-import { runHub, startHub, type HubProcess } from './support/processes.js';
+import { HUB_BIN, ROOT, runHub, startHub, type HubProcess } from './support/processes.js';
 
 // `hub messages`, `hub dead-letters` and `hub replay` as an operator runs them, against a real hub process with an
 // admin token, fed by the real RabbitMQ, in front of a downstream service that fails, then works.
@@ -113,5 +115,70 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     const r = await runHub(['messages', '--url', 'http://127.0.0.1:9']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('cannot reach the hub at http://127.0.0.1:9');
+  });
+});
+
+describe('the CLI against a hub with users: hub admin hash-password, --user with HUB_ADMIN_PASSWORD', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'cli-admin-users-'));
+  const flows = mkdtempSync(join(tmpdir(), 'cli-admin-users-flows-'));
+  let hub: HubProcess;
+
+  /** `hub admin hash-password` with the password on stdin, as an operator pipes it. */
+  async function hashPassword(password: string): Promise<string> {
+    const child = spawn(process.execPath, [HUB_BIN, 'admin', 'hash-password'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdin.end(`${password}\n`);
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+    return stdout.trim();
+  }
+
+  beforeAll(async () => {
+    const [ada, vera] = [await hashPassword('ada-password-1'), await hashPassword('vera-password-1')];
+    expect(ada).toMatch(/^scrypt\$32768\$8\$1\$/);
+    const config = join(tmp, 'hub.yaml');
+    writeFileSync(config, [`flows: ${flows}`, 'admin:', `  token: ${TOKEN}`, '  users:', `    - { name: ada, role: admin, password_hash: "${ada}" }`, `    - { name: vera, role: viewer, password_hash: "${vera}" }`, ''].join('\n'));
+    hub = await startHub(['--config', config]);
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(flows, { recursive: true, force: true });
+  });
+
+  const as = (user: string, password: string, args: string[]) => runHub([...args, '--url', hub.url, '--user', user], { env: { HUB_ADMIN_PASSWORD: password, HUB_ADMIN_TOKEN: '' } });
+
+  it('logs in for the command, acts with the user\'s role, and logs out', async () => {
+    const list = await as('ada', 'ada-password-1', ['messages']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('no messages match');
+    // A viewer may not replay: refused before the hub even looks for the message.
+    const viewer = await as('vera', 'vera-password-1', ['replay', '01NOSUCHMESSAGE0000000000']);
+    expect(viewer.code).toBe(1);
+    expect(viewer.stderr).toContain('Forbidden (403 FORBIDDEN)');
+    expect(viewer.stderr).toContain('needs role operator; vera is viewer');
+    const admin = await as('ada', 'ada-password-1', ['replay', '01NOSUCHMESSAGE0000000000']);
+    expect([admin.code, admin.stderr]).toEqual([1, expect.stringContaining('no such message')]);
+
+    const wrong = await as('ada', 'not-the-password', ['dead-letters']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('Unauthorized (401 UNAUTHORIZED): the name or the password is wrong');
+    expect(wrong.stderr).toContain('HUB_ADMIN_PASSWORD');
+    const noPassword = await runHub(['messages', '--url', hub.url, '--user', 'ada'], { env: { HUB_ADMIN_PASSWORD: '' } });
+    expect([noPassword.code, noPassword.stderr]).toEqual([2, expect.stringContaining('set HUB_ADMIN_PASSWORD')]);
+
+    // The token still works, and its audit shows each command's login and logout.
+    const audit = await fetch(`${hub.url}/admin/api/audit?limit=100`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const entries = ((await audit.json()) as { items: { action: string; outcome: string; actor: string }[] }).items.reverse();
+    expect(entries.filter((e) => e.action === 'login' || e.action === 'logout').map((e) => `${e.action} ${e.outcome} ${e.actor}`)).toEqual([
+      'login ok ada',
+      'logout ok ada',
+      'login ok vera',
+      'logout ok vera',
+      'login ok ada',
+      'logout ok ada',
+      'login failed ada',
+    ]);
   });
 });

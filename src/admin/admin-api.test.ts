@@ -443,8 +443,9 @@ describe.each(['embedded', 'redis'] as const)('admin API (%s journal)', (backend
     app.addHook('onRoute', (r) => void routes.push(r));
     registerAdminApi(app, { journal: hub.journal, runners: [], token: 'x'.repeat(32), logger: pino({ level: 'silent' }) });
     await app.ready();
-    const admin = routes.filter((r) => r.url.startsWith(ADMIN_PREFIX)).flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD').map((m) => `${m} ${r.url}`));
-    expect(admin.length).toBeGreaterThanOrEqual(10);
+    const admin = routes.filter((r) => r.url.startsWith('/admin/')).flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD').map((m) => `${m} ${r.url}`));
+    expect(admin.length).toBeGreaterThanOrEqual(15);
+    expect(admin).toEqual(expect.arrayContaining(['POST /admin/api/session', 'GET /admin/api/audit', 'GET /admin/docs']));
     for (const route of admin) {
       const [method, url] = route.split(' ') as [string, string];
       const path = url.replace(/:([A-Za-z_]\w*)/g, '{$1}');
