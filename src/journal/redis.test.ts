@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Journal } from './contract.js';
 import { journalContractSuite } from './contract.suite.js';
 import { JournalError } from './errors.js';
@@ -18,6 +21,45 @@ async function dropPrefix(prefix: string): Promise<void> {
     cursor = next;
     if (keys.length > 0) await admin.del(...keys);
   } while (cursor !== '0');
+}
+
+/** A TCP proxy in front of the test Redis that a test can cut (Redis away) and restore on the same port. */
+class CuttableProxy {
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  port = 0;
+
+  async listen(): Promise<this> {
+    const target = new globalThis.URL(URL);
+    const server = createServer((client) => {
+      const upstream = connect(Number(target.port || 6379), target.hostname);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          this.#sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+    return this;
+  }
+
+  /** Refuses new connections and drops the open ones. */
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    // Stop listening first, so that no reconnect slips in between and keeps close() waiting.
+    const closed = server && new Promise((resolve) => server.close(resolve));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
 }
 
 journalContractSuite('redis', async ({ leaseMs }) => {
@@ -61,7 +103,14 @@ describe('redis journal', () => {
     await j.record({ id, correlationId: 'c', flow: 'f', source: 's', receivedAt: new Date().toISOString(), headers: {}, body: Buffer.from('x') }, [], { maxBodyBytes: 10 });
     await j.scheduleRetry(id, { dueAt: new Date(Date.now() + 60_000).toISOString(), attempt: 2 });
     await j.deadLetter(id, { error: { code: 'INTERNAL', message: 'x' }, attempt: 2 });
-    const [, keys] = await admin.scan('0', 'MATCH', `${prefix}:m:*`, 'COUNT', 1000);
+    // A full SCAN: one call looks at about COUNT keys only, and the shared Redis may hold many more.
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}:m:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
     expect(keys).toEqual([`${prefix}:m:${id}`]);
     expect(await j.remove(id)).toBe(true);
     const left = (await admin.keys(`${prefix}:*`)).filter((k) => !k.startsWith(`${prefix}:retries:`));
@@ -69,6 +118,54 @@ describe('redis journal', () => {
     expect(await j.claimDueRetries(5)).toEqual([]);
     await j.close();
     await dropPrefix(prefix);
+  });
+
+  it('rejects claims UNAVAILABLE at once while Redis is away (rather than waiting on the worker connection), and claims again once it is back', async () => {
+    const proxy = await new CuttableProxy().listen();
+    const printed = vi.spyOn(console, 'error');
+    const prefix = `test:journal:${randomUUID()}`;
+    const j = await openRedisJournal({ url: `redis://127.0.0.1:${proxy.port}`, prefix });
+    try {
+      const id = `m-${randomUUID()}`;
+      await j.record({ id, flow: 'f', source: 's', receivedAt: new Date().toISOString(), headers: {}, body: Buffer.from('x') }, [], { maxBodyBytes: 10 });
+      await j.scheduleRetry(id, { dueAt: new Date().toISOString(), attempt: 2 });
+      await proxy.cut();
+      await sleep(100);
+      const outcome = await Promise.race([j.claimDueRetries(5).catch((e: unknown) => e), sleep(3_000).then(() => 'still waiting after 3 s')]);
+      expect(outcome).toMatchObject({ name: 'JournalError', code: 'UNAVAILABLE' });
+      await sleep(1_000); // reconnect attempts meet a closed port meanwhile
+      await proxy.listen();
+      let claims: Awaited<ReturnType<Journal['claimDueRetries']>> = [];
+      const deadline = Date.now() + 10_000;
+      while (claims.length === 0 && Date.now() < deadline) {
+        claims = await j.claimDueRetries(5).catch(() => []);
+        if (claims.length === 0) await sleep(100);
+      }
+      expect(claims.map((c) => c.id)).toEqual([id]);
+      // Nothing printed past the hub's logger (BullMQ prints connection errors of an emitter nobody listens to).
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      await j.close();
+      await proxy.cut();
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('closes while Redis is away (a hub stopped during an outage exits)', async () => {
+    const proxy = await new CuttableProxy().listen();
+    const prefix = `test:journal:${randomUUID()}`;
+    const j = await openRedisJournal({ url: `redis://127.0.0.1:${proxy.port}`, prefix });
+    try {
+      await proxy.cut();
+      await sleep(500);
+      const t = Date.now();
+      expect(await Promise.race([j.close().then(() => 'closed'), sleep(5_000).then(() => 'still closing after 5 s')])).toBe('closed');
+      expect(Date.now() - t).toBeLessThan(3_000);
+    } finally {
+      await proxy.cut();
+      await dropPrefix(prefix);
+    }
   });
 
   it('rejects UNAVAILABLE when Redis cannot be reached', async () => {

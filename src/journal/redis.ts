@@ -48,6 +48,8 @@ export interface RedisJournalOptions {
 }
 
 const QUEUE = 'retries';
+/** Longest close() waits for BullMQ's queue, worker and observer to close before it drops the connections. */
+const CLOSE_WAIT_MS = 2_000;
 
 /** What the warning says when Redis may evict journal keys; undefined when the policy is safe. */
 export function evictionWarning(policy: string | undefined): string | undefined {
@@ -250,6 +252,8 @@ export class RedisJournal implements Journal {
     this.#observerConnection = observerConnection;
     const leaseMs = options.leaseMs ?? 30_000;
     this.#queue = new Queue<RetryData>(QUEUE, { connection: producer, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
+    // Without a listener BullMQ prints each connection error to stderr while Redis is away; each call reports its own.
+    this.#queue.on('error', () => {});
     this.#worker = new Worker<RetryData>(QUEUE, null, {
       connection: workerConnection,
       prefix: this.#p,
@@ -397,6 +401,10 @@ export class RedisJournal implements Journal {
 
   claimDueRetries(limit: number): Promise<RetryClaim[]> {
     return this.#run('claim retries', async () => {
+      // The worker's connection waits out a Redis restart (maxRetriesPerRequest null): a claim sent while Redis is
+      // away would hang until it is back, and the retry poller would never hear that the journal is unavailable.
+      const down = [this.#redis, this.#workerConnection].find((c) => c.status !== 'ready');
+      if (down) throw new JournalError('UNAVAILABLE', `the journal could not claim retries in Redis: not connected (${down.status})`);
       const claims: RetryClaim[] = [];
       while (claims.length < limit) {
         const token = randomUUID();
@@ -522,7 +530,12 @@ export class RedisJournal implements Journal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([this.#worker.close(), this.#events.close(), this.#queue.close()]);
+    // QueueEvents.close() waits for its connection's 'end', which never comes when that connection is between two
+    // reconnect attempts (Redis away, or just back), so a hub stopped then would never exit: the wait is bounded.
+    // Nothing is lost by not waiting: every journal write has resolved or failed already.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([this.#worker.close(), this.#events.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     this.#redis.disconnect();
     this.#workerConnection.disconnect();
     this.#observerConnection.disconnect();
