@@ -77,7 +77,7 @@ describe('journal crash safety: kill -9 under load', () => {
       const queue = `hubtest.jcrash.${backend.name}.${run}`;
       const broker = await new Broker().open();
       broker.track({ queues: [queue, `${queue}.retry`] });
-      const peer = await new Peer(answer, 20).start();
+      const peer = await new Peer(answer, 80).start();
       const env = { AMQP_URL: BROKER_URL, HUB_CONFIG: FAULTS_CONFIG, JOURNAL_FAULTS_QUEUE: queue, JOURNAL_FAULTS_PEER: peer.url, ...backend.env() };
       const started = Date.now();
       const published: string[] = [];
@@ -146,7 +146,7 @@ describe('journal crash safety: kill -9 under load', () => {
           durablyRetried: retried.length,
           duplicates: peer.duplicates(),
           duplicatedIds: [...peer.accepted.values()].filter((c) => c > 1).length,
-          journalRecords: [...outcomes.values()].reduce((n, s) => n + s.length, 0),
+          journalRecords: [...outcomes.values()].flat().reduce<Record<string, number>>((n, status) => ({ ...n, [status]: (n[status] ?? 0) + 1 }), {}),
           atKill: { withRequestsOpen: atKill.filter((a) => a.inFlight > 0).length, requestsOpen: atKill.reduce((n, a) => n + a.inFlight, 0), unsettled: atKill.map((a) => a.unsettled), withWaiting: atKill.filter((a) => a.waiting > 0).length, maxWaiting: Math.max(...atKill.map((a) => a.waiting)), upMs: atKill.map((a) => a.upMs) },
           staleLockTakeovers: logLines(logs, 'taking over the lock').length,
           drainMs,
