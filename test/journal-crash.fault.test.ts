@@ -71,14 +71,13 @@ async function kill9(hub: HubProcess): Promise<void> {
 
 describe('journal crash safety: kill -9 under load', () => {
   for (const make of [embedded, redis]) {
-    it(`${make.name === 'embedded' ? 'embedded' : 'redis'} backend: ${KILLS} kills with messages in flight and waiting, none lost`, async () => {
+    it(`${make.name} backend: ${KILLS} kills with messages in flight and waiting, none lost`, async () => {
+      const broker = await new Broker().open();
       const backend = make();
       const run = randomBytes(3).toString('hex');
       const queue = `hubtest.jcrash.${backend.name}.${run}`;
-      const broker = await new Broker().open();
       broker.track({ queues: [queue, `${queue}.retry`] });
-      const peer = await new Peer(answer, 80).start();
-      const env = { AMQP_URL: BROKER_URL, HUB_CONFIG: FAULTS_CONFIG, JOURNAL_FAULTS_QUEUE: queue, JOURNAL_FAULTS_PEER: peer.url, ...backend.env() };
+      const peer = new Peer(answer, 80);
       const started = Date.now();
       const published: string[] = [];
       const atKill: { inFlight: number; waiting: number; unsettled: number; upMs: number }[] = [];
@@ -94,6 +93,8 @@ describe('journal crash safety: kill -9 under load', () => {
       let publishing = true;
       let publisher: Promise<void> | undefined;
       try {
+        await peer.start();
+        const env = { AMQP_URL: BROKER_URL, HUB_CONFIG: FAULTS_CONFIG, JOURNAL_FAULTS_QUEUE: queue, JOURNAL_FAULTS_PEER: peer.url, ...backend.env() };
         let budget = 0;
         for (let k = 0; k < KILLS; k++) {
           budget += PER_KILL;

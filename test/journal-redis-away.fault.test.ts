@@ -77,14 +77,15 @@ describe('journal on Redis: Redis away for 30 seconds', () => {
   it('keeps failing messages with RabbitMQ while Redis is away, lets successes through, and resumes waiting retries without a hub restart', async () => {
     const run = randomBytes(3).toString('hex');
     const queue = `hubtest.jredis.${run}`;
-    const redisDir = mkdtempSync(join(tmpdir(), 'journal-redis-away-'));
-    const redis = new OwnRedis(await freePort(), redisDir);
     const broker = await new Broker().open();
     broker.track({ queues: [queue, `${queue}.retry`] });
+    const port = await freePort();
+    const redisDir = mkdtempSync(join(tmpdir(), 'journal-redis-away-'));
+    const redis = new OwnRedis(port, redisDir);
     // w-: waiting for a durable retry when Redis goes; f-: fail while it is away; s-: succeed while it is away;
     // p-: poison (400), published while it is away. Everything but poison is accepted once `released`.
     let released = false;
-    const peer = await new Peer((id) => (id.startsWith('p-') ? 400 : id.startsWith('s-') || released ? 200 : 503)).start();
+    const peer = new Peer((id) => (id.startsWith('p-') ? 400 : id.startsWith('s-') || released ? 200 : 503));
     const ids = (kind: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${kind}-${run}-${String(i).padStart(3, '0')}`);
     const w = ids('w', 20);
     const f = ids('f', 10);
@@ -93,6 +94,7 @@ describe('journal on Redis: Redis away for 30 seconds', () => {
     let hub: HubProcess | undefined;
     const started = Date.now();
     try {
+      await peer.start();
       await redis.start();
       const env = { AMQP_URL: BROKER_URL, HUB_CONFIG: FAULTS_CONFIG, JOURNAL_FAULTS_QUEUE: queue, JOURNAL_FAULTS_PEER: peer.url, REDIS_URL: redis.url, HUB_JOURNAL_PREFIX: `hubtest:jredis:${run}` };
       hub = await startHub([], { cwd: ROOT, env, readyTimeoutMs: 30_000 });
