@@ -2,7 +2,7 @@
  * The Redis journal away for 30 seconds (issue 4, items 6 and 7): a hub on a Redis of the test's own (AOF, fsync
  * always, so stopping it keeps its data; the shared Redis keeps nothing on disk and others use it), AMQP -> REST.
  * While Redis is away, messages that succeed still flow, and those that fail and would need parking are not acked
- * into thin air: they stay with RabbitMQ (its retry queue) and come back. When Redis is back, without a hub
+ * at all: they stay with RabbitMQ (held unacknowledged for the retry delay, then requeued) and come back. When Redis is back, without a hub
  * restart, the retries that waited in the journal resume, and every message ends delivered or dead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -121,7 +121,8 @@ describe('journal on Redis: Redis away for 30 seconds', () => {
       await until('the s- messages got through without Redis', () => s.every((id) => peer.accepted.has(id)), 15_000);
       const successesAfterMs = Date.now() - away;
       await sleep(Math.max(0, AWAY_MS - (Date.now() - away)));
-      // Not dropped: each failing message came back from RabbitMQ's retry queue again and again, lately too.
+      // Not dropped, not acknowledged: each failing message came back from RabbitMQ again and again, lately too, and
+      // none was acked into the retry queue.
       const failing = [...f, ...p];
       const runsOf = (id: string): number => (id.startsWith('p-') ? (peer.tries.get(id) ?? 0) : Math.floor((peer.tries.get(id) ?? 0) / 2));
       const awayReport = {
@@ -132,6 +133,7 @@ describe('journal on Redis: Redis away for 30 seconds', () => {
       };
       expect(failing.every((id) => runsOf(id) >= 5), JSON.stringify(awayReport)).toBe(true);
       expect(awayReport.lastTrySecondsAgo).toBeLessThan(10);
+      expect(awayReport.queued.retry).toBe(0);
       expect(failing.some((id) => peer.accepted.has(id))).toBe(false);
       expect(hub.child.exitCode).toBeNull();
       const logsAway = hub.logs();

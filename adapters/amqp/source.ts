@@ -239,6 +239,14 @@ export class AmqpSource implements Source {
       this.#nack(ch, msg, true);
       return;
     }
+    if (err.code === 'JOURNAL_UNAVAILABLE') {
+      // The journal could not park it: not acknowledged at all while the journal is away. Held for the retry delay
+      // (so it never loops hot, and the prefetch window slows the consumer), then given back to the queue.
+      logger.warn({ messageId: message.id, delayMs: this.#plan.retry.delayMs }, `AMQP source: the journal cannot take the message now; it is not acknowledged and goes back to queue "${this.#plan.queue}" in ${this.#plan.retry.delayMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.#plan.retry.delayMs, 60_000)));
+      this.#nack(ch, msg, true);
+      return;
+    }
     const retries = retryCount(msg);
     const max = this.#plan.retry.maxRetries;
     if (max !== undefined && retries >= max) {
