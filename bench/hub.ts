@@ -75,7 +75,7 @@ export async function startHub(name: string, yaml: string, options: StartHubOpti
 }
 
 /** Deletes every key under `prefix` (the journal's records and indexes, and its BullMQ retry queue). */
-async function dropPrefix(url: string, prefix: string): Promise<void> {
+export async function dropPrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => {});
   try {
