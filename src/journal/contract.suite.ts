@@ -243,6 +243,35 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(second.next).toBeUndefined();
       });
 
+      it('keeps newest-first order for messages recorded out of order, removed, and recorded again, also within a time range and a correlation id', async () => {
+        const { j } = await setup();
+        const base = Date.parse('2032-02-02T00:00:00.000Z');
+        const slots = [5, 0, 9, 3, 11, 1, 7, 2, 10, 4, 8, 6];
+        const ms = slots.map((slot, i) => message({ id: `m-${String(i).padStart(2, '0')}-${randomUUID()}`, flow: 'shuffled', correlationId: slot % 3 === 0 ? 'corr-S' : `corr-${slot}`, receivedAt: new Date(base + slot * 1000).toISOString() }));
+        for (const m of ms) await j.record(m, [received()], CAP);
+        await j.query({ flow: 'shuffled', limit: 1 }); // an index built, then changed under it
+        for (const i of [0, 3, 6]) await j.remove(ms[i]!.id);
+        const again = { ...ms[3]!, receivedAt: new Date(base + 12 * 1000).toISOString() };
+        await j.record(again, [received()], CAP);
+        const live = [...ms.filter((_, i) => i !== 0 && i !== 3 && i !== 6), again].sort((a, b) => Date.parse(b.receivedAt) - Date.parse(a.receivedAt));
+        const walk = async (q: { correlationId?: string; from?: string; to?: string }, limit: number): Promise<string[]> => {
+          const seen: string[] = [];
+          let cursor: string | undefined;
+          for (let pages = 0; pages < 20; pages++) {
+            const page = await j.query({ flow: 'shuffled', ...q, limit, ...(cursor ? { cursor } : {}) });
+            seen.push(...ids(page));
+            if (!page.next) break;
+            cursor = page.next;
+          }
+          return seen;
+        };
+        expect(await walk({}, 4)).toEqual(live.map((m) => m.id));
+        const from = new Date(base + 2000).toISOString();
+        const to = new Date(base + 9000).toISOString();
+        expect(await walk({ from, to }, 2)).toEqual(live.filter((m) => m.receivedAt >= from && m.receivedAt < to).map((m) => m.id));
+        expect(await walk({ correlationId: 'corr-S' }, 1)).toEqual(live.filter((m) => m.correlationId === 'corr-S').map((m) => m.id));
+      });
+
       it('refuses a bad cursor or limit as INVALID', async () => {
         const { j } = await setup();
         expect((await rejection(j.query({ cursor: 'not-a-cursor' }))).code).toBe('INVALID');

@@ -30,7 +30,7 @@ import type {
   TimelineEvent,
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, matches, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { compileFilter, deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type Position } from './shared.js';
 
 export interface EmbeddedJournalOptions {
   /** The journal's directory (created if missing). One process at a time: a second open rejects LOCKED. */
@@ -51,6 +51,11 @@ interface Rec extends MessageSummary {
   ms: number;
   /** The dead-letter group it is in, while dead. */
   deadGroup?: string;
+}
+
+/** Oldest first by (ms, id), the reverse of paging order. */
+function older(a: Position, b: Position): boolean {
+  return a.ms < b.ms || (a.ms === b.ms && a.id < b.id);
 }
 
 interface RetryEntry {
@@ -135,9 +140,17 @@ export class EmbeddedJournal implements Journal {
   readonly #warn: (message: string) => void;
 
   readonly #records = new Map<string, Rec>();
-  /** Newest first by (ms, id); re-sorted lazily. */
+  /**
+   * Every record oldest first by (ms, id), so that a query binary-searches its cursor and time range and walks back
+   * from there. New records are appended (they are nearly always the newest); one that is not marks the array for a
+   * sort before the next query (nearly sorted: about linear). A removed record stays as a tombstone (`#gone`) until
+   * tombstones are a quarter of the array: removing one by one (retention) must not copy the array each time.
+   */
   #order: Rec[] = [];
   #orderDirty = false;
+  readonly #gone = new Set<Rec>();
+  /** Records by correlation id: a search by correlation id reads only these. */
+  readonly #byCorrelation = new Map<string, Rec[]>();
   readonly #retries = new Map<string, RetryEntry>();
   readonly #claims = new Map<string, { token: string; until: number }>();
   readonly #replays = new Map<string, ReplayRecord>();
@@ -208,9 +221,7 @@ export class EmbeddedJournal implements Journal {
       case 'rec': {
         if (!this.#records.has(op.m.id)) {
           const rec: Rec = { ...op.m, status: 'received', attempts: 0, updatedAt: op.m.receivedAt, timeline: [], replayedAs: [], ms: Date.parse(op.m.receivedAt) };
-          this.#records.set(rec.id, rec);
-          this.#order.push(rec);
-          this.#orderDirty = true;
+          this.#add(rec);
         }
         this.#events(op.m.id, op.e);
         break;
@@ -239,7 +250,12 @@ export class EmbeddedJournal implements Journal {
         if (!rec) break;
         this.#leaveDeadGroup(rec);
         this.#records.delete(op.id);
-        this.#order = this.#order.filter((r) => r !== rec);
+        this.#gone.add(rec);
+        if (rec.correlationId !== undefined) {
+          const same = this.#byCorrelation.get(rec.correlationId)?.filter((r) => r !== rec) ?? [];
+          if (same.length > 0) this.#byCorrelation.set(rec.correlationId, same);
+          else this.#byCorrelation.delete(rec.correlationId);
+        }
         this.#retries.delete(op.id);
         this.#claims.delete(op.id);
         break;
@@ -249,13 +265,36 @@ export class EmbeddedJournal implements Journal {
         break;
       case 'snap': {
         const rec = op.r;
-        this.#records.set(rec.id, rec);
-        this.#order.push(rec);
-        this.#orderDirty = true;
+        this.#add(rec);
         if (rec.deadGroup) this.#enterDeadGroup(rec, rec.timeline.findLast((e) => e.type === 'dead'));
         break;
       }
     }
+  }
+
+  #add(rec: Rec): void {
+    this.#records.set(rec.id, rec);
+    const last = this.#order[this.#order.length - 1];
+    if (last !== undefined && older(rec, last)) this.#orderDirty = true;
+    this.#order.push(rec);
+    if (rec.correlationId !== undefined) {
+      const same = this.#byCorrelation.get(rec.correlationId);
+      if (same) same.push(rec);
+      else this.#byCorrelation.set(rec.correlationId, [rec]);
+    }
+  }
+
+  /** #order sorted and, past a quarter of tombstones, without them. */
+  #sorted(): Rec[] {
+    if (this.#gone.size > 0 && this.#gone.size * 4 > this.#order.length) {
+      this.#order = this.#order.filter((r) => !this.#gone.has(r));
+      this.#gone.clear();
+    }
+    if (this.#orderDirty) {
+      this.#order.sort((a, b) => a.ms - b.ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.#orderDirty = false;
+    }
+    return this.#order;
   }
 
   #events(id: string, events: TimelineEvent[]): void {
@@ -413,15 +452,31 @@ export class EmbeddedJournal implements Journal {
     this.#check();
     const limit = pageLimit(q.limit);
     const cursor = decodeCursor(q.cursor);
-    if (this.#orderDirty) {
-      this.#order.sort((a, b) => b.ms - a.ms || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      this.#orderDirty = false;
+    const test = compileFilter(q);
+    const from = q.from === undefined ? -Infinity : toMs(q.from, 'from');
+    const to = q.to === undefined ? Infinity : toMs(q.to, 'to');
+    // Walk newest first from the newest record the cursor and `to` allow, down to `from`.
+    let order: Rec[];
+    if (q.correlationId !== undefined) {
+      order = [...(this.#byCorrelation.get(q.correlationId) ?? [])].sort((a, b) => a.ms - b.ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    } else {
+      order = this.#sorted();
+    }
+    // The first index past the records that come after the cursor and before `to` (those are a prefix, oldest first).
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const rec = order[mid]!;
+      if (rec.ms < to && isAfter(rec, cursor)) lo = mid + 1;
+      else hi = mid;
     }
     const items: MessageSummary[] = [];
     let last: Rec | undefined;
-    for (const rec of this.#order) {
-      if (!isAfter(rec, cursor)) continue;
-      if (!matches(rec, q)) continue;
+    for (let i = lo - 1; i >= 0; i--) {
+      const rec = order[i]!;
+      if (rec.ms < from) break;
+      if (this.#gone.has(rec) || !test(rec)) continue;
       if (items.length === limit) return { items, next: encodeCursor(last!) };
       items.push(summary(rec));
       last = rec;
@@ -487,8 +542,14 @@ export class EmbeddedJournal implements Journal {
     const out: DeadLetterGroup[] = [];
     for (const g of this.#deadGroups.values()) {
       if (filter.flow !== undefined && g.flow !== filter.flow) continue;
-      const times = [...g.members.values()];
-      out.push({ flow: g.flow, step: g.step, code: g.code, count: g.members.size, firstSeen: new Date(Math.min(...times)).toISOString(), lastSeen: new Date(Math.max(...times)).toISOString() });
+      // A loop, not Math.min(...times): a group of a few hundred thousand would overflow the call's arguments.
+      let first = Infinity;
+      let last = -Infinity;
+      for (const t of g.members.values()) {
+        if (t < first) first = t;
+        if (t > last) last = t;
+      }
+      out.push({ flow: g.flow, step: g.step, code: g.code, count: g.members.size, firstSeen: new Date(first).toISOString(), lastSeen: new Date(last).toISOString() });
     }
     return out.sort((a, b) => b.count - a.count || a.flow.localeCompare(b.flow) || a.step.localeCompare(b.step) || a.code.localeCompare(b.code));
   }

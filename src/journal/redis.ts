@@ -34,7 +34,7 @@ import type {
 } from './contract.js';
 import { STATUS_OF_EVENT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, matches, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { compileFilter, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type FilterFields } from './shared.js';
 
 export interface RedisJournalOptions {
   /** redis://[user:password@]host:port[/db]; REDIS_URL in the hub's configuration. */
@@ -346,11 +346,14 @@ export class RedisJournal implements Journal {
         : this.#k('i', 'all');
       const max = cursor ? String(cursor.ms) : q.to !== undefined ? `(${toMs(q.to, 'to')}` : '+inf';
       const min = q.from !== undefined ? String(toMs(q.from, 'from')) : '-inf';
+      const test = compileFilter(q);
+      const needsError = q.errorCode !== undefined || q.errorStep !== undefined || q.errorText !== undefined;
       const items: MessageSummary[] = [];
-      const batch = 200;
       let last: { ms: number; id: string } | undefined;
-      // Bounded: a page scans at most 5,000 candidates, then hands back a cursor to go on from.
-      for (let offset = 0; offset < 5_000; offset += batch) {
+      // Bounded: a page scans at most 5,000 candidates, then hands back a cursor to go on from. Each batch reads only
+      // the fields the criteria need (not the stored message with its body), then the whole summary of the hits.
+      let batch = Math.max(limit + 1, 100);
+      for (let offset = 0; offset < 5_000; offset += batch, batch = Math.min(batch * 2, 1_000, 5_000 - offset)) {
         const flat = await this.#redis.zrange(index, max, min, 'BYSCORE', 'REV', 'LIMIT', offset, batch, 'WITHSCORES');
         if (flat.length === 0) return { items };
         const candidates: { id: string; ms: number }[] = [];
@@ -358,20 +361,37 @@ export class RedisJournal implements Journal {
         // Members with one score come back in reverse lexical order, as newest-first paging wants.
         const after = candidates.filter((c) => isAfter(c, cursor));
         const pipe = this.#redis.pipeline();
-        for (const c of after) pipe.hgetall(this.#k('m', c.id));
-        const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as Record<string, string>);
+        for (const c of after) pipe.hmget(this.#k('m', c.id), 'flow', 'corr', 'status', 'lastError');
+        const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+        const hits: { id: string; ms: number }[] = [];
+        let full = false;
+        let more = false;
         for (let i = 0; i < after.length; i++) {
-          const row = rows[i]!;
-          if (!row.m) continue; // removed since the index was read
-          const s = summaryOf(row);
+          const [flow, corr, status, lastError] = rows[i]!;
+          if (flow === null || flow === undefined) continue; // removed since the index was read
           last = after[i]!;
-          if (!matches(s, q)) continue;
-          items.push(s);
-          if (items.length === limit) {
-            const more = i < after.length - 1 || flat.length === batch * 2;
-            return { items, ...(more ? { next: encodeCursor(last) } : {}) };
+          const fields: FilterFields = { flow, status: status as MessageStatus, ms: after[i]!.ms, ...(corr ? { correlationId: corr } : {}), ...(needsError && lastError ? { lastError: JSON.parse(lastError) as ErrorInfo } : {}) };
+          if (!test(fields)) continue;
+          hits.push(after[i]!);
+          if (items.length + hits.length === limit) {
+            full = true;
+            more = i < after.length - 1 || flat.length === batch * 2;
+            break;
           }
         }
+        if (hits.length > 0) {
+          const read = this.#redis.pipeline();
+          for (const h of hits) read.hmget(this.#k('m', h.id), ...SUMMARY_FIELDS);
+          const summaries = ((await read.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+          for (let i = 0; i < hits.length; i++) {
+            const values = summaries[i]!;
+            if (values[0] === null) continue; // removed between the two reads
+            const s = summaryOf(Object.fromEntries(SUMMARY_FIELDS.map((f, j) => [f, values[j] ?? undefined])) as Record<string, string>);
+            // Checked again: it may have changed between the two reads.
+            if (test({ ...s, ms: hits[i]!.ms })) items.push(s);
+          }
+        }
+        if (full) return { items, ...(more ? { next: encodeCursor(last!) } : {}) };
         if (flat.length < batch * 2) return { items };
       }
       return { items, ...(last ? { next: encodeCursor(last) } : {}) };
@@ -541,6 +561,9 @@ export class RedisJournal implements Journal {
     this.#observerConnection.disconnect();
   }
 }
+
+/** The hash fields summaryOf reads, `m` first. */
+const SUMMARY_FIELDS = ['m', 'status', 'attempts', 'lastError', 'updatedAt'] as const;
 
 function summaryOf(fields: Record<string, string>): MessageSummary {
   const meta = JSON.parse(fields.m!) as MessageSummary;
