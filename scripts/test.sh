@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 bash scripts/services.sh
+bash scripts/chromium.sh
 echo "== type check (tests included)"
 npx tsc -p tsconfig.test.json
 echo "== import cycles"

@@ -12,6 +12,8 @@ import type { AuditAction } from './audit.js';
 export const ADMIN_ROOT = '/admin';
 export const ADMIN_PREFIX = '/admin/api';
 export const DOCS_PATH = '/admin/docs';
+/** What a console asset (/admin/assets/NAME) may be called: one plain file name, no folders. */
+export const CONSOLE_ASSET_NAME = '^[a-z0-9][a-z0-9-]*\\.(js|css|svg|png)$';
 
 /** The session cookie: HttpOnly, Secure, SameSite=Strict, Path=/admin. */
 export const SESSION_COOKIE = 'hub_session';
@@ -283,7 +285,9 @@ export type OperationId =
   | 'listDeadLetters'
   | 'listAudit'
   | 'getOpenApi'
-  | 'getDocs';
+  | 'getDocs'
+  | 'getConsole'
+  | 'getConsoleAsset';
 
 /** A request that needs a higher role than its operation's: `applies` sees the validated body. */
 export interface RoleRule {
@@ -302,7 +306,7 @@ export interface OperationSpec {
   operationId: OperationId;
   summary: string;
   description?: string;
-  /** The least role that may call it; `public` only for logging in. */
+  /** The least role that may call it; `public` only for logging in and the console's own files (which hold no data). */
   role: AdminRole | 'public';
   /** Requests of this operation that need more. */
   elevate?: RoleRule[];
@@ -352,6 +356,9 @@ export const OPERATIONS: OperationSpec[] = [
     responses: {
       200: { description: 'Logged in: the session cookie is set.', schema: ref('Session') },
       400: problem('The request body is not { name, password }.'),
+      401: problem('The name or the password is wrong (the same answer for both), or no users are configured.'),
+      403: problem('The request comes from another origin (Origin/Referer).'),
+      503: problem('The journal cannot be reached.'),
       429: problem('Too many failed logins from this address or for this name; try again after Retry-After seconds.'),
     },
   },
@@ -535,6 +542,31 @@ export const OPERATIONS: OperationSpec[] = [
   },
   {
     method: 'GET',
+    path: '/',
+    prefix: ADMIN_ROOT,
+    operationId: 'getConsole',
+    summary: 'The admin console',
+    description: 'The web console\'s page (HTML). It logs in with POST /admin/api/session and shows only what the API answers the logged-in user; the page itself holds no data. Built by npm run build from src/admin/console/.',
+    role: 'public',
+    responses: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } }, 404: problem('The console was not built (npm run build).') },
+  },
+  {
+    method: 'GET',
+    path: '/assets/:file',
+    prefix: ADMIN_ROOT,
+    operationId: 'getConsoleAsset',
+    summary: 'A script or style sheet of the admin console',
+    description: 'JavaScript modules (text/javascript) and the style sheet (text/css) of the console, served as files since the Content-Security-Policy allows no inline script or style.',
+    role: 'public',
+    params: { type: 'object', required: ['file'], additionalProperties: false, properties: { file: { type: 'string', pattern: CONSOLE_ASSET_NAME, description: 'A file name: app.js, console.css, ...' } } },
+    responses: {
+      200: { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+      400: problem('Not a console file name.'),
+      404: problem('No such file.'),
+    },
+  },
+  {
+    method: 'GET',
     path: '/audit',
     operationId: 'listAudit',
     summary: 'The admin audit log',
@@ -582,7 +614,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     }
     for (const h of op.headers ?? []) parameters.push({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema });
     const responses: Record<string, unknown> = {};
-    const common = op.role === 'public' ? { 401: problem('The name or the password is wrong (the same answer for both), or no users are configured.'), 403: problem('The request comes from another origin (Origin/Referer).'), 503: COMMON_PROBLEMS[503]! } : COMMON_PROBLEMS;
+    const common = op.role === 'public' ? {} : COMMON_PROBLEMS;
     for (const [status, r] of Object.entries({ ...op.responses, ...common })) {
       const content = r.content ?? (r.schema ? { 'application/json': { schema: r.schema } } : undefined);
       responses[status] = { description: r.description, ...(content ? { content } : {}) };

@@ -18,6 +18,7 @@ import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId, type OperationSpec } from './api-spec.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
+import { ConsoleFiles } from './console-files.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
@@ -27,6 +28,8 @@ export interface AdminApiOptions extends AdminSecurityConfig {
   logger: Logger;
   /** The address the hub listens on, to warn when session cookies (Secure) would need HTTPS in front. */
   listenHost?: string;
+  /** Where the built console is (index.html, assets/); by default dist/console of the project. */
+  consoleDir?: string;
 }
 
 export interface AdminApi {
@@ -71,6 +74,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
+  const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
   const outcomes = new WeakMap<FastifyRequest, string>();
@@ -208,6 +212,16 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     },
     listReplays: async (request) => journalCall(journal.listReplays(request.query as { originalId?: string; limit?: number; cursor?: string })),
     listDeadLetters: async (request) => ({ groups: await journalCall(journal.deadLetterGroups(request.query as { flow?: string })) }),
+    getConsole: async (_request, reply) => {
+      const page = await consoleFiles.page();
+      return reply.type(page.contentType).send(page.data);
+    },
+    getConsoleAsset: async (request, reply) => {
+      const { file } = request.params as { file: string };
+      const asset = await consoleFiles.asset(file);
+      if (!asset) throw hubError('NOT_FOUND', `no console file ${file}`);
+      return reply.type(asset.contentType).send(asset.data);
+    },
     getOpenApi: async () => (document ??= openApiDocument(version())),
     getDocs: async () => (document ??= openApiDocument(version())),
   };

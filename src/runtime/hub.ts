@@ -29,7 +29,8 @@ export interface HubOptions {
   flow?: string;
   env?: NodeJS.ProcessEnv;
   /** A journal already open (tests, benchmarks); by default the hub opens the one its configuration names, and closes it at stop. */
-  journal?: Journal;
+  journal?: Journal;  /** Where the built admin console is (index.html, assets/); by default the project's dist/console. */
+  consoleDir?: string;
 }
 
 /**
@@ -69,6 +70,7 @@ export class Hub {
       ...(admin?.session ? { session: admin.session } : {}),
       logger: options.logger,
       listenHost: options.config.host,
+      ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
     });
   }
 

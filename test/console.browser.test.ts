@@ -1,0 +1,268 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-support.js';
+import { hashPassword } from '../src/admin/password.js';
+import { builtinRegistry } from '../src/builtins.js';
+import type { HubConfig } from '../src/config/hub-config.js';
+import { PROJECT_ROOT } from '../src/config/paths.js';
+import { Hub } from '../src/runtime/hub.js';
+import { Downstream } from './support/downstream.js';
+
+// The admin console in a real browser (Debian's Chromium, driven by playwright-core; scripts/chromium.sh installs it)
+// against a real hub: orders from RabbitMQ to an HTTP service that is down, so they die at once; an operator finds
+// the group in the dead letters, the service comes back, the group is replayed and the messages are delivered. A
+// viewer is offered no replay and the API refuses one; an admin's edited body that fails the flow's schema is
+// refused with the schema's errors beside the editor, and nothing is sent. Markup in a body, a header and an error
+// text is shown as text and never runs. Screenshots of the main pages go to docs/screenshots/ (shown in the README).
+
+const CHROMIUM = process.env.HUB_TEST_CHROMIUM ?? '/usr/bin/chromium';
+/** What Chromium needs here, headless as root on a machine without outside network. */
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
+const SHOTS = join(PROJECT_ROOT, 'docs', 'screenshots');
+const FAST = { N: 1 << 14, r: 8, p: 1 };
+const WAIT = 15_000;
+const PASSWORDS = { olga: 'olga-operator-pw', vic: 'vic-viewer-pw', alice: 'alice-admin-pw' };
+
+/** A body that is not JSON though it says so: it dies at the validate step with the parser's error, which quotes it. */
+const MARKUP_BODY = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+/** A correlation id (a header the AMQP source keeps) with markup. */
+const MARKUP_HEADER = 'console-markup<script>window.__xss=3</script><b>bold?</b>';
+
+async function config(journalDir: string): Promise<HubConfig> {
+  return {
+    file: undefined,
+    host: '127.0.0.1',
+    port: 0,
+    flowsDir: join(FIXTURES, 'flows'),
+    schemasDir: join(FIXTURES, 'schemas'),
+    adapters: [],
+    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
+    logLevel: 'silent',
+    shutdownGraceMs: 2000,
+    journal: { redisUrl: undefined, prefix: 'hub:journal', dir: journalDir, retryPollMs: 1000, leaseMs: 30_000 },
+    admin: {
+      token: undefined,
+      users: await Promise.all([
+        ['olga', 'operator'],
+        ['vic', 'viewer'],
+        ['alice', 'admin'],
+      ].map(async ([name, role]) => ({ name: name!, role: role as 'viewer' | 'operator' | 'admin', passwordHash: await hashPassword(PASSWORDS[name as keyof typeof PASSWORDS], FAST) }))),
+    },
+  };
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('admin console in Chromium', () => {
+  const broker = new Broker();
+  const downstream = new Downstream();
+  const queue = unique('console');
+  const auditQueue = unique('console-audit');
+  const work = mkdtempSync(join(tmpdir(), 'console-browser-'));
+  const consoleDir = join(work, 'console');
+  let hub: Hub;
+  let base: string;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  /** Dialogs any page opened and errors any page threw: markup that ran would show here. */
+  const dialogs: string[] = [];
+  const pageErrors: string[] = [];
+  let markupId: string;
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, [join(PROJECT_ROOT, 'scripts', 'build-console.mjs'), consoleDir], { stdio: 'inherit' });
+    mkdirSync(SHOTS, { recursive: true });
+    await broker.open();
+    broker.track({ queues: [queue, `${queue}.retry`, `${queue}.dead`, auditQueue] });
+    const ch = await broker.channel();
+    await ch.assertQueue(auditQueue, { durable: false });
+    await ch.close();
+    const url = await downstream.start();
+    hub = await Hub.build({
+      config: await config(join(work, 'journal')),
+      registry: builtinRegistry(),
+      logger: pino({ level: 'silent' }),
+      env: { ...process.env, AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url },
+      consoleDir,
+    });
+    base = (await hub.listen()).replace('localhost', '127.0.0.1');
+    await waitFor(() => hub.runners.every((r) => r.ready()), WAIT, 'the flow to be ready');
+
+    // The downstream is down: four good orders die at its step (one carries markup in its fields); one that is not
+    // JSON dies at validation.
+    for (const n of [1, 2, 3]) await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: `c-${n}`, qty: n })), { contentType: 'application/json', correlationId: `console-${n}` });
+    await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: '<img src=x onerror="window.__xss=4">', qty: 4, note: '<script>window.__xss=5</script>' })), { contentType: 'application/json', correlationId: 'console-4' });
+    await broker.publish('', queue, Buffer.from(MARKUP_BODY), { contentType: 'application/json', correlationId: MARKUP_HEADER });
+    await waitFor(async () => (await hub.journal.query({ flow: 'admin-orders', status: ['dead'], limit: 50 })).items.length === 5, WAIT, 'five dead messages');
+    const dead = (await hub.journal.query({ flow: 'admin-orders', status: ['dead'], limit: 50 })).items;
+    markupId = dead.find((m) => m.correlationId === MARKUP_HEADER)!.id;
+    expect(dead.filter((m) => m.lastError?.code === 'DOWNSTREAM_UNAVAILABLE')).toHaveLength(4);
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await hub?.stop();
+    await downstream.close();
+    await broker.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  async function newPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
+    context.setDefaultTimeout(WAIT);
+    context.setDefaultNavigationTimeout(WAIT);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    return page;
+  }
+
+  async function login(page: Page, name: keyof typeof PASSWORDS): Promise<void> {
+    await page.goto(`${base}/admin`);
+    await page.locator('#login-name').fill(name);
+    await page.locator('#login-password').fill(PASSWORDS[name]);
+    await page.locator('#login-form button[type=submit]').click();
+    await expect.poll(() => page.locator('#who-name').textContent(), { timeout: WAIT }).toBe(name);
+  }
+
+  async function noMarkupRan(page: Page): Promise<void> {
+    expect(await page.evaluate(() => (globalThis as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }
+
+  const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+
+  it('serves the page and its files with their content types and the admin security headers', async () => {
+    const page = await fetch(`${base}/admin`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    expect(await page.text()).toContain('/admin/assets/app.js');
+    const js = await fetch(`${base}/admin/assets/app.js`);
+    expect([js.status, js.headers.get('content-type'), js.headers.get('x-content-type-options')]).toEqual([200, 'text/javascript; charset=utf-8', 'nosniff']);
+    expect((await fetch(`${base}/admin/assets/console.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect((await fetch(`${base}/admin/assets/nope.js`)).status).toBe(404);
+    expect((await fetch(`${base}/admin/assets/..%2Fconsole%2Findex.html`)).status).toBe(400);
+  });
+
+  it('an operator finds the dead letters of the outage, brings the service back, replays the group and sees them delivered', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/admin`);
+    await page.locator('#login-form').waitFor();
+    await shot(page, 'login');
+    await login(page, 'olga');
+    await expect.poll(() => page.locator('#flows tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('#flows').textContent()).toContain('admin-orders');
+    await shot(page, 'flows');
+
+    await page.locator('nav a', { hasText: 'Dead letters' }).click();
+    const group = page.locator('.group[data-code="DOWNSTREAM_UNAVAILABLE"]');
+    await expect.poll(() => group.locator('.count').getAttribute('data-count')).toBe('4');
+    await group.locator('[data-action="show-messages"]').click();
+    await expect.poll(() => group.locator('tbody tr').count()).toBe(4);
+    await shot(page, 'dead-letters');
+
+    downstream.failing = false;
+    await group.locator('[data-action="replay-group"]').click();
+    await group.locator('[data-action="confirm-replay-group"]').click();
+    await expect.poll(() => group.locator('[data-result="group"]').textContent()).toMatch(/matched 4, replayed 4: delivered 4/);
+    expect(downstream.bodies('/orders')).toHaveLength(4);
+
+    await page.goto(`${base}/admin#/messages?flow=admin-orders&status=delivered`);
+    await expect.poll(() => page.locator('#messages tbody tr').count()).toBe(4);
+    await page.goto(`${base}/admin#/messages?flow=admin-orders`);
+    await expect.poll(() => page.locator('#messages tbody tr').count()).toBe(9);
+    expect(await page.locator('#messages .status-resolved').count()).toBe(4);
+    await shot(page, 'messages');
+    await noMarkupRan(page);
+  });
+
+  it('markup in a body, a header and an error text is shown as text and never runs', async () => {
+    const page = await newPage();
+    await login(page, 'olga');
+    await page.goto(`${base}/admin#/message/${markupId}`);
+    await page.locator('#message-body').waitFor();
+    expect(await page.locator('#message-body').textContent()).toBe(MARKUP_BODY);
+    expect(await page.locator('#message-headers').textContent()).toContain(MARKUP_HEADER);
+    expect(await page.locator('.facts').textContent()).toContain(MARKUP_HEADER);
+    expect(await page.locator('#message-error .err-code').textContent()).toBeTruthy();
+    expect(await page.locator('#message-error').textContent()).toContain('<');
+    expect(await page.locator('main img, main script, main b').count()).toBe(0);
+    await expect.poll(() => page.locator('#message-timeline li').count()).toBeGreaterThan(1);
+    await shot(page, 'message');
+    // The order whose fields hold markup, in the list and on its own page.
+    await page.goto(`${base}/admin#/messages?correlationId=console-4`);
+    await page.locator('#messages tbody tr').first().locator('a').first().click();
+    await expect.poll(() => page.locator('#message-body').textContent()).toContain('window.__xss=5');
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    await noMarkupRan(page);
+  });
+
+  it('a viewer is offered no replay, and the API refuses one made with its session', async () => {
+    const page = await newPage();
+    await login(page, 'vic');
+    await page.goto(`${base}/admin#/dead-letters`);
+    const group = page.locator('.group').first();
+    await group.waitFor();
+    await group.locator('[data-action="show-messages"]').click();
+    await expect.poll(() => group.locator('tbody tr').count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-action="replay-group"], [data-action="replay-one"], [data-action="replay-selected"]').count()).toBe(0);
+    expect(await page.locator('nav a', { hasText: 'Audit' }).count()).toBe(0);
+    await page.goto(`${base}/admin#/message/${markupId}`);
+    await page.locator('#message-body').waitFor();
+    expect(await page.locator('#message-body').textContent()).toMatch(/shown to operators and admins only/);
+    expect(await page.locator('#replay-start, #edit-form').count()).toBe(0);
+
+    const before = await hub.journal.get(markupId);
+    const status = await page.evaluate(async (id) => {
+      const session = (await (await fetch('/admin/api/session')).json()) as { csrfToken: string };
+      const res = await fetch(`/admin/api/messages/${id}/replay`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken }, body: '{}' });
+      return res.status;
+    }, markupId);
+    expect(status).toBe(403);
+    expect((await hub.journal.get(markupId))?.replayedAs).toEqual(before?.replayedAs);
+    await noMarkupRan(page);
+  });
+
+  it('an admin\'s edited body that fails the flow\'s schema is refused with the schema\'s errors beside the editor; nothing is sent', async () => {
+    const page = await newPage();
+    await login(page, 'alice');
+    await page.goto(`${base}/admin#/message/${markupId}`);
+    await page.locator('#edit-body').waitFor();
+    const sent = downstream.received.length;
+    await page.locator('#edit-body').fill('{"orderId": "", "qty": 0}');
+    await page.locator('#edit-replay').click();
+    const check = page.locator('#schema-check');
+    await expect.poll(() => check.textContent()).toMatch(/Not sent: the body fails the flow's schema/);
+    expect(await check.locator('li').count()).toBeGreaterThanOrEqual(2);
+    expect(await check.textContent()).toMatch(/qty/);
+    await shot(page, 'edit-and-replay');
+    expect(downstream.received.length).toBe(sent);
+    expect((await hub.journal.get(markupId))?.replayedAs).toEqual([]);
+
+    // Fixed, it goes through.
+    await page.locator('#edit-body').fill('{"orderId": "c-5", "qty": 5}');
+    await page.locator('#edit-note').fill('the sender sent markup');
+    await page.locator('#edit-replay').click();
+    await expect.poll(() => page.locator('#replay-status').textContent()).toMatch(/replayed as \w+: delivered/);
+    expect(downstream.bodies('/orders')).toContainEqual({ orderId: 'c-5', qty: 5 });
+
+    await page.locator('nav a', { hasText: 'Audit' }).click();
+    await expect.poll(() => page.locator('#audit tbody tr').count()).toBeGreaterThan(3);
+    expect(await page.locator('#audit').textContent()).toMatch(/bulk-replay/);
+    await shot(page, 'audit');
+    await noMarkupRan(page);
+  });
+});
