@@ -113,7 +113,7 @@ export async function messagesPage(main: HTMLElement, params: URLSearchParams): 
     const page = await call<Page<MessageSummary>>('GET', `/messages${qs(query)}`);
     const rows = page.items.map((m) => [
       link(`/message/${encodeURIComponent(m.id)}`, {}, h('code', {}, m.id)),
-      m.flow,
+      h('span', { class: 'nowrap' }, m.flow),
       badge(m.status),
       time(m.receivedAt),
       String(m.attempts),
