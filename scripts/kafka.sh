@@ -28,13 +28,19 @@ ADDRESS=127.0.0.1:$PORT
 say() { echo "kafka.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-# The PID from the PID file when that process is alive and is our broker (guards against a reused PID).
+# The PID from the PID file when that process is alive and is our broker (guards against a reused PID). Without a
+# PID file (lost to an interrupted run), a broker of this run folder is still found by its command line, and the
+# PID file is written again, so that it is stopped rather than left holding the port.
 running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid=$(cat "$PID_FILE")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$RUN/server.properties" || return 1
+  local pid=""
+  [ -f "$PID_FILE" ] && pid=$(cat "$PID_FILE")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$RUN/server.properties"; then
+    echo "$pid"
+    return 0
+  fi
+  pid=$(pgrep -f -- "kafka.Kafka $RUN/server.properties" | head -n 1) || return 1
+  [ -n "$pid" ] || return 1
+  echo "$pid" >"$PID_FILE"
   echo "$pid"
 }
 
@@ -158,6 +164,11 @@ EOF
 }
 
 start() {
+  # One start at a time per run folder: two test runs starting together would otherwise both launch a broker, and
+  # the loser's cleanup took the winner's PID file with it.
+  mkdir -p "$RUN"
+  exec 9>"$RUN/start.lock"
+  flock 9
   if pid=$(running_pid); then
     say "already running (pid $pid) on $ADDRESS"
     echo "already running pid $pid $ADDRESS"
@@ -180,14 +191,14 @@ start() {
   # setsid: the broker outlives the shell and test runner that started it, and no signal to their group reaches it.
   setsid java -Xms128m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$RUN/log4j2.properties" -cp "$LIBS/*" \
-    kafka.Kafka "$RUN/server.properties" </dev/null >>"$LOG" 2>&1 &
+    kafka.Kafka "$RUN/server.properties" </dev/null >>"$LOG" 2>&1 9>&- &
   local pid=$!
   echo "$pid" >"$PID_FILE"
   while true; do
     if ! kill -0 "$pid" 2>/dev/null; then
       say "the broker exited during start; the end of $LOG:"
       tail -n 40 "$LOG" >&2
-      rm -f "$PID_FILE"
+      [ "$(cat "$PID_FILE" 2>/dev/null)" = "$pid" ] && rm -f "$PID_FILE"
       exit 1
     fi
     if port_open "$PORT" && probe >/dev/null; then break; fi
