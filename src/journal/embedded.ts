@@ -20,6 +20,7 @@ import type {
   MessageInput,
   MessageQuery,
   MessageRecord,
+  MessageStatus,
   MessageSummary,
   Page,
   ReplayOutcome,
@@ -30,7 +31,7 @@ import type {
   TimelineEvent,
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { compileFilter, deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type Position } from './shared.js';
+import { compileFilter, deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type FilterFields, type Position } from './shared.js';
 
 export interface EmbeddedJournalOptions {
   /** The journal's directory (created if missing). One process at a time: a second open rejects LOCKED. */
@@ -51,6 +52,31 @@ interface Rec extends MessageSummary {
   ms: number;
   /** The dead-letter group it is in, while dead. */
   deadGroup?: string;
+}
+
+/**
+ * What a query tests of a record, kept apart from the record: a small object of one shape, so that a query walking
+ * 100,000 of them reads a few cache lines each, where the records themselves (built by spreading, grown by events)
+ * are slow to read in bulk (a walk over them measured ten times slower). Updated whenever the record's status or
+ * last error change; `gone` once the record is removed.
+ */
+class Entry implements FilterFields {
+  readonly ms: number;
+  readonly id: string;
+  readonly flow: string;
+  readonly correlationId: string | undefined;
+  status: MessageStatus;
+  lastError: ErrorInfo | undefined;
+  gone = false;
+
+  constructor(readonly rec: Rec) {
+    this.ms = rec.ms;
+    this.id = rec.id;
+    this.flow = rec.flow;
+    this.correlationId = rec.correlationId;
+    this.status = rec.status;
+    this.lastError = rec.lastError;
+  }
 }
 
 /** Oldest first by (ms, id), the reverse of paging order. */
@@ -141,16 +167,17 @@ export class EmbeddedJournal implements Journal {
 
   readonly #records = new Map<string, Rec>();
   /**
-   * Every record oldest first by (ms, id), so that a query binary-searches its cursor and time range and walks back
-   * from there. New records are appended (they are nearly always the newest); one that is not marks the array for a
-   * sort before the next query (nearly sorted: about linear). A removed record stays as a tombstone (`#gone`) until
+   * Every record's entry oldest first by (ms, id), so that a query binary-searches its cursor and time range and
+   * walks back from there. New entries are appended (nearly always the newest); one that is not marks the array for
+   * a sort before the next query (nearly sorted: about linear). A removed record's entry stays as a tombstone until
    * tombstones are a quarter of the array: removing one by one (retention) must not copy the array each time.
    */
-  #order: Rec[] = [];
+  #order: Entry[] = [];
   #orderDirty = false;
-  readonly #gone = new Set<Rec>();
-  /** Records by correlation id: a search by correlation id reads only these. */
-  readonly #byCorrelation = new Map<string, Rec[]>();
+  #tombstones = 0;
+  readonly #entries = new Map<string, Entry>();
+  /** Entries by correlation id: a search by correlation id reads only these. */
+  readonly #byCorrelation = new Map<string, Entry[]>();
   readonly #retries = new Map<string, RetryEntry>();
   readonly #claims = new Map<string, { token: string; until: number }>();
   readonly #replays = new Map<string, ReplayRecord>();
@@ -250,9 +277,12 @@ export class EmbeddedJournal implements Journal {
         if (!rec) break;
         this.#leaveDeadGroup(rec);
         this.#records.delete(op.id);
-        this.#gone.add(rec);
+        const entry = this.#entries.get(op.id)!;
+        this.#entries.delete(op.id);
+        entry.gone = true;
+        this.#tombstones++;
         if (rec.correlationId !== undefined) {
-          const same = this.#byCorrelation.get(rec.correlationId)?.filter((r) => r !== rec) ?? [];
+          const same = this.#byCorrelation.get(rec.correlationId)?.filter((e) => e !== entry) ?? [];
           if (same.length > 0) this.#byCorrelation.set(rec.correlationId, same);
           else this.#byCorrelation.delete(rec.correlationId);
         }
@@ -274,21 +304,23 @@ export class EmbeddedJournal implements Journal {
 
   #add(rec: Rec): void {
     this.#records.set(rec.id, rec);
+    const entry = new Entry(rec);
+    this.#entries.set(rec.id, entry);
     const last = this.#order[this.#order.length - 1];
-    if (last !== undefined && older(rec, last)) this.#orderDirty = true;
-    this.#order.push(rec);
+    if (last !== undefined && older(entry, last)) this.#orderDirty = true;
+    this.#order.push(entry);
     if (rec.correlationId !== undefined) {
       const same = this.#byCorrelation.get(rec.correlationId);
-      if (same) same.push(rec);
-      else this.#byCorrelation.set(rec.correlationId, [rec]);
+      if (same) same.push(entry);
+      else this.#byCorrelation.set(rec.correlationId, [entry]);
     }
   }
 
   /** #order sorted and, past a quarter of tombstones, without them. */
-  #sorted(): Rec[] {
-    if (this.#gone.size > 0 && this.#gone.size * 4 > this.#order.length) {
-      this.#order = this.#order.filter((r) => !this.#gone.has(r));
-      this.#gone.clear();
+  #sorted(): Entry[] {
+    if (this.#tombstones > 0 && this.#tombstones * 4 > this.#order.length) {
+      this.#order = this.#order.filter((e) => !e.gone);
+      this.#tombstones = 0;
     }
     if (this.#orderDirty) {
       this.#order.sort((a, b) => a.ms - b.ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -306,6 +338,9 @@ export class EmbeddedJournal implements Journal {
       if (event.type === 'dead') this.#enterDeadGroup(rec, event);
       else if (rec.deadGroup && rec.status !== 'dead') this.#leaveDeadGroup(rec);
     }
+    const entry = this.#entries.get(id)!;
+    entry.status = rec.status;
+    entry.lastError = rec.lastError;
   }
 
   #enterDeadGroup(rec: Rec, event: TimelineEvent | undefined): void {
@@ -456,7 +491,7 @@ export class EmbeddedJournal implements Journal {
     const from = q.from === undefined ? -Infinity : toMs(q.from, 'from');
     const to = q.to === undefined ? Infinity : toMs(q.to, 'to');
     // Walk newest first from the newest record the cursor and `to` allow, down to `from`.
-    let order: Rec[];
+    let order: Entry[];
     if (q.correlationId !== undefined) {
       order = [...(this.#byCorrelation.get(q.correlationId) ?? [])].sort((a, b) => a.ms - b.ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     } else {
@@ -467,19 +502,19 @@ export class EmbeddedJournal implements Journal {
     let hi = order.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const rec = order[mid]!;
-      if (rec.ms < to && isAfter(rec, cursor)) lo = mid + 1;
+      const entry = order[mid]!;
+      if (entry.ms < to && isAfter(entry, cursor)) lo = mid + 1;
       else hi = mid;
     }
     const items: MessageSummary[] = [];
-    let last: Rec | undefined;
+    let last: Entry | undefined;
     for (let i = lo - 1; i >= 0; i--) {
-      const rec = order[i]!;
-      if (rec.ms < from) break;
-      if (this.#gone.has(rec) || !test(rec)) continue;
-      if (items.length === limit) return { items, next: encodeCursor(last!) };
-      items.push(summary(rec));
-      last = rec;
+      const entry = order[i]!;
+      if (entry.ms < from) break;
+      if (entry.gone || !test(entry)) continue;
+      if (items.length === limit) return { items, next: encodeCursor({ ms: last!.ms, id: last!.id }) };
+      items.push(summary(entry.rec));
+      last = entry;
     }
     return { items };
   }
