@@ -7,11 +7,15 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY adapters ./adapters
 COPY sim ./sim
+COPY scripts/build-console.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-slim
 WORKDIR /app
-ENV NODE_ENV=production HUB_HOST=0.0.0.0 HUB_PORT=8080
+# The embedded journal (the default when no REDIS_URL is set) lives on a volume the hub's user may write.
+ENV NODE_ENV=production HUB_HOST=0.0.0.0 HUB_PORT=8080 HUB_JOURNAL_DIR=/var/lib/hub/journal
+RUN mkdir -p /var/lib/hub/journal && chown -R node:node /var/lib/hub
+VOLUME ["/var/lib/hub"]
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

@@ -13,6 +13,7 @@ interface Service {
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
+  volumes?: string[];
 }
 const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, Service> };
 
@@ -37,6 +38,21 @@ describe('compose.yaml', () => {
   ])('gives %s every environment variable its flows need', (service, dir) => {
     const env = compose.services[service]!.environment ?? {};
     for (const name of requiredEnv(dir)) expect(env, `${service} needs ${name}`).toHaveProperty(name);
+  });
+
+  it('keeps the journal: the embedded one on a volume the hub may write, the broker flows on Redis with AOF', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/HUB_JOURNAL_DIR=\/var\/lib\/hub\/journal/);
+    expect(dockerfile).toMatch(/chown -R node:node \/var\/lib\/hub/);
+    expect(compose.services.hub!.volumes).toEqual(['hub-journal:/var/lib/hub']);
+    expect(compose.services['hub-brokers']!.environment).toMatchObject({ REDIS_URL: 'redis://redis:6379' });
+    expect(compose.services.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']));
+  });
+
+  it('builds with every file `npm run build` reads', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const build = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { build: string } }).scripts.build;
+    for (const script of build.match(/scripts\/[\w.-]+/g) ?? []) expect(dockerfile, script).toContain(`COPY ${script} `);
   });
 
   it('starts the simulators the way the demo does', () => {
