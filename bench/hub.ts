@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { builtinRegistry } from '../src/builtins.js';
-import type { HubConfig } from '../src/config/hub-config.js';
+import { defaultHubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import { Hub } from '../src/runtime/hub.js';
+import { deleteRedisJournal } from '../src/journal/redis.js';
 import { SETTINGS, uniqueName, until } from './common.js';
 
 export interface RunningHub {
@@ -30,25 +30,20 @@ export async function startHub(name: string, yaml: string, options: StartHubOpti
   const dir = mkdtempSync(join(tmpdir(), 'hub-bench-'));
   const prefix = uniqueName('journal');
   writeFileSync(join(dir, `${name}.yaml`), yaml);
-  const config: HubConfig = {
-    file: undefined,
-    host: '127.0.0.1',
+  const config = defaultHubConfig({
     port: 0,
     flowsDir: dir,
     schemasDir: resolve(PROJECT_ROOT, 'schemas'),
-    adapters: [],
-    limits: { bodyBytes: 1024 * 1024, maxDepth: 64 },
     logLevel: process.env.BENCH_HUB_LOG_LEVEL ?? 'warn',
-    shutdownGraceMs: 10_000,
-    journal: { redisUrl: options.redisUrl, prefix, dir: join(dir, '.journal'), retryPollMs: 1000, leaseMs: 30_000 },
+    journal: { redisUrl: options.redisUrl, prefix, dir: join(dir, '.journal') },
     // A token, so the admin API (unused here) does not warn that it answers loopback clients only.
     admin: { token: randomBytes(16).toString('hex') },
-  };
+  });
   const logger = pino({ level: config.logLevel, base: { bench: name } }, pino.destination(2));
   const env = { ...process.env, BENCH_AMQP_URL: SETTINGS.amqpUrl, BENCH_KAFKA_BROKERS: SETTINGS.kafkaBrokers.join(',') };
   const cleanUp = async (): Promise<void> => {
     rmSync(dir, { recursive: true, force: true });
-    if (options.redisUrl) await dropPrefix(options.redisUrl, prefix);
+    if (options.redisUrl) await deleteRedisJournal(options.redisUrl, prefix);
   };
   let hub: Hub;
   try {
@@ -74,19 +69,3 @@ export async function startHub(name: string, yaml: string, options: StartHubOpti
   return { hub, stop };
 }
 
-/** Deletes every key under `prefix` (the journal's records and indexes, and its BullMQ retry queue). */
-export async function dropPrefix(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}

@@ -19,14 +19,13 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { builtinRegistry } from '../src/builtins.js';
-import type { HubConfig } from '../src/config/hub-config.js';
+import { defaultHubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import type { ErrorInfo, Journal, MessageInput, TimelineEvent } from '../src/journal/contract.js';
 import { openEmbeddedJournal } from '../src/journal/embedded.js';
-import { openRedisJournal } from '../src/journal/redis.js';
+import { deleteRedisJournal, openRedisJournal } from '../src/journal/redis.js';
 import { Hub } from '../src/runtime/hub.js';
 import { fmt, median, uniqueName } from './common.js';
-import { dropPrefix } from './hub.js';
 
 const TARGET_MS = 300;
 const N = positiveInt(process.env.BENCH_JOURNAL_N, 100_000);
@@ -204,19 +203,7 @@ async function measureBackend(backend: string, open: () => Promise<{ journal: Jo
     out(`   ${backend}: filled ${fmt(N)} messages in ${fmt(fillMs / 1000, 1)} s (${fmt(N / (fillMs / 1000))}/s; ${fmt(counts.delivered)} delivered, ${fmt(counts.failed)} failed, ${fmt(counts.waiting)} waiting for a retry, ${fmt(counts.dead)} dead)`);
 
     const token = randomBytes(16).toString('hex');
-    const config: HubConfig = {
-      file: undefined,
-      host: '127.0.0.1',
-      port: 0,
-      flowsDir: dir,
-      schemasDir: resolve(PROJECT_ROOT, 'schemas'),
-      adapters: [],
-      limits: { bodyBytes: 1024 * 1024, maxDepth: 64 },
-      logLevel: 'error',
-      shutdownGraceMs: 1_000,
-      journal: { redisUrl: undefined, prefix: 'unused', dir: join(dir, '.journal'), retryPollMs: 60_000, leaseMs: 30_000 },
-      admin: { token },
-    };
+    const config = defaultHubConfig({ port: 0, flowsDir: dir, schemasDir: resolve(PROJECT_ROOT, 'schemas'), logLevel: 'error', shutdownGraceMs: 1_000, journal: { dir: join(dir, '.journal'), retryPollMs: 60_000 }, admin: { token } });
     hub = await Hub.build({ config, registry: builtinRegistry(), logger: pino({ level: 'error' }, pino.destination(2)), journal });
     const app = hub.app;
     const get = async (url: string): Promise<unknown> => {
@@ -325,10 +312,10 @@ async function main(): Promise<void> {
         all.push(
           ...(await measureBackend('redis', async () => {
             const journal = await openRedisJournal({ url: REDIS_URL, prefix, onWarning: (m) => out(`   redis: ${m}`) }).catch(async (err: unknown) => {
-              await dropPrefix(REDIS_URL, prefix).catch(() => {});
+              await deleteRedisJournal(REDIS_URL, prefix).catch(() => {});
               throw err;
             });
-            return { journal, cleanUp: () => dropPrefix(REDIS_URL, prefix) };
+            return { journal, cleanUp: async () => void (await deleteRedisJournal(REDIS_URL, prefix)) };
           })),
         );
       } else {

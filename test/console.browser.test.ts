@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-support.js';
 import { hashPassword } from '../src/admin/password.js';
 import { builtinRegistry } from '../src/builtins.js';
-import type { HubConfig } from '../src/config/hub-config.js';
+import { defaultHubConfig, type HubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import { Hub } from '../src/runtime/hub.js';
 import { Downstream } from './support/downstream.js';
@@ -24,7 +24,8 @@ const CHROMIUM = process.env.HUB_TEST_CHROMIUM ?? '/usr/bin/chromium';
 /** What Chromium needs here, headless as root on a machine without outside network. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
-const SHOTS = join(PROJECT_ROOT, 'docs', 'screenshots');
+/** Every run saves its screenshots here (ignored by git); UPDATE_SCREENSHOTS=1 writes the README's copies in docs/ instead. */
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(PROJECT_ROOT, 'docs', 'screenshots') : join(PROJECT_ROOT, 'test-results', 'screenshots');
 const FAST = { N: 1 << 14, r: 8, p: 1 };
 const WAIT = 15_000;
 const PASSWORDS = { olga: 'olga-operator-pw', vic: 'vic-viewer-pw', alice: 'alice-admin-pw' };
@@ -35,17 +36,13 @@ const MARKUP_BODY = '<img src=x onerror="window.__xss=1"><script>window.__xss=2<
 const MARKUP_HEADER = 'console-markup<script>window.__xss=3</script><b>bold?</b>';
 
 async function config(journalDir: string): Promise<HubConfig> {
-  return {
-    file: undefined,
-    host: '127.0.0.1',
+  return defaultHubConfig({
     port: 0,
     flowsDir: join(FIXTURES, 'flows'),
     schemasDir: join(FIXTURES, 'schemas'),
-    adapters: [],
-    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
     logLevel: 'silent',
     shutdownGraceMs: 2000,
-    journal: { redisUrl: undefined, prefix: 'hub:journal', dir: journalDir, retryPollMs: 1000, leaseMs: 30_000 },
+    journal: { dir: journalDir },
     admin: {
       token: undefined,
       users: await Promise.all([
@@ -54,7 +51,7 @@ async function config(journalDir: string): Promise<HubConfig> {
         ['alice', 'admin'],
       ].map(async ([name, role]) => ({ name: name!, role: role as 'viewer' | 'operator' | 'admin', passwordHash: await hashPassword(PASSWORDS[name as keyof typeof PASSWORDS], FAST) }))),
     },
-  };
+  });
 }
 
 describe('admin console in Chromium', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as soap from 'soap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../../src/builtins.js';
+import { defaultHubConfig } from '../../src/config/hub-config.js';
 import { loadFlows } from '../../src/config/load-flows.js';
 import { MessageSchemas } from '../../src/config/schema-validator.js';
 import { Hub } from '../../src/runtime/hub.js';
@@ -64,7 +65,7 @@ describe('soap adapter: README flows in a running hub', () => {
     journalDir = mkdtempSync(join(tmpdir(), 'soap-readme-journal-'));
     erp = await startLegacyErp({ port: 0, credentials: { username: ENV.LEGACY_ERP_USERNAME, password: ENV.LEGACY_ERP_PASSWORD } });
     hub = await Hub.build({
-      config: { file: undefined, host: '127.0.0.1', port: 0, flowsDir, schemasDir: join(ROOT, 'schemas'), adapters: [], limits: LIMITS, logLevel: 'silent', shutdownGraceMs: 2000, journal: { redisUrl: undefined, prefix: 'hub:journal', dir: journalDir, retryPollMs: 1000, leaseMs: 30_000 } },
+      config: defaultHubConfig({ port: 0, flowsDir, schemasDir: join(ROOT, 'schemas'), limits: LIMITS, logLevel: 'silent', shutdownGraceMs: 2000, journal: { dir: journalDir } }),
       registry: builtinRegistry(),
       logger,
       env: { ...ENV, LEGACY_ERP_URL: erp.url },

@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { Redis } from 'ioredis';
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse, type RouteOptions } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../../adapters/amqp/test-support.js';
 import { Downstream } from '../../test/support/downstream.js';
 import { builtinRegistry } from '../builtins.js';
-import type { HubConfig } from '../config/hub-config.js';
+import { defaultHubConfig, type HubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageRecord, MessageSummary, Page, ReplayRecord } from '../journal/contract.js';
+import { deleteRedisJournal } from '../journal/redis.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { Hub } from '../runtime/hub.js';
 import { ADMIN_PREFIX, openApiDocument, openApiPath } from './api-spec.js';
@@ -27,35 +27,17 @@ const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).di
 
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 
-/** Deletes every key under a test's Redis prefix. */
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 function config(dir: string, flowsDir: string, token?: string, redisPrefix?: string): HubConfig {
-  return {
-    file: undefined,
-    host: '127.0.0.1',
+  return defaultHubConfig({
     port: 0,
     flowsDir,
     schemasDir: join(FIXTURES, 'schemas'),
-    adapters: [],
-    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
     logLevel: 'silent',
     shutdownGraceMs: 2000,
-    journal: { redisUrl: redisPrefix ? REDIS_URL : undefined, prefix: redisPrefix ?? 'hub:journal', dir, retryPollMs: 1000, leaseMs: 30_000 },
+    journal: { dir, ...(redisPrefix ? { redisUrl: REDIS_URL, prefix: redisPrefix } : {}) },
     admin: { token },
-  };
+  });
 }
 
 /** A logger that keeps warnings and worse, to check what an operator reads at start. */
@@ -118,7 +100,7 @@ describe.each(['embedded', 'redis'] as const)('admin API (%s journal)', (backend
     await downstream.close();
     await broker.close();
     rmSync(journalDir, { recursive: true, force: true });
-    if (redisPrefix) await dropPrefix(redisPrefix);
+    if (redisPrefix) await deleteRedisJournal(REDIS_URL, redisPrefix);
   });
 
   async function api(method: InjectOptions['method'], path: string, options: { body?: unknown; headers?: Record<string, string>; remoteAddress?: string; documented?: string } = {}): Promise<LightMyRequestResponse> {

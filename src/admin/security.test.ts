@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../../adapters/amqp/test-support.js';
 import { Downstream } from '../../test/support/downstream.js';
 import { builtinRegistry } from '../builtins.js';
-import type { HubConfig } from '../config/hub-config.js';
+import { defaultHubConfig, type HubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageRecord, MessageSummary, Page } from '../journal/contract.js';
 import { Hub } from '../runtime/hub.js';
@@ -26,19 +26,7 @@ const FAST = { N: 1 << 14, r: 8, p: 1 };
 type Users = NonNullable<HubConfig['admin']>['users'];
 
 function config(dir: string, flowsDir: string, admin: HubConfig['admin']): HubConfig {
-  return {
-    file: undefined,
-    host: '127.0.0.1',
-    port: 0,
-    flowsDir,
-    schemasDir: join(FIXTURES, 'schemas'),
-    adapters: [],
-    limits: { bodyBytes: 1 << 20, maxDepth: 64 },
-    logLevel: 'silent',
-    shutdownGraceMs: 2000,
-    journal: { redisUrl: undefined, prefix: 'hub:journal', dir, retryPollMs: 1000, leaseMs: 30_000 },
-    admin,
-  };
+  return defaultHubConfig({ port: 0, flowsDir, schemasDir: join(FIXTURES, 'schemas'), logLevel: 'silent', shutdownGraceMs: 2000, journal: { dir }, admin });
 }
 
 async function users(...specs: [string, AdminRole, string][]): Promise<Users> {

@@ -82,6 +82,10 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
     }
     if (!src.ok) throw new HubConfigError(src.diagnostics);
   }
+  return resolveHubConfig(raw, file, overrides, env, cwd);
+}
+
+function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides: HubConfigOverrides, env: NodeJS.ProcessEnv, cwd: string): HubConfig {
   const base = file ? dirname(file) : cwd;
   const port = overrides.port ?? (env.HUB_PORT ? Number(env.HUB_PORT) : undefined) ?? raw.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HubConfigError([{ file: file ?? '<flags>', line: 1, col: 1, message: `port must be an integer from 0 to 65535 (got ${port})`, severity: 'error' }]);
@@ -109,6 +113,16 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       session: { idleMs: toMs(raw.admin?.session?.idle ?? '30m'), absoluteMs: toMs(raw.admin?.session?.absolute ?? '8h') },
     },
   };
+}
+
+/**
+ * A configuration with every default, changed where `change` says (the journal's settings merged one by one): for
+ * a hub built in code (tests, benchmarks, an embedding application) rather than from hub.yaml and the environment.
+ */
+export function defaultHubConfig(change: Omit<Partial<HubConfig>, 'journal'> & { journal?: Partial<HubConfig['journal']> } = {}, cwd = process.cwd()): HubConfig {
+  const base = resolveHubConfig({}, undefined, {}, {}, cwd);
+  const { journal, ...rest } = change;
+  return { ...base, ...rest, journal: { ...base.journal, ...journal } };
 }
 
 /** What the schema cannot say about admin.users: each hash well-formed and of a sane cost, each name once. */

@@ -7,21 +7,12 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Journal } from './contract.js';
 import { journalContractSuite } from './contract.suite.js';
 import { JournalError } from './errors.js';
-import { checkEvictionPolicy, openRedisJournal } from './redis.js';
+import { checkEvictionPolicy, deleteRedisJournal, openRedisJournal } from './redis.js';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const admin = new Redis(URL, { maxRetriesPerRequest: 1 });
 afterAll(() => admin.disconnect());
 
-/** Deletes every key under a test's prefix. */
-async function dropPrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
-}
 
 /** A TCP proxy in front of the test Redis that a test can cut (Redis away) and restore on the same port. */
 class CuttableProxy {
@@ -74,7 +65,7 @@ journalContractSuite('redis', async ({ leaseMs }) => {
     },
     async destroy() {
       await Promise.all(open.map((j) => j.close()));
-      await dropPrefix(prefix);
+      await deleteRedisJournal(URL, prefix);
     },
   };
 });
@@ -93,7 +84,7 @@ describe('redis journal', () => {
     const j = await openRedisJournal({ url: URL, prefix, onWarning: (m) => warnings.push(m) });
     await j.close();
     expect(warnings).toEqual([]);
-    await dropPrefix(prefix);
+    await deleteRedisJournal(URL, prefix);
   });
 
   it('keeps every key under its prefix and leaves none behind once removed', async () => {
@@ -117,7 +108,7 @@ describe('redis journal', () => {
     expect(left).toEqual([]);
     expect(await j.claimDueRetries(5)).toEqual([]);
     await j.close();
-    await dropPrefix(prefix);
+    await deleteRedisJournal(URL, prefix);
   });
 
   it('rejects claims UNAVAILABLE at once while Redis is away (rather than waiting on the worker connection), and claims again once it is back', async () => {
@@ -148,7 +139,7 @@ describe('redis journal', () => {
       printed.mockRestore();
       await j.close();
       await proxy.cut();
-      await dropPrefix(prefix);
+      await deleteRedisJournal(URL, prefix);
     }
   });
 
@@ -164,7 +155,7 @@ describe('redis journal', () => {
       expect(Date.now() - t).toBeLessThan(3_000);
     } finally {
       await proxy.cut();
-      await dropPrefix(prefix);
+      await deleteRedisJournal(URL, prefix);
     }
   });
 

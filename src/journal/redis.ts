@@ -580,3 +580,26 @@ function summaryOf(fields: Record<string, string>): MessageSummary {
     ...(meta.replayOf ? { replayOf: meta.replayOf } : {}),
   };
 }
+
+/**
+ * Deletes a whole Redis journal: every key under `prefix` (records, indexes, replays, dedupe keys and the BullMQ
+ * retry queue), with SCAN, never KEYS, since the Redis may be shared. For retiring a journal, and for tests and
+ * benchmarks, which give each run a fresh prefix. Resolves with the number of keys deleted.
+ */
+export async function deleteRedisJournal(url: string, prefix: string): Promise<number> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => {});
+  let deleted = 0;
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}

@@ -126,23 +126,7 @@ export async function journalOutcomes(journal: Journal, flow: string): Promise<M
   return out;
 }
 
-/** Deletes every key under a Redis prefix (SCAN, never KEYS: the Redis may be shared). */
-export async function deleteRedisPrefix(url: string, prefix: string): Promise<number> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
-}
+export { deleteRedisJournal as deleteRedisPrefix } from '../../src/journal/redis.js';
 
 /** Lines the hub logged (pino JSON) whose message contains `text`. */
 export function logLines(logs: string, text: string): { level: number; msg: string; [k: string]: unknown }[] {
