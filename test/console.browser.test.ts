@@ -240,9 +240,16 @@ describe('admin console in Chromium', () => {
     await page.goto(`${base}/admin#/message/${markupId}`);
     await page.locator('#edit-body').waitFor();
     const sent = downstream.received.length;
+    const check = page.locator('#schema-check');
+    // Checked as it is typed (a dry run: nothing booked, nothing sent), before any button is pressed.
+    await page.locator('#edit-body').fill('{"orderId": "c-5", "qty": 0}');
+    await expect.poll(() => check.getAttribute('data-state')).toBe('failed');
+    expect(await check.textContent()).toMatch(/fails the flow's schema admin-order\.v1 \(nothing is sent\).*qty/);
+    await page.locator('#edit-body').fill('{"orderId": "c-5", "qty": 5}');
+    await expect.poll(() => check.getAttribute('data-state')).toBe('ok');
+    expect(downstream.received.length).toBe(sent);
     await page.locator('#edit-body').fill('{"orderId": "", "qty": 0}');
     await page.locator('#edit-replay').click();
-    const check = page.locator('#schema-check');
     await expect.poll(() => check.textContent()).toMatch(/Not sent: the body fails the flow's schema/);
     expect(await check.locator('li').count()).toBeGreaterThanOrEqual(2);
     expect(await check.textContent()).toMatch(/qty/);

@@ -155,6 +155,16 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     required: ['items'],
     properties: { items: { type: 'array', items: ref('ReplayRecord') }, next: { type: 'string' } },
   },
+  ReplayCheck: {
+    type: 'object',
+    description: 'The dry run of a replay: whether the body would be sent, and if not why. Nothing was booked or sent.',
+    required: ['ok', 'errors'],
+    properties: {
+      ok: { type: 'boolean', description: 'True when the body passes: the same replay would be sent.' },
+      schema: { type: 'string', description: 'The flow\'s input schema that was checked (its first `validate` step), when it has one in reach.' },
+      errors: { type: 'array', description: 'Each problem found (empty when `ok`).', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+    },
+  },
   ReplayOutcome: { enum: ['delivered', 'waiting-for-retry', 'dead'], description: 'What became of the replayed message: delivered, or parked in the journal.' },
   ReplayResult: {
     type: 'object',
@@ -257,6 +267,18 @@ const replayOptions = {
   sink: text('Skip the steps and send the message straight to this sink of the flow (not with to: failed-step).'),
 } satisfies Record<string, JsonSchema>;
 
+const REPLAY_BODY: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...replayOptions,
+    body: { type: 'string', maxLength: 64 * 1024 * 1024, description: 'An edited body to replay instead of the stored one (needed when the stored one is truncated).' },
+    bodyEncoding: { enum: ['utf8', 'base64'], default: 'utf8', description: 'How `body` is written: text, or base64 for bytes that are not UTF-8.' },
+    contentType: text('The content type of the replayed message (default: the original\'s).'),
+    note: text('Why: kept in the audit.'),
+  },
+};
+
 const idParam: JsonSchema = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 512, description: 'A message id.' } } };
 
 const header = (name: string, description: string): { name: string; schema: JsonSchema; description: string } => ({ name, schema: { type: 'string', minLength: 1, maxLength: 200 }, description });
@@ -280,6 +302,7 @@ export type OperationId =
   | 'getMessageBody'
   | 'deleteMessage'
   | 'replayMessage'
+  | 'checkReplay'
   | 'replayMany'
   | 'listReplays'
   | 'listDeadLetters'
@@ -451,17 +474,7 @@ export const OPERATIONS: OperationSpec[] = [
       'Books the replay in the journal (the audit entry, and the idempotency check), then runs a copy with a new id and `replayOf` through its flow: from the start, from the failed step, or straight to one sink. An edited body replaces the stored one; it must pass the flow\'s input schema (for a replay to a sink: be well-formed). The original becomes `resolved`. 200 when the replay was delivered, 202 when it was parked again (waiting for a retry, or dead: see `outcome`), 200 with `duplicate: true` when the key was booked before.',
     params: idParam,
     headers: [IDEMPOTENCY_KEY, ACTOR],
-    body: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        ...replayOptions,
-        body: { type: 'string', maxLength: 64 * 1024 * 1024, description: 'An edited body to replay instead of the stored one (needed when the stored one is truncated).' },
-        bodyEncoding: { enum: ['utf8', 'base64'], default: 'utf8', description: 'How `body` is written: text, or base64 for bytes that are not UTF-8.' },
-        contentType: text('The content type of the replayed message (default: the original\'s).'),
-        note: text('Why: kept in the audit.'),
-      },
-    },
+    body: REPLAY_BODY,
     responses: {
       200: { description: 'Delivered, or a duplicate (nothing sent).', schema: ref('ReplayResult') },
       202: { description: 'Replayed and parked again (see `outcome`).', schema: ref('ReplayResult') },
@@ -469,6 +482,23 @@ export const OPERATIONS: OperationSpec[] = [
       404: problem('No such message.'),
       409: problem('The stored body is truncated and no edited body was given; the message\'s flow does not run in this hub; or the Idempotency-Key was used for another message.'),
       422: problem('The edited body does not pass the flow\'s input schema (`errors` lists why). Nothing was sent.'),
+    },
+  },
+  {
+    method: 'POST',
+    path: '/messages/:id/replay/check',
+    operationId: 'checkReplay',
+    role: 'admin',
+    summary: 'Check a replay\'s body without sending it (dry run)',
+    description:
+      'Takes the body of POST /messages/{id}/replay and answers what the flow\'s input schema says of the body (the edited one, else the stored one) where it would enter: the first `validate` step, reached through steps that only change the message in memory; for a replay to a sink, only well-formedness. Nothing is booked, sent or audited. The console calls it as the operator edits. An admin\'s operation, like the edited replay it checks.',
+    params: idParam,
+    body: REPLAY_BODY,
+    responses: {
+      200: { description: 'The check: `ok`, or the problems found.', schema: ref('ReplayCheck') },
+      400: problem('A bad request: unknown sink, sink with failed-step, bad base64.'),
+      404: problem('No such message.'),
+      409: problem('The stored body is truncated and no edited body was given, or the message\'s flow does not run in this hub.'),
     },
   },
   {

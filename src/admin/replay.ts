@@ -35,6 +35,14 @@ export interface ReplayResult {
   error?: ErrorInfo;
 }
 
+/** What a replay's dry run found: `ok` when the body would be sent; else `errors` says why not. */
+export interface ReplayCheck {
+  ok: boolean;
+  /** The input schema checked, when the flow has one in reach. */
+  schema?: string;
+  errors: { path: string; message: string }[];
+}
+
 export interface BulkReplayRequest {
   filter: Pick<MessageQuery, 'flow' | 'from' | 'to' | 'errorCode' | 'errorStep' | 'errorText'> & { status?: MessageStatus[] };
   to?: 'start' | 'failed-step';
@@ -96,6 +104,32 @@ export class Replayer {
    * (options that do not fit the flow), VALIDATION_FAILED (an edited body the flow's input schema refuses).
    */
   async replayOne(id: string, options: ReplayOptions, requestKey: string, by: string): Promise<ReplayResult> {
+    const { runner, edited, target, runTarget, message } = await this.#prepare(id, options);
+    if (edited) await checkEdited(runner, message, runTarget);
+
+    const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };
+    const booked = await journalCall(this.journal.recordReplay(request));
+    if (!booked.accepted) {
+      if (booked.replay.originalId !== id) throw hubError('CONFLICT', `the idempotency key "${requestKey}" was used for replay ${booked.replay.newId} of message ${booked.replay.originalId}; use a new key for each replay`);
+      const earlier = await this.journal.get(booked.replay.newId).catch(() => undefined);
+      const outcome = earlier ? outcomeOf(earlier.status) : undefined;
+      return { replay: booked.replay, newId: booked.replay.newId, duplicate: true, ...(outcome ? { outcome } : {}) };
+    }
+    return { replay: booked.replay, newId: message.id, duplicate: false, ...(await this.#run(runner, message, runTarget)) };
+  }
+
+  /**
+   * The dry run of a replay (POST /messages/{id}/replay/check): what replayOne would refuse the body for, without
+   * booking or sending anything. The body checked is the edited one, else the stored one. Throws as replayOne does
+   * for the message and the options (NOT_FOUND, CONFLICT, BAD_REQUEST); the body's problems are the answer.
+   */
+  async check(id: string, options: ReplayOptions): Promise<ReplayCheck> {
+    const { runner, runTarget, message } = await this.#prepare(id, options);
+    const { schema, problems } = await inputProblems(runner, message, runTarget);
+    return { ok: problems.length === 0, ...(schema ? { schema } : {}), errors: problems };
+  }
+
+  async #prepare(id: string, options: ReplayOptions): Promise<{ runner: FlowRunner; edited: Buffer | undefined; target: ReplayRequest['target']; runTarget: ReplayTarget; message: Message }> {
     const record = await journalCall(this.journal.get(id));
     if (!record) throw hubError('NOT_FOUND', `no such message: ${id} (never recorded under its flow's journal policy, or removed)`);
     const runner = this.#runners.get(record.flow);
@@ -113,17 +147,7 @@ export class Replayer {
       headers: { ...record.headers, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
       meta: { flow: record.flow, source: record.source, receivedAt: new Date().toISOString(), attempt: 1, replayOf: record.id },
     });
-    if (edited) await checkEdited(runner, message, runTarget);
-
-    const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };
-    const booked = await journalCall(this.journal.recordReplay(request));
-    if (!booked.accepted) {
-      if (booked.replay.originalId !== id) throw hubError('CONFLICT', `the idempotency key "${requestKey}" was used for replay ${booked.replay.newId} of message ${booked.replay.originalId}; use a new key for each replay`);
-      const earlier = await this.journal.get(booked.replay.newId).catch(() => undefined);
-      const outcome = earlier ? outcomeOf(earlier.status) : undefined;
-      return { replay: booked.replay, newId: booked.replay.newId, duplicate: true, ...(outcome ? { outcome } : {}) };
-    }
-    return { replay: booked.replay, newId: message.id, duplicate: false, ...(await this.#run(runner, message, runTarget)) };
+    return { runner, edited, target, runTarget, message };
   }
 
   /** Replays every message a filter matches (up to `max`), a few at a time, each under `requestKey` + its id. */
@@ -248,18 +272,21 @@ function decodeBody(body: string, encoding: 'utf8' | 'base64'): Buffer {
  * what a source delivers, not what a sink takes.
  */
 async function checkEdited(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<void> {
-  if (target.sink !== undefined) {
-    try {
-      if (message.isJson) message.json();
-      else if (message.isXml) message.xml();
-    } catch (err) {
-      const e = toHubError(err);
-      throw hubError('VALIDATION_FAILED', `the edited body is not well-formed: ${e.message}`, { details: { errors: [{ path: '/', message: `${e.code}: ${e.message}` }] } });
-    }
-    return;
-  }
-  const { schema, problems } = await runner.checkInput(message);
+  const { schema, problems } = await inputProblems(runner, message, target);
   if (problems.length === 0) return;
+  if (target.sink !== undefined) throw hubError('VALIDATION_FAILED', `the edited body is not well-formed: ${problems[0]!.message}`, { details: { errors: problems } });
   const what = schema ? `the flow's input schema "${schema}"` : 'the flow';
   throw hubError('VALIDATION_FAILED', `the edited body does not pass ${what}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}; nothing was sent`, { details: { schema, errors: problems } });
+}
+
+async function inputProblems(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<{ schema: string | undefined; problems: { path: string; message: string }[] }> {
+  if (target.sink === undefined) return runner.checkInput(message);
+  try {
+    if (message.isJson) message.json();
+    else if (message.isXml) message.xml();
+    return { schema: undefined, problems: [] };
+  } catch (err) {
+    const e = toHubError(err);
+    return { schema: undefined, problems: [{ path: '/', message: `${e.code}: ${e.message}` }] };
+  }
 }

@@ -202,6 +202,10 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       outcomes.set(request, `${result.duplicate ? 'duplicate of' : 'replayed as'} ${result.newId}${result.outcome ? `: ${result.outcome}` : ''}${body.sink ? ` (to sink ${body.sink})` : ''}${body.body !== undefined ? ' (edited body)' : ''}`);
       return reply.code(result.duplicate || result.outcome === 'delivered' ? 200 : 202).send(result);
     },
+    checkReplay: async (request) => {
+      const { id } = request.params as IdParams;
+      return replayer.check(id, (request.body ?? {}) as ReplayOptions);
+    },
     replayMany: async (request) => {
       const body = request.body as BulkReplayRequest & { filter: { status?: string[] } };
       const key = idempotencyKey(request) ?? `auto-bulk:${requestHash(body)}`;

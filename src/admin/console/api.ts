@@ -93,6 +93,12 @@ export interface ReplayResult {
   error?: ErrorInfo;
 }
 
+export interface ReplayCheck {
+  ok: boolean;
+  schema?: string;
+  errors: { path: string; message: string }[];
+}
+
 export interface BulkReplayResult {
   matched: number;
   capped: boolean;

@@ -2,7 +2,7 @@
  * The console's pages, each drawn into <main> from the admin API: flows, messages, one message, dead letters, the
  * audit. What a role may not do is not offered (the API refuses it anyway).
  */
-import { ApiError, call, idempotencyKey, qs, type AuditEntry, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
+import { ApiError, call, idempotencyKey, qs, type AuditEntry, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
 import { prettyBody } from './pretty.js';
 
@@ -227,7 +227,14 @@ export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Prom
   );
 }
 
-/** Edit and replay (admin): the hub checks the body against the flow's input schema and sends nothing when it fails; its errors are shown beside the editor. */
+/** How long the editor waits after the last keystroke before it asks the hub to check the body. */
+const CHECK_DELAY_MS = 400;
+
+/**
+ * Edit and replay (admin). As the operator types, the hub checks the body against the flow's input schema (a dry
+ * run, debounced: POST /messages/{id}/replay/check) and the problems are shown beside the editor; on submit it is
+ * checked once more and sent only when it passes (the hub checks again itself, and sends nothing when it fails).
+ */
 function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
   const pretty = prettyBody(record.body.data, record.body.encoding, record.headers['content-type']);
   const text = h('textarea', { name: 'body', id: 'edit-body', rows: 12, spellcheck: 'false', value: pretty.kind === 'binary' ? '' : pretty.text });
@@ -236,9 +243,38 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
   const check = h('div', { class: 'schema-check', id: 'schema-check', 'aria-live': 'polite' });
   let key = idempotencyKey();
   let lastSent = '';
+  /** Each check gets a number: only the latest one's answer is shown. */
+  let checks = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const request = (): Record<string, unknown> => ({ body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) });
+  const problems = (title: string, errors: { path?: string; message: string }[]): HTMLElement =>
+    h('div', { class: 'problem', role: 'alert' }, h('p', {}, title), h('ul', { class: 'problem-errors' }, errors.map((x) => h('li', {}, x.path ? h('code', {}, x.path) : null, x.path ? ' ' : null, x.message))));
+  /** Asks the hub; shows the answer unless a newer check started. Resolves true when the body passes. */
+  const runCheck = async (sending: boolean): Promise<boolean> => {
+    const mine = ++checks;
+    clearTimeout(timer);
+    replace(check, h('p', { class: 'muted' }, 'Checking…'));
+    try {
+      const r = await call<ReplayCheck>('POST', `/messages/${encodeURIComponent(record.id)}/replay/check`, request());
+      if (mine !== checks) return false;
+      if (r.ok) replace(check, h('p', { class: 'ok', 'data-check': 'ok' }, `The body passes ${r.schema ? `the flow's schema ${r.schema}` : 'the flow\'s input check'}.`));
+      else replace(check, problems(sending ? 'Not sent: the body fails the flow\'s schema.' : `The body fails ${r.schema ? `the flow's schema ${r.schema}` : 'the flow\'s input check'} (nothing is sent):`, r.errors));
+      check.setAttribute('data-state', r.ok ? 'ok' : 'failed');
+      return r.ok;
+    } catch (err) {
+      if (mine === checks) replace(check, problemBox(errorText(err), err instanceof ApiError ? err.errors : []));
+      return false;
+    }
+  };
+  const later = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void runCheck(false), CHECK_DELAY_MS);
+  };
+  text.addEventListener('input', later);
+  contentType.addEventListener('input', later);
   const form = h('form', { class: 'editor', id: 'edit-form' },
     h('h2', {}, 'Edit and replay'),
-    h('p', { class: 'muted small' }, 'The hub checks the edited body against the flow\'s input schema first; if it fails, nothing is sent and the problems are listed here.'),
+    h('p', { class: 'muted small' }, 'The hub checks the body against the flow\'s input schema as you type, and again before it sends it; if it fails, nothing is sent and the problems are listed here.'),
     h('div', { class: 'editor-grid' }, h('div', {}, text), check),
     h('div', { class: 'buttons' }, h('label', {}, 'Content type ', contentType), h('label', {}, 'Note ', note), h('button', { type: 'submit', id: 'edit-replay' }, 'Check and replay')),
   );
@@ -248,15 +284,13 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
       const sent = JSON.stringify([text.value, contentType.value, note.value]);
       if (sent !== lastSent) key = idempotencyKey();
       lastSent = sent;
-      replace(check, h('p', { class: 'muted' }, 'Checking…'));
+      if (!(await runCheck(true))) return;
       try {
-        const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(record.id)}/replay`, { body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) }, { 'idempotency-key': key });
-        replace(check, h('p', { class: 'ok' }, 'The body passes the flow\'s schema.'));
+        const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(record.id)}/replay`, request(), { 'idempotency-key': key });
         replace(status, h('p', { class: r.outcome === 'delivered' ? 'ok' : 'warn' }, outcomeText(r), ' ', link(`/message/${encodeURIComponent(r.newId)}`, {}, 'open')));
       } catch (err) {
-        if (err instanceof ApiError && err.status === 422) {
-          replace(check, h('div', { class: 'problem', role: 'alert' }, h('p', {}, 'Not sent: the body fails the flow\'s schema.'), h('ul', { class: 'problem-errors' }, err.errors.map((x) => h('li', {}, x.path ? h('code', {}, x.path) : null, x.path ? ' ' : null, x.message)))));
-        } else replace(check, problemBox(errorText(err), err instanceof ApiError ? err.errors : []));
+        if (err instanceof ApiError && err.status === 422) replace(check, problems('Not sent: the body fails the flow\'s schema.', err.errors));
+        else replace(status, problemBox(errorText(err), err instanceof ApiError ? err.errors : []));
       }
     })();
   });

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker, BROKER_URL, unique, waitFor } from '../../adapters/amqp/test-support.js';
+import { Downstream } from '../../test/support/downstream.js';
+import { builtinRegistry } from '../builtins.js';
+import { defaultHubConfig } from '../config/hub-config.js';
+import { PROJECT_ROOT } from '../config/paths.js';
+import type { MessageSummary, Page } from '../journal/contract.js';
+import { Hub } from '../runtime/hub.js';
+import { ADMIN_PREFIX } from './api-spec.js';
+import type { AuditEntry } from './audit.js';
+
+// The console's operations on a real hub (Hub.build, app.inject; the live feed over a real socket) with a real
+// embedded journal and the admin test flow (RabbitMQ in, an HTTP service out): the replay's dry run, pause and
+// resume, archive, the flows' rate and latency, and the live feed.
+
+const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
+const TOKEN = 'operations-test-token-0123456789abcdef';
+
+describe('admin API: check, pause, archive, rates, live feed', () => {
+  const broker = new Broker();
+  const downstream = new Downstream();
+  const queue = unique('admin-ops');
+  const auditQueue = unique('admin-ops-audit');
+  const journalDir = mkdtempSync(join(tmpdir(), 'admin-ops-'));
+  let hub: Hub;
+  const dead: string[] = [];
+
+  async function request(method: InjectOptions['method'], path: string, body?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+    return hub.app.inject({ method, url: ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'ops-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+  }
+  async function deadIds(): Promise<string[]> {
+    return ((await request('GET', '/messages?status=dead&limit=100')).json() as Page<MessageSummary>).items.map((m) => m.id);
+  }
+  async function publish(n: number, prefix: string): Promise<void> {
+    for (let i = 1; i <= n; i++) await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: `${prefix}-${i}`, qty: i })), { contentType: 'application/json', correlationId: `${prefix}-${i}` });
+  }
+
+  beforeAll(async () => {
+    await broker.open();
+    broker.track({ queues: [queue, `${queue}.retry`, `${queue}.dead`, auditQueue] });
+    const ch = await broker.channel();
+    await ch.assertQueue(auditQueue, { durable: false });
+    await ch.close();
+    const url = await downstream.start();
+    hub = await Hub.build({
+      config: defaultHubConfig({ port: 0, flowsDir: join(FIXTURES, 'flows'), schemasDir: join(FIXTURES, 'schemas'), logLevel: 'silent', shutdownGraceMs: 2000, journal: { dir: journalDir, keep: { archived: 3 * 86_400_000 } }, admin: { token: TOKEN } }),
+      registry: builtinRegistry(),
+      logger: pino({ level: 'silent' }),
+      env: { ...process.env, AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url },
+    });
+    await waitFor(() => hub.runners.every((r) => r.ready()), 15_000, 'the flow to be ready');
+    await publish(4, 'ops');
+    await waitFor(async () => (await deadIds()).length === 4, 15_000, 'four dead messages');
+    dead.push(...(await deadIds()));
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    await downstream.close();
+    await broker.close();
+    rmSync(journalDir, { recursive: true, force: true });
+  });
+
+  it('checks an edited body against the flow\'s schema without booking or sending anything', async () => {
+    const id = dead[0]!;
+    const sent = downstream.received.length;
+    const bad = await request('POST', `/messages/${id}/replay/check`, { body: '{"orderId": "", "qty": 0}' });
+    expect(bad.statusCode, bad.body).toBe(200);
+    const answer = bad.json() as { ok: boolean; schema: string; errors: { path: string; message: string }[] };
+    expect(answer).toMatchObject({ ok: false, schema: 'admin-order.v1' });
+    expect(answer.errors.length).toBeGreaterThanOrEqual(2);
+    expect(answer.errors.map((e) => e.path).join(' ')).toContain('qty');
+    expect((await request('POST', `/messages/${id}/replay/check`, { body: '{"orderId": "x-1", "qty": 1}' })).json()).toEqual({ ok: true, schema: 'admin-order.v1', errors: [] });
+    // The stored body, and a body for a sink, which need only be well-formed.
+    expect((await request('POST', `/messages/${id}/replay/check`, {})).json()).toMatchObject({ ok: true });
+    expect((await request('POST', `/messages/${id}/replay/check`, { sink: 'archive', body: '{"no": ' })).json()).toMatchObject({ ok: false, errors: [{ path: '/', message: expect.stringContaining('BAD_JSON') }] });
+    expect((await request('POST', '/messages/01NOSUCHMESSAGE0000000000/replay/check', {})).statusCode).toBe(404);
+    expect((await request('POST', `/messages/${id}/replay/check`, { sink: 'nope' })).statusCode).toBe(400);
+    const record = await hub.journal.get(id);
+    expect([record?.status, record?.replayedAs, downstream.received.length]).toEqual(['dead', [], sent]);
+    expect((await hub.journal.listReplays({ originalId: id })).items).toEqual([]);
+  });
+});
