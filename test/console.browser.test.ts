@@ -270,4 +270,25 @@ describe('admin console in Chromium', () => {
     await shot(page, 'audit');
     await noMarkupRan(page);
   });
+
+  it('an admin pauses the flow from the flows page (an operator is offered no button) and resumes it', async () => {
+    const operator = await newPage();
+    await login(operator, 'olga');
+    await expect.poll(() => operator.locator('#flows tbody tr').count()).toBe(1);
+    expect(await operator.locator('[data-action="pause-flow"], [data-action="resume-flow"]').count()).toBe(0);
+
+    const page = await newPage();
+    await login(page, 'alice');
+    const state = page.locator('#flows .flow-state');
+    await expect.poll(() => state.getAttribute('data-state')).toBe('running');
+    await page.locator('[data-action="pause-flow"]').click();
+    await expect.poll(() => state.getAttribute('data-state')).toBe('paused');
+    expect(await state.textContent()).toMatch(/paused.*by alice/);
+    expect(hub.runners[0]!.paused).toMatchObject({ by: 'alice' });
+    await shot(page, 'flows-paused');
+    await page.locator('[data-action="resume-flow"]').click();
+    await expect.poll(() => state.getAttribute('data-state')).toBe('running');
+    expect(hub.runners[0]!.paused).toBeUndefined();
+    await noMarkupRan(page);
+  });
 });

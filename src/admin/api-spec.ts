@@ -6,7 +6,7 @@
  * and the behaviour cannot drift apart.
  */
 import type { JsonSchema } from '../core/contracts.js';
-import type { AuditAction } from './audit.js';
+import { AUDIT_ACTIONS, type AuditAction } from './audit.js';
 
 /** Everything the admin serves is under this path (the API, its docs, later the console). */
 export const ADMIN_ROOT = '/admin';
@@ -31,7 +31,7 @@ export function roleAllows(role: AdminRole, needed: AdminRole): boolean {
 export const ROLE_DESCRIPTIONS: Record<AdminRole, string> = {
   viewer: 'reads flows, messages (bodies and header values masked), dead letters and the replay audit',
   operator: 'what a viewer may, with whole bodies, and replays (stored bodies, through the flow)',
-  admin: 'everything: edited replays, replays straight to a sink, deletes, the admin audit',
+  admin: 'everything: edited replays and their dry run, replays straight to a sink, pausing and resuming flows, archiving and deleting records, the admin audit',
 };
 
 export const MESSAGE_STATUSES = ['received', 'delivered', 'failed', 'waiting-for-retry', 'dead', 'resolved', 'archived'] as const;
@@ -202,13 +202,23 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },
     },
   },
+  FlowState: {
+    type: 'object',
+    required: ['name', 'state', 'changed'],
+    properties: {
+      name: { type: 'string' },
+      state: { enum: ['running', 'paused'] },
+      changed: { type: 'boolean', description: 'False when the flow was in that state already.' },
+      paused: { type: 'object', required: ['at', 'by', 'held'], properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
+    },
+  },
   AuditEntry: {
     type: 'object',
     required: ['seq', 'at', 'action', 'outcome', 'actor', 'client'],
     properties: {
       seq: { type: 'integer' },
       at: { type: 'string', format: 'date-time' },
-      action: { enum: ['login', 'logout', 'replay', 'bulk-replay', 'delete'] },
+      action: { enum: [...AUDIT_ACTIONS] },
       outcome: { enum: ['ok', 'failed', 'denied', 'rate-limited'] },
       actor: { type: 'string', description: 'A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous".' },
       role: { type: 'string' },
@@ -225,7 +235,7 @@ export const COMPONENTS: Record<string, JsonSchema> = {
   },
   FlowInfo: {
     type: 'object',
-    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'stats'],
+    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'stats'],
     properties: {
       name: { type: 'string' },
       description: { type: 'string' },
@@ -234,6 +244,8 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       steps: { type: 'array', items: { type: 'string' }, description: 'Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes.' },
       journal: { type: 'object', required: ['record', 'bodyBytes'], properties: { record: { enum: ['all', 'failures', 'none'] }, bodyBytes: { type: 'integer' } } },
       ready: { type: 'boolean' },
+      state: { enum: ['running', 'paused'], description: 'Paused: the flow takes no new messages (POST /flows/{name}/pause).' },
+      paused: { type: 'object', required: ['at', 'by', 'held'], description: 'While paused: since when, by whom, and how many broker deliveries are held.', properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
       stats: {
         type: 'object',
         required: ['received', 'completed', 'failed', 'inFlight', 'waiting', 'dead', 'retried'],
@@ -279,6 +291,8 @@ const REPLAY_BODY: JsonSchema = {
   },
 };
 
+const flowParam: JsonSchema = { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: 200, description: 'A flow\'s name.' } } };
+
 const idParam: JsonSchema = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 512, description: 'A message id.' } } };
 
 const header = (name: string, description: string): { name: string; schema: JsonSchema; description: string } => ({ name, schema: { type: 'string', minLength: 1, maxLength: 200 }, description });
@@ -297,6 +311,8 @@ export type OperationId =
   | 'getSession'
   | 'deleteSession'
   | 'listFlows'
+  | 'pauseFlow'
+  | 'resumeFlow'
   | 'listMessages'
   | 'getMessage'
   | 'getMessageBody'
@@ -411,6 +427,31 @@ export const OPERATIONS: OperationSpec[] = [
     summary: 'The flows this hub runs',
     description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness and counters since start.',
     responses: { 200: { description: 'The flows.', schema: { type: 'object', required: ['flows'], properties: { flows: { type: 'array', items: ref('FlowInfo') } } } } },
+  },
+  {
+    method: 'POST',
+    path: '/flows/:name/pause',
+    operationId: 'pauseFlow',
+    role: 'admin',
+    audit: 'pause',
+    summary: 'Pause a flow: it takes no new messages until resumed',
+    description:
+      'A source that waits for a reply (REST, SOAP) answers 503 FLOW_PAUSED (retryable, with Retry-After). A broker source\'s deliveries are held in the runner until the flow is resumed or the hub stops, so its prefetch (AMQP) or its partition (Kafka) stops further consumption; a broker may take back a delivery held past its own limit (RabbitMQ\'s consumer_timeout, 30 min by default) and deliver it again. Durable retries that come due are put back 30 s at a time, their attempts not counted. Messages already in the flow finish. Replays are refused (409) while paused; the dry run is not. The pause lives in this process: a restart, or another replica, runs the flow. Pausing a paused flow changes nothing.',
+    params: flowParam,
+    headers: [ACTOR],
+    responses: { 200: { description: 'Paused (or it was).', schema: ref('FlowState') }, 404: problem('No such flow in this hub.') },
+  },
+  {
+    method: 'POST',
+    path: '/flows/:name/resume',
+    operationId: 'resumeFlow',
+    role: 'admin',
+    audit: 'resume',
+    summary: 'Resume a paused flow',
+    description: 'The flow takes messages again; the held broker deliveries go on first, and durable retries run when next due. Resuming a running flow changes nothing.',
+    params: flowParam,
+    headers: [ACTOR],
+    responses: { 200: { description: 'Running.', schema: ref('FlowState') }, 404: problem('No such flow in this hub.') },
   },
   {
     method: 'GET',
@@ -606,7 +647,7 @@ export const OPERATIONS: OperationSpec[] = [
       type: 'object',
       additionalProperties: false,
       properties: {
-        action: { enum: ['login', 'logout', 'replay', 'bulk-replay', 'delete'], description: 'Only this action.' },
+        action: { enum: [...AUDIT_ACTIONS], description: 'Only this action.' },
         limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
         cursor: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'The `next` of the previous page.' },
       },

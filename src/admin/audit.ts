@@ -1,12 +1,14 @@
 /**
  * The admin audit log: logins (and failed ones), logouts and every change made through the admin API (replay, bulk
- * replay, delete), refused ones included, with who, when, from where and what. Kept in this process's memory (the
+ * replay, delete, pause, resume, archive), refused ones included, with who, when, from where and what. Kept in this process's memory (the
  * newest MAX_ENTRIES, for GET /admin/api/audit) and written as one pino line each (`audit: true`), which is the
  * durable trail: ship the hub's log to keep it. The replay audit with body hashes stays in the journal (GET /replays).
  */
 import type { Logger } from 'pino';
 
-export type AuditAction = 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete';
+export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export type AuditOutcome = 'ok' | 'failed' | 'denied' | 'rate-limited';
 

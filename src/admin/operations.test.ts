@@ -84,4 +84,39 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
     expect([record?.status, record?.replayedAs, downstream.received.length]).toEqual(['dead', [], sent]);
     expect((await hub.journal.listReplays({ originalId: id })).items).toEqual([]);
   });
+
+  it('pauses and resumes a flow: GET /flows shows it, a broker delivery is held, a replay is refused; both are audited', async () => {
+    const flows = async (): Promise<{ name: string; state: string; paused?: { by: string; held: number } }[]> => ((await request('GET', '/flows')).json() as { flows: { name: string; state: string; paused?: { by: string; held: number } }[] }).flows;
+    expect((await flows())[0]).toMatchObject({ name: 'admin-orders', state: 'running' });
+    const paused = await request('POST', '/flows/admin-orders/pause');
+    expect(paused.statusCode, paused.body).toBe(200);
+    expect(paused.json()).toMatchObject({ name: 'admin-orders', state: 'paused', changed: true, paused: { by: 'token:ops-test', held: 0 } });
+    expect((await request('POST', '/flows/admin-orders/pause')).json()).toMatchObject({ state: 'paused', changed: false });
+    expect((await request('POST', '/flows/no-such-flow/pause')).statusCode).toBe(404);
+
+    downstream.failing = false;
+    const sent = downstream.received.length;
+    await publish(1, 'held');
+    await waitFor(async () => (await flows())[0]?.paused?.held === 1, 5_000, 'the delivery to be held');
+    expect((await flows())[0]).toMatchObject({ state: 'paused', paused: { by: 'token:ops-test', held: 1 } });
+    expect((await request('GET', '/messages?correlationId=held-1')).json()).toEqual({ items: [] });
+    const replay = await request('POST', `/messages/${dead[1]}/replay`, {});
+    expect(replay.statusCode).toBe(409);
+    expect(replay.json()).toMatchObject({ code: 'CONFLICT', detail: expect.stringContaining('paused') });
+    expect(downstream.received.length).toBe(sent);
+
+    const resumed = await request('POST', '/flows/admin-orders/resume');
+    expect(resumed.json()).toEqual({ name: 'admin-orders', state: 'running', changed: true });
+    await waitFor(async () => ((await request('GET', '/messages?correlationId=held-1')).json() as Page<MessageSummary>).items[0]?.status === 'delivered', 5_000, 'the held message to be delivered');
+    expect((await request('POST', '/flows/admin-orders/resume')).json()).toMatchObject({ changed: false });
+    downstream.failing = true;
+
+    const audit = ((await request('GET', '/audit?limit=50')).json() as { items: AuditEntry[] }).items;
+    expect(audit).toEqual(expect.arrayContaining([
+      expect.objectContaining({ action: 'pause', outcome: 'ok', actor: 'token:ops-test', target: 'flow admin-orders', detail: 'paused' }),
+      expect.objectContaining({ action: 'pause', outcome: 'ok', detail: 'was paused already' }),
+      expect.objectContaining({ action: 'pause', outcome: 'failed', target: 'flow no-such-flow', status: 404 }),
+      expect.objectContaining({ action: 'resume', outcome: 'ok', detail: 'resumed (1 held deliveries go on)' }),
+    ]));
+  });
 });

@@ -105,6 +105,7 @@ export class Replayer {
    */
   async replayOne(id: string, options: ReplayOptions, requestKey: string, by: string): Promise<ReplayResult> {
     const { runner, edited, target, runTarget, message } = await this.#prepare(id, options);
+    if (runner.paused) throw hubError('CONFLICT', `flow "${runner.name}" is paused: it takes no messages, replays included; resume it first (POST /admin/api/flows/${runner.name}/resume)`);
     if (edited) await checkEdited(runner, message, runTarget);
 
     const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };

@@ -126,7 +126,8 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     const caller = principals.get(request);
     const status = reply.statusCode;
     const outcome: AuditOutcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status === 429 ? 'rate-limited' : 'failed';
-    const id = (request.params as Partial<IdParams> | undefined)?.id;
+    const params = request.params as Partial<IdParams & { name: string }> | undefined;
+    const id = params?.id ?? (params?.name !== undefined ? `flow ${params.name}` : undefined);
     const filter = (request.body as { filter?: unknown } | undefined)?.filter;
     const target = id ?? (filter !== undefined ? `filter ${JSON.stringify(filter).slice(0, 500)}` : undefined);
     const detail = outcomes.get(request);
@@ -159,9 +160,23 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
         steps: r.def.steps.map((s) => s.label),
         journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
         ready: r.ready(),
+        ...flowState(r),
         stats: { ...r.stats },
       })),
     }),
+    pauseFlow: async (request) => {
+      const runner = flowNamed(runners, (request.params as { name: string }).name);
+      const changed = runner.pause(principal(request).actor);
+      outcomes.set(request, changed ? 'paused' : 'was paused already');
+      return { name: runner.name, changed, ...flowState(runner) };
+    },
+    resumeFlow: async (request) => {
+      const runner = flowNamed(runners, (request.params as { name: string }).name);
+      const held = runner.paused?.held ?? 0;
+      const changed = runner.resume(principal(request).actor);
+      outcomes.set(request, changed ? `resumed (${held} held deliveries go on)` : 'was running already');
+      return { name: runner.name, changed, ...flowState(runner) };
+    },
     listMessages: async (request) => {
       const { status, ...q } = request.query as Omit<MessageQuery, 'status'> & { status?: string[] };
       return journalCall(journal.query({ ...q, ...(status ? { status: statuses(status) } : {}) }));
@@ -262,6 +277,17 @@ function masked(record: MessageRecord): MessageRecord {
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
   };
+}
+
+function flowState(runner: FlowRunner): { state: 'running' | 'paused'; paused?: { at: string; by: string; held: number } } {
+  const paused = runner.paused;
+  return paused ? { state: 'paused', paused } : { state: 'running' };
+}
+
+function flowNamed(runners: readonly FlowRunner[], name: string): FlowRunner {
+  const runner = runners.find((r) => r.name === name);
+  if (!runner) throw hubError('NOT_FOUND', `no flow named "${name}" runs in this hub (flows here: ${runners.map((r) => r.name).join(', ') || 'none'})`);
+  return runner;
 }
 
 function noSuchMessage(id: string): HubError {

@@ -274,7 +274,7 @@ describe('admin API security (a hub with users and a token)', () => {
 
   it('every operation admits exactly the roles its api-spec entry names (the check reads the same entries as the document)', async () => {
     const sessions: Record<AdminRole, Login> = { viewer, operator, admin };
-    const pathOf = (op: OperationSpec): string => fullPath(op).replace(':id', '01NOSUCHMESSAGE0000000000');
+    const pathOf = (op: OperationSpec): string => fullPath(op).replace(':id', '01NOSUCHMESSAGE0000000000').replace(':name', 'no-such-flow');
     for (const op of OPERATIONS.filter((o) => o.role !== 'public' && o.operationId !== 'deleteSession')) {
       for (const role of ADMIN_ROLES) {
         const res = await request(op.method, pathOf(op), { as: sessions[role], ...(op.method === 'POST' ? { body: op.operationId === 'replayMany' ? { filter: { flow: 'no-such-flow' } } : {} } : {}) });

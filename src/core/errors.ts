@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   NO_ROUTE: { kind: 'permanent', status: 422, fault: 'client', title: 'No route matched', hint: 'Add an `otherwise` branch to the route step, or send a message one of its conditions matches.' },
   TEMPLATE_FAILED: { kind: 'permanent', status: 500, fault: 'server', title: 'Template failed', hint: 'A {{ }} template in the flow could not be evaluated for this message.' },
   FLOW_OVERLOADED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow overloaded', hint: 'The flow is at its concurrency limit with a full queue; retry later or raise the flow\'s concurrency.' },
+  FLOW_PAUSED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow paused', hint: 'An operator paused this flow (POST /admin/api/flows/{name}/pause); retry after it is resumed.' },
   FLOW_STOPPING: { kind: 'retryable', status: 503, fault: 'server', title: 'Hub is stopping', hint: 'Retry against another replica or after the restart.' },
   TIMEOUT: { kind: 'retryable', status: 504, fault: 'server', title: 'Timed out', hint: 'A downstream did not answer in time; it is retried, or raise the timeout.' },
   JOURNAL_UNAVAILABLE: { kind: 'retryable', status: 503, fault: 'server', title: 'Journal unavailable', hint: 'The journal (Redis, or the embedded store\'s disk) cannot be written, so the message could not be parked; its source keeps it and delivers it again. Bring the journal back.' },

@@ -62,7 +62,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
       durable: { attempts: 2, backoff: 'exponential', initialMs: 20, maxMs: 40 },
       ...over,
     }, { source: requestReply });
-    const runner = new FlowRunner(def, logger, journal);
+    const runner = new FlowRunner(def, logger, journal, { pausedRetryMs: 50 });
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });
     poller.start();
@@ -111,6 +111,35 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     fail = false;
     const rec = await until(statusIs(m.id, 'delivered'));
     expect(rec.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'waiting-for-retry', 'step', 'delivered']);
+    expect(out.calls).toHaveLength(3);
+  });
+
+  it('a paused flow\'s durable retries wait, their attempts not counted, and run once it is resumed', async () => {
+    let fail = true;
+    const out = sink(async () => {
+      if (fail) throw hubError('TIMEOUT', 'slow');
+      return undefined;
+    });
+    const { deliver, runner } = await rig({ durable: { attempts: 2, backoff: 'exponential', initialMs: 20, maxMs: 20 } }, { out });
+    runner.pause('alice');
+    const m = msg();
+    // Held, not refused: the test's source waits for no reply.
+    const held = deliver(m);
+    await sleep(50);
+    expect(out.calls).toHaveLength(0);
+    runner.resume('alice');
+    expect((await held).parked).toBe('waiting-for-retry');
+    runner.pause('alice');
+    fail = false;
+    await sleep(300);
+    expect(out.calls).toHaveLength(2);
+    const waiting = await journal.get(m.id);
+    expect(waiting?.status).toBe('waiting-for-retry');
+    expect(waiting?.timeline.filter((e) => e.type === 'waiting-for-retry').every((e) => e.attempt === 2)).toBe(true);
+    expect(runner.stats.retried).toBe(0);
+    runner.resume('alice');
+    const rec = await until(statusIs(m.id, 'delivered'));
+    expect(rec.attempts).toBe(2);
     expect(out.calls).toHaveLength(3);
   });
 

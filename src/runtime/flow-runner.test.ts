@@ -12,9 +12,9 @@ function sink(send: (m: Message, ctx: SendContext) => Promise<Message | undefine
   return { start: async () => {}, stop: async () => {}, ready: () => true, send };
 }
 
-function flow(over: Partial<FlowDefinition> & { sinks?: FlowDefinition['sinks'] }): { runner: FlowRunner; deliver: (m: Message) => ReturnType<SourceContext['deliver']> } {
+function flow(over: Partial<FlowDefinition> & { sinks?: FlowDefinition['sinks'] }, requestReply = true): { runner: FlowRunner; deliver: (m: Message) => ReturnType<SourceContext['deliver']> } {
   let ctx: SourceContext | undefined;
-  const def = testFlow('runner-test', idleSource(async (c) => void (ctx = c)), {}, { queue: 10, ...over }, { source: true });
+  const def = testFlow('runner-test', idleSource(async (c) => void (ctx = c)), {}, { queue: 10, ...over }, { source: requestReply });
   const runner = new FlowRunner(def, pino({ level: 'silent' }));
   void runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
   return { runner, deliver: (m) => ctx!.deliver(m) };
@@ -81,6 +81,59 @@ describe('FlowRunner', () => {
     await expect(pending).rejects.toMatchObject({ code: 'FLOW_STOPPING' });
     expect(Date.now() - started).toBeLessThan(1_000);
     await expect(deliver(msg())).rejects.toMatchObject({ code: 'FLOW_STOPPING' });
+  });
+
+  it('paused, a request-reply source gets FLOW_PAUSED (retryable, 503); resumed, it is served again', async () => {
+    const calls: Message[] = [];
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: sink(async (m) => void calls.push(m)), requestReply: false, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    expect(runner.pause('alice')).toBe(true);
+    expect(runner.pause('bob')).toBe(false);
+    expect(runner.paused).toMatchObject({ by: 'alice', held: 0 });
+    await expect(deliver(msg())).rejects.toMatchObject({ code: 'FLOW_PAUSED', retryable: true, spec: { status: 503, fault: 'server' } });
+    expect(calls).toHaveLength(0);
+    expect(runner.stats.received).toBe(0);
+    expect(runner.resume('alice')).toBe(true);
+    expect(runner.resume('alice')).toBe(false);
+    expect(runner.paused).toBeUndefined();
+    await deliver(msg());
+    expect(calls).toHaveLength(1);
+  });
+
+  it('paused, a broker source\'s deliveries are held (nothing runs) until resume, however long; paused again, new ones wait again', async () => {
+    const calls: Message[] = [];
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: sink(async (m) => void calls.push(m)), requestReply: false, config: {} }]]) }, false);
+    await new Promise((r) => setImmediate(r));
+    runner.pause('alice');
+    let settled = 0;
+    const held = [deliver(msg()), deliver(msg())].map((p) => p.then(() => settled++));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([settled, calls.length, runner.paused?.held, runner.stats.received]).toEqual([0, 0, 2, 0]);
+    runner.resume('alice');
+    await Promise.all(held);
+    expect([settled, calls.length, runner.stats.completed]).toEqual([2, 2, 2]);
+    runner.pause('alice');
+    const later = deliver(msg());
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toHaveLength(2);
+    runner.resume('alice');
+    await later;
+    expect(calls).toHaveLength(3);
+  });
+
+  it('stop works while paused: held deliveries settle as FLOW_STOPPING (the broker gets them back) and stop does not wait for a resume', async () => {
+    const calls: Message[] = [];
+    const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: sink(async (m) => void calls.push(m)), requestReply: false, config: {} }]]) }, false);
+    await new Promise((r) => setImmediate(r));
+    runner.pause('alice');
+    const held = deliver(msg());
+    held.catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    await runner.stop(5_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(held).rejects.toMatchObject({ code: 'FLOW_STOPPING' });
+    expect(calls).toHaveLength(0);
   });
 
   it('drops a message a step filters, and builds replies from the reply block', async () => {

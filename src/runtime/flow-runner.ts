@@ -24,6 +24,11 @@ export interface FlowStats {
   lastError?: { code: string; message: string; step?: string; at: string; messageId: string };
 }
 
+export interface FlowRunnerOptions {
+  /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
+  pausedRetryMs?: number;
+}
+
 /** Where a replayed message enters the flow. */
 export interface ReplayTarget {
   /** Resume at this step (its index): the steps before it run again, but sinks that only take messages (no reply) are not called again. */
@@ -53,6 +58,9 @@ const IN_MEMORY = new Set(['xml_to_json', 'json_to_xml', 'transform', 'set_heade
 
 const now = (): string => new Date().toISOString();
 
+/** How much later a durable retry of a paused flow is due again (each postponement is a waiting-for-retry event in its timeline). */
+const PAUSED_RETRY_MS = 30_000;
+
 /**
  * Runs one flow: its source feeds messages in, each goes through the steps under the flow's concurrency limit and
  * timeout, sinks are called with the flow's retry policy, and the source is told the outcome only when everything
@@ -74,12 +82,20 @@ export class FlowRunner {
   readonly #started = new Set<string>();
   /** The dedupe step's memory when the runner has no journal (unit tests). */
   readonly #seen = new Map<string, { until: number; owner: string }>();
+  /** While paused: when and by whom, and the gate held deliveries wait on (opened by resume or stop). */
+  #pause: { at: string; by: string; gate: Promise<void>; open: () => void } | undefined;
+  /** Deliveries of a source that waits for no reply, held while paused. */
+  #held = 0;
+
+  readonly #pausedRetryMs: number;
 
   constructor(
     readonly def: FlowDefinition,
     logger: Logger,
     journal?: Journal,
+    options: FlowRunnerOptions = {},
   ) {
+    this.#pausedRetryMs = options.pausedRetryMs ?? PAUSED_RETRY_MS;
     this.#bulkhead = new Bulkhead(def.concurrency, def.queue);
     this.#logger = logger.child({ flow: def.name });
     this.#journal = journal;
@@ -124,7 +140,50 @@ export class FlowRunner {
    * the error; one that does not gets the message parked in the journal (when the runner has one).
    */
   deliver(message: Message): Promise<FlowResult> {
+    if (this.#pause && !this.#stopping) return this.#whenResumed(message);
     return this.#handle(message, { park: !this.def.source.requestReply });
+  }
+
+  /**
+   * While paused the flow takes no new messages. A source that waits for a reply (REST, SOAP) gets FLOW_PAUSED
+   * (retryable: 503 with Retry-After). A broker source's delivery is held here until resume or stop, so the
+   * source's own backpressure (AMQP prefetch, a Kafka partition's one delivery at a time) stops its consumption;
+   * stop lets the held deliveries go on, to settle as FLOW_STOPPING (the broker gets them back). Durable retries
+   * wait too (see retry). The pause lives in this process's memory: a restart runs the flow again.
+   */
+  pause(by: string): boolean {
+    if (this.#pause) return false;
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    this.#pause = { at: now(), by, gate, open };
+    this.#logger.info({ by }, `flow paused by ${by}`);
+    return true;
+  }
+
+  /** Takes messages again; held deliveries go on. False when it was not paused. */
+  resume(by: string): boolean {
+    const pause = this.#pause;
+    if (!pause) return false;
+    this.#pause = undefined;
+    pause.open();
+    this.#logger.info({ by, held: this.#held }, `flow resumed by ${by}`);
+    return true;
+  }
+
+  get paused(): { at: string; by: string; held: number } | undefined {
+    return this.#pause && { at: this.#pause.at, by: this.#pause.by, held: this.#held };
+  }
+
+  async #whenResumed(message: Message): Promise<FlowResult> {
+    if (this.def.source.requestReply) throw hubError('FLOW_PAUSED', `flow "${this.name}" is paused by an operator and takes no new messages; retry later`);
+    this.#held++;
+    try {
+      // Paused again before this one went on: it waits for the next resume.
+      while (this.#pause && !this.#stopping) await this.#pause.gate;
+    } finally {
+      this.#held--;
+    }
+    return this.#handle(message, { park: true });
   }
 
   /**
@@ -234,6 +293,8 @@ export class FlowRunner {
       return;
     }
     if (this.#stopping) return journal.releaseRetry(claim);
+    // Paused: the retry waits, due again a little later, its attempt not counted.
+    if (this.#pause) return journal.releaseRetry(claim, { dueAt: new Date(Date.now() + this.#pausedRetryMs).toISOString(), attempt: claim.attempt });
     const message = messageFromRecord(record, claim.attempt);
     const trail = MessageTrail.resume(journal, this.def.journal, journalInput(message));
     this.stats.retried++;
@@ -451,6 +512,7 @@ export class FlowRunner {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
+    this.#pause?.open();
     if (this.stats.inFlight > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }

@@ -61,6 +61,8 @@ export interface FlowInfo {
   steps: string[];
   journal: { record: string; bodyBytes: number };
   ready: boolean;
+  state: 'running' | 'paused';
+  paused?: { at: string; by: string; held: number };
   stats: { received: number; completed: number; failed: number; inFlight: number; waiting: number; dead: number; retried: number; lastError?: ErrorInfo & { at?: string; messageId?: string } };
 }
 

@@ -78,7 +78,7 @@ async function render(): Promise<void> {
   const target = h('div', { class: 'page' }, h('p', { class: 'muted' }, 'Loading…'));
   replace(main, target);
   try {
-    if (path === '/flows') await flowsPage(target);
+    if (path === '/flows') await flowsPage(target, ctx);
     else if (path === '/messages') await messagesPage(target, params);
     else if (path.startsWith('/message/')) await messagePage(target, ctx, decodeURIComponent(path.slice('/message/'.length)));
     else if (path === '/dead-letters') await deadLettersPage(target, ctx, params);

@@ -37,11 +37,37 @@ function outcomeText(r: ReplayResult): string {
 
 // ---------------------------------------------------------------------------------------------------------- flows
 
-export async function flowsPage(main: HTMLElement): Promise<void> {
+export async function flowsPage(main: HTMLElement, ctx: Ctx): Promise<void> {
   const { flows } = await call<{ flows: FlowInfo[] }>('GET', '/flows');
+  const status = h('div', { class: 'replay-status', id: 'flow-status', 'aria-live': 'polite' });
+  const holder = h('div', { id: 'flows-holder' });
+  const draw = (list: FlowInfo[]): void => replace(holder, flowsTable(list, ctx, status, () => void call<{ flows: FlowInfo[] }>('GET', '/flows').then((r) => draw(r.flows), () => undefined)));
+  draw(flows);
+  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); counters since the hub started`)), status, holder);
+}
+
+function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: () => void): HTMLElement {
+  const toggle = async (f: FlowInfo, action: 'pause' | 'resume'): Promise<void> => {
+    try {
+      const r = await call<{ name: string; state: string; changed: boolean }>('POST', `/flows/${encodeURIComponent(f.name)}/${action}`);
+      replace(status, h('p', { class: 'ok', 'data-result': 'flow-state' }, `${r.name}: ${r.state}${r.changed ? '' : ' (it was already)'}`));
+    } catch (err) {
+      replace(status, problemBox(errorText(err)));
+    }
+    refresh();
+  };
   const rows = flows.map((f) => [
     h('div', {}, h('strong', { class: 'flow-name' }, f.name), f.description ? h('div', { class: 'muted small' }, f.description) : null),
-    h('span', { class: f.ready ? 'ok' : 'bad' }, f.ready ? 'ready' : 'not ready'),
+    h('div', { class: 'flow-state', 'data-state': f.state },
+      h('span', { class: f.ready ? 'ok' : 'bad' }, f.ready ? 'ready' : 'not ready'), ' ',
+      badge(f.state),
+      f.paused ? h('div', { class: 'muted small' }, `by ${f.paused.by} since `, time(f.paused.at), f.paused.held ? `; ${f.paused.held} held` : '') : null,
+      can(ctx, 'admin')
+        ? h('div', {}, f.state === 'paused'
+          ? h('button', { type: 'button', class: 'small', 'data-action': 'resume-flow', onclick: () => void toggle(f, 'resume') }, 'Resume')
+          : h('button', { type: 'button', class: 'small danger', 'data-action': 'pause-flow', onclick: () => void toggle(f, 'pause') }, 'Pause'))
+        : null,
+    ),
     f.source.adapter + (f.source.requestReply ? ' (request-reply)' : ''),
     h('ul', { class: 'plain' }, f.sinks.map((s) => h('li', {}, `${s.name}: ${s.adapter}`))),
     h('span', { class: 'num' }, String(f.stats.received)),
@@ -52,7 +78,7 @@ export async function flowsPage(main: HTMLElement): Promise<void> {
     h('div', {}, ...errorCell(f.stats.lastError), f.stats.lastError?.messageId ? link(`/message/${f.stats.lastError.messageId}`, {}, 'message') : null),
     link('/messages', { flow: f.name }, 'messages'),
   ]);
-  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); counters since the hub started`)), table(['Flow', 'State', 'Source', 'Sinks', 'In', 'Out', 'Failed', 'Waiting', 'Dead', 'Last error', ''], rows, { id: 'flows' }));
+  return table(['Flow', 'State', 'Source', 'Sinks', 'In', 'Out', 'Failed', 'Waiting', 'Dead', 'Last error', ''], rows, { id: 'flows' });
 }
 
 // ------------------------------------------------------------------------------------------------------- messages
