@@ -291,4 +291,25 @@ describe('admin console in Chromium', () => {
     expect(hub.runners[0]!.paused).toBeUndefined();
     await noMarkupRan(page);
   });
+
+  it('an admin archives a whole dead-letter group, with a reason; the console says when retention removes them', async () => {
+    for (const n of [1, 2]) await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: '', qty: 0 })), { contentType: 'application/json', correlationId: `console-invalid-${n}` });
+    await waitFor(async () => (await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).some((g) => g.code === 'VALIDATION_FAILED' && g.count === 2), WAIT, 'two invalid orders dead');
+    const page = await newPage();
+    await login(page, 'alice');
+    await page.locator('nav a', { hasText: 'Dead letters' }).click();
+    const group = page.locator('.group[data-code="VALIDATION_FAILED"]');
+    await expect.poll(() => group.locator('.count').getAttribute('data-count')).toBe('2');
+    await group.locator('[data-action="archive-group"]').click();
+    await group.locator('[data-field="archive-reason"]').fill('test orders, nobody wants them');
+    await group.locator('[data-action="confirm-archive-group"]').click();
+    await expect.poll(() => group.locator('[data-result="archive-group"]').textContent()).toMatch(/matched 2, archived 2, failed 0; .*journal\.keep\.archived/);
+    expect(await group.locator('.count').getAttribute('data-count')).toBe('0');
+    await shot(page, 'dead-letters-archived');
+    const archived = (await hub.journal.query({ flow: 'admin-orders', status: 'archived' })).items;
+    expect(archived).toHaveLength(2);
+    expect((await hub.journal.get(archived[0]!.id))?.timeline.at(-1)).toMatchObject({ type: 'archived', detail: 'archived by alice: test orders, nobody wants them' });
+    expect((await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).some((g) => g.code === 'VALIDATION_FAILED')).toBe(false);
+    await noMarkupRan(page);
+  });
 });

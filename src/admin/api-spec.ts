@@ -212,6 +212,26 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       paused: { type: 'object', required: ['at', 'by', 'held'], properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
     },
   },
+  ArchiveResult: {
+    type: 'object',
+    required: ['id', 'status'],
+    properties: {
+      id: { type: 'string' },
+      status: { const: 'archived' },
+      removableFrom: { type: 'string', format: 'date-time', description: 'When the retention sweeper may remove the record: received at plus `journal.keep.archived`. Absent when archived records are kept until deleted.' },
+    },
+  },
+  GroupArchiveResult: {
+    type: 'object',
+    required: ['matched', 'capped', 'archived', 'failed'],
+    properties: {
+      matched: { type: 'integer', description: 'Dead messages of the group (at most `max`).' },
+      capped: { type: 'boolean', description: 'True when the group holds more than `max`: run it again for the rest.' },
+      archived: { type: 'integer' },
+      failed: { type: 'array', items: { type: 'object', required: ['id', 'reason'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
+      keepMs: { type: 'integer', description: '`journal.keep.archived` in ms: archived records are removed by the retention sweeper this long after they were received. Absent: kept until deleted.' },
+    },
+  },
   AuditEntry: {
     type: 'object',
     required: ['seq', 'at', 'action', 'outcome', 'actor', 'client'],
@@ -320,6 +340,8 @@ export type OperationId =
   | 'replayMessage'
   | 'checkReplay'
   | 'replayMany'
+  | 'archiveMessage'
+  | 'archiveDeadLetters'
   | 'listReplays'
   | 'listDeadLetters'
   | 'listAudit'
@@ -565,6 +587,42 @@ export const OPERATIONS: OperationSpec[] = [
       },
     },
     responses: { 200: { description: 'Counts.', schema: ref('BulkReplayResult') }, 400: problem('A bad filter.'), 404: problem('No message matches the filter.') },
+  },
+  {
+    method: 'POST',
+    path: '/messages/:id/archive',
+    operationId: 'archiveMessage',
+    role: 'admin',
+    audit: 'archive',
+    summary: 'Archive a dead message',
+    description: 'Appends the journal\'s `archived` event (who, and `reason`): the message leaves its dead-letter group and its status becomes `archived`. The retention sweeper removes archived records once `journal.keep.archived` (hub.yaml; 30 days by default) has passed since they were received; until then they can be read and replayed.',
+    params: idParam,
+    headers: [ACTOR],
+    body: { type: 'object', additionalProperties: false, properties: { reason: text('Why: kept in the message\'s timeline and the audit.') } },
+    responses: { 200: { description: 'Archived.', schema: ref('ArchiveResult') }, 404: problem('No such message.'), 409: problem('The message is not dead.') },
+  },
+  {
+    method: 'POST',
+    path: '/dead-letters/archive',
+    operationId: 'archiveDeadLetters',
+    role: 'admin',
+    audit: 'bulk-archive',
+    summary: 'Archive a whole dead-letter group',
+    description: 'Archives every dead message of one group of GET /dead-letters (its flow, step and code), as POST /messages/{id}/archive does, up to `max`.',
+    headers: [ACTOR],
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['flow', 'step', 'code'],
+      properties: {
+        flow: text('The group\'s flow.'),
+        step: { type: 'string', maxLength: 1000, description: 'The group\'s step ("" for errors without one).' },
+        code: text('The group\'s error code.'),
+        reason: text('Why: kept in each message\'s timeline and the audit.'),
+        max: { type: 'integer', minimum: 1, maximum: BULK_MAX, default: BULK_DEFAULT, description: 'Most messages archived by this request.' },
+      },
+    },
+    responses: { 200: { description: 'Counts.', schema: ref('GroupArchiveResult') }, 404: problem('The group has no dead message.') },
   },
   {
     method: 'GET',

@@ -119,4 +119,36 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
       expect.objectContaining({ action: 'resume', outcome: 'ok', detail: 'resumed (1 held deliveries go on)' }),
     ]));
   });
+
+  it('archives one dead message and a whole group with who and why; they leave the dead letters, and retention removes them after journal.keep.archived', async () => {
+    const one = await request('POST', `/messages/${dead[2]}/archive`, { reason: 'customer cancelled' });
+    expect(one.statusCode, one.body).toBe(200);
+    const record = await hub.journal.get(dead[2]!);
+    expect(one.json()).toEqual({ id: dead[2], status: 'archived', removableFrom: new Date(Date.parse(record!.receivedAt) + 3 * 86_400_000).toISOString() });
+    expect(record?.status).toBe('archived');
+    expect(record?.timeline.at(-1)).toMatchObject({ type: 'archived', detail: 'archived by token:ops-test: customer cancelled' });
+    expect((await request('POST', `/messages/${dead[2]}/archive`, {})).statusCode).toBe(409);
+    expect((await request('POST', '/messages/01NOSUCHMESSAGE0000000000/archive', {})).statusCode).toBe(404);
+
+    const [group] = (await request('GET', '/dead-letters')).json().groups as { flow: string; step: string; code: string; count: number }[];
+    expect(group).toMatchObject({ flow: 'admin-orders', step: '2:to', code: 'DOWNSTREAM_UNAVAILABLE', count: 3 });
+    const all = await request('POST', '/dead-letters/archive', { flow: group!.flow, step: group!.step, code: group!.code, reason: 'outage of 3 May, handled by phone' });
+    expect(all.statusCode, all.body).toBe(200);
+    expect(all.json()).toEqual({ matched: 3, capped: false, archived: 3, failed: [], keepMs: 3 * 86_400_000 });
+    expect((await request('GET', '/dead-letters')).json()).toEqual({ groups: [] });
+    expect((await request('POST', '/dead-letters/archive', { flow: group!.flow, step: group!.step, code: group!.code })).statusCode).toBe(404);
+    const archived = ((await request('GET', '/messages?status=archived')).json() as Page<MessageSummary>).items.map((m) => m.id).sort();
+    expect(archived).toEqual([...dead].sort());
+
+    const audit = ((await request('GET', '/audit?limit=50')).json() as { items: AuditEntry[] }).items;
+    expect(audit).toEqual(expect.arrayContaining([
+      expect.objectContaining({ action: 'archive', outcome: 'ok', actor: 'token:ops-test', target: dead[2], detail: expect.stringMatching(/^archived; removable from /) }),
+      expect.objectContaining({ action: 'archive', outcome: 'failed', target: dead[2], status: 409 }),
+      expect.objectContaining({ action: 'bulk-archive', outcome: 'ok', target: expect.stringContaining('DOWNSTREAM_UNAVAILABLE'), detail: 'matched 3, archived 3, failed 0' }),
+    ]));
+    // Not yet past their retention, then past it.
+    expect(await hub.retention.sweep(Date.now())).toBe(0);
+    expect(await hub.retention.sweep(Date.now() + 3 * 86_400_000 + 60_000)).toBe(4);
+    expect(await hub.journal.get(dead[0]!)).toBeUndefined();
+  });
 });

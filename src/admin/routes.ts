@@ -16,8 +16,10 @@ import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } fro
 import type { Journal, MessageQuery, MessageRecord, MessageStatus } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
+import type { Retention } from '../runtime/retention.js';
 import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId, type OperationSpec } from './api-spec.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
+import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
@@ -30,6 +32,8 @@ export interface AdminApiOptions extends AdminSecurityConfig {
   listenHost?: string;
   /** Where the built console is (index.html, assets/); by default dist/console of the project. */
   consoleDir?: string;
+  /** The journal's retention (journal.keep), to say when archived records go. */
+  retention?: Retention;
 }
 
 export interface AdminApi {
@@ -74,6 +78,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
+  const archiver = new Archiver(journal, options.retention ?? {});
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
@@ -128,7 +133,8 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     const outcome: AuditOutcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status === 429 ? 'rate-limited' : 'failed';
     const params = request.params as Partial<IdParams & { name: string }> | undefined;
     const id = params?.id ?? (params?.name !== undefined ? `flow ${params.name}` : undefined);
-    const filter = (request.body as { filter?: unknown } | undefined)?.filter;
+    const body = request.body as { filter?: unknown; flow?: unknown; step?: unknown; code?: unknown } | undefined;
+    const filter = body?.filter ?? (op.operationId === 'archiveDeadLetters' && body ? { flow: body.flow, step: body.step, code: body.code } : undefined);
     const target = id ?? (filter !== undefined ? `filter ${JSON.stringify(filter).slice(0, 500)}` : undefined);
     const detail = outcomes.get(request);
     audit.record({ action: op.audit as AuditAction, outcome, actor: caller?.actor ?? 'anonymous', ...(caller ? { role: caller.role } : {}), client: clientAddress(request), ...(target ? { target } : {}), status, ...(detail ? { detail } : {}) });
@@ -227,6 +233,18 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
       const result = await replayer.replayMany({ ...body, filter }, key, principal(request).actor);
       outcomes.set(request, `matched ${result.matched}, replayed ${result.replayed}, duplicates ${result.duplicates}, failed ${result.failed.length}${body.sink ? ` (to sink ${body.sink})` : ''}`);
+      return result;
+    },
+    archiveMessage: async (request) => {
+      const { id } = request.params as IdParams;
+      const result = await archiver.archiveOne(id, principal(request).actor, (request.body as { reason?: string } | undefined)?.reason);
+      outcomes.set(request, `archived${result.removableFrom ? `; removable from ${result.removableFrom}` : ''}`);
+      return result;
+    },
+    archiveDeadLetters: async (request) => {
+      const body = request.body as GroupArchiveRequest;
+      const result = await archiver.archiveGroup(body, principal(request).actor);
+      outcomes.set(request, `matched ${result.matched}, archived ${result.archived}, failed ${result.failed.length}`);
       return result;
     },
     listReplays: async (request) => journalCall(journal.listReplays(request.query as { originalId?: string; limit?: number; cursor?: string })),

@@ -71,6 +71,7 @@ export class Hub {
       logger: options.logger,
       listenHost: options.config.host,
       ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
+      retention: options.config.journal.keep ?? {},
     });
   }
 

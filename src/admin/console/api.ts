@@ -101,6 +101,20 @@ export interface ReplayCheck {
   errors: { path: string; message: string }[];
 }
 
+export interface ArchiveResult {
+  id: string;
+  status: 'archived';
+  removableFrom?: string;
+}
+
+export interface GroupArchiveResult {
+  matched: number;
+  capped: boolean;
+  archived: number;
+  failed: { id: string; reason: string }[];
+  keepMs?: number;
+}
+
 export interface BulkReplayResult {
   matched: number;
   capped: boolean;

@@ -2,7 +2,7 @@
  * The console's pages, each drawn into <main> from the admin API: flows, messages, one message, dead letters, the
  * audit. What a role may not do is not offered (the API refuses it anyway).
  */
-import { ApiError, call, idempotencyKey, qs, type AuditEntry, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
+import { ApiError, call, idempotencyKey, qs, type ArchiveResult, type AuditEntry, type GroupArchiveResult, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
 import { prettyBody } from './pretty.js';
 
@@ -356,6 +356,28 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
     }
   };
 
+  const countEl = h('span', { class: 'count', 'data-count': String(g.count) }, `${g.count} dead`);
+  const reason = h('input', { name: 'reason', 'data-field': 'archive-reason', placeholder: 'why (kept in the timeline and the audit)', size: 34 });
+  const archiveGroup = async (): Promise<void> => {
+    replace(status, h('p', { class: 'muted' }, 'Archiving the group…'));
+    try {
+      const r = await call<GroupArchiveResult>('POST', '/dead-letters/archive', { flow: g.flow, step: g.step, code: g.code, ...(reason.value.trim() ? { reason: reason.value.trim() } : {}) });
+      replace(status, h('p', { class: r.failed.length ? 'warn' : 'ok', 'data-result': 'archive-group' },
+        `matched ${r.matched}, archived ${r.archived}, failed ${r.failed.length}${r.capped ? ' (more remain: archive again)' : ''}; ${retentionText(r.keepMs)}`),
+      r.failed.length ? h('ul', {}, r.failed.map((f) => h('li', {}, h('code', {}, f.id), ` ${f.reason}`))) : null);
+      const left = Math.max(0, Number(countEl.getAttribute('data-count')) - r.archived);
+      countEl.setAttribute('data-count', String(left));
+      countEl.textContent = `${left} dead`;
+      await showMessages();
+    } catch (err) {
+      replace(status, problemBox(errorText(err)));
+    }
+  };
+  const archiveBox = h('span', { class: 'confirm', hidden: true },
+    `Archive all ${g.count} message(s) of this group? `, reason,
+    h('button', { type: 'button', class: 'danger', 'data-action': 'confirm-archive-group', onclick: () => { archiveBox.hidden = true; void archiveGroup(); } }, 'Archive them'),
+    h('button', { type: 'button', onclick: () => { archiveBox.hidden = true; } }, 'Cancel'));
+
   const confirmBox = h('span', { class: 'confirm', hidden: true },
     `Replay all ${g.count} message(s) of this group? `,
     h('button', { type: 'button', class: 'danger', 'data-action': 'confirm-replay-group', onclick: () => { confirmBox.hidden = true; void replayGroup(); } }, 'Replay them'),
@@ -384,6 +406,15 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
         }
         replace(status, h('ul', { 'data-result': 'selection' }, lines));
       };
+      const archiveId = async (id: string): Promise<void> => {
+        try {
+          const r = await call<ArchiveResult>('POST', `/messages/${encodeURIComponent(id)}/archive`, { reason: 'console: archived from its dead-letter group' });
+          replace(status, h('p', { class: 'ok', 'data-result': 'archive-one' }, h('code', {}, id), ` archived; ${r.removableFrom ? 'removed by the retention sweeper from ' : 'kept until deleted (journal.keep.archived is not set)'}`, r.removableFrom ? time(r.removableFrom) : null));
+          await showMessages();
+        } catch (err) {
+          replace(status, problemBox(errorText(err)));
+        }
+      };
       const rows = page.items.map((m) => {
         const box = h('input', { type: 'checkbox', name: 'select', value: m.id, 'aria-label': `select ${m.id}` });
         boxes.set(m.id, box);
@@ -393,7 +424,9 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
           time(m.receivedAt),
           m.correlationId ?? '',
           h('div', { class: 'err-text' }, m.lastError?.message ?? ''),
-          can(ctx, 'operator') ? h('button', { type: 'button', class: 'small', 'data-action': 'replay-one', onclick: () => void replayIds([m.id]) }, 'Replay') : '',
+          h('div', { class: 'buttons' },
+            can(ctx, 'operator') ? h('button', { type: 'button', class: 'small', 'data-action': 'replay-one', onclick: () => void replayIds([m.id]) }, 'Replay') : null,
+            can(ctx, 'admin') ? h('button', { type: 'button', class: 'small', 'data-action': 'archive-one', onclick: () => void archiveId(m.id) }, 'Archive') : null),
         ];
       });
       replace(messages,
@@ -409,16 +442,26 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
   return h('section', { class: 'group', 'data-flow': g.flow, 'data-step': g.step, 'data-code': g.code },
     h('div', { class: 'group-head' },
       h('div', {}, h('strong', {}, g.flow), h('span', { class: 'muted' }, ' step '), h('code', {}, g.step), ' ', h('code', { class: 'err-code' }, g.code)),
-      h('div', {}, h('span', { class: 'count', 'data-count': String(g.count) }, `${g.count} dead`), h('span', { class: 'muted small' }, ' first ', time(g.firstSeen), ' · last ', time(g.lastSeen))),
+      h('div', {}, countEl, h('span', { class: 'muted small' }, ' first ', time(g.firstSeen), ' · last ', time(g.lastSeen))),
       h('div', { class: 'buttons' },
         h('button', { type: 'button', 'data-action': 'show-messages', onclick: () => void showMessages() }, 'Show messages'),
-        can(ctx, 'operator') ? h('button', { type: 'button', 'data-action': 'replay-group', onclick: () => { confirmBox.hidden = false; } }, 'Replay group') : null,
+        can(ctx, 'operator') ? h('button', { type: 'button', 'data-action': 'replay-group', onclick: () => { confirmBox.hidden = false; archiveBox.hidden = true; } }, 'Replay group') : null,
+        can(ctx, 'admin') ? h('button', { type: 'button', 'data-action': 'archive-group', onclick: () => { archiveBox.hidden = false; confirmBox.hidden = true; } }, 'Archive group') : null,
         confirmBox,
+        archiveBox,
       ),
     ),
     status,
     messages,
   );
+}
+
+/** What becomes of archived records, from journal.keep.archived. */
+function retentionText(keepMs: number | undefined): string {
+  if (keepMs === undefined) return 'archived records are kept until deleted (journal.keep.archived is not set)';
+  const days = keepMs / 86_400_000;
+  const span = days >= 1 ? `${Math.round(days * 10) / 10} day(s)` : `${Math.round(keepMs / 3_600_000 * 10) / 10} hour(s)`;
+  return `the retention sweeper removes them ${span} after they were received (journal.keep.archived)`;
 }
 
 // ---------------------------------------------------------------------------------------------------------- audit
@@ -430,7 +473,7 @@ export async function auditPage(main: HTMLElement, params: URLSearchParams): Pro
     call<Page<AuditEntry>>('GET', `/audit${qs({ action, cursor, limit: 50 })}`),
     call<Page<ReplayRecord>>('GET', `/replays${qs({ limit: 20 })}`),
   ]);
-  const actions = ['login', 'logout', 'replay', 'bulk-replay', 'delete'];
+  const actions = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'];
   replace(main,
     heading('Audit', h('span', { class: 'muted' }, 'logins, logouts and every change, refused ones too; newest first')),
     h('nav', { class: 'tabs' }, link('/audit', {}, 'all'), actions.flatMap((a) => [' · ', link('/audit', { action: a }, a)])),
