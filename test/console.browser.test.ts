@@ -281,6 +281,9 @@ describe('admin console in Chromium', () => {
     await login(page, 'alice');
     const state = page.locator('#flows .flow-state');
     await expect.poll(() => state.getAttribute('data-state')).toBe('running');
+    // Rate and p99 of the deliveries in the last minute (the replays the tests before made).
+    expect(await page.locator('#flows [data-field="rate"]').textContent()).toMatch(/^\d+\.\d\d$/);
+    expect(await page.locator('#flows [data-field="p99"]').textContent()).toMatch(/^(\d+(\.\d)? ms|—)$/);
     await page.locator('[data-action="pause-flow"]').click();
     await expect.poll(() => state.getAttribute('data-state')).toBe('paused');
     expect(await state.textContent()).toMatch(/paused.*by alice/);

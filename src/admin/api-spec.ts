@@ -255,7 +255,7 @@ export const COMPONENTS: Record<string, JsonSchema> = {
   },
   FlowInfo: {
     type: 'object',
-    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'stats'],
+    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'rate', 'stats'],
     properties: {
       name: { type: 'string' },
       description: { type: 'string' },
@@ -266,6 +266,12 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       ready: { type: 'boolean' },
       state: { enum: ['running', 'paused'], description: 'Paused: the flow takes no new messages (POST /flows/{name}/pause).' },
       paused: { type: 'object', required: ['at', 'by', 'held'], description: 'While paused: since when, by whom, and how many broker deliveries are held.', properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
+      rate: {
+        type: 'object',
+        description: 'Over the last minute: messages delivered per second, and the 99th percentile of the time from the runner taking a message to its delivery, over the latest (at most 1024) deliveries.',
+        required: ['perSecond', 'samples', 'windowSeconds'],
+        properties: { perSecond: { type: 'number', minimum: 0 }, p99Ms: { type: 'number', minimum: 0, description: 'Absent when nothing was delivered in the window.' }, samples: { type: 'integer', minimum: 0 }, windowSeconds: { type: 'integer' } },
+      },
       stats: {
         type: 'object',
         required: ['received', 'completed', 'failed', 'inFlight', 'waiting', 'dead', 'retried'],
@@ -447,7 +453,7 @@ export const OPERATIONS: OperationSpec[] = [
     operationId: 'listFlows',
     role: 'viewer',
     summary: 'The flows this hub runs',
-    description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness and counters since start.',
+    description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness, state (running or paused), its rate and p99 latency over the last minute, and counters since start.',
     responses: { 200: { description: 'The flows.', schema: { type: 'object', required: ['flows'], properties: { flows: { type: 'array', items: ref('FlowInfo') } } } } },
   },
   {

@@ -109,6 +109,10 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
     expect(resumed.json()).toEqual({ name: 'admin-orders', state: 'running', changed: true });
     await waitFor(async () => ((await request('GET', '/messages?correlationId=held-1')).json() as Page<MessageSummary>).items[0]?.status === 'delivered', 5_000, 'the held message to be delivered');
     expect((await request('POST', '/flows/admin-orders/resume')).json()).toMatchObject({ changed: false });
+    // The delivery counts in the flow's rate and latency.
+    const [info] = ((await request('GET', '/flows')).json() as { flows: { rate: { perSecond: number; p99Ms?: number; samples: number; windowSeconds: number } }[] }).flows;
+    expect(info!.rate).toMatchObject({ perSecond: expect.any(Number), p99Ms: expect.any(Number), samples: 1, windowSeconds: 60 });
+    expect(info!.rate.perSecond).toBeGreaterThan(0);
     downstream.failing = true;
 
     const audit = ((await request('GET', '/audit?limit=50')).json() as { items: AuditEntry[] }).items;

@@ -167,6 +167,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
         journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
         ready: r.ready(),
         ...flowState(r),
+        rate: r.meter.snapshot(),
         stats: { ...r.stats },
       })),
     }),

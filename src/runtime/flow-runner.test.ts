@@ -38,6 +38,7 @@ describe('FlowRunner', () => {
     expect(attempts).toEqual([1, 2, 3]);
     expect(replies.map((r) => r.json())).toEqual([{ ok: true }]);
     expect(runner.stats).toMatchObject({ received: 1, completed: 1, failed: 0, inFlight: 0 });
+    expect(runner.meter.snapshot()).toMatchObject({ samples: 1, p99Ms: expect.any(Number) });
   });
 
   it('names the failing step and never retries a permanent failure', async () => {

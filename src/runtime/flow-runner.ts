@@ -7,6 +7,7 @@ import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
 import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
+import { FlowMeter } from './flow-meter.js';
 import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
 import { withRetry } from './retry.js';
 
@@ -71,6 +72,8 @@ const PAUSED_RETRY_MS = 30_000;
  */
 export class FlowRunner {
   readonly stats: FlowStats = { received: 0, completed: 0, failed: 0, inFlight: 0, waiting: 0, dead: 0, retried: 0 };
+  /** Delivered messages per second and the p99 of their time in the runner, over the last minute. */
+  readonly meter = new FlowMeter();
   readonly #bulkhead: Bulkhead;
   readonly #logger: Logger;
   readonly #journal: Journal | undefined;
@@ -245,6 +248,7 @@ export class FlowRunner {
     if (this.#stopping) throw hubError('FLOW_STOPPING', 'the hub is shutting down and takes no new messages');
     this.stats.received++;
     this.stats.inFlight++;
+    const started = Date.now();
     const attempt = message.meta.attempt ?? 1;
     let trail: MessageTrail | undefined;
     try {
@@ -257,6 +261,8 @@ export class FlowRunner {
       }
       const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target));
       this.stats.completed++;
+      const done = Date.now();
+      this.meter.record(done - started, done);
       if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
       return { replies };
     } catch (err) {
@@ -302,6 +308,7 @@ export class FlowRunner {
     try {
       await this.#bulkhead.run(() => this.#process(message, trail));
       this.stats.completed++;
+      this.meter.record(undefined);
       await trail.event({ type: 'delivered', at: now(), attempt: claim.attempt });
       await journal.completeRetry(claim);
     } catch (err) {

@@ -63,6 +63,7 @@ export interface FlowInfo {
   ready: boolean;
   state: 'running' | 'paused';
   paused?: { at: string; by: string; held: number };
+  rate: { perSecond: number; p99Ms?: number; samples: number; windowSeconds: number };
   stats: { received: number; completed: number; failed: number; inFlight: number; waiting: number; dead: number; retried: number; lastError?: ErrorInfo & { at?: string; messageId?: string } };
 }
 

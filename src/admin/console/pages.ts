@@ -43,7 +43,7 @@ export async function flowsPage(main: HTMLElement, ctx: Ctx): Promise<void> {
   const holder = h('div', { id: 'flows-holder' });
   const draw = (list: FlowInfo[]): void => replace(holder, flowsTable(list, ctx, status, () => void call<{ flows: FlowInfo[] }>('GET', '/flows').then((r) => draw(r.flows), () => undefined)));
   draw(flows);
-  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); counters since the hub started`)), status, holder);
+  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); rate and p99 latency of deliveries over the last minute, counters since the hub started`)), status, holder);
 }
 
 function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: () => void): HTMLElement {
@@ -70,6 +70,8 @@ function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: (
     ),
     f.source.adapter + (f.source.requestReply ? ' (request-reply)' : ''),
     h('ul', { class: 'plain' }, f.sinks.map((s) => h('li', {}, `${s.name}: ${s.adapter}`))),
+    h('span', { class: 'num', 'data-field': 'rate', title: `delivered per second over the last ${f.rate.windowSeconds} s` }, f.rate.perSecond.toFixed(2)),
+    h('span', { class: 'num', 'data-field': 'p99', title: `99th percentile of ${f.rate.samples} deliveries in the last ${f.rate.windowSeconds} s` }, f.rate.p99Ms !== undefined ? `${f.rate.p99Ms} ms` : '—'),
     h('span', { class: 'num' }, String(f.stats.received)),
     h('span', { class: 'num' }, String(f.stats.completed)),
     h('span', { class: 'num' }, String(f.stats.failed)),
@@ -78,7 +80,7 @@ function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: (
     h('div', {}, ...errorCell(f.stats.lastError), f.stats.lastError?.messageId ? link(`/message/${f.stats.lastError.messageId}`, {}, 'message') : null),
     link('/messages', { flow: f.name }, 'messages'),
   ]);
-  return table(['Flow', 'State', 'Source', 'Sinks', 'In', 'Out', 'Failed', 'Waiting', 'Dead', 'Last error', ''], rows, { id: 'flows' });
+  return table(['Flow', 'State', 'Source', 'Sinks', 'Msg/s', 'p99', 'In', 'Out', 'Failed', 'Waiting', 'Dead', 'Last error', ''], rows, { id: 'flows' });
 }
 
 // ------------------------------------------------------------------------------------------------------- messages
