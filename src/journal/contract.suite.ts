@@ -339,6 +339,23 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         await j.completeRetry(again[0]!);
       });
 
+      it('keeps a claim that is extended past its lease, and refuses to extend one no longer held', async () => {
+        const { h, j } = await setup({ leaseMs: 1000 });
+        const other = h.shared ? await h.open() : j;
+        const m = message();
+        await j.record(m, [received()], CAP);
+        await j.scheduleRetry(m.id, { dueAt: at(-1), attempt: 2 });
+        const [claim] = await j.claimDueRetries(1);
+        for (let i = 0; i < 6; i++) {
+          await sleep(400);
+          await j.extendRetry(claim!);
+          expect(await other.claimDueRetries(1)).toEqual([]);
+        }
+        await j.releaseRetry(claim!, { dueAt: at(60_000), attempt: 3 });
+        expect((await rejection(j.extendRetry(claim!))).code).toBe('NOT_FOUND');
+        expect(await j.get(m.id)).toMatchObject({ status: 'waiting-for-retry', attempts: 3 });
+      });
+
       it('gives each due retry to exactly one of several concurrent claimers', async () => {
         const { h, j } = await setup();
         const other = h.shared ? await h.open() : j;

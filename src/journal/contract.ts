@@ -272,6 +272,13 @@ export interface Journal {
   completeRetry(claim: RetryClaim): Promise<void>;
 
   /**
+   * Keeps a claimed retry this caller's for another `leaseMs` from now. The retry poller calls it while the retry
+   * runs (every third of the lease), so that a run longer than the lease (a slow downstream, a wait for a slot in the
+   * flow) is not handed to another claimer meanwhile. Rejects NOT_FOUND when the claim is no longer held.
+   */
+  extendRetry(claim: RetryClaim): Promise<void>;
+
+  /**
    * Gives a claimed retry back: due again at `dueAt` (another failure, with the next backoff: pass `attempt` and
    * `error` and a `waiting-for-retry` event is appended), or due now when omitted (the replica is stopping before it
    * ran). Durable on resolve. Rejects NOT_FOUND as completeRetry does.

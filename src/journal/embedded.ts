@@ -549,6 +549,12 @@ export class EmbeddedJournal implements Journal {
     return c !== undefined && c.token === claim.token && c.until > Date.now();
   }
 
+  async extendRetry(claim: RetryClaim): Promise<void> {
+    this.#check();
+    if (!this.#holds(claim)) throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held`);
+    this.#claims.set(claim.id, { token: claim.token, until: Date.now() + this.#leaseMs });
+  }
+
   async completeRetry(claim: RetryClaim): Promise<void> {
     this.#check();
     if (!this.#holds(claim)) throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held`);

@@ -240,6 +240,7 @@ export class RedisJournal implements Journal {
   readonly #redis: JournalRedis;
   readonly #workerConnection: Redis;
   readonly #observerConnection: Redis;
+  readonly #leaseMs: number;
   readonly #queue: Queue<RetryData>;
   readonly #worker: Worker<RetryData>;
   readonly #events: QueueEvents;
@@ -251,6 +252,7 @@ export class RedisJournal implements Journal {
     this.#workerConnection = workerConnection;
     this.#observerConnection = observerConnection;
     const leaseMs = options.leaseMs ?? 30_000;
+    this.#leaseMs = leaseMs;
     this.#queue = new Queue<RetryData>(QUEUE, { connection: producer, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
     // Without a listener BullMQ prints each connection error to stderr while Redis is away; each call reports its own.
     this.#queue.on('error', () => {});
@@ -445,6 +447,15 @@ export class RedisJournal implements Journal {
     const lock = await this.#redis.get(`${this.#p}:${QUEUE}:${jobIdOf(claim.id)}:lock`);
     if (!job || lock !== claim.token) throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held`);
     return job;
+  }
+
+  extendRetry(claim: RetryClaim): Promise<void> {
+    return this.#run('extend a retry claim', async () => {
+      const job = await this.#claimed(claim);
+      await job.extendLock(claim.token, this.#leaseMs).catch((err: unknown) => {
+        throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held: ${(err as Error).message}`);
+      });
+    });
   }
 
   completeRetry(claim: RetryClaim): Promise<void> {

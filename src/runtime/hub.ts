@@ -53,7 +53,7 @@ export class Hub {
   ) {
     this.app = createHttpServer(options.config.limits, options.logger);
     this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
-    this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs });
+    this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     this.retention = new RetentionSweeper(journal, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {

@@ -7,6 +7,8 @@ export interface RetryPollerOptions {
   pollMs: number;
   /** Most retries this process runs at once (each flow's bulkhead limits it further). */
   maxInFlight?: number;
+  /** The journal's claim lease: a claim is renewed every third of it while its retry runs. */
+  leaseMs?: number;
 }
 
 /**
@@ -65,6 +67,8 @@ export class RetryPoller {
 
   #run(claim: RetryClaim): void {
     const runner = this.runners.get(claim.flow);
+    // The claim stays ours while the retry runs, however long it waits for a slot or a slow downstream.
+    const renew = setInterval(() => void this.journal.extendRetry(claim).catch((err: unknown) => this.logger.debug({ err, messageId: claim.id }, 'could not renew a retry claim')), Math.max(100, (this.options.leaseMs ?? 30_000) / 3));
     const work = runner
       ? runner.retry(claim)
       : // A flow this process does not run (flow mode sharing a journal): back to the others, a little later.
@@ -72,6 +76,7 @@ export class RetryPoller {
     const p = work
       .catch((err: unknown) => this.logger.warn({ err, messageId: claim.id, flow: claim.flow }, 'a durable retry could not be finished; it is handed out again when its claim runs out'))
       .finally(() => {
+        clearInterval(renew);
         this.#inFlight.delete(p);
         if (this.#inFlight.size < this.#max / 2) this.#schedule(0);
       });

@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { Sink, SourceContext } from '../core/contracts.js';
+import { hubError } from '../core/errors.js';
+import { Message } from '../core/message.js';
+import { openEmbeddedJournal } from '../journal/embedded.js';
+import { FlowRunner } from './flow-runner.js';
+import { RetryPoller } from './retry-poller.js';
+import { idleSource, testFlow } from './testing.js';
+
+describe('RetryPoller', () => {
+  it('keeps its claim while a retry runs longer than the lease: the retry runs once, not again by a second claim', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'poller-'));
+    const journal = await openEmbeddedJournal({ dir, leaseMs: 300 });
+    const calls: number[] = [];
+    const out: Sink = {
+      start: async () => {},
+      stop: async () => {},
+      ready: () => true,
+      async send(m) {
+        calls.push(m.meta.attempt);
+        if (calls.length === 1) throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
+        await sleep(1_000); // the retry: more than three leases long
+        return undefined;
+      },
+    };
+    let ctx: SourceContext | undefined;
+    const def = testFlow('poller-test', idleSource(async (c) => void (ctx = c)), { out }, {
+      steps: [{ label: '0:to', kind: 'to', run: async (m, c) => [(await c.send('out', m)) ?? m] }],
+      retry: { attempts: 1, backoff: 'fixed', initialMs: 1, maxMs: 1 },
+      durable: { attempts: 3, backoff: 'exponential', initialMs: 10, maxMs: 10 },
+    });
+    const runner = new FlowRunner(def, pino({ level: 'silent' }), journal);
+    await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), pino({ level: 'silent' }), { pollMs: 20, leaseMs: 300 });
+    poller.start();
+    try {
+      const m = new Message({ value: { a: 1 }, meta: { flow: 'poller-test', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 } });
+      expect((await ctx!.deliver(m)).parked).toBe('waiting-for-retry');
+      const deadline = Date.now() + 5_000;
+      while ((await journal.get(m.id))?.status !== 'delivered' && Date.now() < deadline) await sleep(50);
+      await sleep(500);
+      expect(calls).toEqual([1, 2]);
+      expect(await journal.get(m.id)).toMatchObject({ status: 'delivered', attempts: 2 });
+    } finally {
+      poller.halt();
+      await runner.stop(100);
+      await poller.drained();
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
