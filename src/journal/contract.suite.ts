@@ -339,6 +339,21 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         await j.completeRetry(again[0]!);
       });
 
+      it('removes only a record whose status is asked for and that no retry waits for, when told so (retention)', async () => {
+        const { j } = await setup();
+        const waiting = message();
+        const done = message();
+        for (const m of [waiting, done]) await j.record(m, [received(), { type: 'failed', at: at(), attempt: 1, error: { code: 'TIMEOUT', message: 'slow' } }], CAP);
+        await j.scheduleRetry(waiting.id, { dueAt: at(60_000), attempt: 2 });
+        await j.append(waiting.id, [{ type: 'failed', at: at(), attempt: 2, error: { code: 'TIMEOUT', message: 'slow' } }]);
+        expect(await j.remove(waiting.id, { ifStatus: ['failed'] })).toBe(false);
+        expect(await j.remove(done.id, { ifStatus: ['delivered'] })).toBe(false);
+        expect(await j.get(waiting.id)).toBeDefined();
+        expect(await j.remove(done.id, { ifStatus: ['failed', 'delivered'] })).toBe(true);
+        expect(await j.get(done.id)).toBeUndefined();
+        expect(await claimAll(j)).toEqual([]);
+      });
+
       it('keeps a claim that is extended past its lease, and refuses to extend one no longer held', async () => {
         const { h, j } = await setup({ leaseMs: 1000 });
         const other = h.shared ? await h.open() : j;

@@ -242,8 +242,10 @@ export interface Journal {
   /**
    * Removes a message's record, timeline and indexes, and any retry waiting for it (retention, or an operator).
    * Resolves false when there was none. Replays that refer to it keep their audit entries. Durable on resolve.
+   * With `ifStatus` (retention), atomically: only when the record's status is one of them and no retry of it waits
+   * or runs; resolves false otherwise, so a record that changed since it was read is never removed by mistake.
    */
-  remove(id: string): Promise<boolean>;
+  remove(id: string, options?: { ifStatus?: MessageStatus[] }): Promise<boolean>;
 
   /**
    * Parks a recorded message to be retried at `dueAt` (the caller computed it: exponential backoff with a cap is

@@ -519,9 +519,11 @@ export class EmbeddedJournal implements Journal {
     return { items };
   }
 
-  async remove(id: string): Promise<boolean> {
+  async remove(id: string, options: { ifStatus?: MessageStatus[] } = {}): Promise<boolean> {
     this.#check();
-    if (!this.#records.has(id)) return false;
+    const rec = this.#records.get(id);
+    if (!rec) return false;
+    if (options.ifStatus && (!options.ifStatus.includes(rec.status) || this.#retries.has(id))) return false;
     await this.#write([{ o: 'rm', id }]);
     return true;
   }

@@ -158,10 +158,14 @@ return ''
 
 // remove: ARGV P, id. Returns 1 when there was a record.
 const REMOVE = `${APPLY}
-local P, id = ARGV[1], ARGV[2]
+local P, id, only, job = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local rk = P .. ':m:' .. id
 if redis.call('EXISTS', rk) == 0 then return 0 end
 local f = redis.call('HMGET', rk, 'flow', 'corr', 'status', 'code')
+if only ~= '' then
+  if not string.find(',' .. only .. ',', ',' .. f[3] .. ',', 1, true) then return 0 end
+  if redis.call('EXISTS', job) == 1 then return 0 end
+end
 leaveGroup(P, id, rk)
 redis.call('ZREM', P .. ':i:all', id)
 redis.call('ZREM', P .. ':i:flow:' .. f[1], id)
@@ -400,9 +404,10 @@ export class RedisJournal implements Journal {
     });
   }
 
-  remove(id: string): Promise<boolean> {
+  remove(id: string, options: { ifStatus?: MessageStatus[] } = {}): Promise<boolean> {
     return this.#run('remove a message', async () => {
-      const removed = (await this.#redis.journalRemove(this.#p, id)) === 1;
+      const removed = (await this.#redis.journalRemove(this.#p, id, options.ifStatus?.join(',') ?? '', `${this.#p}:${QUEUE}:${jobIdOf(id)}`)) === 1;
+      if (!removed) return false;
       await this.#queue.remove(jobIdOf(id)).catch(() => 0); // a claimed one is skipped when it comes due (no record)
       return removed;
     });

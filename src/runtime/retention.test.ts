@@ -30,11 +30,14 @@ describe('RetentionSweeper', () => {
       await put('old-failed', 10, 'failed');
       await put('old-dead', 400, 'dead');
       await put('old-waiting', 400, 'waiting-for-retry');
-      const sweeper = new RetentionSweeper(journal, { delivered: 7 * day, resolved: 30 * day }, pino({ level: 'silent' }));
+      // Failed again during a retry whose release has not been written yet: its retry still waits, so it stays.
+      await put('old-failed-retrying', 40, 'waiting-for-retry');
+      await journal.append('old-failed-retrying', [{ type: 'failed', at: new Date(now).toISOString(), attempt: 2, error: { code: 'TIMEOUT', message: 'x' } }]);
+      const sweeper = new RetentionSweeper(journal, { delivered: 7 * day, resolved: 30 * day, failed: 30 * day }, pino({ level: 'silent' }));
       expect(await sweeper.sweep(now)).toBe(31);
       const left = [];
       for (const id of Object.keys(made)) if (await journal.get(id)) left.push(id);
-      expect(left.sort()).toEqual(['new-delivered', 'old-dead', 'old-failed', 'old-resolved', 'old-waiting']);
+      expect(left.sort()).toEqual(['new-delivered', 'old-dead', 'old-failed', 'old-failed-retrying', 'old-resolved', 'old-waiting']);
       expect(await sweeper.sweep(now)).toBe(0);
     } finally {
       await journal.close();

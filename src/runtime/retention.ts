@@ -44,7 +44,7 @@ export class RetentionSweeper {
         let cursor: string | undefined;
         do {
           const page = await this.journal.query({ status, to, limit: 500, ...(cursor ? { cursor } : {}) });
-          for (const m of page.items) if (await this.journal.remove(m.id)) removed++;
+          for (const m of page.items) if (await this.journal.remove(m.id, { ifStatus: [status] })) removed++;
           cursor = page.next;
         } while (cursor && removed < PER_SWEEP);
       }
