@@ -507,6 +507,17 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await other.dedupe(key, 60_000, 'm-1')).toBe(true);
         expect(await other.dedupe(key, 60_000, 'm-2')).toBe(false);
         expect(await j.dedupe(key, 60_000)).toBe(false);
+        expect(await other.dedupeHolder(key)).toBe('m-1');
+        expect(await j.dedupeHolder(`free-${randomUUID()}`)).toBeUndefined();
+        // The owner restarts its time to live: a short reservation made final, or given up.
+        const short = `short-${randomUUID()}`;
+        expect(await j.dedupe(short, 300, 'm-1')).toBe(true);
+        expect(await j.dedupe(short, 60_000, 'm-1')).toBe(true);
+        await sleep(450);
+        expect(await other.dedupe(short, 60_000, 'm-2')).toBe(false);
+        expect(await j.dedupe(short, 1, 'm-1')).toBe(true);
+        await sleep(20);
+        expect(await other.dedupe(short, 60_000, 'm-2')).toBe(true);
       });
 
       it('gives true to exactly one of concurrent calls with one key', async () => {

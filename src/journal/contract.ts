@@ -316,12 +316,21 @@ export interface Journal {
   /**
    * The dedupe step's idempotent-consumer check: atomically, true if `key` was not seen within its time to live (it
    * is now remembered for `ttlMs`, held by `owner`), false if it was, unless it is held by the same `owner` (the
-   * message that first took it, run again by a retry or redelivered by its broker: it must pass again, or it would
-   * be dropped undelivered). Called once per message by each dedupe step; calls may overlap, across replicas too:
-   * of concurrent calls with one key and different owners exactly one gets true. Durable on resolve, so a restart
-   * does not forget it.
+   * message that first took it, run again by a retry: it must pass again, or it would be dropped undelivered); then
+   * its time to live starts again from now. That is how the runtime turns a short reservation into the full time to
+   * live once the message is delivered or parked, and gives the key up (1 ms) when the message goes back to its
+   * source. Calls may overlap, across replicas too: of concurrent calls with one key and different owners exactly
+   * one gets true. Durable on resolve, so a restart does not forget it.
    */
   dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean>;
+
+  /**
+   * Who holds a dedupe key now: its owner ('' for one taken without an owner), or undefined when it is free (never
+   * taken, or its time to live ran out). The runtime checks keys with it while a message runs and takes them
+   * (`dedupe`) only once the message is delivered or parked, so that a message handed back to its source (a crash,
+   * a shutdown, a caller that gets an error) holds no key when it comes again.
+   */
+  dedupeHolder(key: string): Promise<string | undefined>;
 
   /** Flushes and releases the store (the lock file, connections). Called once at shutdown; later calls reject CLOSED. */
   close(): Promise<void>;

@@ -635,10 +635,16 @@ export class EmbeddedJournal implements Journal {
     if (!(ttlMs > 0)) throw new JournalError('INVALID', 'the dedupe time to live must be positive');
     const now = Date.now();
     const held = this.#dedupe.get(key);
-    if (held !== undefined && held.until > now) return owner !== undefined && held.owner === owner;
+    if (held !== undefined && held.until > now && (owner === undefined || held.owner !== owner)) return false;
     if (this.#dedupe.size > 10_000) for (const [k, d] of this.#dedupe) if (d.until <= now) this.#dedupe.delete(k);
     await this.#write([{ o: 'dd', k: key, x: now + ttlMs, ...(owner ? { w: owner } : {}) }]);
     return true;
+  }
+
+  async dedupeHolder(key: string): Promise<string | undefined> {
+    this.#check();
+    const held = this.#dedupe.get(key);
+    return held !== undefined && held.until > Date.now() ? (held.owner ?? '') : undefined;
   }
 
   async close(): Promise<void> {

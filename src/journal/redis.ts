@@ -176,7 +176,22 @@ redis.call('DEL', rk, P .. ':t:' .. id, P .. ':ra:' .. id)
 return 1
 `;
 
+/** A dedupe key: taken when free; held by the same (non-empty) owner, its time to live starts again. */
+const DEDUPE = `
+local held = redis.call('GET', KEYS[1])
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if ARGV[1] ~= '' and held == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
 interface JournalRedis extends Redis {
+  journalDedupe(key: string, owner: string, ttlMs: number): Promise<number>;
   journalWrite(...args: (string | number)[]): Promise<number>;
   journalReplay(...args: (string | number)[]): Promise<string>;
   journalRemove(...args: (string | number)[]): Promise<number>;
@@ -224,6 +239,7 @@ export async function openRedisJournal(options: RedisJournalOptions): Promise<Re
   producer.defineCommand('journalWrite', { numberOfKeys: 0, lua: WRITE });
   producer.defineCommand('journalReplay', { numberOfKeys: 0, lua: REPLAY });
   producer.defineCommand('journalRemove', { numberOfKeys: 0, lua: REMOVE });
+  producer.defineCommand('journalDedupe', { numberOfKeys: 1, lua: DEDUPE });
   return new RedisJournal(options, producer, worker, observer, warn);
 }
 
@@ -557,10 +573,12 @@ export class RedisJournal implements Journal {
     return this.#run('check a dedupe key', async () => {
       validateMessageId(key, 'dedupe key');
       if (!(ttlMs > 0)) throw new JournalError('INVALID', 'the dedupe time to live must be positive');
-      const k = this.#k('d', key);
-      if ((await this.#redis.set(k, owner ?? '', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK') return true;
-      return owner !== undefined && owner !== '' && (await this.#redis.get(k)) === owner;
+      return (await this.#redis.journalDedupe(this.#k('d', key), owner ?? '', Math.ceil(ttlMs))) === 1;
     });
+  }
+
+  dedupeHolder(key: string): Promise<string | undefined> {
+    return this.#run('read a dedupe key', async () => (await this.#redis.get(this.#k('d', key))) ?? undefined);
   }
 
   async close(): Promise<void> {

@@ -234,6 +234,26 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     await busy;
   });
 
+  it('takes no dedupe key for a message handed back to its source: the same order delivered again under a new id passes', async () => {
+    let fail: 'stop' | 'reject' | undefined = 'reject';
+    const out = sink(async () => {
+      if (fail === 'reject') throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
+      return undefined;
+    });
+    const dedupe: FlowDefinition['steps'][number] = { label: '0:dedupe', kind: 'dedupe', run: async (m, ctx) => ((await ctx.dedupe((m.json() as { orderId: string }).orderId, 60_000)) ? [m] : []) };
+    // A caller that waits for the reply gets the error and sends the order again, as a new message.
+    const { deliver } = await rig({ steps: [dedupe, toSink(1, 'out')] }, { out }, true);
+    await expect(deliver(msg({ orderId: 'o-again' }))).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
+    fail = undefined;
+    const calls = out.calls.length;
+    expect((await deliver(msg({ orderId: 'o-again' }))).replies).toHaveLength(1);
+    expect(out.calls.length).toBe(calls + 1);
+    // Now it was delivered: the key is taken, and a third copy is a duplicate.
+    expect(await deliver(msg({ orderId: 'o-again' }))).toEqual({ replies: [] });
+    expect(out.calls.length).toBe(calls + 1);
+    expect(await journal.dedupeHolder('journal-test\u0000o-again')).toBeDefined();
+  });
+
   it('lets a durable retry through the dedupe check its own first run made, and drops a real duplicate', async () => {
     let fail = true;
     const out = sink(async () => {

@@ -25,6 +25,15 @@ export interface FlowStats {
   lastError?: { code: string; message: string; step?: string; at: string; messageId: string };
 }
 
+/** A message whose status changed off the common path: parked, delivered by a durable retry or a replay, archived. */
+export interface MessageNotice {
+  id: string;
+  flow: string;
+  status: 'delivered' | 'waiting-for-retry' | 'dead' | 'archived';
+  at: string;
+  replayOf?: string;
+}
+
 export interface FlowRunnerOptions {
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
   pausedRetryMs?: number;
@@ -85,10 +94,15 @@ export class FlowRunner {
   readonly #started = new Set<string>();
   /** The dedupe step's memory when the runner has no journal (unit tests). */
   readonly #seen = new Map<string, { until: number; owner: string }>();
+  /** Dedupe keys of the messages running in this process, with the id of the message that has each. */
+  readonly #runningKeys = new Map<string, string>();
+  /** The dedupe keys each running message passed, to be kept or given up when it settles. */
+  readonly #taken = new WeakMap<Message, { scoped: string; ttlMs: number }[]>();
   /** While paused: when and by whom, and the gate held deliveries wait on (opened by resume or stop). */
   #pause: { at: string; by: string; gate: Promise<void>; open: () => void } | undefined;
   /** Deliveries of a source that waits for no reply, held while paused. */
   #held = 0;
+  readonly #watchers = new Set<(notice: MessageNotice) => void>();
 
   readonly #pausedRetryMs: number;
 
@@ -173,6 +187,28 @@ export class FlowRunner {
     return true;
   }
 
+  /**
+   * Calls `watcher` when a message's status changes off the common path: parked (waiting for a retry, or dead),
+   * delivered by a durable retry or a replay (a first-time delivery is not announced: that is the rate). Synchronous
+   * and cheap: the admin's live feed only queues a line. Returns the function that stops it.
+   */
+  watch(watcher: (notice: MessageNotice) => void): () => void {
+    this.#watchers.add(watcher);
+    return () => this.#watchers.delete(watcher);
+  }
+
+  #notify(message: Message, status: MessageNotice['status']): void {
+    if (this.#watchers.size === 0) return;
+    const notice: MessageNotice = { id: message.id, flow: this.name, status, at: now(), ...(message.meta.replayOf ? { replayOf: message.meta.replayOf } : {}) };
+    for (const w of this.#watchers) {
+      try {
+        w(notice);
+      } catch (err) {
+        this.#logger.warn({ err }, 'a message watcher failed');
+      }
+    }
+  }
+
   get paused(): { at: string; by: string; held: number } | undefined {
     return this.#pause && { at: this.#pause.at, by: this.#pause.by, held: this.#held };
   }
@@ -251,6 +287,8 @@ export class FlowRunner {
     const started = Date.now();
     const attempt = message.meta.attempt ?? 1;
     let trail: MessageTrail | undefined;
+    /** Delivered or parked: the dedupe keys it passed are kept; handed back to its source or caller: given up. */
+    let settled = false;
     try {
       if (this.#journal) {
         try {
@@ -260,10 +298,12 @@ export class FlowRunner {
         }
       }
       const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target));
+      settled = true;
       this.stats.completed++;
       const done = Date.now();
       this.meter.record(done - started, done);
       if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
+      if (how.target) this.#notify(message, 'delivered');
       return { replies };
     } catch (err) {
       const e = this.#failed(message, err);
@@ -279,8 +319,11 @@ export class FlowRunner {
         if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
-      return { replies: [], parked: await this.#park(trail, message, e, attempt) };
+      const parked = await this.#park(trail, message, e, attempt);
+      settled = true;
+      return { replies: [], parked };
     } finally {
+      await this.#settleKeys(message, settled);
       this.#leave();
     }
   }
@@ -311,6 +354,7 @@ export class FlowRunner {
       this.meter.record(undefined);
       await trail.event({ type: 'delivered', at: now(), attempt: claim.attempt });
       await journal.completeRetry(claim);
+      this.#notify(message, 'delivered');
     } catch (err) {
       if ((err as { name?: string }).name === 'JournalError') throw err;
       const e = this.#failed(message, err);
@@ -323,13 +367,17 @@ export class FlowRunner {
       if (e.retryable && claim.attempt <= this.def.durable.attempts) {
         await journal.releaseRetry(claim, { dueAt: durableDueAt(this.def.durable, claim.attempt), attempt: claim.attempt + 1, error: errorInfo(e) });
         this.stats.waiting++;
+        this.#notify(message, 'waiting-for-retry');
         return;
       }
       await journal.deadLetter(message.id, { error: errorInfo(e), attempt: claim.attempt });
       await journal.completeRetry(claim);
       this.stats.dead++;
+      this.#notify(message, 'dead');
       await this.#toDeadLetterSink(message, e, claim.attempt);
     } finally {
+      // Delivered, or parked again either way: the keys it passed stay its own.
+      await this.#settleKeys(message, true);
       this.#leave();
     }
   }
@@ -378,9 +426,11 @@ export class FlowRunner {
     }
     if (retry) {
       this.stats.waiting++;
+      this.#notify(message, 'waiting-for-retry');
       return 'waiting-for-retry';
     }
     this.stats.dead++;
+    this.#notify(message, 'dead');
     await this.#toDeadLetterSink(message, e, attempt);
     return 'dead';
   }
@@ -445,7 +495,7 @@ export class FlowRunner {
       signal,
       send: (sink, message) => this.#send(sink, message, signal, log),
       // A replay is an operator's decision: dedupe steps let it through.
-      dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(key, ttlMs, input.id),
+      dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(input, key, ttlMs),
     };
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     const resume = target.startAt ?? 0;
@@ -495,20 +545,59 @@ export class FlowRunner {
     );
   }
 
-  /** The key is held by the message that first took it (a replay's by its original), so its retries pass again. */
-  async #dedupe(key: string, ttlMs: number, owner: string): Promise<boolean> {
+  /**
+   * The dedupe step's check for `input` (the message as it entered the flow; its id owns the keys it takes): a key
+   * another message holds in the journal, or is running with in this process, is a duplicate. Nothing durable is
+   * written here: the keys are taken when the message is delivered or parked (#settleKeys), so that a message handed
+   * back to its source (a crash, a shutdown, a caller's error) comes again to a free key. The message's own keys
+   * (held since it was parked) let its retries through.
+   */
+  async #dedupe(input: Message, key: string, ttlMs: number): Promise<boolean> {
     const scoped = `${this.name}\u0000${key}`;
-    if (!this.#journal) {
-      const t = Date.now();
-      const held = this.#seen.get(scoped);
-      if (held !== undefined && held.until > t) return held.owner === owner;
-      this.#seen.set(scoped, { until: t + ttlMs, owner });
-      return true;
-    }
+    const owner = input.id;
+    const running = this.#runningKeys.get(scoped);
+    if (running !== undefined && running !== owner) return false;
+    this.#runningKeys.set(scoped, owner);
+    let holder: string | undefined;
     try {
-      return await this.#journal.dedupe(scoped, ttlMs, owner);
+      holder = this.#journal ? await this.#journal.dedupeHolder(scoped) : this.#memoryHolder(scoped);
     } catch (err) {
+      if (this.#runningKeys.get(scoped) === owner) this.#runningKeys.delete(scoped);
       throw journalUnavailable(err, 'check the dedupe key');
+    }
+    if (holder !== undefined && holder !== owner) {
+      if (this.#runningKeys.get(scoped) === owner) this.#runningKeys.delete(scoped);
+      return false;
+    }
+    let keys = this.#taken.get(input);
+    if (!keys) this.#taken.set(input, (keys = []));
+    keys.push({ scoped, ttlMs });
+    return true;
+  }
+
+  #memoryHolder(scoped: string): string | undefined {
+    const held = this.#seen.get(scoped);
+    return held !== undefined && held.until > Date.now() ? held.owner : undefined;
+  }
+
+  /**
+   * Ends the dedupe keys a message took: kept for their time to live when it was delivered or parked (a journal
+   * failure here is logged: the message is settled, and at worst a later duplicate passes), given up otherwise.
+   */
+  async #settleKeys(input: Message, keep: boolean): Promise<void> {
+    const keys = this.#taken.get(input);
+    if (!keys) return;
+    this.#taken.delete(input);
+    for (const { scoped, ttlMs } of keys) {
+      if (keep) {
+        try {
+          if (this.#journal) await this.#journal.dedupe(scoped, ttlMs, input.id);
+          else this.#seen.set(scoped, { until: Date.now() + ttlMs, owner: input.id });
+        } catch (err) {
+          this.#logger.warn({ err, messageId: input.id }, 'the journal could not keep a dedupe key of a settled message; a later duplicate may pass');
+        }
+      }
+      if (this.#runningKeys.get(scoped) === input.id) this.#runningKeys.delete(scoped);
     }
   }
 
