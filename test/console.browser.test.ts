@@ -315,4 +315,22 @@ describe('admin console in Chromium', () => {
     expect((await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).some((g) => g.code === 'VALIDATION_FAILED')).toBe(false);
     await noMarkupRan(page);
   });
+
+  it('the flows and messages pages follow the live feed: a message that dies shows up without a reload', async () => {
+    const flows = await newPage();
+    await login(flows, 'vic');
+    const received = flows.locator('#flows [data-field="received"]');
+    await expect.poll(() => received.count()).toBe(1);
+    const before = Number(await received.textContent());
+    const page = await newPage();
+    await login(page, 'vic');
+    await page.goto(`${base}/admin#/messages?flow=admin-orders&status=dead`);
+    await page.locator('#message-results').waitFor();
+    await expect.poll(() => page.locator('#message-results').textContent()).toMatch(/No message matches|Id/);
+    const rows = await page.locator('#messages tbody tr').count();
+    await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: '', qty: 0 })), { contentType: 'application/json', correlationId: 'console-live' });
+    await expect.poll(() => page.locator('#messages tbody tr').count(), { timeout: WAIT }).toBe(rows + 1);
+    await expect.poll(() => received.textContent().then(Number), { timeout: WAIT }).toBe(before + 1);
+    await noMarkupRan(page);
+  });
 });

@@ -337,6 +337,7 @@ export type OperationId =
   | 'getSession'
   | 'deleteSession'
   | 'listFlows'
+  | 'streamEvents'
   | 'pauseFlow'
   | 'resumeFlow'
   | 'listMessages'
@@ -455,6 +456,19 @@ export const OPERATIONS: OperationSpec[] = [
     summary: 'The flows this hub runs',
     description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness, state (running or paused), its rate and p99 latency over the last minute, and counters since start.',
     responses: { 200: { description: 'The flows.', schema: { type: 'object', required: ['flows'], properties: { flows: { type: 'array', items: ref('FlowInfo') } } } } },
+  },
+  {
+    method: 'GET',
+    path: '/events',
+    operationId: 'streamEvents',
+    role: 'viewer',
+    summary: 'Live updates (server-sent events)',
+    description:
+      'A text/event-stream that stays open: `event: flows` at once and then every second, with the data of GET /flows; `event: message` when a message changed off the common path (`{ id, flow, status, at, replayOf? }`: parked waiting for a retry or dead, delivered by a durable retry or a replay, archived; first-time deliveries show in the flows\' rates instead); `event: session-ended` before the stream of an ended session closes. Nothing is replayed on reconnect: re-read what you show. Watching does not keep a session alive. At most 64 streams per hub; a client that leaves more than 256 KiB unread is dropped.',
+    responses: {
+      200: { description: 'The stream.', content: { 'text/event-stream': { schema: { type: 'string', description: 'Server-sent events: `event: flows` (data: { flows: FlowInfo[] }), `event: message` (data: { id, flow, status, at, replayOf? }), `event: session-ended`.' } } } },
+      429: problem('The hub has as many live streams as it serves.'),
+    },
   },
   {
     method: 'POST',

@@ -47,6 +47,8 @@ export class Archiver {
   constructor(
     readonly journal: Journal,
     readonly retention: Retention,
+    /** Told of each message archived (the live feed). */
+    readonly onArchived: (id: string, flow: string) => void = () => {},
   ) {}
 
   /** Archives one dead message. Throws NOT_FOUND (no such message) or CONFLICT (it is not dead). */
@@ -55,6 +57,7 @@ export class Archiver {
     if (!record) throw hubError('NOT_FOUND', `no such message: ${id} (never recorded under its flow's journal policy, or removed)`);
     if (record.status !== 'dead') throw hubError('CONFLICT', `message ${id} is ${record.status}, not dead: only dead letters are archived`);
     await this.#archive(record.id, by, reason);
+    this.onArchived(id, record.flow);
     return { id, status: 'archived', ...this.#removable(record) };
   }
 
@@ -83,6 +86,7 @@ export class Archiver {
       try {
         await this.#archive(id, by, request.reason);
         result.archived++;
+        this.onArchived(id, request.flow);
       } catch (err) {
         const e = toHubError(err);
         result.failed.push({ id, reason: `${e.code}: ${e.message}` });

@@ -155,4 +155,47 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
     expect(await hub.retention.sweep(Date.now() + 3 * 86_400_000 + 60_000)).toBe(4);
     expect(await hub.journal.get(dead[0]!)).toBeUndefined();
   });
+
+  it('streams the flows every second and a notice when a message dies, over server-sent events; a viewer\'s role suffices, no credentials do not', async () => {
+    const base = (await hub.listen()).replace('localhost', '127.0.0.1');
+    expect((await hub.app.inject({ method: 'GET', url: `${ADMIN_PREFIX}/events` })).statusCode).toBe(401);
+    const controller = new AbortController();
+    const res = await fetch(`${base}${ADMIN_PREFIX}/events`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: controller.signal });
+    expect([res.status, res.headers.get('content-type'), res.headers.get('content-security-policy')]).toEqual([200, 'text/event-stream; charset=utf-8', expect.stringContaining("default-src 'self'")]);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const events: { event: string; data: { flows?: { name: string }[]; id?: string; status?: string; flow?: string } }[] = [];
+    let buffer = '';
+    const next = async (want: (e: (typeof events)[number]) => boolean): Promise<(typeof events)[number]> => {
+      for (;;) {
+        const found = events.find(want);
+        if (found) return found;
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the stream ended');
+        buffer += value;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) as (typeof events)[number]['data'] });
+        }
+      }
+    };
+    try {
+      expect((await next((e) => e.event === 'flows')).data.flows?.[0]).toMatchObject({ name: 'admin-orders', state: 'running', rate: expect.any(Object) });
+      const started = Date.now();
+      await next((e) => e.event === 'flows' && events.filter((x) => x.event === 'flows').length >= 2);
+      expect(Date.now() - started).toBeLessThan(2_500);
+      await publish(1, 'live');
+      const notice = await next((e) => e.event === 'message' && e.data.status === 'dead');
+      expect(notice.data).toMatchObject({ flow: 'admin-orders', status: 'dead', id: expect.any(String) });
+      expect((await hub.journal.get(notice.data.id!))?.correlationId).toBe('live-1');
+      // Archiving it is a notice too.
+      await request('POST', `/messages/${notice.data.id}/archive`, {});
+      await next((e) => e.event === 'message' && e.data.status === 'archived' && e.data.id === notice.data.id);
+    } finally {
+      controller.abort();
+    }
+  });
 });

@@ -21,6 +21,7 @@ import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openA
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
+import { LiveFeed } from './live.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
@@ -78,7 +79,23 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
-  const archiver = new Archiver(journal, options.retention ?? {});
+  const flowInfos = (): { flows: unknown[] } => ({
+    flows: runners.map((r) => ({
+      name: r.name,
+      ...(r.def.description ? { description: r.def.description } : {}),
+      source: { adapter: r.def.source.adapter, requestReply: r.def.source.requestReply },
+      sinks: [...r.def.sinks].map(([name, s]) => ({ name, adapter: s.adapter, requestReply: s.requestReply })),
+      steps: r.def.steps.map((s) => s.label),
+      journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
+      ready: r.ready(),
+      ...flowState(r),
+      rate: r.meter.snapshot(),
+      stats: { ...r.stats },
+    })),
+  });
+  const feed = new LiveFeed(runners, flowInfos, security, logger);
+  app.addHook('preClose', async () => feed.close());
+  const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
@@ -157,20 +174,10 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const { limit, cursor, action } = request.query as { limit: number; cursor?: string; action?: AuditAction };
       return audit.list({ limit, ...(cursor ? { before: Number(cursor) } : {}), ...(action ? { action } : {}) });
     },
-    listFlows: async () => ({
-      flows: runners.map((r) => ({
-        name: r.name,
-        ...(r.def.description ? { description: r.def.description } : {}),
-        source: { adapter: r.def.source.adapter, requestReply: r.def.source.requestReply },
-        sinks: [...r.def.sinks].map(([name, s]) => ({ name, adapter: s.adapter, requestReply: s.requestReply })),
-        steps: r.def.steps.map((s) => s.label),
-        journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
-        ready: r.ready(),
-        ...flowState(r),
-        rate: r.meter.snapshot(),
-        stats: { ...r.stats },
-      })),
-    }),
+    listFlows: async () => flowInfos(),
+    streamEvents: async (request, reply) => {
+      if (!feed.open(reply, principal(request))) throw hubError('TOO_MANY_REQUESTS', `the live feed has ${feed.clients} clients already; close one (or poll GET ${ADMIN_PREFIX}/flows)`);
+    },
     pauseFlow: async (request) => {
       const runner = flowNamed(runners, (request.params as { name: string }).name);
       const changed = runner.pause(principal(request).actor);

@@ -41,7 +41,7 @@ interface Login {
 
 /** Calls for one hub: anonymous, with a session, or with the token. */
 function client(app: () => Hub['app']) {
-  async function request(method: InjectOptions['method'], path: string, options: { body?: unknown; headers?: Record<string, string>; remoteAddress?: string; as?: Login; csrf?: boolean; token?: string } = {}): Promise<LightMyRequestResponse> {
+  async function request(method: InjectOptions['method'], path: string, options: { body?: unknown; headers?: Record<string, string>; remoteAddress?: string; as?: Login; csrf?: boolean; token?: string; stream?: boolean } = {}): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.as) {
       headers.cookie = options.as.cookie;
@@ -54,6 +54,8 @@ function client(app: () => Hub['app']) {
       headers,
       ...(options.body === undefined ? {} : { payload: options.body as object }),
       ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}),
+      // An answer that never ends (the live feed) resolves at its head.
+      ...(options.stream ? { payloadAsStream: true } : {}),
     });
   }
   async function login(name: string, password: string, remoteAddress = '127.0.0.1'): Promise<Login> {
@@ -277,9 +279,10 @@ describe('admin API security (a hub with users and a token)', () => {
     const pathOf = (op: OperationSpec): string => fullPath(op).replace(':id', '01NOSUCHMESSAGE0000000000').replace(':name', 'no-such-flow');
     for (const op of OPERATIONS.filter((o) => o.role !== 'public' && o.operationId !== 'deleteSession')) {
       for (const role of ADMIN_ROLES) {
-        const res = await request(op.method, pathOf(op), { as: sessions[role], ...(op.method === 'POST' ? { body: op.operationId === 'replayMany' ? { filter: { flow: 'no-such-flow' } } : op.operationId === 'archiveDeadLetters' ? { flow: 'no-such-flow', step: '', code: 'NOT_FOUND' } : {} } : {}) });
+        const res = await request(op.method, pathOf(op), { as: sessions[role], stream: op.operationId === 'streamEvents', ...(op.method === 'POST' ? { body: op.operationId === 'replayMany' ? { filter: { flow: 'no-such-flow' } } : op.operationId === 'archiveDeadLetters' ? { flow: 'no-such-flow', step: '', code: 'NOT_FOUND' } : {} } : {}) });
         const allowed = roleAllows(role, op.role as AdminRole);
-        expect(res.statusCode === 403, `${role} ${op.method} ${fullPath(op)}: ${res.statusCode} ${res.body.slice(0, 200)}`).toBe(!allowed);
+        expect(res.statusCode === 403, `${role} ${op.method} ${fullPath(op)}: ${res.statusCode} ${op.operationId === 'streamEvents' ? '' : res.body.slice(0, 200)}`).toBe(!allowed);
+        if (op.operationId === 'streamEvents' && allowed) expect([res.statusCode, res.headers['content-type']]).toEqual([200, 'text/event-stream; charset=utf-8']);
       }
     }
   });

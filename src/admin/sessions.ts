@@ -57,6 +57,12 @@ export class SessionStore {
     return session;
   }
 
+  /** Whether the session is live, without marking it used (a live feed watching does not keep it alive). */
+  alive(id: string): boolean {
+    const session = this.#sessions.get(id);
+    return session !== undefined && !this.#expired(session, this.now());
+  }
+
   end(id: string): boolean {
     return this.#sessions.delete(id);
   }

@@ -6,6 +6,7 @@
  */
 import { ApiError, call, setSession, whenUnauthorized, type Session } from './api.js';
 import { h, link, problemBox, replace } from './dom.js';
+import { connect, disconnect, onLive } from './live.js';
 import { auditPage, can, deadLettersPage, flowsPage, messagePage, messagesPage, type Ctx } from './pages.js';
 
 const main = document.getElementById('main')!;
@@ -19,6 +20,8 @@ let renders = 0;
 function showLogin(message?: string): void {
   ctx = undefined;
   setSession(undefined);
+  disconnect();
+  onLive({});
   nav.hidden = true;
   who.hidden = true;
   const name = h('input', { name: 'name', id: 'login-name', autocomplete: 'username', required: true, autofocus: true });
@@ -50,6 +53,7 @@ function showLogin(message?: string): void {
 function start(session: Session): void {
   ctx = { session };
   setSession(session);
+  connect(() => showLogin('Your session has ended; log in again.'));
   const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters']];
   if (can(ctx, 'admin')) items.push(['/audit', 'Audit']);
   replace(nav, items.map(([path, label]) => link(path, {}, label)), h('a', { href: '/admin/docs', class: 'muted' }, 'API'));
@@ -75,6 +79,7 @@ async function render(): Promise<void> {
   const [path = '/flows', query = ''] = hash.split('?', 2);
   const params = new URLSearchParams(query);
   markNav(path);
+  onLive({});
   const target = h('div', { class: 'page' }, h('p', { class: 'muted' }, 'Loading…'));
   replace(main, target);
   try {

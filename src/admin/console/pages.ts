@@ -4,6 +4,7 @@
  */
 import { ApiError, call, idempotencyKey, qs, type ArchiveResult, type AuditEntry, type GroupArchiveResult, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
+import { onLive } from './live.js';
 import { prettyBody } from './pretty.js';
 
 export interface Ctx {
@@ -43,7 +44,8 @@ export async function flowsPage(main: HTMLElement, ctx: Ctx): Promise<void> {
   const holder = h('div', { id: 'flows-holder' });
   const draw = (list: FlowInfo[]): void => replace(holder, flowsTable(list, ctx, status, () => void call<{ flows: FlowInfo[] }>('GET', '/flows').then((r) => draw(r.flows), () => undefined)));
   draw(flows);
-  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); rate and p99 latency of deliveries over the last minute, counters since the hub started`)), status, holder);
+  replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); rate and p99 latency of deliveries over the last minute, counters since the hub started; updated live`)), status, holder);
+  onLive({ flows: (list) => draw(list) });
 }
 
 function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: () => void): HTMLElement {
@@ -72,7 +74,7 @@ function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: (
     h('ul', { class: 'plain' }, f.sinks.map((s) => h('li', {}, `${s.name}: ${s.adapter}`))),
     h('span', { class: 'num', 'data-field': 'rate', title: `delivered per second over the last ${f.rate.windowSeconds} s` }, f.rate.perSecond.toFixed(2)),
     h('span', { class: 'num', 'data-field': 'p99', title: `99th percentile of ${f.rate.samples} deliveries in the last ${f.rate.windowSeconds} s` }, f.rate.p99Ms !== undefined ? `${f.rate.p99Ms} ms` : '—'),
-    h('span', { class: 'num' }, String(f.stats.received)),
+    h('span', { class: 'num', 'data-field': 'received' }, String(f.stats.received)),
     h('span', { class: 'num' }, String(f.stats.completed)),
     h('span', { class: 'num' }, String(f.stats.failed)),
     h('span', { class: 'num' }, String(f.stats.waiting)),
@@ -136,7 +138,27 @@ export async function messagesPage(main: HTMLElement, params: URLSearchParams): 
   const query: Record<string, string | undefined> = { limit: params.get('limit') ?? '25', cursor: params.get('cursor') ?? undefined };
   for (const k of FILTERS) query[k] = params.get(k) ?? undefined;
   const results = h('div', { id: 'message-results' });
-  replace(main, heading('Messages', h('span', { class: 'muted' }, 'newest first')), form, results);
+  const first = !params.get('cursor');
+  replace(main, heading('Messages', h('span', { class: 'muted' }, first ? 'newest first; updated live' : 'newest first')), form, results);
+  await showResults(results, params, query);
+  // The first page follows the live feed: a message of the flow shown changed, the page is read again (at most every 2 s).
+  if (!first) return;
+  let due: ReturnType<typeof setTimeout> | undefined;
+  onLive({
+    message: (n) => {
+      if (due || (query.flow && n.flow !== query.flow)) return;
+      due = setTimeout(() => {
+        due = undefined;
+        if (results.isConnected) void showResults(results, params, query);
+      }, LIVE_REFRESH_MS);
+    },
+  });
+}
+
+/** The least time between two refreshes of the messages page from the live feed. */
+const LIVE_REFRESH_MS = 2_000;
+
+async function showResults(results: HTMLElement, params: URLSearchParams, query: Record<string, string | undefined>): Promise<void> {
   try {
     const page = await call<Page<MessageSummary>>('GET', `/messages${qs(query)}`);
     const rows = page.items.map((m) => [
