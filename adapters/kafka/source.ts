@@ -398,7 +398,10 @@ export class KafkaSource implements Source {
         flow: this.#ctx!.flow,
         source: `kafka:${topic}`,
         receivedAt: new Date().toISOString(),
-        attempt,
+        // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
+        // flow before is a fact of the transport.
+        attempt: 1,
+        ...(attempt > 1 ? { deliveries: attempt } : {}),
         topic,
         partition,
         offset: record.offset,
