@@ -79,6 +79,26 @@ describe('embedded journal', () => {
     expect((await again.query({})).items.map((i) => i.id)).toEqual(expect.arrayContaining(['a', 'c']));
   });
 
+  it('writes made while it compacts are neither lost nor applied twice on the next open', async () => {
+    const dir = await tempDir();
+    const j = await openEmbeddedJournal({ dir, compactBytes: 200_000 });
+    const now = (): string => new Date().toISOString();
+    for (let i = 0; i < 300; i++) await j.record({ ...msg(`m${i}`), body: Buffer.alloc(400, 97) }, [{ type: 'received', at: now() }], { maxBodyBytes: 1000 });
+    // Twenty writers at once, so that compactions run while writes arrive.
+    await Promise.all(Array.from({ length: 20 }, async (_, w) => {
+      for (let k = 0; k < 150; k++) await j.append(`m${(w * 150 + k) % 300}`, [{ type: 'step', at: now(), step: `w${w}-${k}` }]);
+    }));
+    const before = new Map<string, number>();
+    for (let i = 0; i < 300; i++) before.set(`m${i}`, (await j.get(`m${i}`))!.timeline.length);
+    await j.close();
+    const k = await openEmbeddedJournal({ dir });
+    journals.push(k);
+    const changed: string[] = [];
+    for (let i = 0; i < 300; i++) if ((await k.get(`m${i}`))!.timeline.length !== before.get(`m${i}`)) changed.push(`m${i}`);
+    expect(changed).toEqual([]);
+    expect([...before.values()].reduce((a, b) => a + b, 0)).toBe(300 + 20 * 150);
+  });
+
   it('compacts a grown log into a snapshot that reopens to the same state', async () => {
     const dir = await tempDir();
     const j = await openEmbeddedJournal({ dir, compactBytes: 20_000 });

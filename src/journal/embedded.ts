@@ -401,44 +401,52 @@ export class EmbeddedJournal implements Journal {
     }
   }
 
-  /** Rewrites the log as a snapshot of what is live. Runs inside the flush loop, so no write overlaps it. */
+  /**
+   * Rewrites the log as a snapshot of what is live. Runs inside the flush loop, so no flush overlaps it. The snapshot
+   * is taken in one synchronous pass: memory then holds exactly what the log and the writes pending at that moment
+   * hold, so those writes are covered by it (resolved once it is durable, never appended again: they would be
+   * applied twice on the next open), and writes made later go to the new log.
+   */
   async #compact(): Promise<void> {
+    const now = Date.now();
+    const lines: string[] = [];
+    for (const rec of this.#records.values()) lines.push(JSON.stringify({ o: 'snap', r: rec } satisfies Op));
+    for (const [id, r] of this.#retries) lines.push(JSON.stringify({ o: 'retry', id, due: r.dueMs, attempt: r.attempt } satisfies Op));
+    for (const r of this.#replays.values()) lines.push(JSON.stringify({ o: 'rps', r } satisfies Op));
+    for (const [k, d] of this.#dedupe) if (d.until > now) lines.push(JSON.stringify({ o: 'dd', k, x: d.until, ...(d.owner ? { w: d.owner } : {}) } satisfies Op));
+    const covered = this.#pending;
+    this.#pending = [];
     const tmp = `${this.#logPath}.compact`;
-    const fh = await open(tmp, 'w');
     let size = 0;
     try {
-      const now = Date.now();
-      let chunk: string[] = [];
-      const put = async (op: Op): Promise<void> => {
-        chunk.push(JSON.stringify(op) + '\n');
-        if (chunk.length >= 500) await drain();
-      };
-      const drain = async (): Promise<void> => {
-        const buf = Buffer.from(chunk.join(''), 'utf8');
-        chunk = [];
-        await fh.write(buf);
-        size += buf.length;
-      };
-      for (const rec of this.#records.values()) await put({ o: 'snap', r: rec });
-      for (const [id, r] of this.#retries) await put({ o: 'retry', id, due: r.dueMs, attempt: r.attempt });
-      for (const r of this.#replays.values()) await put({ o: 'rps', r });
-      for (const [k, d] of this.#dedupe) if (d.until > now) await put({ o: 'dd', k, x: d.until, ...(d.owner ? { w: d.owner } : {}) });
-      await drain();
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.#logPath);
-    const dirFd = openSync(this.#dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
+      const fh = await open(tmp, 'w');
+      try {
+        for (let i = 0; i < lines.length; i += 500) {
+          const buf = Buffer.from(lines.slice(i, i + 500).join('\n') + '\n', 'utf8');
+          await fh.write(buf);
+          size += buf.length;
+        }
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.#logPath);
+      const dirFd = openSync(this.#dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    } catch (err) {
+      // The old log stands: what the snapshot covered goes to it as before.
+      this.#pending = covered.concat(this.#pending);
+      throw err;
     }
     await this.#fh!.close();
     this.#fh = await open(this.#logPath, 'a');
     this.#size = size;
     this.#liveSize = size;
+    for (const p of covered) p.resolve();
   }
 
   // ------------------------------------------------------------------------------------------------------------
