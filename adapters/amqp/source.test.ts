@@ -306,6 +306,24 @@ describe('amqp source', () => {
     expect(await broker.count(`${queue}.retry`)).toBe(0);
   });
 
+  it('does not ack a message the journal cannot take: requeued after the delay, and through the retry queue before a quorum delivery limit', async () => {
+    const { queue } = names('journal-away');
+    const seen: { retries: unknown }[] = [];
+    await startSource({ queue, queue_type: 'quorum', retry: { delay: '50ms' }, prefetch: 1 }, async (m) => {
+      seen.push({ retries: m.meta.retries });
+      if (seen.length < 13) throw hubError('JOURNAL_UNAVAILABLE', 'Redis is away');
+    });
+    await broker.publish('', queue, '{"n":1}', { messageId: 'j-1' });
+    await waitFor(() => seen.length === 13, 15_000, 'thirteen deliveries');
+    // Ten requeues (never acked, the same queue message: its delivery count grows), then the retry queue (a new
+    // message, its count starts again), where it is finally taken.
+    expect(seen.slice(0, 11).map((x) => x.retries)).toEqual(Array(11).fill(0));
+    expect(seen[11]!.retries).toBe(1);
+    await sleep(200);
+    expect(await broker.count(queue)).toBe(0);
+    expect(await broker.count(`${queue}.retry`)).toBe(0);
+  });
+
   it('dead-letters a message that is still failing after retry.max_retries, with its last error', async () => {
     const { dead, queue } = names('exhaust');
     let attempts = 0;

@@ -56,6 +56,9 @@ export const ACK_HOLD_MS = 20;
 
 function noop(): void {}
 
+/** Requeues of a message the journal cannot take before it goes through the retry queue (quorum delivery limits). */
+const REQUEUES_BEFORE_RETRY_QUEUE = 10;
+
 export class AmqpSource implements Source {
   readonly #plan: SourcePlan;
   readonly #settings: ConnectionSettings;
@@ -239,7 +242,11 @@ export class AmqpSource implements Source {
       this.#nack(ch, msg, true);
       return;
     }
-    if (err.code === 'JOURNAL_UNAVAILABLE') {
+    // Quorum queues count deliveries (x-delivery-count) and RabbitMQ 4 dead-letters or drops a message past their
+    // delivery limit (20 by default): before that, it goes through the retry queue instead, which resets nothing but
+    // is a new message to the queue.
+    const deliveries = Number(msg.properties.headers?.['x-delivery-count'] ?? 0);
+    if (err.code === 'JOURNAL_UNAVAILABLE' && deliveries < REQUEUES_BEFORE_RETRY_QUEUE) {
       // The journal could not park it: not acknowledged at all while the journal is away. Held for the retry delay
       // (so it never loops hot, and the prefetch window slows the consumer), then given back to the queue.
       logger.warn({ messageId: message.id, delayMs: this.#plan.retry.delayMs }, `AMQP source: the journal cannot take the message now; it is not acknowledged and goes back to queue "${this.#plan.queue}" in ${this.#plan.retry.delayMs} ms`);
@@ -295,7 +302,8 @@ export class AmqpSource implements Source {
   }
 
   #failureHeaders(msg: ConsumeMessage, message: Message, err: HubError, extra: Record<string, string | number>): Record<string, unknown> {
-    const original: Record<string, unknown> = msg.properties.headers ?? {};
+    // The broker's own delivery bookkeeping stays behind: the republished message is a new one to the queue.
+    const { 'x-delivery-count': _count, 'x-death': _death, 'x-first-death-exchange': _fe, 'x-first-death-queue': _fq, 'x-first-death-reason': _fr, ...original } = (msg.properties.headers ?? {}) as Record<string, unknown>;
     return {
       ...original,
       [FAILURE_HEADERS.code]: err.code,
