@@ -52,7 +52,9 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
   const logger = options.logger.child({ component: 'admin' });
   const audit = new AuditLog(logger);
   const security = new AdminSecurity(options, audit, logger);
-  if (security.open) {
+  if (security.closed) {
+    options.logger.warn(`admin API: closed: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, and the hub listens on ${options.listenHost}, beyond loopback; configure one to use the admin API and console`);
+  } else if (security.open) {
     options.logger.warn('admin API: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, so it answers clients on this machine only, without login');
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);

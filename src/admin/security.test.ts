@@ -375,11 +375,11 @@ describe('admin API security (a hub with users and a token)', () => {
 describe('admin API security: rate limits, expiry, the loopback default', () => {
   const dirs: string[] = [];
   const hubs: Hub[] = [];
-  async function small(admin: HubConfig['admin']): Promise<Hub> {
+  async function small(admin: HubConfig['admin'], host = '127.0.0.1'): Promise<Hub> {
     const dir = mkdtempSync(join(tmpdir(), 'admin-sec-small-'));
     const flows = mkdtempSync(join(tmpdir(), 'admin-sec-no-flows-'));
     dirs.push(dir, flows);
-    const hub = await Hub.build({ config: config(dir, flows, admin), registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
+    const hub = await Hub.build({ config: { ...config(dir, flows, admin), host }, registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
     hubs.push(hub);
     return hub;
   }
@@ -465,5 +465,13 @@ describe('admin API security: rate limits, expiry, the loopback default', () => 
     expect((await request('GET', '/flows', { headers: { host: '127.0.0.1:8080' } })).statusCode).toBe(200);
     const login = await request('POST', '/session', { body: { name: 'a', password: 'b' } });
     expect(problemOf(login)).toMatchObject({ status: 401, detail: expect.stringContaining('no admin users') });
+  });
+
+  it('with neither users nor a token on a hub that listens beyond loopback (a proxy or a sidecar would look local): closed to everyone', async () => {
+    const hub = await small({ token: undefined }, '0.0.0.0');
+    const { request } = client(() => hub.app);
+    const res = await request('GET', '/flows', { headers: { host: '127.0.0.1:8080' } });
+    expect(res.statusCode).toBe(403);
+    expect(problemOf(res).detail).toContain('the admin API is closed');
   });
 });

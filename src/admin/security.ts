@@ -27,6 +27,8 @@ export interface AdminSecurityConfig {
   users?: readonly AdminUserConfig[];
   session?: Partial<SessionLimits>;
   login?: Partial<LoginLimits>;
+  /** The address the hub listens on: without users or a token, the admin API answers only when that is loopback. */
+  listenHost?: string;
 }
 
 export type Principal =
@@ -46,6 +48,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
 };
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+/** A listen address that takes loopback connections only. */
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 /** Password checks running at once (each holds 32 MiB or more for some 50-100 ms); more wait, and past the queue are refused. */
 const PASSWORD_CHECKS = 2;
@@ -121,6 +125,7 @@ export class AdminSecurity {
   readonly limiter: LoginLimiter;
   readonly #users: Map<string, { name: string; role: AdminRole; hash: PasswordHash }>;
   readonly #token: Buffer | undefined;
+  readonly #listenHost: string | undefined;
   /** Checked against for unknown names: the first user's cost, so both answers take as long. */
   readonly #decoy: PasswordHash;
   #checking = 0;
@@ -133,6 +138,7 @@ export class AdminSecurity {
     now: () => number = Date.now,
   ) {
     this.#token = config.token ? sha256(config.token) : undefined;
+    this.#listenHost = config.listenHost;
     this.#users = new Map();
     for (const u of config.users ?? []) {
       if (this.#users.has(u.name)) throw new Error(`admin user "${u.name}" is configured twice`);
@@ -147,6 +153,14 @@ export class AdminSecurity {
   /** Neither users nor a token: the API answers loopback clients only, without login. */
   get open(): boolean {
     return !this.#token && this.#users.size === 0;
+  }
+
+  /**
+   * Open, but the hub listens beyond loopback (0.0.0.0 in a container, a pod's address): then a reverse proxy or a
+   * mesh sidecar on the same machine makes every remote client look local, so the admin API answers nobody.
+   */
+  get closed(): boolean {
+    return this.open && this.#listenHost !== undefined && !LOOPBACK_HOST.test(this.#listenHost);
   }
 
   get hasUsers(): boolean {
@@ -174,6 +188,9 @@ export class AdminSecurity {
       const session = this.sessions.use(ids[0]!);
       if (!session) throw this.#unauthorized(reply, 'the session has ended (logged out, unused for too long, past its limit, or the hub restarted); log in again');
       return { via: 'session', user: session.user, role: session.role, actor: session.user, session };
+    }
+    if (this.closed) {
+      throw hubError('FORBIDDEN', `no admin users and no admin token are configured, and the hub listens on ${this.#listenHost}, where a proxy or sidecar on this machine would make any client look local: the admin API is closed; configure admin.users, or set admin.token or HUB_ADMIN_TOKEN`);
     }
     if (this.open) {
       // The socket's own peer, never a forwarded-for header a client could write.
