@@ -67,13 +67,13 @@ export class RetryPoller {
 
   #run(claim: RetryClaim): void {
     const runner = this.runners.get(claim.flow);
+    // A flow this process does not run (flow mode sharing a journal): the claim is left to run out, which writes
+    // nothing, and then a process that runs the flow takes it.
+    if (!runner) return;
     // The claim stays ours while the retry runs, however long it waits for a slot or a slow downstream.
     const renew = setInterval(() => void this.journal.extendRetry(claim).catch((err: unknown) => this.logger.debug({ err, messageId: claim.id }, 'could not renew a retry claim')), Math.max(100, (this.options.leaseMs ?? 30_000) / 3));
-    const work = runner
-      ? runner.retry(claim)
-      : // A flow this process does not run (flow mode sharing a journal): back to the others, a little later.
-        this.journal.releaseRetry(claim, { dueAt: new Date(Date.now() + 5 * this.options.pollMs).toISOString(), attempt: claim.attempt });
-    const p = work
+    const p = runner
+      .retry(claim)
       .catch((err: unknown) => this.logger.warn({ err, messageId: claim.id, flow: claim.flow }, 'a durable retry could not be finished; it is handed out again when its claim runs out'))
       .finally(() => {
         clearInterval(renew);
