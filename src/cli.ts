@@ -9,7 +9,7 @@ import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js'
 import { PROJECT_ROOT } from './config/paths.js';
 import { loadUserAdapters } from './config/plugins.js';
 import { MessageSchemas } from './config/schema-validator.js';
-import { adminCommand, deadLettersCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
+import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
 
@@ -27,6 +27,11 @@ Usage:
         Print (or write) the flow JSON Schema assembled from the registered adapters and steps.
 
 Operating a running hub (through its admin API):
+  hub flows [--json]
+        Each flow: running or paused, ready, messages delivered per second and p99 latency over the last minute,
+        messages in, out, failed, waiting and dead since the hub started, the last error.
+  hub flow pause NAME | hub flow resume NAME
+        Stop a flow taking new messages (those in it finish), or let it take them again (admin).
   hub messages [--flow F] [--status S]... [--correlation-id C] [--error-code C] [--error-step S] [--error-text T]
                [--from ISO] [--to ISO] [--limit N] [--cursor C] [--json]
         Search the journal, newest first (a table; --json for the raw page). --status repeats or takes a list.
@@ -37,9 +42,17 @@ Operating a running hub (through its admin API):
   hub replay ID [--to start|failed-step] [--sink S] [--body-file FILE] [--content-type T] [--note N]
         Replay one message (a new id, linked to the original) from the start, from its failed step, or straight to
         a sink; --body-file replaces its body (checked against the flow's input schema first).
+  hub replay ID --check [--body-file FILE] [--to ...] [--sink S]
+        The dry run: check the body (edited, else stored) against the flow's input schema and list its errors;
+        nothing is booked or sent (admin).
   hub replay --flow F [--status S]... [--error-code C] [--error-step S] [--error-text T] [--from ISO] [--until ISO]
              [--to start|failed-step] [--sink S] [--max N] [--note N]
         Replay every message of the flow that matches (dead ones unless --status says otherwise), up to --max (1000).
+  hub archive ID [--reason R]
+  hub archive --flow F --step S --code C [--reason R] [--max N]
+        Archive a dead message, or a whole dead-letter group (--step - for errors without a step) (admin).
+  hub audit [--limit N] [--action A] [--cursor C]
+        The admin audit, newest first: logins, logouts and every change, refused ones too (admin).
   Each takes --url URL (else HUB_URL, else http://127.0.0.1:8080) and calls as the admin token in HUB_ADMIN_TOKEN,
   or as --user NAME (else HUB_ADMIN_USER) with the password in HUB_ADMIN_PASSWORD.
   A replay is sent once per --idempotency-key K (default: the same command twice sends once).
@@ -79,6 +92,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return await deadLettersCommand(rest, out, err);
       case 'replay':
         return await replayCommand(rest, out, err);
+      case 'flows':
+        return await flowsCommand(rest, out, err);
+      case 'flow':
+        return await flowCommand(rest, out, err);
+      case 'archive':
+        return await archiveCommand(rest, out, err);
+      case 'audit':
+        return await auditCommand(rest, out, err);
       case 'admin':
         return await adminCommand(rest, out, err);
       case '--version':

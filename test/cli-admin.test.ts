@@ -111,6 +111,55 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     expect((await cli(['dead-letters'])).stdout).toContain('no dead letters');
   });
 
+  it('shows the flows, checks a body, archives one and a group, pauses and resumes, and reads the audit (what the console does)', async () => {
+    downstream.failing = true;
+    for (const n of [4, 5, 6]) await publish({ orderId: `c-${n}`, qty: n }, `cli-${n}`);
+    const [first, ...rest] = await deadIds(3);
+
+    const flows = await cli(['flows']);
+    expect(flows.code, flows.stderr).toBe(0);
+    expect(flows.stdout).toMatch(/^FLOW\s+STATE\s+READY\s+RATE\/S\s+P99\s+IN\s+OUT\s+FAILED\s+WAITING\s+DEAD/);
+    expect(flows.stdout).toMatch(/admin-orders\s+running\s+yes\s+\d+\.\d\d\s+(\d+ ms|-)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+DOWNSTREAM_UNAVAILABLE/);
+
+    const bad = join(tmp, 'check-bad.json');
+    writeFileSync(bad, JSON.stringify({ orderId: 'c-4', qty: 'lots' }));
+    const refused = await cli(['replay', first!, '--check', '--body-file', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('refused against admin-order.v1');
+    expect(refused.stdout).toMatch(/\/qty: must be integer/);
+    const good = join(tmp, 'check-good.json');
+    writeFileSync(good, JSON.stringify({ orderId: 'c-4', qty: 4 }));
+    const passes = await cli(['replay', first!, '--check', '--body-file', good]);
+    expect([passes.code, passes.stdout]).toEqual([0, expect.stringContaining('ok: the body passes against admin-order.v1')]);
+    expect((await cli(['replay', '--flow', 'admin-orders', '--check'])).code).toBe(2);
+
+    const one = await cli(['archive', first!, '--reason', 'cancelled by phone']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(new RegExp(`^archived ${first}`));
+    expect((await cli(['archive', first!])).stderr).toContain('(409');
+    expect((await cli(['archive', '--flow', 'admin-orders'])).code).toBe(2);
+    const group = await cli(['archive', '--flow', 'admin-orders', '--step', '2:to', '--code', 'DOWNSTREAM_UNAVAILABLE', '--reason', 'outage']);
+    expect(group.code, group.stderr).toBe(0);
+    expect(group.stdout).toMatch(/^matched 2, archived 2, failed 0/);
+    expect((await cli(['messages', '--flow', 'admin-orders', '--status', 'archived', '--json'])).stdout).toContain(rest[0]!);
+    expect((await cli(['dead-letters'])).stdout).toContain('no dead letters');
+
+    const paused = await cli(['flow', 'pause', 'admin-orders']);
+    expect([paused.code, paused.stdout]).toEqual([0, expect.stringContaining('paused admin-orders')]);
+    expect((await cli(['flows'])).stdout).toMatch(/admin-orders\s+paused by token:cli:\S+ \(0 held\)/);
+    expect((await cli(['flow', 'pause', 'admin-orders'])).stdout).toContain('admin-orders was paused already');
+    expect((await cli(['flow', 'resume', 'admin-orders'])).stdout).toContain('resumed admin-orders');
+    const missing = await cli(['flow', 'pause', 'no-such-flow']);
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('(404')]);
+    expect((await cli(['flow', 'stop', 'admin-orders'])).code).toBe(2);
+
+    const audit = await cli(['audit', '--limit', '20']);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(/^AT\s+ACTION\s+OUTCOME\s+ACTOR/);
+    for (const action of ['resume', 'pause', 'bulk-archive', 'archive']) expect(audit.stdout).toMatch(new RegExp(`\\s${action}\\s+ok\\s+token:cli:`));
+    expect(audit.stdout.split('\n').length).toBeLessThanOrEqual(21);
+  });
+
   it('a hub that is not there is a clear failure', async () => {
     const r = await runHub(['messages', '--url', 'http://127.0.0.1:9']);
     expect(r.code).toBe(1);

@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
 import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from './api-spec.js';
 import { hashPassword } from './password.js';
-import type { BulkReplayResult, ReplayResult } from './replay.js';
+import type { AuditEntry } from './audit.js';
+import type { BulkReplayResult, ReplayCheck, ReplayResult } from './replay.js';
 
 type Print = (s: string) => void;
 
@@ -261,6 +262,7 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       from: { type: 'string' },
       until: { type: 'string' },
       max: { type: 'string' },
+      check: { type: 'boolean' },
     },
   });
   const api = client(values.url, env, values.user);
@@ -282,6 +284,18 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       edited = isUtf8(bytes) ? { body: bytes.toString('utf8'), bodyEncoding: 'utf8' } : { body: bytes.toString('base64'), bodyEncoding: 'base64' };
     }
     const body = { ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...edited, ...(values['content-type'] ? { contentType: values['content-type'] } : {}), ...(values.note ? { note: values.note } : {}) };
+    if (values.check) {
+      return run(err, api, async () => {
+        const { data } = await api.call<ReplayCheck>('POST', `/messages/${encodeURIComponent(id)}/replay/check`, { body });
+        if (values.json) out(JSON.stringify(data, null, 2));
+        else {
+          const against = data.schema ? ` against ${data.schema}` : '';
+          out(data.ok ? `ok: the body passes${against}; nothing was sent (replay without --check to send it)` : `refused${against}: ${data.errors.length} problem(s); nothing was sent`);
+          for (const e of data.errors) out(`  ${e.path}: ${e.message}`);
+        }
+        return data.ok ? 0 : 1;
+      });
+    }
     return run(err, api, async () => {
       const { data } = await api.call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, { body, ...(headers ? { headers } : {}) });
       if (values.json) out(JSON.stringify(data, null, 2));
@@ -289,6 +303,7 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       return data.outcome === 'dead' && !data.duplicate ? 1 : 0;
     });
   }
+  if (values.check) throw new UsageError('--check is the dry run of one message\'s replay; name its id');
   if (values.flow === undefined) throw new UsageError('name a message id (hub replay ID), or --flow FLOW to replay every match of a filter (dead ones by default)');
   for (const f of ['body-file', 'content-type'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} edits one message; name its id`);
   const filter = {
@@ -311,6 +326,127 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
       for (const f of data.failed) out(`  ${f.id}: ${f.reason}`);
     }
     return data.failed.length || data.outcomes.dead ? 1 : 0;
+  });
+}
+
+/** A flow as GET /flows describes it (the fields the CLI shows). */
+interface FlowRow {
+  name: string;
+  ready: boolean;
+  state: 'running' | 'paused';
+  paused?: { at: string; by: string; held: number };
+  rate: { perSecond: number; p99Ms?: number };
+  stats: { received: number; completed: number; failed: number; waiting: number; dead: number; lastError?: { code: string; message: string; at?: string } };
+}
+
+interface FlowStateAnswer {
+  name: string;
+  state: 'running' | 'paused';
+  changed: boolean;
+  paused?: { at: string; by: string; held: number };
+}
+
+/** `hub flows`: each flow's state, rate, p99 latency and counters since the hub started. */
+export async function flowsCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON } });
+  const api = client(values.url, env, values.user);
+  return run(err, api, async () => {
+    const { data } = await api.call<{ flows: FlowRow[] }>('GET', '/flows');
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else if (data.flows.length === 0) out('no flows');
+    else {
+      out(
+        table(
+          ['FLOW', 'STATE', 'READY', 'RATE/S', 'P99', 'IN', 'OUT', 'FAILED', 'WAITING', 'DEAD', 'LAST ERROR'],
+          data.flows.map((f) => [
+            f.name,
+            f.state === 'paused' && f.paused ? `paused by ${f.paused.by} (${f.paused.held} held)` : f.state,
+            f.ready ? 'yes' : 'no',
+            f.rate.perSecond.toFixed(2),
+            f.rate.p99Ms === undefined ? '-' : `${Math.round(f.rate.p99Ms)} ms`,
+            String(f.stats.received),
+            String(f.stats.completed),
+            String(f.stats.failed),
+            String(f.stats.waiting),
+            String(f.stats.dead),
+            f.stats.lastError ? clip(`${f.stats.lastError.code}: ${f.stats.lastError.message}`, 60) : '',
+          ]),
+        ),
+      );
+    }
+    return 0;
+  });
+}
+
+/** `hub flow pause NAME` and `hub flow resume NAME`. */
+export async function flowCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON } });
+  const [action, name, ...extra] = positionals;
+  if (action !== 'pause' && action !== 'resume') throw new UsageError(action === undefined ? 'name an action: hub flow pause NAME, hub flow resume NAME' : `unknown flow action "${action}" (there are: pause, resume)`);
+  if (!name || extra.length) throw new UsageError(`name one flow: hub flow ${action} NAME (hub flows lists them)`);
+  const api = client(values.url, env, values.user);
+  return run(err, api, async () => {
+    const { data } = await api.call<FlowStateAnswer>('POST', `/flows/${encodeURIComponent(name)}/${action}`);
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else if (!data.changed) out(`${data.name} was ${data.state} already`);
+    else out(action === 'pause' ? `paused ${data.name}: it takes no new messages until hub flow resume ${data.name}` : `resumed ${data.name}`);
+    return 0;
+  });
+}
+
+/** `hub archive ID [--reason R]` and `hub archive --flow F --step S --code C [--reason R]` (a dead-letter group). */
+export async function archiveCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...COMMON, reason: { type: 'string' }, flow: { type: 'string' }, step: { type: 'string' }, code: { type: 'string' }, max: { type: 'string' } },
+  });
+  if (positionals.length > 1) throw new UsageError('name one message id, or none with --flow, --step and --code for a dead-letter group');
+  const reason = values.reason ? { reason: values.reason } : {};
+  const id = positionals[0];
+  const api = client(values.url, env, values.user);
+  if (id !== undefined) {
+    const flag = (['flow', 'step', 'code', 'max'] as const).find((f) => values[f] !== undefined);
+    if (flag) throw new UsageError(`--${flag} selects a dead-letter group; give it without a message id`);
+    return run(err, api, async () => {
+      const { data } = await api.call<{ id: string; removableFrom?: string }>('POST', `/messages/${encodeURIComponent(id)}/archive`, { body: reason });
+      if (values.json) out(JSON.stringify(data, null, 2));
+      else out(`archived ${data.id}${data.removableFrom ? `; the retention sweeper removes it from ${data.removableFrom}` : '; kept until deleted'}`);
+      return 0;
+    });
+  }
+  const missing = (['flow', 'step', 'code'] as const).filter((f) => values[f] === undefined);
+  if (missing.length) throw new UsageError(`name a message id (hub archive ID), or a dead-letter group with --flow, --step and --code (hub dead-letters lists them; missing: ${missing.map((f) => `--${f}`).join(', ')})`);
+  const max = positiveInt(values.max, '--max', 10_000);
+  const body = { flow: values.flow, step: values.step === '-' ? '' : values.step, code: values.code, ...reason, ...(max ? { max } : {}) };
+  return run(err, api, async () => {
+    const { data } = await api.call<{ matched: number; capped: boolean; archived: number; failed: { id: string; reason: string }[]; keepMs?: number }>('POST', '/dead-letters/archive', { body });
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else {
+      const days = data.keepMs === undefined ? undefined : Math.round(data.keepMs / 86_400_000);
+      out(`matched ${data.matched}${data.capped ? ' (capped by --max: run it again for the rest)' : ''}, archived ${data.archived}, failed ${data.failed.length}${days === undefined ? '; kept until deleted' : `; removed ${days} day(s) after each was received`}`);
+      for (const f of data.failed) out(`  ${f.id}: ${f.reason}`);
+    }
+    return data.failed.length ? 1 : 0;
+  });
+}
+
+/** `hub audit [--limit N] [--action A]`: the admin audit, newest first. */
+export async function auditCommand(argv: string[], out: Print, err: Print, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, limit: { type: 'string' }, action: { type: 'string' }, cursor: { type: 'string' } } });
+  const query = new URLSearchParams();
+  const limit = positiveInt(values.limit, '--limit', 500);
+  if (limit) query.set('limit', String(limit));
+  if (values.action) query.set('action', values.action);
+  if (values.cursor) query.set('cursor', values.cursor);
+  const api = client(values.url, env, values.user);
+  return run(err, api, async () => {
+    const { data } = await api.call<Page<AuditEntry>>('GET', `/audit${query.size ? `?${query}` : ''}`);
+    if (values.json) out(JSON.stringify(data, null, 2));
+    else if (data.items.length === 0) out('no audit entries');
+    else out(table(['AT', 'ACTION', 'OUTCOME', 'ACTOR', 'CLIENT', 'TARGET', 'DETAIL'], data.items.map((e) => [e.at, e.action, e.outcome, e.actor, e.client, clip(e.target ?? '', 60), clip(e.detail ?? '', 80)])));
+    if (!values.json && data.next) out(`\nmore: add --cursor ${data.next}`);
+    return 0;
   });
 }
 
