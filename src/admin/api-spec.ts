@@ -189,6 +189,25 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       failed: { type: 'array', items: { type: 'object', required: ['id', 'reason'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
     },
   },
+  ReplayJob: {
+    description: 'A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its counts so far. Kept in the hub\'s memory, the newest 100 jobs.',
+    allOf: [
+      ref('BulkReplayResult'),
+      {
+        type: 'object',
+        required: ['id', 'state', 'by', 'startedAt', 'done'],
+        properties: {
+          id: { type: 'string' },
+          state: { enum: ['running', 'finished', 'failed'], description: '`failed`: the job stopped early (`error` says why).' },
+          by: { type: 'string', description: 'Who started it.' },
+          startedAt: { type: 'string', format: 'date-time' },
+          finishedAt: { type: 'string', format: 'date-time' },
+          done: { type: 'integer', minimum: 0, description: 'Messages dealt with so far (replayed, duplicates and failed), of `matched`.' },
+          error: { type: 'string' },
+        },
+      },
+    ],
+  },
   Session: {
     type: 'object',
     description: 'The caller of the admin API.',
@@ -323,6 +342,7 @@ const idParam: JsonSchema = { type: 'object', required: ['id'], additionalProper
 
 const header = (name: string, description: string): { name: string; schema: JsonSchema; description: string } => ({ name, schema: { type: 'string', minLength: 1, maxLength: 200 }, description });
 const ACTOR = header('X-Hub-Actor', 'Who is asking, for the audit, when the caller is a bearer token (recorded as "token:<actor>") or a loopback client of a hub without users and token. A session\'s actor is its user, whatever this says.');
+const PREFER = header('Prefer', '`respond-async`: answer 202 with a job at once (as `background: true` does) instead of when every replay is done.');
 const IDEMPOTENCY_KEY = header('Idempotency-Key', 'A key per intended replay: the same key submitted again sends nothing and answers with the earlier replay. Without it, a hash of the request is the key, so the same request twice replays once.');
 
 export interface ResponseSpec {
@@ -347,6 +367,7 @@ export type OperationId =
   | 'replayMessage'
   | 'checkReplay'
   | 'replayMany'
+  | 'getReplayJob'
   | 'archiveMessage'
   | 'archiveDeadLetters'
   | 'listReplays'
@@ -592,8 +613,9 @@ export const OPERATIONS: OperationSpec[] = [
     elevate: bulkNeedsAdmin,
     audit: 'bulk-replay',
     summary: 'Replay every message a filter matches',
-    description: 'Each match is replayed as by POST /messages/{id}/replay, a few at a time, each under its own key (the request\'s key and the message id), so submitting the same request again replays nothing twice.',
-    headers: [IDEMPOTENCY_KEY, ACTOR],
+    description:
+      'Each match is replayed as by POST /messages/{id}/replay, a few at a time, each under its own key (the request\'s key and the message id), so submitting the same request again replays nothing twice. It answers with the counts when every replay is done; with `Prefer: respond-async` (or `background: true`) it answers 202 at once with a job (`Location`: GET /replays/jobs/{id}) and the live feed announces its progress (`event: replay-progress`): for thousands of messages.',
+    headers: [IDEMPOTENCY_KEY, ACTOR, PREFER],
     body: {
       type: 'object',
       additionalProperties: false,
@@ -604,9 +626,25 @@ export const OPERATIONS: OperationSpec[] = [
         sink: text('Send each straight to this sink (needs filter.flow).'),
         max: { type: 'integer', minimum: 1, maximum: BULK_MAX, default: BULK_DEFAULT, description: 'Most messages replayed by this request.' },
         note: text('Why: kept in each audit entry.'),
+        background: { type: 'boolean', default: false, description: 'Answer 202 with a job at once, as `Prefer: respond-async` does.' },
       },
     },
-    responses: { 200: { description: 'Counts.', schema: ref('BulkReplayResult') }, 400: problem('A bad filter.'), 404: problem('No message matches the filter.') },
+    responses: {
+      200: { description: 'Counts.', schema: ref('BulkReplayResult') },
+      202: { description: 'Started as a job (`Location` names it); its counts are those so far.', schema: ref('ReplayJob') },
+      400: problem('A bad filter.'),
+      404: problem('No message matches the filter.'),
+    },
+  },
+  {
+    method: 'GET',
+    path: '/replays/jobs/:id',
+    operationId: 'getReplayJob',
+    role: 'operator',
+    summary: 'How a bulk replay job is going',
+    description: 'The counts so far of a job POST /replays started (matched, done, replayed, duplicates, outcomes, failed) and whether it has finished. The newest 100 jobs are kept, in the hub\'s memory.',
+    params: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'A job id.' } } },
+    responses: { 200: { description: 'The job.', schema: ref('ReplayJob') }, 404: problem('No such job (or it is one of the older ones, no longer kept).') },
   },
   {
     method: 'POST',

@@ -1,7 +1,8 @@
 /**
  * The admin API's live feed (GET /admin/api/events, server-sent events): the flows' state and counters every second
  * (`event: flows`, the same data as GET /flows), and a notice when a message changed (`event: message`: parked,
- * delivered by a durable retry or a replay, archived). Nothing is stored: a client that connects gets what happens
+ * delivered by a durable retry or a replay, archived), and a bulk replay job's counts as it goes (`event:
+ * replay-progress`, the data of GET /replays/jobs/{id}). Nothing is stored: a client that connects gets what happens
  * from then on (the console re-reads the page it shows). Memory is bounded: at most MAX_CLIENTS streams, and a
  * client that does not read (more than MAX_BUFFERED bytes waiting in its socket) is dropped; so is one whose session
  * ended, checked each second without keeping it alive.
@@ -58,6 +59,13 @@ export class LiveFeed {
   notify(notice: MessageNotice): void {
     if (this.#clients.size === 0) return;
     const chunk = frame('message', notice);
+    for (const c of this.#clients) this.#send(c, chunk);
+  }
+
+  /** Tells every client how a bulk replay job is going (`event: replay-progress`). */
+  replayProgress(job: unknown): void {
+    if (this.#clients.size === 0) return;
+    const chunk = frame('replay-progress', job);
     for (const c of this.#clients) this.#send(c, chunk);
   }
 

@@ -51,6 +51,12 @@ export interface BulkReplayRequest {
   note?: string;
 }
 
+/** The messages a bulk replay takes on: their ids, and whether more matched than its `max`. */
+export interface BulkSelection {
+  ids: string[];
+  capped: boolean;
+}
+
 export interface BulkReplayResult {
   matched: number;
   capped: boolean;
@@ -153,6 +159,15 @@ export class Replayer {
 
   /** Replays every message a filter matches (up to `max`), a few at a time, each under `requestKey` + its id. */
   async replayMany(request: BulkReplayRequest, requestKey: string, by: string): Promise<BulkReplayResult> {
+    return this.replaySelected(request, await this.select(request), requestKey, by);
+  }
+
+  /**
+   * The ids a bulk replay takes on, oldest pages first, up to `max`: collected before any replay, since each replay
+   * resolves its original, which would shift the pages under the walk. Throws NOT_FOUND when nothing matches and
+   * BAD_REQUEST for a flow this hub does not run or a sink without a flow.
+   */
+  async select(request: BulkReplayRequest): Promise<BulkSelection> {
     const { filter } = request;
     if (filter.flow !== undefined && !this.#runners.has(filter.flow)) {
       throw hubError('BAD_REQUEST', `flow "${filter.flow}" does not run in this hub (flows here: ${[...this.#runners.keys()].join(', ') || 'none'})`);
@@ -175,7 +190,17 @@ export class Replayer {
       cursor = page.next;
     } while (cursor && !capped);
     if (ids.length === 0) throw hubError('NOT_FOUND', 'no message matches the filter');
+    return { ids, capped };
+  }
 
+  /**
+   * Replays the selected ids, BULK_CONCURRENCY at a time, each under `requestKey` + its id. `progress` is called
+   * (synchronously, so it must be cheap) after each message with the counts so far, which it must not keep: the
+   * same object changes on.
+   */
+  async replaySelected(request: BulkReplayRequest, selection: BulkSelection, requestKey: string, by: string, progress?: (soFar: BulkReplayResult, done: number) => void): Promise<BulkReplayResult> {
+    const { ids, capped } = selection;
+    let done = 0;
     const result: BulkReplayResult = { matched: ids.length, capped, replayed: 0, duplicates: 0, outcomes: { delivered: 0, 'waiting-for-retry': 0, dead: 0 }, failed: [] };
     const options: ReplayOptions = { ...(request.to ? { to: request.to } : {}), ...(request.sink ? { sink: request.sink } : {}), ...(request.note ? { note: request.note } : {}) };
     let next = 0;
@@ -193,6 +218,7 @@ export class Replayer {
           const e = toHubError(err);
           result.failed.push({ id, reason: `${e.code}: ${e.message}` });
         }
+        progress?.(result, ++done);
       }
     };
     await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, ids.length) }, worker));

@@ -22,6 +22,7 @@ import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
 import { LiveFeed } from './live.js';
+import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
@@ -97,6 +98,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   });
   const feed = new LiveFeed(runners, flowInfos, security, logger);
   app.addHook('preClose', async () => feed.close());
+  const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
@@ -237,13 +239,26 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const { id } = request.params as IdParams;
       return replayer.check(id, (request.body ?? {}) as ReplayOptions);
     },
-    replayMany: async (request) => {
-      const body = request.body as BulkReplayRequest & { filter: { status?: string[] } };
+    replayMany: async (request, reply) => {
+      const { background, ...body } = request.body as BulkReplayRequest & { filter: { status?: string[] }; background?: boolean };
+      // The same request, waited for or not, is one request: `background` is not part of its key.
       const key = idempotencyKey(request) ?? `auto-bulk:${requestHash(body)}`;
       const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
-      const result = await replayer.replayMany({ ...body, filter }, key, principal(request).actor);
+      const selection = await replayer.select({ ...body, filter });
+      if (background || /(^|[,;\s])respond-async($|[,;\s])/i.test(String(request.headers.prefer ?? ''))) {
+        const job = jobs.start({ ...body, filter }, selection, key, principal(request).actor);
+        outcomes.set(request, `started job ${job.id}: matched ${job.matched}${body.sink ? ` (to sink ${body.sink})` : ''}`);
+        return reply.code(202).header('location', `${ADMIN_PREFIX}/replays/jobs/${job.id}`).header('preference-applied', 'respond-async').send(job);
+      }
+      const result = await replayer.replaySelected({ ...body, filter }, selection, key, principal(request).actor);
       outcomes.set(request, `matched ${result.matched}, replayed ${result.replayed}, duplicates ${result.duplicates}, failed ${result.failed.length}${body.sink ? ` (to sink ${body.sink})` : ''}`);
       return result;
+    },
+    getReplayJob: async (request) => {
+      const { id } = request.params as IdParams;
+      const job = jobs.get(id);
+      if (!job) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the hub keeps the newest ${MAX_JOBS}, in memory, since it started)`);
+      return job;
     },
     archiveMessage: async (request) => {
       const { id } = request.params as IdParams;
