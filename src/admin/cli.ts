@@ -7,16 +7,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
 import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from './api-spec.js';
 import { hashPassword } from './password.js';
 import type { AuditEntry } from './audit.js';
-import type { BulkReplayResult, ReplayCheck, ReplayResult } from './replay.js';
+import type { ReplayJob } from './replay-jobs.js';
+import type { ReplayCheck, ReplayResult } from './replay.js';
 
 type Print = (s: string) => void;
 
 export const DEFAULT_HUB_URL = 'http://127.0.0.1:8080';
+/** How often `hub replay --flow` asks how its bulk replay job is going. */
+const JOB_POLL_MS = 500;
 
 /** A usage error: printed with a hint, exit code 2. */
 export class UsageError extends Error {}
@@ -318,14 +322,27 @@ export async function replayCommand(argv: string[], out: Print, err: Print, env:
   const max = positiveInt(values.max, '--max', 10_000);
   const body = { filter, ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...(max ? { max } : {}), ...(values.note ? { note: values.note } : {}) };
   return run(err, api, async () => {
-    const { data } = await api.call<BulkReplayResult>('POST', '/replays', { body, ...(headers ? { headers } : {}) });
+    // As a job: the hub answers at once, and the command polls it, a line per change, until it ends.
+    const started = await api.call<ReplayJob>('POST', '/replays', { body, headers: { ...headers, prefer: 'respond-async' } });
+    let data = started.data;
+    let shown = -1;
+    for (;;) {
+      if (!values.json && data.done !== shown) {
+        shown = data.done;
+        if (data.state === 'running') out(`replaying: ${data.done} of ${data.matched} done (delivered ${data.outcomes.delivered}, duplicates ${data.duplicates}, failed ${data.failed.length})`);
+      }
+      if (data.state !== 'running') break;
+      await delay(JOB_POLL_MS);
+      data = (await api.call<ReplayJob>('GET', `/replays/jobs/${encodeURIComponent(started.data.id)}`)).data;
+    }
+    if (data.state === 'failed') err(`hub: the bulk replay stopped after ${data.done} of ${data.matched}: ${data.error ?? 'unknown error'}; run it again (what was replayed is not replayed twice)`);
     if (values.json) out(JSON.stringify(data, null, 2));
     else {
       const o = data.outcomes;
       out(`matched ${data.matched}${data.capped ? ' (capped by --max: run it again for the rest)' : ''}, replayed ${data.replayed} (delivered ${o.delivered}, waiting for retry ${o['waiting-for-retry']}, dead ${o.dead}), duplicates ${data.duplicates}, failed ${data.failed.length}`);
       for (const f of data.failed) out(`  ${f.id}: ${f.reason}`);
     }
-    return data.failed.length || data.outcomes.dead ? 1 : 0;
+    return data.state === 'failed' || data.failed.length || data.outcomes.dead ? 1 : 0;
   });
 }
 

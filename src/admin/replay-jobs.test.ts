@@ -14,7 +14,8 @@ import type { MessageSummary, Page } from '../journal/contract.js';
 import { Hub } from '../runtime/hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
-import type { ReplayJob } from './replay-jobs.js';
+import { MAX_JOBS, ReplayJobs, type ReplayJob } from './replay-jobs.js';
+import type { BulkReplayResult, Replayer } from './replay.js';
 
 // A bulk replay of a few hundred dead messages as a job (POST /replays with Prefer: respond-async) on a real hub with
 // a real embedded journal and the admin test flow: it answers at once, its progress is seen before it ends (GET
@@ -136,4 +137,29 @@ describe('admin API: bulk replay as a job with progress', () => {
       await reading;
     }
   }, 120_000);
+});
+
+describe('ReplayJobs', () => {
+  it(`keeps the newest ${MAX_JOBS} jobs, dropping finished ones first`, async () => {
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => (release = r));
+    const result = (matched: number): BulkReplayResult => ({ matched, capped: false, replayed: matched, duplicates: 0, outcomes: { delivered: matched, 'waiting-for-retry': 0, dead: 0 }, failed: [] });
+    // A stand-in for the Replayer: the first job runs until released, the others end at once.
+    let calls = 0;
+    const replayer = { replaySelected: async (_r: unknown, s: { ids: string[] }) => (calls++ === 0 ? stuck.then(() => result(s.ids.length)) : result(s.ids.length)) } as unknown as Replayer;
+    const jobs = new ReplayJobs(replayer, () => undefined, pino({ level: 'silent' }));
+    const ids = [];
+    for (let i = 0; i < MAX_JOBS + 5; i++) {
+      ids.push(jobs.start({ filter: {} }, { ids: ['a', 'b'], capped: false }, `k${i}`, 'test').id);
+      await new Promise((r) => setImmediate(r));
+    }
+    // The running one stays; the oldest finished ones went.
+    expect(jobs.get(ids[0]!)).toMatchObject({ state: 'running' });
+    expect(ids.slice(1, 6).map((id) => jobs.get(id))).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(ids.slice(6).every((id) => jobs.get(id)?.state === 'finished')).toBe(true);
+    release();
+    await stuck;
+    await new Promise((r) => setImmediate(r));
+    expect(jobs.get(ids[0]!)).toMatchObject({ state: 'finished', done: 2 });
+  });
 });

@@ -125,6 +125,17 @@ export interface BulkReplayResult {
   failed: { id: string; reason: string }[];
 }
 
+/** A bulk replay running on in the hub (POST /replays with `background: true`): its counts so far. */
+export interface ReplayJob extends BulkReplayResult {
+  id: string;
+  state: 'running' | 'finished' | 'failed';
+  by: string;
+  startedAt: string;
+  finishedAt?: string;
+  done: number;
+  error?: string;
+}
+
 export interface AuditEntry {
   seq: number;
   at: string;

@@ -2,7 +2,7 @@
  * The console's pages, each drawn into <main> from the admin API: flows, messages, one message, dead letters, the
  * audit. What a role may not do is not offered (the API refuses it anyway).
  */
-import { ApiError, call, idempotencyKey, qs, type ArchiveResult, type AuditEntry, type GroupArchiveResult, type BulkReplayResult, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
+import { ApiError, call, idempotencyKey, qs, type ArchiveResult, type AuditEntry, type GroupArchiveResult, type ReplayJob, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
 import { onLive } from './live.js';
 import { prettyBody } from './pretty.js';
@@ -13,6 +13,8 @@ export interface Ctx {
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 export const STATUSES = ['received', 'delivered', 'failed', 'waiting-for-retry', 'dead', 'resolved', 'archived'];
+/** How often the dead-letters page asks how a group's replay job is going. */
+const JOB_POLL_MS = 500;
 
 export function can(ctx: Ctx, role: Role): boolean {
   return ROLES.indexOf(ctx.session.role) >= ROLES.indexOf(role);
@@ -370,7 +372,14 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
   const replayGroup = async (): Promise<void> => {
     replace(status, h('p', { class: 'muted' }, 'Replaying the group…'));
     try {
-      const r = await call<BulkReplayResult>('POST', '/replays', { filter, note: 'console: replay group' }, { 'idempotency-key': groupKey });
+      // As a job, so that a group of thousands shows its progress instead of a request that seems to hang.
+      let r = await call<ReplayJob>('POST', '/replays', { filter, note: 'console: replay group', background: true }, { 'idempotency-key': groupKey });
+      while (r.state === 'running') {
+        replace(status, h('p', { class: 'muted', 'data-result': 'group-progress' }, `Replaying: ${r.done} of ${r.matched} done (delivered ${r.outcomes.delivered}, duplicates ${r.duplicates}, failed ${r.failed.length})`));
+        await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+        r = await call<ReplayJob>('GET', `/replays/jobs/${encodeURIComponent(r.id)}`);
+      }
+      if (r.state === 'failed') throw new ApiError(500, 'REPLAY_JOB_FAILED', `the replay stopped after ${r.done} of ${r.matched}: ${r.error ?? 'unknown error'}; replay the group again (nothing is replayed twice)`);
       replace(status, h('p', { class: r.outcomes.dead || r.failed.length ? 'warn' : 'ok', 'data-result': 'group' },
         `matched ${r.matched}, replayed ${r.replayed}: delivered ${r.outcomes.delivered}, waiting for retry ${r.outcomes['waiting-for-retry']}, dead ${r.outcomes.dead}; duplicates ${r.duplicates}, failed ${r.failed.length}${r.capped ? ' (more remain: replay again)' : ''}`),
       r.failed.length ? h('ul', {}, r.failed.map((f) => h('li', {}, h('code', {}, f.id), ` ${f.reason}`))) : null);
