@@ -62,11 +62,70 @@ describe('Replayer: a booked replay the flow cannot take is parked, not lost', (
     expect(second).toMatchObject({ duplicate: false, outcome: 'dead', error: { code: 'FLOW_OVERLOADED' } });
     const parked = await journal.get(second.newId);
     expect(parked).toMatchObject({ status: 'dead', replayOf: 'b', lastError: { code: 'FLOW_OVERLOADED' }, body: { truncated: false, data: '{"order":"b"}' } });
-    expect(parked!.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'dead']);
+    // Booked with its safety-net retry (waiting-for-retry), then refused and parked dead.
+    expect(parked!.timeline.map((e) => e.type)).toEqual(['received', 'waiting-for-retry', 'failed', 'dead']);
     expect((await journal.get('b'))?.status).toBe('resolved');
 
     release();
     expect(await first).toMatchObject({ outcome: 'delivered' });
     expect(calls.map((m) => m.meta.replayOf)).toEqual(['a']);
+  });
+});
+
+describe('Replayer: a replay whose hub dies while it runs is not lost', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'replayer-crash-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(['failures', 'none'] as JournalPolicy[])('journal: %s: the edited body is run again from the journal after a restart', async (policy) => {
+    const flow = (sink: Sink) =>
+      testFlow('crashy', idleSource(), { out: sink }, {
+        steps: [{ label: '0:to', kind: 'to', run: async (m, ctx) => [(await ctx.send('out', m)) ?? m] }],
+        retry: { attempts: 1, backoff: 'fixed', initialMs: 1, maxMs: 1 },
+        timeoutMs: 200,
+        journal: { record: policy, maxBodyBytes: 1 << 20 },
+      });
+    // First life: the downstream never answers, and the process "dies" (its journal closed under it) mid-replay.
+    let sent: () => void = () => {};
+    const reached = new Promise<void>((resolve) => (sent = resolve));
+    const hanging: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: () => (sent(), new Promise(() => {})) };
+    const journal1 = await openEmbeddedJournal({ dir });
+    const receivedAt = new Date().toISOString();
+    await journal1.record({ id: 'orig', flow: 'crashy', source: 'test', receivedAt, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"order":"old"}') }, [{ type: 'dead', at: receivedAt, error: { code: 'DOWNSTREAM_UNAVAILABLE', message: 'down' } }], { maxBodyBytes: 1 << 20 });
+    const runner1 = new FlowRunner(flow(hanging), logger, journal1);
+    await runner1.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    const replaying = new Replayer(journal1, [runner1], logger, { safetyMs: 100 }).replayOne('orig', { body: '{"order":"fixed"}' }, 'k-crash', 'alice');
+    replaying.catch(() => {});
+    await reached;
+    await journal1.close();
+
+    // Second life: the original is resolved, and the replay, edited body and all, waits in the journal and runs.
+    const journal2 = await openEmbeddedJournal({ dir });
+    try {
+      expect((await journal2.get('orig'))?.status).toBe('resolved');
+      const [replay] = (await journal2.listReplays({ originalId: 'orig' })).items;
+      const waiting = await journal2.get(replay!.newId);
+      expect(waiting).toMatchObject({ replayOf: 'orig', status: 'waiting-for-retry', body: { data: '{"order":"fixed"}', truncated: false } });
+      const got: Message[] = [];
+      const working: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: async (m) => (got.push(m), undefined) };
+      const runner2 = new FlowRunner(flow(working), logger, journal2);
+      await runner2.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+      let claims = await journal2.claimDueRetries(10);
+      for (let i = 0; claims.length === 0 && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        claims = await journal2.claimDueRetries(10);
+      }
+      expect(claims.map((c) => c.id)).toEqual([replay!.newId]);
+      await runner2.retry(claims[0]!);
+      expect(got.map((m) => [m.id, m.meta.replayOf, m.body.toString()])).toEqual([[replay!.newId, 'orig', '{"order":"fixed"}']]);
+      expect((await journal2.get(replay!.newId))?.status).toBe('delivered');
+      await runner2.stop(100);
+    } finally {
+      await journal2.close();
+    }
   });
 });

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import { newId } from '../core/id.js';
 import { Message } from '../core/message.js';
-import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest, TimelineEvent } from '../journal/contract.js';
+import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
@@ -95,13 +95,20 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
 
 export class Replayer {
   readonly #runners: Map<string, FlowRunner>;
+  readonly #safetyMs: number;
 
+  /**
+   * `safetyMs`: how long after the flow's timeout a replay's safety-net retry comes due (default 60 s), should the
+   * process running the replay die; a replay that settled by then makes it a no-op.
+   */
   constructor(
     readonly journal: Journal,
     runners: readonly FlowRunner[],
     readonly logger: Logger,
+    options: { safetyMs?: number } = {},
   ) {
     this.#runners = new Map(runners.map((r) => [r.name, r]));
+    this.#safetyMs = options.safetyMs ?? 60_000;
   }
 
   /**
@@ -115,8 +122,15 @@ export class Replayer {
     if (edited) await checkEdited(runner, message, runTarget);
 
     const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };
+    // The journal holds the new message whole, with a retry due later as its safety net, before the booking
+    // resolves the original: a hub that dies while the replay runs leaves a message its retry poller runs again,
+    // not a resolved original with nothing behind it (an edited body would be gone: the audit keeps only its hash).
+    // A crash before the booking leaves the original as it was (and at worst a replay run twice: at least once).
+    await journalCall(this.journal.record(journalInput(message), [{ type: 'received', at: message.meta.receivedAt, attempt: 1 }], { maxBodyBytes: Number.MAX_SAFE_INTEGER }));
+    await journalCall(this.journal.scheduleRetry(message.id, { dueAt: new Date(Date.now() + runner.def.timeoutMs + this.#safetyMs).toISOString(), attempt: 1 }));
     const booked = await journalCall(this.journal.recordReplay(request));
     if (!booked.accepted) {
+      await this.journal.remove(message.id).catch((err: unknown) => this.logger.warn({ err, messageId: message.id }, 'could not remove the record of a replay that was not booked'));
       if (booked.replay.originalId !== id) throw hubError('CONFLICT', `the idempotency key "${requestKey}" was used for replay ${booked.replay.newId} of message ${booked.replay.originalId}; use a new key for each replay`);
       const earlier = await this.journal.get(booked.replay.newId).catch(() => undefined);
       const outcome = earlier ? outcomeOf(earlier.status) : undefined;
@@ -244,7 +258,7 @@ export class Replayer {
 
   async #run(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<Pick<ReplayResult, 'outcome' | 'error'>> {
     try {
-      const result = await runner.replay(message, target);
+      const result = await runner.replay(message, target, true);
       if (!result.parked) return { outcome: 'delivered' };
       const rec = await this.journal.get(message.id).catch(() => undefined);
       return { outcome: result.parked, ...(rec?.lastError ? { error: rec.lastError } : {}) };
@@ -256,26 +270,19 @@ export class Replayer {
   }
 
   /**
-   * The runner leaves a failure that is the hub's condition (stopping, overloaded, journal away) to the message's
-   * source, but a booked replay has no source: its original is already resolved, so the replay is parked as dead here,
-   * to be replayed again.
+   * The runner leaves a failure that is the hub's condition (stopping, journal away) to the message's source, but a
+   * booked replay has no source: its original is already resolved, so the replay (recorded whole when it was booked)
+   * is parked as dead here, to be replayed again. Should the journal refuse that too, its safety-net retry stays.
    */
   async #park(message: Message, e: HubError): Promise<Pick<ReplayResult, 'outcome' | 'error'>> {
     const error = errorInfo(e);
     const at = new Date().toISOString();
     try {
-      // Under `all` the runner recorded it (maybe with the body cut to the flow's cap) and its failure; the journal
-      // is now its only copy, so the record must hold the whole body.
-      const existing = await this.journal.get(message.id);
-      if (existing?.body.truncated) await this.journal.remove(message.id);
-      if (!existing || existing.body.truncated) {
-        const events: TimelineEvent[] = existing?.timeline ?? [{ type: 'received', at: message.meta.receivedAt, attempt: 1 }, { type: 'failed', at, attempt: 1, error }];
-        await this.journal.record(journalInput(message), events, { maxBodyBytes: Number.MAX_SAFE_INTEGER });
-      }
+      await this.journal.append(message.id, [{ type: 'failed', at, attempt: 1, error }]);
       await this.journal.deadLetter(message.id, { error, attempt: 1, at });
     } catch (err) {
       this.logger.error({ err, messageId: message.id, replayOf: message.meta.replayOf }, 'a booked replay could neither run nor be parked');
-      throw hubError('JOURNAL_UNAVAILABLE', `replay ${message.id} of ${message.meta.replayOf} was booked but could neither run (${e.code}: ${e.message}) nor be parked (${(err as Error).message}); replay ${message.meta.replayOf} again with a new Idempotency-Key once the hub is well`, { cause: err });
+      throw hubError('JOURNAL_UNAVAILABLE', `replay ${message.id} of ${message.meta.replayOf} was booked but could neither run (${e.code}: ${e.message}) nor be parked (${(err as Error).message}); it runs again from the journal once the hub is well`, { cause: err });
     }
     this.logger.warn({ messageId: message.id, replayOf: message.meta.replayOf, code: e.code }, `replay could not run (${e.message}); parked as dead`);
     return { outcome: 'dead', error };

@@ -51,6 +51,8 @@ interface Handling {
   /** Park a failed message in the journal (retry or dead) and resolve, rather than reject to the caller. */
   park: boolean;
   target?: ReplayTarget;
+  /** The message already has its whole record (a replay booked with its safety retry): no `received` is written. */
+  recorded?: boolean;
 }
 
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
@@ -228,14 +230,15 @@ export class FlowRunner {
   /**
    * Runs an operator's replay (a new message with `meta.replayOf`, booked with journal.recordReplay first): from the
    * start, from a step, or straight to a sink. Nobody waits for its reply, so a failure is parked like a broker
-   * message's.
+   * message's. `recorded`: the journal already holds the message whole (the Replayer records it, with a retry due
+   * later as its safety net, before it resolves the original), so its trail goes on from that record.
    */
-  replay(message: Message, target: ReplayTarget = {}): Promise<FlowResult> {
+  replay(message: Message, target: ReplayTarget = {}, recorded = false): Promise<FlowResult> {
     if (target.sink !== undefined && !this.def.sinks.has(target.sink)) throw hubError('NOT_FOUND', `flow "${this.name}" has no sink named "${target.sink}" (sinks: ${[...this.def.sinks.keys()].join(', ')})`);
     if (target.startAt !== undefined && !(Number.isInteger(target.startAt) && target.startAt >= 0 && target.startAt < this.def.steps.length)) {
       throw hubError('NOT_FOUND', `flow "${this.name}" has no step ${target.startAt} (steps 0 to ${this.def.steps.length - 1})`);
     }
-    return this.#handle(message, { park: true, target });
+    return this.#handle(message, { park: true, target, recorded });
   }
 
   /**
@@ -292,7 +295,7 @@ export class FlowRunner {
     try {
       if (this.#journal) {
         try {
-          trail = await MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+          trail = how.recorded ? MessageTrail.resume(this.#journal, this.def.journal, journalInput(message)) : await MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
         } catch (err) {
           throw journalUnavailable(err, 'record the message');
         }
