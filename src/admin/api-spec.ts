@@ -237,7 +237,7 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     properties: {
       id: { type: 'string' },
       status: { const: 'archived' },
-      removableFrom: { type: 'string', format: 'date-time', description: 'When the retention sweeper may remove the record: received at plus `journal.keep.archived`. Absent when archived records are kept until deleted.' },
+      removableFrom: { type: 'string', format: 'date-time', description: 'When the retention sweeper may remove the record: archived at plus `journal.keep.archived`. Absent when archived records are kept until deleted.' },
     },
   },
   GroupArchiveResult: {

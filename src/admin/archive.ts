@@ -5,7 +5,7 @@
  * has passed since it was received (runtime/retention.ts). Nothing is sent anywhere.
  */
 import { hubError, toHubError } from '../core/errors.js';
-import type { Journal, MessageRecord } from '../journal/contract.js';
+import type { Journal } from '../journal/contract.js';
 import type { Retention } from '../runtime/retention.js';
 import { BULK_DEFAULT } from './api-spec.js';
 import { fromJournalError } from './replay.js';
@@ -56,9 +56,9 @@ export class Archiver {
     const record = await journalCall(this.journal.get(id));
     if (!record) throw hubError('NOT_FOUND', `no such message: ${id} (never recorded under its flow's journal policy, or removed)`);
     if (record.status !== 'dead') throw hubError('CONFLICT', `message ${id} is ${record.status}, not dead: only dead letters are archived`);
-    await this.#archive(record.id, by, reason);
+    const at = await this.#archive(record.id, by, reason);
     this.onArchived(id, record.flow);
-    return { id, status: 'archived', ...this.#removable(record) };
+    return { id, status: 'archived', ...this.#removable(at) };
   }
 
   /** Archives every dead message of one group (up to `max`). Throws NOT_FOUND when the group has none. */
@@ -95,12 +95,16 @@ export class Archiver {
     return result;
   }
 
-  async #archive(id: string, by: string, reason: string | undefined): Promise<void> {
-    await journalCall(this.journal.append(id, [{ type: 'archived', at: new Date().toISOString(), detail: `archived by ${by}${reason ? `: ${reason}` : ''}` }]));
+  /** Resolves with when it was archived (ms). */
+  async #archive(id: string, by: string, reason: string | undefined): Promise<number> {
+    const at = Date.now();
+    await journalCall(this.journal.append(id, [{ type: 'archived', at: new Date(at).toISOString(), detail: `archived by ${by}${reason ? `: ${reason}` : ''}` }]));
+    return at;
   }
 
-  #removable(record: MessageRecord): Pick<ArchiveResult, 'removableFrom'> {
+  /** Retention counts from the archiving (the record's last change), not from receipt. */
+  #removable(archivedAt: number): Pick<ArchiveResult, 'removableFrom'> {
     const keep = this.retention.archived;
-    return keep === undefined ? {} : { removableFrom: new Date(Date.parse(record.receivedAt) + keep).toISOString() };
+    return keep === undefined ? {} : { removableFrom: new Date(archivedAt + keep).toISOString() };
   }
 }

@@ -128,7 +128,8 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
     const one = await request('POST', `/messages/${dead[2]}/archive`, { reason: 'customer cancelled' });
     expect(one.statusCode, one.body).toBe(200);
     const record = await hub.journal.get(dead[2]!);
-    expect(one.json()).toEqual({ id: dead[2], status: 'archived', removableFrom: new Date(Date.parse(record!.receivedAt) + 3 * 86_400_000).toISOString() });
+    // Retention counts from the archiving, not from receipt.
+    expect(one.json()).toEqual({ id: dead[2], status: 'archived', removableFrom: new Date(Date.parse(record!.timeline.at(-1)!.at) + 3 * 86_400_000).toISOString() });
     expect(record?.status).toBe('archived');
     expect(record?.timeline.at(-1)).toMatchObject({ type: 'archived', detail: 'archived by token:ops-test: customer cancelled' });
     expect((await request('POST', `/messages/${dead[2]}/archive`, {})).statusCode).toBe(409);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Journal, MessageStatus } from '../journal/contract.js';
 
-/** How long records of each settled status are kept (ms, by when the message was received); absent: for ever. */
+/** How long records of each settled status are kept (ms, from the record's last change: delivered, failed, replayed, archived); absent: for ever. */
 export type Retention = Partial<Record<Extract<MessageStatus, 'delivered' | 'failed' | 'resolved' | 'archived'>, number>>;
 
 /** Most records one sweep removes, so that a sweep never holds the journal for long; the next one goes on. */
@@ -43,8 +43,10 @@ export class RetentionSweeper {
         const to = new Date(at - keepMs).toISOString();
         let cursor: string | undefined;
         do {
+          // The query narrows by receipt (never later than the last change); the clock runs from the last change,
+          // so a message received long ago and archived today is kept for the whole retention from today.
           const page = await this.journal.query({ status, to, limit: 500, ...(cursor ? { cursor } : {}) });
-          for (const m of page.items) if (await this.journal.remove(m.id, { ifStatus: [status] })) removed++;
+          for (const m of page.items) if (m.updatedAt < to && (await this.journal.remove(m.id, { ifStatus: [status] }))) removed++;
           cursor = page.next;
         } while (cursor && removed < PER_SWEEP);
       }
