@@ -375,11 +375,11 @@ describe('admin API security (a hub with users and a token)', () => {
 describe('admin API security: rate limits, expiry, the loopback default', () => {
   const dirs: string[] = [];
   const hubs: Hub[] = [];
-  async function small(admin: HubConfig['admin'], host = '127.0.0.1'): Promise<Hub> {
+  async function small(admin: HubConfig['admin'], host = '127.0.0.1', trustProxy?: string[]): Promise<Hub> {
     const dir = mkdtempSync(join(tmpdir(), 'admin-sec-small-'));
     const flows = mkdtempSync(join(tmpdir(), 'admin-sec-no-flows-'));
     dirs.push(dir, flows);
-    const hub = await Hub.build({ config: { ...config(dir, flows, admin), host }, registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
+    const hub = await Hub.build({ config: { ...config(dir, flows, admin), host, ...(trustProxy ? { trustProxy } : {}) }, registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
     hubs.push(hub);
     return hub;
   }
@@ -409,6 +409,26 @@ describe('admin API security: rate limits, expiry, the loopback default', () => 
     await login('sam', 'sam-password-1', '10.3.0.2');
     // A success does not count: a user who logs in often is never limited.
     for (let i = 0; i < 6; i++) await login('tess', 'tess-password-1', '10.3.0.3');
+  });
+
+  it('behind a proxy named in trust_proxy, the limit and the audit see the forwarded client; anyone else\'s X-Forwarded-For is ignored', async () => {
+    const people = await users(['pia', 'admin', 'pia-password-1']);
+    const proxied = await small({ token: undefined, users: people }, '127.0.0.1', ['10.9.0.1']);
+    const direct = await small({ token: undefined, users: people });
+    // A new name each time, so that only the per-address limit can answer 429.
+    let n = 0;
+    const via = (hub: Hub, client: string) => client_(hub).request('POST', '/session', { body: { name: `nobody-${n++}`, password: 'x' }, remoteAddress: '10.9.0.1', headers: { 'x-forwarded-for': client } });
+    const client_ = (hub: Hub) => client(() => hub.app);
+    // Five failures from one forwarded client lock it out, and only it: another client behind the same proxy logs in.
+    for (let i = 0; i < 5; i++) expect((await via(proxied, '203.0.113.7')).statusCode).toBe(401);
+    expect((await via(proxied, '203.0.113.7')).statusCode).toBe(429);
+    const pia = await client_(proxied).login('pia', 'pia-password-1', '10.9.0.1');
+    const audit = ((await client_(proxied).request('GET', '/audit?action=login', { as: pia })).json() as { items: AuditEntry[] }).items;
+    expect(audit).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'failed', client: '203.0.113.7' })]));
+    expect(audit.some((e) => e.client === '10.9.0.1' && e.outcome === 'failed')).toBe(false);
+    // Without trust_proxy the header is the client's own word: every try counts against the socket's address.
+    for (let i = 0; i < 5; i++) expect((await via(direct, `198.51.100.${i}`)).statusCode).toBe(401);
+    expect((await via(direct, '198.51.100.99')).statusCode).toBe(429);
   });
 
   it('a session ends when unused for the idle limit, and at its absolute limit however much it is used', async () => {

@@ -75,9 +75,12 @@ function declaredActor(request: FastifyRequest): string | undefined {
   return headerValue(request, 'x-hub-actor')?.replace(/[\u0000-\u001f]/g, '').slice(0, 200) || undefined;
 }
 
-/** The client's address: the socket's own peer, never a forwarded-for header a client could write. */
+/**
+ * The client's address: the socket's own peer, or, behind a proxy named in `trust_proxy`, the address that proxy
+ * forwarded (fastify's request.ip); never a forwarded-for header from anyone else, which a client could write.
+ */
 export function clientAddress(request: FastifyRequest): string {
-  return request.socket.remoteAddress ?? 'unknown';
+  return request.ip || request.socket.remoteAddress || 'unknown';
 }
 
 /** Every value of a cookie in a Cookie header (a browser sends one per path and domain that matched). */

@@ -23,6 +23,8 @@ export interface HubConfig {
   schemasDir: string;
   adapters: { spec: string; baseDir: string }[];
   limits: HubLimits;
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default. */
+  trustProxy?: string[];
   logLevel: string;
   shutdownGraceMs: number;
   journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number; keep?: Retention };
@@ -57,6 +59,7 @@ interface RawHubConfig {
   schemas?: string;
   adapters?: string[];
   limits?: { body_bytes?: number; max_depth?: number };
+  trust_proxy?: string[];
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
@@ -97,6 +100,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     schemasDir: env.HUB_SCHEMAS ? resolve(cwd, env.HUB_SCHEMAS) : raw.schemas ? resolve(base, raw.schemas) : defaultSchemasDir(base),
     adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),
     limits: { bodyBytes: raw.limits?.body_bytes ?? 1024 * 1024, maxDepth: raw.limits?.max_depth ?? 64 },
+    ...(raw.trust_proxy?.length ? { trustProxy: raw.trust_proxy } : {}),
     logLevel: overrides.logLevel ?? env.HUB_LOG_LEVEL ?? raw.log?.level ?? 'info',
     shutdownGraceMs: toMs(raw.shutdown?.grace ?? '10s'),
     journal: {

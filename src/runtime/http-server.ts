@@ -8,9 +8,14 @@ import type { HubLimits } from '../core/contracts.js';
  * (problem+json for REST, a SOAP Fault for SOAP). Bodies over `limits.bodyBytes` fail with fastify's
  * FST_ERR_CTP_BODY_TOO_LARGE (statusCode 413) before any handler runs; route error handlers format it.
  */
-export function createHttpServer(limits: HubLimits, logger: Logger): FastifyInstance {
+/**
+ * `trustProxy`: addresses or CIDRs of the reverse proxies in front of the hub; only from them is X-Forwarded-For
+ * believed, so that `request.ip` (the admin's login limit and audit) is the real client, not the proxy.
+ */
+export function createHttpServer(limits: HubLimits, logger: Logger, trustProxy?: readonly string[]): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
+    ...(trustProxy?.length ? { trustProxy: [...trustProxy] } : {}),
     // Per-request access logs are left to the mesh/proxy; the hub logs each failed message with its id instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyBytes,

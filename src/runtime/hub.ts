@@ -51,7 +51,7 @@ export class Hub {
     flows: FlowDefinition[],
     readonly journal: Journal,
   ) {
-    this.app = createHttpServer(options.config.limits, options.logger);
+    this.app = createHttpServer(options.config.limits, options.logger, options.config.trustProxy);
     this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     this.retention = new RetentionSweeper(journal, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
