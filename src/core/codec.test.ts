@@ -19,6 +19,12 @@ describe('parseJson', () => {
   it('refuses malformed JSON with BAD_JSON', () => {
     expect(codeOf(() => parseJson('{"a":'))).toBe('BAD_JSON');
   });
+  it('quotes none of the body in the error (it is shown where bodies are masked)', () => {
+    for (const text of ['card 4111 1111 1111 1111', '{"pin": s3cr3t-pin}']) {
+      expect(() => parseJson(text)).toThrow(/^malformed JSON: Unexpected token '.' \(not valid JSON\)$/);
+    }
+    expect(() => parseJson('{"a":1')).toThrow('malformed JSON: Expected \',\' or \'}\' after property value in JSON at position 6');
+  });
   it('refuses __proto__ and constructor keys', () => {
     expect(codeOf(() => parseJson('{"__proto__":{"polluted":true}}'))).toBe('FORBIDDEN_KEY');
     expect(codeOf(() => parseJson('{"a":{"constructor":{"prototype":{"x":1}}}}'))).toBe('FORBIDDEN_KEY');

@@ -35,7 +35,9 @@ export function parseJson(input: Buffer | string, limits: Partial<XmlLimits> = {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new PermanentError('BAD_JSON', `malformed JSON: ${(err as Error).message}`, { cause: err });
+    // V8 quotes a piece of the text in some messages (`Unexpected token 'o', "not json a"... is not valid JSON`): it
+    // is cut, since the error text is shown where the body is masked (a viewer's console, logs, dead-letter headers).
+    throw new PermanentError('BAD_JSON', `malformed JSON: ${(err as Error).message.replace(/, ".*$/s, ' (not valid JSON)')}`, { cause: err });
   }
   // JSON.parse keeps "__proto__" as a plain own key; refuse it (and its kin) before anything merges such an object.
   const stack: unknown[] = [value];
