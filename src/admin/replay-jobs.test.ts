@@ -15,7 +15,7 @@ import { Hub } from '../runtime/hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
 import { MAX_JOBS, ReplayJobs, type ReplayJob } from './replay-jobs.js';
-import type { BulkReplayResult, Replayer } from './replay.js';
+import { BULK_CONCURRENCY, type BulkReplayResult, type Replayer } from './replay.js';
 
 // A bulk replay of a few hundred dead messages as a job (POST /replays with Prefer: respond-async) on a real hub with
 // a real embedded journal and the admin test flow: it answers at once, its progress is seen before it ends (GET
@@ -37,6 +37,20 @@ describe('admin API: bulk replay as a job with progress', () => {
     return hub.app.inject({ method, url: path.startsWith('/admin') ? path : ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'jobs-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
   }
 
+  async function seed(n: number, message: string): Promise<void> {
+    const error = { code: 'DOWNSTREAM_UNAVAILABLE', message, step: '2:to' };
+    for (let i = 1; i <= n; i++) {
+      const id = newId();
+      const at = new Date().toISOString();
+      await hub.journal.record(
+        { id, correlationId: `job-${i}`, flow: 'admin-orders', source: `amqp:${queue}`, receivedAt: at, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ orderId: `j-${i}`, qty: i })) },
+        [{ type: 'received', at, attempt: 1 }, { type: 'failed', at, attempt: 1, error }],
+        { maxBodyBytes: 512 },
+      );
+      await hub.journal.deadLetter(id, { error, attempt: 1, at });
+    }
+  }
+
   beforeAll(async () => {
     await broker.open();
     broker.track({ queues: [queue, `${queue}.retry`, `${queue}.dead`, auditQueue] });
@@ -53,17 +67,7 @@ describe('admin API: bulk replay as a job with progress', () => {
     await waitFor(() => hub.runners.every((r) => r.ready()), 15_000, 'the flow to be ready');
     // Dead letters as the runner leaves them, written straight into the journal: a few hundred through the broker
     // and a failing service would only make the test slower.
-    const error = { code: 'DOWNSTREAM_UNAVAILABLE', message: 'the service answered 503', step: '2:to' };
-    for (let i = 1; i <= DEAD; i++) {
-      const id = newId();
-      const at = new Date().toISOString();
-      await hub.journal.record(
-        { id, correlationId: `job-${i}`, flow: 'admin-orders', source: `amqp:${queue}`, receivedAt: at, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ orderId: `j-${i}`, qty: i })) },
-        [{ type: 'received', at, attempt: 1 }, { type: 'failed', at, attempt: 1, error }],
-        { maxBodyBytes: 512 },
-      );
-      await hub.journal.deadLetter(id, { error, attempt: 1, at });
-    }
+    await seed(DEAD, 'the service answered 503');
     downstream.failing = false;
   }, 60_000);
   afterAll(async () => {
@@ -135,6 +139,32 @@ describe('admin API: bulk replay as a job with progress', () => {
     } finally {
       controller.abort();
       await reading;
+    }
+  }, 120_000);
+
+  it(`two jobs at once share the hub's ${BULK_CONCURRENCY} replay slots, and the same request sent again while one runs is that job`, async () => {
+    const before = downstream.received.length;
+    await seed(60, 'the service answered 503 (east)');
+    await seed(60, 'the service answered 503 (west)');
+    downstream.delayMs = 20;
+    downstream.maxInFlight = 0;
+    try {
+      const east = await request('POST', '/replays', { filter: { flow: 'admin-orders', errorText: '(east)' }, background: true }, { 'idempotency-key': 'east-1' });
+      const again = await request('POST', '/replays', { filter: { flow: 'admin-orders', errorText: '(east)' }, background: true }, { 'idempotency-key': 'east-1' });
+      const west = await request('POST', '/replays', { filter: { flow: 'admin-orders', errorText: '(west)' }, background: true }, { 'idempotency-key': 'west-1' });
+      expect([east.statusCode, again.statusCode, west.statusCode]).toEqual([202, 202, 202]);
+      const ids = [east, again, west].map((r) => (r.json() as ReplayJob).id);
+      expect(ids[1]).toBe(ids[0]);
+      expect(ids[2]).not.toBe(ids[0]);
+      for (const id of [ids[0], ids[2]]) {
+        await waitFor(async () => ((await request('GET', `/replays/jobs/${id}`)).json() as ReplayJob).state !== 'running', 60_000, `job ${id} to finish`);
+        expect((await request('GET', `/replays/jobs/${id}`)).json()).toMatchObject({ state: 'finished', matched: 60, replayed: 60, outcomes: { delivered: 60 } });
+      }
+      expect(downstream.received.length - before).toBe(120);
+      expect(downstream.maxInFlight).toBeGreaterThan(1);
+      expect(downstream.maxInFlight).toBeLessThanOrEqual(BULK_CONCURRENCY);
+    } finally {
+      downstream.delayMs = 0;
     }
   }, 120_000);
 });

@@ -28,6 +28,8 @@ export interface ReplayJob extends BulkReplayResult {
 
 export class ReplayJobs {
   readonly #jobs = new Map<string, ReplayJob>();
+  /** The job each request key started, so that the same request sent twice (a double click, a retried POST) is one job. */
+  readonly #byKey = new Map<string, string>();
 
   constructor(
     readonly replayer: Replayer,
@@ -41,8 +43,14 @@ export class ReplayJobs {
     return job && copy(job);
   }
 
-  /** Starts replaying the selection; resolves at once with the job (its first counts), not when it ends. */
+  /**
+   * Starts replaying the selection; resolves at once with the job (its first counts), not when it ends. The same
+   * request key while its job still runs (a double click, a retried POST) gets that job back, and nothing more
+   * starts; once it ended, a new job goes over what matches now (the per-message keys skip what it replayed).
+   */
   start(request: BulkReplayRequest, selection: BulkSelection, requestKey: string, by: string): ReplayJob {
+    const running = this.#jobs.get(this.#byKey.get(requestKey) ?? '');
+    if (running?.state === 'running') return copy(running);
     this.#evict();
     const job: ReplayJob = {
       id: randomUUID(),
@@ -58,6 +66,7 @@ export class ReplayJobs {
       failed: [],
     };
     this.#jobs.set(job.id, job);
+    this.#byKey.set(requestKey, job.id);
     let last = 0;
     const progress = (soFar: BulkReplayResult, done: number): void => {
       // `failed` is only appended to: shared, not copied on each message (get() and notices copy it).
@@ -89,6 +98,7 @@ export class ReplayJobs {
     while (this.#jobs.size >= MAX_JOBS) {
       const oldest = [...this.#jobs.values()].find((j) => j.state !== 'running') ?? this.#jobs.values().next().value!;
       this.#jobs.delete(oldest.id);
+      for (const [key, id] of this.#byKey) if (id === oldest.id) this.#byKey.delete(key);
     }
   }
 }

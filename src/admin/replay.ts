@@ -11,6 +11,7 @@ import { Message } from '../core/message.js';
 import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
 import { bodyBytes } from '../journal/shared.js';
+import { Bulkhead } from '../runtime/bulkhead.js';
 import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
 import { errorInfo, journalInput } from '../runtime/journal.js';
 import { BULK_DEFAULT } from './api-spec.js';
@@ -66,8 +67,11 @@ export interface BulkReplayResult {
   failed: { id: string; reason: string }[];
 }
 
-/** Replays of one bulk request running at once: enough to keep a flow busy, few enough not to crowd out its live traffic. */
-const BULK_CONCURRENCY = 8;
+/**
+ * Bulk replays running at once in this hub, however many bulk requests and jobs there are: enough to keep a flow
+ * busy, few enough not to crowd out its live traffic.
+ */
+export const BULK_CONCURRENCY = 8;
 
 /** Failures the runner does not park (the hub's condition, not the message's): after a booked replay, the admin parks them. */
 const UNPARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
@@ -96,6 +100,8 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
 export class Replayer {
   readonly #runners: Map<string, FlowRunner>;
   readonly #safetyMs: number;
+  /** The slots every bulk replay shares (one replay of one message each); the others wait their turn. */
+  readonly #bulkSlots = new Bulkhead(BULK_CONCURRENCY, Number.POSITIVE_INFINITY);
 
   /**
    * `safetyMs`: how long after the flow's timeout a replay's safety-net retry comes due (default 60 s), should the
@@ -208,7 +214,7 @@ export class Replayer {
   }
 
   /**
-   * Replays the selected ids, BULK_CONCURRENCY at a time, each under `requestKey` + its id. `progress` is called
+   * Replays the selected ids, each under `requestKey` + its id, in the hub-wide BULK_CONCURRENCY slots. `progress` is called
    * (synchronously, so it must be cheap) after each message with the counts so far, which it must not keep: the
    * same object changes on.
    */
@@ -222,7 +228,7 @@ export class Replayer {
       while (next < ids.length) {
         const id = ids[next++]!;
         try {
-          const r = await this.replayOne(id, options, `${requestKey}:${id}`, by);
+          const r = await this.#bulkSlots.run(() => this.replayOne(id, options, `${requestKey}:${id}`, by));
           if (r.duplicate) result.duplicates++;
           else {
             result.replayed++;

@@ -1,19 +1,31 @@
 import { createServer, type Server } from 'node:http';
 
-/** The downstream service: records each request by path, answers 503 while `failing`. */
+/**
+ * The downstream service: records each request by path, answers 503 while `failing`, takes `delayMs` to answer,
+ * and counts the most requests it had at once (`maxInFlight`).
+ */
 export class Downstream {
   failing = true;
+  delayMs = 0;
+  inFlight = 0;
+  maxInFlight = 0;
   readonly received: { path: string; body: string; headers: Record<string, string | string[] | undefined> }[] = [];
   readonly #server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    res.on('close', () => this.inFlight--);
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (this.failing) {
-        res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance');
-        return;
-      }
-      this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      const answer = (): void => {
+        if (this.failing) {
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance');
+          return;
+        }
+        this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      };
+      if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+      else answer();
     });
   });
 
