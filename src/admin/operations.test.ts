@@ -10,6 +10,7 @@ import { builtinRegistry } from '../builtins.js';
 import { defaultHubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
+import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../runtime/hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
@@ -30,8 +31,12 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
   let hub: Hub;
   const dead: string[] = [];
 
+  const check = docChecker();
+  /** Every answer is checked against /admin/docs (the live feed is read elsewhere). */
   async function request(method: InjectOptions['method'], path: string, body?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-    return hub.app.inject({ method, url: ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'ops-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    const res = await hub.app.inject({ method, url: ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'ops-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    check(String(method), path, res);
+    return res;
   }
   async function deadIds(): Promise<string[]> {
     return ((await request('GET', '/messages?status=dead&limit=100')).json() as Page<MessageSummary>).items.map((m) => m.id);

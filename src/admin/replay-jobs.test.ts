@@ -11,6 +11,7 @@ import { defaultHubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { newId } from '../core/id.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
+import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../runtime/hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
@@ -33,8 +34,12 @@ describe('admin API: bulk replay as a job with progress', () => {
   const journalDir = mkdtempSync(join(tmpdir(), 'admin-jobs-'));
   let hub: Hub;
 
+  const check = docChecker();
+  /** Every answer is checked against /admin/docs (the live feed is read elsewhere). */
   async function request(method: InjectOptions['method'], path: string, body?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-    return hub.app.inject({ method, url: path.startsWith('/admin') ? path : ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'jobs-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    const res = await hub.app.inject({ method, url: path.startsWith('/admin') ? path : ADMIN_PREFIX + path, headers: { authorization: `Bearer ${TOKEN}`, 'x-hub-actor': 'jobs-test', ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    check(String(method), path, res);
+    return res;
   }
 
   async function seed(n: number, message: string): Promise<void> {
