@@ -333,4 +333,32 @@ describe('admin console in Chromium', () => {
     await expect.poll(() => received.textContent().then(Number), { timeout: WAIT }).toBe(before + 1);
     await noMarkupRan(page);
   });
+
+  it('an admin replays a selection of a group straight to another sink of the flow (an operator is offered no such choice)', async () => {
+    downstream.failing = true;
+    for (const n of [1, 2, 3]) await broker.publish('', queue, Buffer.from(JSON.stringify({ orderId: `to-sink-${n}`, qty: n })), { contentType: 'application/json', correlationId: `console-to-sink-${n}` });
+    await waitFor(async () => (await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).some((g) => g.code === 'DOWNSTREAM_UNAVAILABLE' && g.count === 3), WAIT, 'three orders dead');
+    downstream.failing = false;
+    const operator = await newPage();
+    await login(operator, 'olga');
+    await operator.locator('nav a', { hasText: 'Dead letters' }).click();
+    await operator.locator('.group[data-code="DOWNSTREAM_UNAVAILABLE"] [data-action="replay-group"]').waitFor();
+    expect(await operator.locator('[data-field="replay-to"]').count()).toBe(0);
+
+    const page = await newPage();
+    await login(page, 'alice');
+    await page.locator('nav a', { hasText: 'Dead letters' }).click();
+    const group = page.locator('.group[data-code="DOWNSTREAM_UNAVAILABLE"]');
+    await group.locator('[data-action="show-messages"]').click();
+    await expect.poll(() => group.locator('tbody tr').count()).toBe(3);
+    await group.locator('[data-field="replay-to"]').selectOption('archive');
+    await group.locator('tbody tr input[name="select"]').nth(0).check();
+    await group.locator('tbody tr input[name="select"]').nth(1).check();
+    const before = { orders: downstream.bodies('/orders').length, archive: downstream.bodies('/archive').length };
+    await group.locator('[data-action="replay-selected"]').click();
+    await expect.poll(() => downstream.bodies('/archive').length, { timeout: WAIT }).toBe(before.archive + 2);
+    expect(downstream.bodies('/orders')).toHaveLength(before.orders);
+    await expect.poll(async () => (await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).find((g) => g.code === 'DOWNSTREAM_UNAVAILABLE')?.count).toBe(1);
+    await noMarkupRan(page);
+  });
 });

@@ -159,10 +159,19 @@ export async function messagesPage(main: HTMLElement, params: URLSearchParams): 
 
 /** The least time between two refreshes of the messages page from the live feed. */
 const LIVE_REFRESH_MS = 2_000;
+/** Empty pages (with a `next`) read on before the console shows one as it is. */
+const EMPTY_PAGES_FOLLOWED = 10;
+
+/** A page of messages; one that comes back empty with a `next` (each call scans a bounded number of records) is read on. */
+async function readMessages(query: Record<string, string | number | undefined>): Promise<Page<MessageSummary>> {
+  let page = await call<Page<MessageSummary>>('GET', `/messages${qs(query)}`);
+  for (let i = 0; page.items.length === 0 && page.next && i < EMPTY_PAGES_FOLLOWED; i++) page = await call<Page<MessageSummary>>('GET', `/messages${qs({ ...query, cursor: page.next })}`);
+  return page;
+}
 
 async function showResults(results: HTMLElement, params: URLSearchParams, query: Record<string, string | undefined>): Promise<void> {
   try {
-    const page = await call<Page<MessageSummary>>('GET', `/messages${qs(query)}`);
+    const page = await readMessages(query);
     const rows = page.items.map((m) => [
       link(`/message/${encodeURIComponent(m.id)}`, {}, h('code', {}, m.id)),
       h('span', { class: 'nowrap' }, m.flow),
@@ -175,7 +184,7 @@ async function showResults(results: HTMLElement, params: URLSearchParams, query:
     const here: Record<string, string | undefined> = {};
     for (const k of FILTERS) here[k] = params.get(k) ?? undefined;
     replace(results,
-      page.items.length ? table(['Id', 'Flow', 'Status', 'Received', 'Attempts', 'Last error', 'Replay of'], rows, { id: 'messages' }) : h('p', { class: 'empty' }, 'No message matches.'),
+      page.items.length ? table(['Id', 'Flow', 'Status', 'Received', 'Attempts', 'Last error', 'Replay of'], rows, { id: 'messages' }) : h('p', { class: 'empty' }, page.next ? 'No message matches in the newest records read so far; older ones may: Next page.' : 'No message matches.'),
       h('nav', { class: 'pager' },
         params.get('cursor') ? link('/messages', here, 'First page') : null,
         page.next ? link('/messages', { ...here, cursor: page.next }, 'Next page') : null,
@@ -353,27 +362,33 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
 
 export async function deadLettersPage(main: HTMLElement, ctx: Ctx, params: URLSearchParams): Promise<void> {
   const flow = params.get('flow') ?? undefined;
-  const { groups } = await call<{ groups: DeadLetterGroup[] }>('GET', `/dead-letters${qs({ flow })}`);
+  const [{ groups }, { flows }] = await Promise.all([call<{ groups: DeadLetterGroup[] }>('GET', `/dead-letters${qs({ flow })}`), call<{ flows: FlowInfo[] }>('GET', '/flows')]);
+  const sinksOf = new Map(flows.map((f) => [f.name, f.sinks.map((s) => s.name)]));
   const list = h('div', { id: 'dead-letter-groups' });
   replace(main, heading('Dead letters', h('span', { class: 'muted' }, flow ? `flow ${flow} · ` : '', 'grouped by flow, step and error code'), flow ? link('/dead-letters', {}, 'all flows') : null), list);
   if (groups.length === 0) {
     replace(list, h('p', { class: 'empty' }, 'No dead letters.'));
     return;
   }
-  for (const g of groups) list.appendChild(groupView(g, ctx));
+  for (const g of groups) list.appendChild(groupView(g, ctx, sinksOf.get(g.flow) ?? []));
 }
 
-function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
+function groupView(g: DeadLetterGroup, ctx: Ctx, sinks: string[]): HTMLElement {
   const status = h('div', { class: 'replay-status', 'aria-live': 'polite' });
   const messages = h('div', { class: 'group-messages' });
   const filter = { flow: g.flow, status: ['dead'], errorCode: g.code, errorStep: g.step };
   const groupKey = idempotencyKey();
+  // Where the group's or a selection's replays go: through the flow, or (admin) straight to one of its sinks.
+  const replayTo = h('select', { 'data-field': 'replay-to', 'aria-label': 'replay to' },
+    h('option', { value: '' }, 'through the flow'),
+    ...sinks.map((name) => h('option', { value: name }, `straight to sink ${name}`)));
+  const sinkChoice = (): { sink?: string } => (replayTo.value ? { sink: replayTo.value } : {});
 
   const replayGroup = async (): Promise<void> => {
     replace(status, h('p', { class: 'muted' }, 'Replaying the group…'));
     try {
       // As a job, so that a group of thousands shows its progress instead of a request that seems to hang.
-      let r = await call<ReplayJob>('POST', '/replays', { filter, note: 'console: replay group', background: true }, { 'idempotency-key': groupKey });
+      let r = await call<ReplayJob>('POST', '/replays', { filter, note: 'console: replay group', background: true, ...sinkChoice() }, { 'idempotency-key': `${groupKey}:${replayTo.value}` });
       while (r.state === 'running') {
         replace(status, h('p', { class: 'muted', 'data-result': 'group-progress' }, `Replaying: ${r.done} of ${r.matched} done (delivered ${r.outcomes.delivered}, duplicates ${r.duplicates}, failed ${r.failed.length})`));
         await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
@@ -419,9 +434,9 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
   const showMessages = async (): Promise<void> => {
     replace(messages, h('p', { class: 'muted' }, 'Loading…'));
     try {
-      const page = await call<Page<MessageSummary>>('GET', `/messages${qs({ flow: g.flow, status: 'dead', errorCode: g.code, errorStep: g.step, limit: 100 })}`);
+      const page = await readMessages({ flow: g.flow, status: 'dead', errorCode: g.code, errorStep: g.step, limit: 100 });
       if (page.items.length === 0) {
-        replace(messages, h('p', { class: 'empty' }, 'None of this group is dead any more.'));
+        replace(messages, h('p', { class: 'empty' }, page.next ? 'None of this group among the newest records read; see Messages for older ones.' : 'None of this group is dead any more.'));
         return;
       }
       const boxes = new Map<string, HTMLInputElement>();
@@ -431,7 +446,7 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
         const lines: HTMLElement[] = [];
         for (const id of ids) {
           try {
-            const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, { note: 'console: replay selection' }, { 'idempotency-key': keys.get(id) ?? idempotencyKey() });
+            const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, { note: 'console: replay selection', ...sinkChoice() }, { 'idempotency-key': `${keys.get(id) ?? idempotencyKey()}:${replayTo.value}` });
             lines.push(h('li', {}, h('code', {}, id), ` ${outcomeText(r)}`));
           } catch (err) {
             lines.push(h('li', { class: 'bad' }, h('code', {}, id), ` ${errorText(err)}`));
@@ -465,7 +480,7 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
       replace(messages,
         table(['', 'Id', 'Received', 'Correlation id', 'Error', ''], rows, { class: 'grid group-table' }),
         can(ctx, 'operator') ? h('button', { type: 'button', 'data-action': 'replay-selected', onclick: () => void replayIds([...boxes].filter(([, b]) => b.checked).map(([id]) => id)) }, 'Replay selected') : null,
-        page.next ? h('p', { class: 'muted' }, 'The first 100 are shown; replay the group for all.') : null,
+        page.next ? h('p', { class: 'muted' }, 'The newest 100 are shown; replay the group for all, or see ', link('/messages', { flow: g.flow, status: 'dead', errorCode: g.code, errorStep: g.step }, 'all of them in Messages'), '.') : null,
       );
     } catch (err) {
       replace(messages, problemBox(errorText(err)));
@@ -478,6 +493,7 @@ function groupView(g: DeadLetterGroup, ctx: Ctx): HTMLElement {
       h('div', {}, countEl, h('span', { class: 'muted small' }, ' first ', time(g.firstSeen), ' · last ', time(g.lastSeen))),
       h('div', { class: 'buttons' },
         h('button', { type: 'button', 'data-action': 'show-messages', onclick: () => void showMessages() }, 'Show messages'),
+        can(ctx, 'admin') && sinks.length ? h('label', { class: 'small' }, 'Replay ', replayTo) : null,
         can(ctx, 'operator') ? h('button', { type: 'button', 'data-action': 'replay-group', onclick: () => { confirmBox.hidden = false; archiveBox.hidden = true; } }, 'Replay group') : null,
         can(ctx, 'admin') ? h('button', { type: 'button', 'data-action': 'archive-group', onclick: () => { archiveBox.hidden = false; confirmBox.hidden = true; } }, 'Archive group') : null,
         confirmBox,
