@@ -1,10 +1,12 @@
 /**
  * The admin audit log: logins (and failed ones), logouts and every change made through the admin API (replay, bulk
- * replay, delete, pause, resume, archive), refused ones included, with who, when, from where and what. Kept in this process's memory (the
- * newest MAX_ENTRIES, for GET /admin/api/audit) and written as one pino line each (`audit: true`), which is the
- * durable trail: ship the hub's log to keep it. The replay audit with body hashes stays in the journal (GET /replays).
+ * replay, delete, pause, resume, archive), refused ones included, with who, when, from where and what. Kept in the
+ * journal (so it outlives a restart, and replicas sharing a Redis journal share it), read by GET /admin/api/audit,
+ * and written as one pino line each (`audit: true`), which stays the trail when the journal cannot take an entry.
+ * The replay audit with body hashes is the journal's own (GET /replays).
  */
 import type { Logger } from 'pino';
+import type { Journal } from '../journal/contract.js';
 
 export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'] as const;
 
@@ -13,7 +15,7 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditOutcome = 'ok' | 'failed' | 'denied' | 'rate-limited';
 
 export interface AuditEntry {
-  /** Increasing within this process: the cursor of GET /audit. */
+  /** Increasing across the hubs sharing the journal: the cursor of GET /audit. */
   seq: number;
   at: string;
   action: AuditAction;
@@ -30,34 +32,33 @@ export interface AuditEntry {
   detail?: string;
 }
 
-export const AUDIT_MAX_ENTRIES = 10_000;
-
 export class AuditLog {
-  readonly #entries: AuditEntry[] = [];
-  #seq = 0;
+  /** Writes under way: a read waits for them, so that a caller sees its own change in the audit at once. */
+  readonly #pending = new Set<Promise<unknown>>();
 
-  constructor(readonly logger: Logger) {}
+  constructor(
+    readonly journal: Journal,
+    readonly logger: Logger,
+  ) {}
 
-  record(entry: Omit<AuditEntry, 'seq' | 'at'>): AuditEntry {
-    const full: AuditEntry = { seq: ++this.#seq, at: new Date().toISOString(), ...entry };
-    this.#entries.push(full);
-    if (this.#entries.length > AUDIT_MAX_ENTRIES) this.#entries.splice(0, this.#entries.length - AUDIT_MAX_ENTRIES);
+  /** Records an entry. Not awaited by the request it audits: a journal that cannot take it leaves the log line. */
+  record(entry: Omit<AuditEntry, 'seq' | 'at'>): void {
+    const at = new Date().toISOString();
     const level = entry.outcome === 'ok' ? 'info' : 'warn';
-    this.logger[level]({ audit: true, ...full }, `admin audit: ${entry.action} ${entry.outcome} by ${entry.actor} from ${entry.client}${entry.target ? ` (${entry.target})` : ''}`);
-    return full;
+    this.logger[level]({ audit: true, at, ...entry }, `admin audit: ${entry.action} ${entry.outcome} by ${entry.actor} from ${entry.client}${entry.target ? ` (${entry.target})` : ''}`);
+    const write = this.journal.appendAudit({ at, ...entry }).catch((err: unknown) => this.logger.error({ err, audit: true, at, ...entry }, 'admin audit: the journal could not keep this entry; the log line above is its record'));
+    this.#pending.add(write);
+    void write.finally(() => this.#pending.delete(write));
   }
 
-  /** Newest first; `before` is the `seq` to continue below (the previous page's `next`). */
-  list(options: { limit: number; before?: number; action?: AuditAction }): { items: AuditEntry[]; next?: string } {
-    const items: AuditEntry[] = [];
-    for (let i = this.#entries.length - 1; i >= 0 && items.length <= options.limit; i--) {
-      const e = this.#entries[i]!;
-      if (options.before !== undefined && e.seq >= options.before) continue;
-      if (options.action !== undefined && e.action !== options.action) continue;
-      items.push(e);
-    }
-    const more = items.length > options.limit;
-    if (more) items.pop();
-    return { items, ...(more ? { next: String(items.at(-1)!.seq) } : {}) };
+  /** Resolves once every entry recorded so far is written (or given up): before the journal closes. */
+  async flush(): Promise<void> {
+    await Promise.all(this.#pending);
+  }
+
+  /** Newest first; `cursor` is the previous page's `next`. */
+  async list(options: { limit: number; cursor?: string; action?: AuditAction }): Promise<{ items: AuditEntry[]; next?: string }> {
+    await this.flush();
+    return (await this.journal.listAudit(options)) as { items: AuditEntry[]; next?: string };
   }
 }

@@ -51,7 +51,7 @@ const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
  */
 export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions): AdminApi {
   const logger = options.logger.child({ component: 'admin' });
-  const audit = new AuditLog(logger);
+  const audit = new AuditLog(options.journal, logger);
   const security = new AdminSecurity(options, audit, logger);
   if (security.closed) {
     options.logger.warn(`admin API: closed: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, and the hub listens on ${options.listenHost}, beyond loopback; configure one to use the admin API and console`);
@@ -176,7 +176,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     },
     listAudit: async (request) => {
       const { limit, cursor, action } = request.query as { limit: number; cursor?: string; action?: AuditAction };
-      return audit.list({ limit, ...(cursor ? { before: Number(cursor) } : {}), ...(action ? { action } : {}) });
+      return audit.list({ limit, ...(cursor ? { cursor } : {}), ...(action ? { action } : {}) });
     },
     listFlows: async () => flowInfos(),
     streamEvents: async (request, reply) => {

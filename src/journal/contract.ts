@@ -193,6 +193,27 @@ export interface ReplayRequest {
 }
 
 /** The audit entry of one replay. */
+/**
+ * One entry of the admin audit: who did what through the admin API (logins, replays, pauses, archives ...), refused
+ * attempts included. Kept by the journal so that it outlives a restart and every replica sees the same one.
+ */
+export interface AuditRecord {
+  /** Increasing across every process sharing the journal, given by it: the cursor of listAudit. */
+  seq: number;
+  at: string;
+  action: string;
+  outcome: string;
+  actor: string;
+  role?: string;
+  client: string;
+  target?: string;
+  status?: number;
+  detail?: string;
+}
+
+/** Audit entries a journal keeps: the newest, the older ones dropped as new ones come. */
+export const AUDIT_KEPT = 100_000;
+
 export interface ReplayRecord {
   requestKey: string;
   originalId: string;
@@ -333,5 +354,15 @@ export interface Journal {
   dedupeHolder(key: string): Promise<string | undefined>;
 
   /** Flushes and releases the store (the lock file, connections). Called once at shutdown; later calls reject CLOSED. */
+  /**
+   * Appends one admin audit entry and resolves with it, its `seq` given (one more than the newest, across replicas).
+   * Called by the admin API for each login and change, not awaited by the request it audits. Durable on resolve;
+   * the journal keeps the newest AUDIT_KEPT.
+   */
+  appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord>;
+
+  /** Audit entries newest first, optionally of one action; `cursor` is the previous page's `next` (a seq). */
+  listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>>;
+
   close(): Promise<void>;
 }

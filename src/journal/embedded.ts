@@ -14,6 +14,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
+  AuditRecord,
   DeadLetterGroup,
   ErrorInfo,
   Journal,
@@ -30,6 +31,7 @@ import type {
   StoredBody,
   TimelineEvent,
 } from './contract.js';
+import { AUDIT_KEPT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
 import { compileFilter, deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type FilterFields, type Position } from './shared.js';
 
@@ -98,6 +100,7 @@ type Op =
   | { o: 'replay'; r: ReplayRecord; e: TimelineEvent[] }
   | { o: 'rm'; id: string }
   | { o: 'dd'; k: string; x: number; w?: string }
+  | { o: 'audit'; a: AuditRecord }
   // Compaction snapshots: a whole record, a replay audit entry alone.
   | { o: 'snap'; r: Rec }
   | { o: 'rps'; r: ReplayRecord };
@@ -181,6 +184,8 @@ export class EmbeddedJournal implements Journal {
   readonly #retries = new Map<string, RetryEntry>();
   readonly #claims = new Map<string, { token: string; until: number }>();
   readonly #replays = new Map<string, ReplayRecord>();
+  /** The admin audit, oldest first (by seq). */
+  readonly #audit: AuditRecord[] = [];
   readonly #deadGroups = new Map<string, { flow: string; step: string; code: string; members: Map<string, number> }>();
   readonly #dedupe = new Map<string, { until: number; owner: string | undefined }>();
 
@@ -292,6 +297,10 @@ export class EmbeddedJournal implements Journal {
       }
       case 'dd':
         this.#dedupe.set(op.k, { until: op.x, owner: op.w });
+        break;
+      case 'audit':
+        this.#audit.push(op.a);
+        if (this.#audit.length > AUDIT_KEPT * 1.1) this.#audit.splice(0, this.#audit.length - AUDIT_KEPT);
         break;
       case 'snap': {
         const rec = op.r;
@@ -414,6 +423,7 @@ export class EmbeddedJournal implements Journal {
     for (const [id, r] of this.#retries) lines.push(JSON.stringify({ o: 'retry', id, due: r.dueMs, attempt: r.attempt } satisfies Op));
     for (const r of this.#replays.values()) lines.push(JSON.stringify({ o: 'rps', r } satisfies Op));
     for (const [k, d] of this.#dedupe) if (d.until > now) lines.push(JSON.stringify({ o: 'dd', k, x: d.until, ...(d.owner ? { w: d.owner } : {}) } satisfies Op));
+    for (const a of this.#audit.slice(-AUDIT_KEPT)) lines.push(JSON.stringify({ o: 'audit', a } satisfies Op));
     const covered = this.#pending;
     this.#pending = [];
     const tmp = `${this.#logPath}.compact`;
@@ -616,6 +626,36 @@ export class EmbeddedJournal implements Journal {
     const replay = replayRecord(request, original.flow, original.body.sha256);
     await this.#write([{ o: 'replay', r: replay, e: replayEvents(replay) }]);
     return { accepted: true, replay };
+  }
+
+  async appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    this.#check();
+    const a: AuditRecord = { seq: (this.#audit.at(-1)?.seq ?? 0) + 1, ...entry };
+    await this.#write([{ o: 'audit', a }]);
+    return { ...a };
+  }
+
+  async listAudit(filter: { action?: string; limit?: number; cursor?: string } = {}): Promise<Page<AuditRecord>> {
+    this.#check();
+    const limit = pageLimit(filter.limit);
+    const before = filter.cursor === undefined ? Number.POSITIVE_INFINITY : Number(filter.cursor);
+    const items: AuditRecord[] = [];
+    // Oldest first by seq: binary search to the cursor, then walk down.
+    let lo = 0;
+    let hi = this.#audit.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#audit[mid]!.seq < before) lo = mid + 1;
+      else hi = mid;
+    }
+    let i = lo - 1;
+    for (; i >= 0 && items.length < limit; i--) {
+      const a = this.#audit[i]!;
+      if (filter.action === undefined || a.action === filter.action) items.push({ ...a });
+    }
+    let more = false;
+    for (let j = i; j >= 0 && !more; j--) more = filter.action === undefined || this.#audit[j]!.action === filter.action;
+    return { items, ...(more && items.length > 0 ? { next: String(items.at(-1)!.seq) } : {}) };
   }
 
   async getReplay(requestKey: string): Promise<ReplayRecord | undefined> {

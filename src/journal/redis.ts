@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type {
+  AuditRecord,
   DeadLetterGroup,
   ErrorInfo,
   Journal,
@@ -32,7 +33,7 @@ import type {
   StoredBody,
   TimelineEvent,
 } from './contract.js';
-import { STATUS_OF_EVENT } from './contract.js';
+import { AUDIT_KEPT, STATUS_OF_EVENT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
 import { compileFilter, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent, type FilterFields } from './shared.js';
 
@@ -543,6 +544,40 @@ export class RedisJournal implements Journal {
         throw err;
       }
       return result === '' ? { accepted: true, replay } : { accepted: false, replay: JSON.parse(result) as ReplayRecord };
+    });
+  }
+
+  appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    return this.#run('append to the audit', async () => {
+      // INCR gives one order across replicas; the sorted set keeps the entries by it, trimmed to the newest.
+      const a: AuditRecord = { seq: await this.#redis.incr(this.#k('audit', 'seq')), ...entry };
+      await this.#redis.multi().zadd(this.#k('audit'), a.seq, JSON.stringify(a)).zremrangebyrank(this.#k('audit'), 0, -(AUDIT_KEPT + 1)).exec();
+      return a;
+    });
+  }
+
+  listAudit(filter: { action?: string; limit?: number; cursor?: string } = {}): Promise<Page<AuditRecord>> {
+    return this.#run('list the audit', async () => {
+      const limit = pageLimit(filter.limit);
+      const items: AuditRecord[] = [];
+      let max = filter.cursor === undefined ? '+inf' : `(${Number(filter.cursor)}`;
+      let more = false;
+      // Read in chunks, newest first, until the page is full and one more match shows there is a next page.
+      for (let scanned = 0; scanned < 20_000; scanned += 500) {
+        const chunk = await this.#redis.zrange(this.#k('audit'), max, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 500);
+        for (const json of chunk) {
+          const a = JSON.parse(json) as AuditRecord;
+          if (filter.action !== undefined && a.action !== filter.action) continue;
+          if (items.length === limit) {
+            more = true;
+            break;
+          }
+          items.push(a);
+        }
+        if (more || chunk.length < 500) break;
+        max = `(${(JSON.parse(chunk.at(-1)!) as AuditRecord).seq}`;
+      }
+      return { items, ...(more ? { next: String(items.at(-1)!.seq) } : {}) };
     });
   }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { registerAdminApi } from '../admin/routes.js';
+import { registerAdminApi, type AdminApi } from '../admin/routes.js';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/hub-config.js';
 import { redactUrl } from './http-client.js';
@@ -45,6 +45,7 @@ export class Hub {
   readonly retention: RetentionSweeper;
   #stopping = false;
   #started = false;
+  readonly #admin: AdminApi;
 
   private constructor(
     readonly options: HubOptions,
@@ -62,7 +63,7 @@ export class Hub {
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
     });
     const admin = options.config.admin;
-    registerAdminApi(this.app, {
+    this.#admin = registerAdminApi(this.app, {
       journal,
       runners: this.runners,
       token: admin?.token,
@@ -131,6 +132,7 @@ export class Hub {
     await Promise.all(this.runners.map((r) => r.stop(grace)));
     await this.retries.drained();
     await this.app.close();
+    await this.#admin.audit.flush();
     if (!this.options.journal) await this.journal.close();
   }
 }
