@@ -330,7 +330,8 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
   const queue = flow.queue ?? 1000;
   const durableAttempts = durable.attempts ?? 5;
   const service = resolveService(
-    broken(['service']) ? undefined : flow.service,
+    // Checked even when part of it failed the schema, so that every contradiction is found in one pass.
+    isObject(flow.service) ? flow.service : undefined,
     {
       flow: name,
       flowTimeoutMs: timeoutMs,
@@ -344,7 +345,6 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     },
     (issue) => src.report(issue.path, issue.message, reportOptions(issue)),
   );
-  if (flow.service !== undefined && broken(['service'])) service.declared = true;
   for (const w of stackedWarnings(service)) src.report(['sinks', w.hop.name], w.message, { at: 'key', severity: 'warning' });
   return {
     name,

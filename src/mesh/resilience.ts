@@ -235,14 +235,13 @@ export function minRetryWaitMs(retry: ServiceFacts['retry']): number {
  */
 export function resolveService(raw: unknown, facts: ServiceFacts, report: (issue: ConfigIssue) => void): ServiceDefinition {
   const s = (raw ?? {}) as RawService;
-  const r = s.resilience ?? {};
+  const r = s.resilience !== null && typeof s.resilience === 'object' ? s.resilience : {};
   const base = ['service', 'resilience'];
   const owners: Record<Concern, Owner> = { retries: 'hub', timeouts: 'hub', circuit_breaking: 'hub' };
   if (typeof r.owner === 'string') for (const c of CONCERNS) owners[c] = r.owner;
   else if (r.owner) for (const c of CONCERNS) owners[c] = r.owner[c] ?? 'hub';
 
-  const hops = [facts.source.transport, ...facts.sinks.map((k) => k.transport)];
-  const anyHttp = hops.includes('http');
+  const anyHttp = facts.source.transport === 'http' || facts.sinks.some(meshSeesRequests);
   for (const c of CONCERNS) {
     if (owners[c] === 'mesh' && !anyHttp) {
       const path = typeof r.owner === 'string' ? [...base, 'owner'] : [...base, 'owner', c];
@@ -270,7 +269,10 @@ export function resolveService(raw: unknown, facts: ServiceFacts, report: (issue
   }
   if (owners.retries === 'mesh') {
     const perTryTimeoutMs = ms(r.retries?.per_try_timeout);
-    retries = { attempts: r.retries?.attempts ?? 3, perTryTimeoutMs, retryOn: r.retries?.retry_on ?? DEFAULT_RETRY_ON };
+    // A value that failed the schema (reported there) falls back to the default, so the other checks go on.
+    const attempts = r.retries?.attempts;
+    const retryOn = r.retries?.retry_on;
+    retries = { attempts: Number.isInteger(attempts) && attempts! >= 1 ? attempts! : 3, perTryTimeoutMs, retryOn: Array.isArray(retryOn) ? retryOn.filter((x) => typeof x === 'string') : DEFAULT_RETRY_ON };
     if (perTryTimeoutMs !== undefined && timeoutMs !== undefined && perTryTimeoutMs * retries.attempts > timeoutMs) {
       report({ path: [...base, 'retries', 'per_try_timeout'], message: `${retries.attempts} tries of ${formatMs(perTryTimeoutMs)} each take up to ${formatMs(perTryTimeoutMs * retries.attempts)}, longer than resilience.timeout ${formatMs(timeoutMs)}: the last tries could never run; shorten per_try_timeout, lower attempts or raise the timeout` });
     }
@@ -319,6 +321,14 @@ export function resolveService(raw: unknown, facts: ServiceFacts, report: (issue
   };
   def.hops = hopsOf(def, facts);
   return def;
+}
+
+/**
+ * Whether the mesh sees a sink's calls as HTTP requests: an HTTP adapter's, to a plain `http://` URL. Over
+ * `https://` the hub itself speaks TLS, and the sidecar sees only a TCP stream it can neither retry nor read.
+ */
+export function meshSeesRequests(sink: ServiceFacts['sinks'][number]): boolean {
+  return sink.transport === 'http' && !(sink.url ?? '').toLowerCase().startsWith('https:');
 }
 
 /** The flow's deadline as the hub enforces it: `resilience.timeout` when the hub owns timeouts, else the flow's own. */
@@ -381,7 +391,7 @@ export function hopsOf(service: ServiceDefinition, facts: ServiceFacts): Hop[] {
   };
 
   const sinks = facts.sinks.map((k): Hop => {
-    const http = k.transport === 'http';
+    const http = meshSeesRequests(k);
     const meshRetries = http && owner.retries === 'mesh' ? service.retries : undefined;
     const hubTries = facts.retry.attempts;
     const meshTries = meshRetries?.attempts ?? 1;
@@ -395,11 +405,13 @@ export function hopsOf(service: ServiceDefinition, facts: ServiceFacts): Hop[] {
           : { owner: meshTries > 1 ? 'mesh' : hubTries > 1 ? 'hub' : 'mesh', detail: meshRetries && meshTries > 1 ? retriesText(meshRetries) : factors[0]!.startsWith('hub') ? `${hubTries} tries (errors.retry)${!http && owner.retries === 'mesh' ? ' (TCP: not the mesh\'s)' : ''}` : `${factors[0]}: up to ${calls} calls per message` };
     const hubTimeout = k.timeoutMs === undefined ? 'adapter default' : formatMs(k.timeoutMs);
     const meshTimeout = http && owner.timeouts === 'mesh' ? service.timeoutMs : undefined;
+    // The hub's own per-try timeout stays on; shorter than the mesh's per try, it cuts first and the mesh never acts.
+    const meshPerTry = meshRetries?.perTryTimeoutMs ?? meshTimeout;
     const timeouts: HopCell =
-      meshTimeout !== undefined
-        ? k.timeoutMs !== undefined && k.timeoutMs < meshTimeout
-          ? { owner: 'both', detail: `mesh ${formatMs(meshTimeout)}, but the hub's ${hubTimeout} per try cuts first` }
-          : { owner: 'mesh', detail: `${formatMs(meshTimeout)} (hub backstop ${hubTimeout} per try)` }
+      meshTimeout !== undefined && meshPerTry !== undefined
+        ? k.timeoutMs !== undefined && k.timeoutMs < meshPerTry
+          ? { owner: 'both', detail: `mesh ${formatMs(meshPerTry)} per try, but the hub's ${hubTimeout} per try cuts first` }
+          : { owner: 'mesh', detail: `${formatMs(meshTimeout)}${meshRetries?.perTryTimeoutMs === undefined ? '' : `, ${formatMs(meshRetries.perTryTimeoutMs)} per try`} (hub backstop ${hubTimeout} per try)` }
         : { owner: 'hub', detail: `${hubTimeout} per try${!http && owner.timeouts === 'mesh' ? ' (TCP: not the mesh\'s)' : ''}` };
     const meshBreaking = http && owner.circuit_breaking === 'mesh';
     const hubBreaker = !meshBreaking ? service.circuitBreaker : undefined;
@@ -414,7 +426,7 @@ export function hopsOf(service: ServiceDefinition, facts: ServiceFacts): Hop[] {
       name: k.name,
       kind: 'sink',
       adapter: k.adapter,
-      transport: k.transport,
+      transport: http ? 'http' : 'tcp',
       peer: http ? peerOf(k.url) : undefined,
       retries,
       timeouts,
