@@ -125,9 +125,10 @@ function hostOf(service: string, namespace: string | undefined): string {
   return namespace ? `${service}.${namespace}.svc.cluster.local` : service;
 }
 
-function flowsInImage(flows: FlowDefinition[], options: RenderOptions): string {
+/** The folder of a flow's file inside the image: the image keeps the project's layout under /app (see Dockerfile). */
+function folderInImage(flow: FlowDefinition, options: RenderOptions): string {
   if (options.flowsInImage) return options.flowsInImage;
-  const dir = relative(process.cwd(), dirname(resolve(flows[0]!.file))).split(sep).join('/');
+  const dir = relative(process.cwd(), dirname(resolve(flow.file))).split(sep).join('/');
   return dir.startsWith('..') ? '/app/flows' : posix.join('/app', dir || '.');
 }
 
@@ -321,14 +322,16 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
   const { namespace } = options;
   const sorted = [...flows].filter((f) => f.service).sort((a, b) => a.name.localeCompare(b.name));
   if (sorted.length === 0) return { files: [], warnings: ['no flows to render'] };
+  if (options.style === 'hub' && new Set(sorted.map((f) => dirname(resolve(f.file)))).size > 1) {
+    warnings.push(`hub style runs the flows of one folder (hub run --flows DIR): these come from several; the hub is given ${folderInImage(sorted[0]!, options)}`);
+  }
   const files: RenderedFile[] = [];
-  const inImage = flowsInImage(sorted, options);
 
   if (options.style === 'mesh') {
     for (const flow of sorted) {
       const s = flow.service!;
       // Its own file only: the pod needs the environment of its own flow, not of the flows beside it.
-      const objects = workload(s.name, [flow], ['run', '--flows', posix.join(inImage, basename(flow.file)), '--flow', flow.name, '--port', String(s.port)], s.port, s.replicas, s.resources, options, warnings);
+      const objects = workload(s.name, [flow], ['run', '--flows', posix.join(folderInImage(flow, options), basename(flow.file)), '--flow', flow.name, '--port', String(s.port)], s.port, s.replicas, s.resources, options, warnings);
       if (isHttpSource(flow)) {
         const host = hostOf(s.name, namespace);
         const inbound = s.hops[0]!;
@@ -340,7 +343,7 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
   } else {
     const port = 8080;
     const replicas = Math.max(...sorted.map((f) => f.service!.replicas));
-    const objects = workload(HUB, sorted, ['run', '--flows', inImage, '--port', String(port)], port, replicas, { cpu: '500m', memory: '512Mi', cpuLimit: undefined, memoryLimit: undefined }, options, warnings);
+    const objects = workload(HUB, sorted, ['run', '--flows', folderInImage(sorted[0]!, options), '--port', String(port)], port, replicas, { cpu: '500m', memory: '512Mi', cpuLimit: undefined, memoryLimit: undefined }, options, warnings);
     const host = hostOf(HUB, namespace);
     const routes = sorted.filter(isHttpSource).map((f) => inboundRoute(f, host, port, sourceMatch(f)));
     // The admin API, /healthz, /readyz and /metrics: no mesh retries.

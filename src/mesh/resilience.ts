@@ -443,7 +443,14 @@ export function hopsOf(service: ServiceDefinition, facts: ServiceFacts): Hop[] {
 export function stackedWarnings(service: ServiceDefinition): { hop: Hop; message: string }[] {
   const out: { hop: Hop; message: string }[] = [];
   for (const hop of service.hops) {
-    if (hop.retries.owner === 'both') out.push({ hop, message: `retries stacked on sink "${hop.name}": ${hop.retries.detail}; leave them to one owner (errors.retry.attempts: 1 when the mesh owns them)` });
+    if (hop.retries.owner === 'both') {
+      const advice = hop.retries.detail.includes('hub ')
+        ? service.owner.retries === 'mesh'
+          ? 'errors.retry.attempts: 1 leaves them to the mesh'
+          : 'leave them to one owner'
+        : 'the mesh retries both the call into this flow and its call out, so a failing sink is retried at both; give retries to the hub, or keep it for a cheap idempotent read';
+      out.push({ hop, message: `retries stacked on sink "${hop.name}": ${hop.retries.detail}; ${advice}` });
+    }
     if (hop.timeouts.owner === 'both') out.push({ hop, message: `timeouts stacked on sink "${hop.name}": ${hop.timeouts.detail}, so the mesh's retries never run; raise the sink's timeout above the mesh's` });
   }
   return out;
