@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../builtins.js';
 import { main } from '../cli.js';
 import { formatDiagnostics, loadFlows } from '../config/load-flows.js';
+import { PROJECT_ROOT } from '../config/paths.js';
 import { MessageSchemas } from '../config/schema-validator.js';
 import { formatOwnership, ownershipOf } from './lint.js';
 
@@ -140,5 +141,14 @@ describe('hub mesh lint: who owns what on each hop', () => {
     writeFileSync(file, text);
     const o = ownershipOf(lint(file).flows[0]!)!;
     expect(o.hops[1]).toMatchObject({ transport: 'tcp', retries: { owner: 'mesh', detail: 'flow re-run 3: up to 3 calls per message' }, timeouts: { owner: 'hub' } });
+  });
+});
+
+describe('the README', () => {
+  it('shows `hub mesh lint` of an example flow as it prints', async () => {
+    const lines: string[] = [];
+    expect(await main(['mesh', 'lint', join(PROJECT_ROOT, 'flows', 'order-status-api.yaml')], (x) => lines.push(x), () => {})).toBe(0);
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain('$ hub mesh lint flows/order-status-api.yaml\n' + lines.join('\n') + '\n```');
   });
 });
