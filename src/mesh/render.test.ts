@@ -27,7 +27,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'security.istio.io/v1/PeerAuthentication': PeerAuthentication,
 };
 
-function validateObject(o: { apiVersion?: unknown; kind?: unknown }): void {
+function validateObject(o: { apiVersion?: unknown; kind?: unknown } & Record<string, unknown>): void {
   const Model = MODELS[`${String(o.apiVersion)}/${String(o.kind)}`];
   if (!Model) throw new Error(`no schema for ${String(o.apiVersion)} ${String(o.kind)}`);
   new Model(o as never).validate();

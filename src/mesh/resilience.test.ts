@@ -85,11 +85,12 @@ service:
     expect(errors[1]).toMatch(/^13:22 the hub owns circuit breaking, and connection_pool is the mesh's: the hub's bulkhead is the flow's concurrency \(32\) and queue \(1000\)/);
   });
 
-  it('`hub validate` and `hub mesh lint` refuse such a flow with a non-zero exit', async () => {
+  it('`hub validate`, `hub mesh lint` and `hub run` refuse such a flow with a non-zero exit', async () => {
     const file = flowFile('service:\n  resilience: { retries: { attempts: 2 } }\n');
     const errs: string[] = [];
     expect(await main(['validate', file], () => {}, (s) => errs.push(s))).toBe(1);
     expect(await main(['mesh', 'lint', file], () => {}, (s) => errs.push(s))).toBe(1);
+    expect(await main(['run', '--flows', file, '--port', '0', '--log-level', 'silent'], () => {}, (s) => errs.push(s))).toBe(1);
     expect(errs.join('\n')).toMatch(/flow-\d+\.yaml:10:26: the hub owns retries/);
   });
 });
