@@ -80,6 +80,7 @@ describe('hub mesh render', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } });
     expect(c.env).toContainEqual({ name: 'LEGACY_ERP_URL', valueFrom: { configMapKeyRef: { name: 'orders-api-env', key: 'LEGACY_ERP_URL', optional: true } } });
+    expect(c.env).toContainEqual({ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'orders-api-secrets', key: 'REDIS_URL', optional: true } } });
     expect(find(objects, 'ConfigMap', 'orders-api-env').data).toEqual({ LEGACY_ERP_URL: 'http://legacy-erp:8089/legacy-erp' });
     expect(find(objects, 'Service', 'orders-api').spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' }]);
   });

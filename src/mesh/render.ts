@@ -141,8 +141,16 @@ function workload(name: string, flows: FlowDefinition[], args: string[], port: n
   const configName = `${name}-env`;
   const secretName = `${name}-secrets`;
   const data: Record<string, string> = {};
-  const envVars: NonNullable<NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>['containers'][number]['env']> = [{ name: 'HUB_HOST', value: '0.0.0.0' }];
+  const envVars: NonNullable<NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>['containers'][number]['env']> = [
+    { name: 'HUB_HOST', value: '0.0.0.0' },
+    // The journal and the admin token, from the Secret when it has them: without REDIS_URL each pod keeps an embedded
+    // journal that is lost with the pod (parked retries and dead letters with it); without a token the admin API
+    // answers only inside the pod.
+    { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: secretName, key: 'REDIS_URL', optional: true } } },
+    { name: 'HUB_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'HUB_ADMIN_TOKEN', optional: true } } },
+  ];
   for (const r of [...refs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (r.name === 'REDIS_URL' || r.name === 'HUB_ADMIN_TOKEN' || r.name === 'HUB_HOST') continue;
     if (r.secret) {
       envVars.push({ name: r.name, valueFrom: { secretKeyRef: { name: secretName, key: r.name } } });
       continue;
