@@ -15,7 +15,7 @@ type Setup = (configPath: string | undefined) => Promise<{ config: HubConfig; re
 export const MESH_USAGE = `  hub mesh lint [--config FILE] [--json] [PATH...]
         Per flow (default: those in the flows folder), who owns retries, timeouts and circuit breaking on each hop
         (hub, mesh, both: stacked, or none), with the numbers in force.
-  hub mesh render [--style hub|mesh] --out DIR [--flows DIR] [--image IMAGE] [--namespace NS] [--flows-in-image DIR]
+  hub mesh render [--style hub|mesh] --out DIR [--flows DIR]... [--image IMAGE] [--namespace NS] [--flows-in-image DIR]
         Write the Kubernetes and Istio objects: mesh style (default) a Deployment, Service, VirtualService and
         DestinationRule per flow; hub style one set for the hub; egress rules for HTTP peers; PeerAuthentication STRICT.`;
 
@@ -54,7 +54,7 @@ async function lint(argv: string[], out: (s: string) => void, err: (s: string) =
 async function render(argv: string[], out: (s: string) => void, err: (s: string) => void, setup: Setup): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, style: { type: 'string', default: 'mesh' }, out: { type: 'string' }, flows: { type: 'string' }, image: { type: 'string', default: 'integration-hub:latest' }, namespace: { type: 'string' }, 'flows-in-image': { type: 'string' } },
+    options: { config: { type: 'string' }, style: { type: 'string', default: 'mesh' }, out: { type: 'string' }, flows: { type: 'string', multiple: true }, image: { type: 'string', default: 'integration-hub:latest' }, namespace: { type: 'string' }, 'flows-in-image': { type: 'string' } },
   });
   if (values.style !== 'hub' && values.style !== 'mesh') {
     err(`hub mesh render: --style is hub or mesh (got "${values.style}")`);
@@ -68,7 +68,7 @@ async function render(argv: string[], out: (s: string) => void, err: (s: string)
     err(`hub mesh render: --namespace must be a DNS label (lower-case letters, digits, "-"; got "${values.namespace}")`);
     return 2;
   }
-  const loaded = await load(values.flows ? [values.flows] : [], values.config, setup, err);
+  const loaded = await load(values.flows ?? [], values.config, setup, err);
   if (!loaded) return 1;
   const { files, warnings } = renderManifests(loaded.result.flows, {
     style: values.style as RenderStyle,
