@@ -397,12 +397,12 @@ export function hopsOf(service: ServiceDefinition, facts: ServiceFacts): Hop[] {
     const meshTries = meshRetries?.attempts ?? 1;
     const calls = inboundTries * hubTries * meshTries;
     const factors = [inboundTries > 1 ? `flow re-run ${inboundTries}` : '', hubTries > 1 ? `hub ${hubTries}` : '', meshTries > 1 ? `mesh ${meshTries}` : ''].filter(Boolean);
-    const retries: HopCell =
-      factors.length === 0
-        ? { owner: 'none', detail: 'one try' }
-        : factors.length > 1
-          ? { owner: 'both', detail: `${factors.join(' x ')} = up to ${calls} calls per message` }
-          : { owner: meshTries > 1 ? 'mesh' : hubTries > 1 ? 'hub' : 'mesh', detail: meshRetries && meshTries > 1 ? retriesText(meshRetries) : factors[0]!.startsWith('hub') ? `${hubTries} tries (errors.retry)${!http && owner.retries === 'mesh' ? ' (TCP: not the mesh\'s)' : ''}` : `${factors[0]}: up to ${calls} calls per message` };
+    let retries: HopCell;
+    if (factors.length === 0) retries = { owner: 'none', detail: 'one try' };
+    else if (factors.length > 1) retries = { owner: 'both', detail: `${factors.join(' x ')} = up to ${calls} calls per message` };
+    else if (meshRetries && meshTries > 1) retries = { owner: 'mesh', detail: retriesText(meshRetries) };
+    else if (hubTries > 1) retries = { owner: 'hub', detail: `${hubTries} tries (errors.retry)${!http && owner.retries === 'mesh' ? ' (TCP: not the mesh\'s)' : ''}` };
+    else retries = { owner: 'mesh', detail: `flow re-run ${inboundTries}: up to ${calls} calls per message` };
     const hubTimeout = k.timeoutMs === undefined ? 'adapter default' : formatMs(k.timeoutMs);
     const meshTimeout = http && owner.timeouts === 'mesh' ? service.timeoutMs : undefined;
     // The hub's own per-try timeout stays on; shorter than the mesh's per try, it cuts first and the mesh never acts.
