@@ -10,6 +10,7 @@ export type { RestSourceConfig } from './source.js';
 /** HTTP/JSON in and out: a route that feeds a flow and answers with its reply, and a request-reply HTTP client. */
 const rest: AdapterRegistration = {
   name: 'rest',
+  transport: 'http',
   description: 'HTTP in and out: a route whose requests feed the flow and get its reply (errors as RFC 9457 problem+json), and an HTTP request-reply sink.',
   source: {
     schema: sourceSchema as JsonSchema,

@@ -8,6 +8,7 @@ import { sourceFactory } from './source.js';
 
 const soap: AdapterRegistration = {
   name: 'soap',
+  transport: 'http',
   description: 'SOAP 1.1 and 1.2 over HTTP: a WSDL endpoint source with WS-Security UsernameToken, and a request-reply client sink.',
   source: sourceFactory,
   sink: sinkFactory,

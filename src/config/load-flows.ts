@@ -9,6 +9,7 @@ import { compileExpression, type CompiledExpression } from '../core/expression.j
 import { reservedPathOf } from '../core/http-route.js';
 import type { Registry } from '../core/registry.js';
 import { DEFAULT_FLOW_JOURNAL, type FlowJournalOptions, type JournalPolicy } from '../journal/contract.js';
+import { hubDeadlineMs, resolveService, stackedWarnings, type ServiceDefinition, type Transport } from '../mesh/resilience.js';
 import { findLiteralSecrets, substituteEnv } from './env.js';
 import { buildFlowSchema } from './flow-schema.js';
 import { compileFlowSchema, MessageSchemas } from './schema-validator.js';
@@ -26,12 +27,13 @@ export interface FlowDefinition {
   name: string;
   description: string | undefined;
   file: string;
-  source: { adapter: string; instance: Source; requestReply: boolean; claims: Claim[]; config: unknown };
-  sinks: Map<string, { adapter: string; instance: Sink; requestReply: boolean; config: unknown }>;
+  source: { adapter: string; instance: Source; requestReply: boolean; claims: Claim[]; config: unknown; transport?: Transport };
+  sinks: Map<string, { adapter: string; instance: Sink; requestReply: boolean; config: unknown; transport?: Transport }>;
   steps: { label: string; kind: string; run: Step; config?: unknown }[];
   reply: { expression: CompiledExpression | undefined; status: number | undefined };
   concurrency: number;
   queue: number;
+  /** The flow's deadline: its `timeout`, or the shorter `service.resilience.timeout` when the hub owns timeouts. */
   timeoutMs: number;
   /** In-process retries of a sink call. */
   retry: RetryPolicy;
@@ -40,6 +42,11 @@ export interface FlowDefinition {
   /** A sink that also receives dead messages (besides the journal). */
   deadLetterSink: string | undefined;
   journal: FlowJournalOptions;
+  /**
+   * How the flow is addressed as its own service, and who owns each hop's resilience (see src/mesh/resilience.ts).
+   * Always set by the loader; a definition made by hand without it has the hub own everything, with no breaker.
+   */
+  service?: ServiceDefinition;
 }
 
 export interface LoadOptions {
@@ -173,6 +180,7 @@ interface RawFlow {
     dead_letter?: { sink?: string };
   };
   journal?: JournalPolicy | { record?: JournalPolicy; body_bytes?: number };
+  service?: unknown;
 }
 
 function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): FlowDefinition | undefined {
@@ -233,7 +241,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     sinkKinds.set(sinkName, { requestReply });
     if (broken(['sinks', sinkName])) continue;
     try {
-      sinks.set(sinkName, { adapter: adapterName, instance: factory.create(config, adapterCtx(['sinks', sinkName, adapterName])), requestReply, config });
+      sinks.set(sinkName, { adapter: adapterName, instance: factory.create(config, adapterCtx(['sinks', sinkName, adapterName])), requestReply, config, transport: options.registry.adapter(adapterName)?.transport ?? 'tcp' });
     } catch (err) {
       src.report(['sinks', sinkName, adapterName], `sink could not be created: ${(err as Error).message}`);
     }
@@ -249,7 +257,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
   if (sourceAdapter && sourceFactory && !broken(['source', sourceAdapter])) {
     try {
       const instance = sourceFactory.create(sourceConfig, adapterCtx(['source', sourceAdapter]));
-      source = { adapter: sourceAdapter, instance, requestReply: sourceFactory.requestReply ?? false, claims: sourceFactory.claims?.(sourceConfig) ?? [], config: sourceConfig };
+      source = { adapter: sourceAdapter, instance, requestReply: sourceFactory.requestReply ?? false, claims: sourceFactory.claims?.(sourceConfig) ?? [], config: sourceConfig, transport: options.registry.adapter(sourceAdapter)?.transport ?? 'tcp' };
     } catch (err) {
       src.report(['source', sourceAdapter], `source could not be created: ${(err as Error).message}`);
     }
@@ -311,6 +319,33 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
   const journal = typeof flow.journal === 'string' ? { record: flow.journal } : (flow.journal ?? {});
   // A value that failed the schema was reported above; fall back to the default so the other checks go on.
   const ms = (path: (string | number)[], value: number | string | undefined, fallback: string): number => (value === undefined || broken(path) ? toMs(fallback) : toMs(value));
+  const retryPolicy: RetryPolicy = {
+    attempts: retry.attempts ?? 3,
+    backoff: retry.backoff ?? 'exponential',
+    initialMs: ms(['errors', 'retry', 'initial'], retry.initial, '200ms'),
+    maxMs: ms(['errors', 'retry', 'max'], retry.max, '5s'),
+  };
+  const timeoutMs = ms(['timeout'], flow.timeout, '30s');
+  const concurrency = flow.concurrency ?? 32;
+  const queue = flow.queue ?? 1000;
+  const durableAttempts = durable.attempts ?? 5;
+  const service = resolveService(
+    // Checked even when part of it failed the schema, so that every contradiction is found in one pass.
+    isObject(flow.service) ? flow.service : undefined,
+    {
+      flow: name,
+      flowTimeoutMs: timeoutMs,
+      requestReply: source.requestReply,
+      source: { adapter: source.adapter, transport: source.transport ?? 'tcp' },
+      sinks: [...sinks].map(([sinkName, k]) => ({ name: sinkName, adapter: k.adapter, transport: k.transport ?? 'tcp', url: typeof (k.config as { url?: unknown })?.url === 'string' ? (k.config as { url: string }).url : undefined, timeoutMs: sinkTimeoutMs(k.config) })),
+      retry: retryPolicy,
+      durableAttempts,
+      concurrency,
+      queue,
+    },
+    (issue) => src.report(issue.path, issue.message, reportOptions(issue)),
+  );
+  for (const w of stackedWarnings(service)) src.report(['sinks', w.hop.name], w.message, { at: 'key', severity: 'warning' });
   return {
     name,
     description: flow.description,
@@ -319,24 +354,31 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     sinks,
     steps,
     reply: { expression: replyExpression, status: flow.reply?.status },
-    concurrency: flow.concurrency ?? 32,
-    queue: flow.queue ?? 1000,
-    timeoutMs: ms(['timeout'], flow.timeout, '30s'),
-    retry: {
-      attempts: retry.attempts ?? 3,
-      backoff: retry.backoff ?? 'exponential',
-      initialMs: ms(['errors', 'retry', 'initial'], retry.initial, '200ms'),
-      maxMs: ms(['errors', 'retry', 'max'], retry.max, '5s'),
-    },
+    concurrency,
+    queue,
+    timeoutMs: hubDeadlineMs(service, timeoutMs),
+    retry: retryPolicy,
     durable: {
-      attempts: durable.attempts ?? 5,
+      attempts: durableAttempts,
       backoff: 'exponential',
       initialMs: ms(['errors', 'durable', 'initial'], durable.initial, '5s'),
       maxMs: ms(['errors', 'durable', 'max'], durable.max, '10m'),
     },
     deadLetterSink: typeof deadLetterSink === 'string' && sinks.has(deadLetterSink) ? deadLetterSink : undefined,
     journal: { record: journal.record ?? DEFAULT_FLOW_JOURNAL.record, maxBodyBytes: journal.body_bytes ?? DEFAULT_FLOW_JOURNAL.maxBodyBytes },
+    service,
   };
+}
+
+/** A sink's own per-try timeout, when its config gives one (`timeout`); undefined: the adapter's default. */
+function sinkTimeoutMs(config: unknown): number | undefined {
+  const t = (config as { timeout?: unknown } | undefined)?.timeout;
+  if (typeof t !== 'number' && typeof t !== 'string') return undefined;
+  try {
+    return toMs(t);
+  } catch {
+    return undefined;
+  }
 }
 
 function isObject(v: unknown): v is Record<string, any> {

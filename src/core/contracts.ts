@@ -153,6 +153,12 @@ export interface AdapterRegistration {
   /** Lower-case, used as the key in flow YAML (`source: { soap: {...} }`). */
   name: string;
   description: string;
+  /**
+   * What the network sees of this adapter's traffic: `http` (each call a request a mesh sidecar can route, retry,
+   * time out and eject on; an HTTP sink names its peer in its config's `url`) or `tcp` (the default: the sidecar
+   * sees only connections, as to a broker). Decides which hops `service.resilience` may hand to the mesh.
+   */
+  transport?: 'http' | 'tcp';
   source?: SourceFactory;
   sink?: SinkFactory;
 }

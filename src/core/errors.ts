@@ -46,6 +46,7 @@ export const ERROR_CODES = {
 
   // Downstream systems behind a sink.
   DOWNSTREAM_UNAVAILABLE: { kind: 'retryable', status: 502, fault: 'server', title: 'Downstream unavailable', hint: 'The downstream refused the connection or answered 5xx/429; it is retried with backoff.' },
+  CIRCUIT_OPEN: { kind: 'retryable', status: 503, fault: 'server', title: 'Circuit open', hint: 'The sink failed too many times in a row, so the hub stopped calling it for the ejection time (service.resilience.circuit_breaker) and retries the message later; fix the downstream, or the breaker lets one probe call through when that time is over.' },
   DOWNSTREAM_REJECTED: { kind: 'permanent', status: 502, fault: 'server', title: 'Downstream rejected the message', hint: 'The downstream answered 4xx: the message is wrong for it, and sending it again will not help.' },
   SOAP_FAULT_CLIENT: { kind: 'permanent', status: 502, fault: 'server', title: 'Downstream SOAP Client/Sender fault', hint: 'The SOAP service rejected the request as wrong; see the fault reason and detail.' },
   SOAP_FAULT_SERVER: { kind: 'retryable', status: 502, fault: 'server', title: 'Downstream SOAP Server/Receiver fault', hint: 'The SOAP service failed; it is retried with backoff.' },

@@ -7,6 +7,7 @@ import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
 import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { FlowMeter } from './flow-meter.js';
 import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
 import { withRetry } from './retry.js';
@@ -107,6 +108,8 @@ export class FlowRunner {
   readonly #watchers = new Set<(notice: MessageNotice) => void>();
 
   readonly #pausedRetryMs: number;
+  /** The hub's circuit breaker of each sink whose circuit breaking the hub owns (service.resilience.circuit_breaker). */
+  readonly #breakers = new Map<string, CircuitBreaker>();
 
   constructor(
     readonly def: FlowDefinition,
@@ -118,6 +121,11 @@ export class FlowRunner {
     this.#bulkhead = new Bulkhead(def.concurrency, def.queue);
     this.#logger = logger.child({ flow: def.name });
     this.#journal = journal;
+    for (const hop of def.service?.hops ?? []) {
+      if (hop.kind !== 'sink' || !hop.hubBreaker) continue;
+      const sink = hop.name;
+      this.#breakers.set(sink, new CircuitBreaker(sink, hop.hubBreaker, { onChange: (state, failures) => this.#logger.warn({ sink, state, failures }, `circuit of sink "${sink}" is ${state}`) }));
+    }
   }
 
   get name(): string {
@@ -540,10 +548,12 @@ export class FlowRunner {
   async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
+    const breaker = this.#breakers.get(sinkName);
+    const call = (attempt: number): Promise<Message | undefined> => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal });
     return withRetry(
       this.def.retry,
       signal,
-      (attempt) => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal }),
+      breaker ? (attempt) => breaker.call(() => call(attempt)) : call,
       (err, attempt, wait) => log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
     );
   }

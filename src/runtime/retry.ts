@@ -11,7 +11,7 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
 
 /**
  * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
- * Permanent errors and an aborted signal end it at once. The error thrown is the last one, as a HubError with
+ * Permanent errors, an open circuit (CIRCUIT_OPEN) and an aborted signal end it at once. The error thrown is the last one, as a HubError with
  * `details.attempts` recorded by the caller's log.
  */
 export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, work: (attempt: number) => Promise<T>, onRetry?: (err: HubError, attempt: number, waitMs: number) => void): Promise<T> {
@@ -20,7 +20,9 @@ export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, wor
       return await work(attempt);
     } catch (err) {
       const e = toHubError(err);
-      if (!e.retryable || attempt >= policy.attempts || signal.aborted) throw e;
+      // An open circuit fails the call at once: waiting out a backoff inside its ejection time would only hold the
+      // message; it is retried later (durably, or by its caller).
+      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || signal.aborted) throw e;
       const wait = backoffMs(policy, attempt);
       onRetry?.(e, attempt, wait);
       try {
