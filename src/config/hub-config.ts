@@ -25,7 +25,16 @@ export interface HubConfig {
   limits: HubLimits;
   logLevel: string;
   shutdownGraceMs: number;
-  journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number; keep?: Retention };
+  journal: {
+    redisUrl: string | undefined;
+    prefix: string;
+    dir: string;
+    /** True when HUB_JOURNAL_DIR named `dir`: it is this process's folder as given, and flow mode adds no `/<flow>`. */
+    dirExact?: boolean;
+    retryPollMs: number;
+    leaseMs: number;
+    keep?: Retention;
+  };
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
   admin?: {
     /** The bearer token (a machine credential with role admin). */
@@ -103,6 +112,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
       redisUrl: env.REDIS_URL || raw.journal?.redis_url || undefined,
       prefix: env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal',
       dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : resolve(base, raw.journal?.dir ?? '.hub/journal'),
+      dirExact: Boolean(env.HUB_JOURNAL_DIR),
       retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),

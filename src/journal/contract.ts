@@ -263,8 +263,11 @@ export interface Journal {
    * nor released by then (its replica died) becomes claimable again, so a retry can run twice (at least once),
    * never zero times. After a crash, what a replica held is due again once its lease runs out (embedded: at
    * once on reopen, since only one process has the journal).
+   * With `flows`, only retries of those flows are claimed, and the others are left untouched for a caller that runs
+   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out
+   * would hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing.
    */
-  claimDueRetries(limit: number): Promise<RetryClaim[]>;
+  claimDueRetries(limit: number, options?: { flows?: readonly string[] }): Promise<RetryClaim[]>;
 
   /**
    * Ends a claimed retry: the caller has delivered the message or dead-lettered it (it appends that event itself).
