@@ -257,7 +257,8 @@ export interface Journal {
   scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
 
   /**
-   * Claims up to `limit` retries whose due time has come, oldest due first. Each due retry is handed to exactly one
+   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend
+   * may let them take turns). Each due retry is handed to exactly one
    * caller across every process sharing the journal. Called by each replica's retry poller, every second or so;
    * calls may overlap. A claim lasts `leaseMs` (the backend's option, 30 s by default): a claim neither completed
    * nor released by then (its replica died) becomes claimable again, so a retry can run twice (at least once),
