@@ -193,7 +193,7 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   } catch (e) {
     await hub.stop();
     const code = (e as { code?: string }).code;
-    const taken = `hub run: port ${config.port} on ${config.host} is already in use; choose another with --port${flow !== undefined ? ' (each flow service needs a port of its own)' : ''}`;
+    const taken = `hub run: port ${hub.port} on ${config.host} is already in use; choose another with --port${flow !== undefined ? ' (each flow service needs a port of its own)' : ''}`;
     err(code === 'EADDRINUSE' ? taken : `hub run: cannot listen: ${(e as Error).message}`);
     return 1;
   }

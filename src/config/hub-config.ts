@@ -19,6 +19,8 @@ export interface HubConfig {
   file: string | undefined;
   host: string;
   port: number;
+  /** Where `port` came from: a flow service's own port (flow mode) beats the file's and the default, not a flag's or HUB_PORT. */
+  portFrom?: 'flag' | 'env' | 'file' | 'default';
   flowsDir: string;
   schemasDir: string;
   adapters: { spec: string; baseDir: string }[];
@@ -102,6 +104,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     file,
     host: overrides.host ?? env.HUB_HOST ?? raw.host ?? '127.0.0.1',
     port,
+    portFrom: overrides.port !== undefined ? 'flag' : env.HUB_PORT ? 'env' : raw.port !== undefined ? 'file' : 'default',
     flowsDir: overrides.flows ? resolve(cwd, overrides.flows) : env.HUB_FLOWS ? resolve(cwd, env.HUB_FLOWS) : resolve(base, raw.flows ?? 'flows'),
     schemasDir: env.HUB_SCHEMAS ? resolve(cwd, env.HUB_SCHEMAS) : raw.schemas ? resolve(base, raw.schemas) : defaultSchemasDir(base),
     adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),

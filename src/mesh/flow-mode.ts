@@ -27,6 +27,16 @@ export function selectFlow(flows: FlowDefinition[], name: string, flowsDir: stri
 }
 
 /**
+ * The port a flow service listens on: `--port` or HUB_PORT when given; else the flow's own port when it names one
+ * (`flowPort`); else hub.yaml's or the default. The flow's own beats hub.yaml's, which every flow service started
+ * from that file shares.
+ */
+export function servicePort(config: HubConfig, flowPort?: number): number {
+  if (flowPort === undefined || config.portFrom === 'flag' || config.portFrom === 'env') return config.port;
+  return flowPort;
+}
+
+/**
  * The embedded journal's folder for one flow service: `<journal dir>/<flow>`, so that flow services sharing a hub.yaml
  * (or its default) each have their own store and lock, unless HUB_JOURNAL_DIR named this process's folder exactly.
  */

@@ -16,7 +16,7 @@ import { RetentionSweeper } from './retention.js';
 import { RetryPoller } from './retry-poller.js';
 import { hubError } from '../core/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../core/problem.js';
-import { flowJournalDir, selectFlow } from '../mesh/flow-mode.js';
+import { flowJournalDir, selectFlow, servicePort } from '../mesh/flow-mode.js';
 import { FlowScopedJournal } from '../mesh/scoped-journal.js';
 
 export class FlowLoadError extends Error {
@@ -51,6 +51,8 @@ export class Hub {
   readonly app: FastifyInstance;
   readonly retries: RetryPoller;
   readonly retention: RetentionSweeper;
+  /** The port listen() opens: the configured one, or in flow mode the flow service's (servicePort). */
+  readonly port: number;
   #stopping = false;
   #started = false;
 
@@ -60,6 +62,7 @@ export class Hub {
     readonly journal: Journal,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger);
+    this.port = options.flow === undefined ? options.config.port : servicePort(options.config);
     this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     const own = options.flow === undefined ? journal : new FlowScopedJournal(journal, options.flow);
@@ -135,7 +138,7 @@ export class Hub {
 
   /** Opens the port; resolves with the address it listens on. */
   async listen(): Promise<string> {
-    const address = await this.app.listen({ host: this.options.config.host, port: this.options.config.port });
+    const address = await this.app.listen({ host: this.options.config.host, port: this.port });
     const flows = this.runners.map((r) => r.name);
     if (this.options.flow !== undefined) this.options.logger.info({ address, flows }, `flow service "${this.options.flow}" listening on ${address}`);
     else this.options.logger.info({ address, flows }, `hub listening on ${address} with ${this.runners.length} flow(s)`);
