@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,25 @@ describe('hub run --flow: bad input gets a clear message and a non-zero exit', (
       blocker.close();
     }
   });
+});
+
+describe('a flow service stands alone', () => {
+  it('starts though another flow\'s file is broken (saying so), and refuses to start a flow whose own file is', async () => {
+    const dir = tempDir();
+    copyFileSync(join(ROOT, 'flows', 'order-status-api.yaml'), join(dir, 'order-status-api.yaml'));
+    copyFileSync(join(ROOT, 'test', 'fixtures', 'broken', 'a-orders.yaml'), join(dir, 'a-orders.yaml'));
+    const hub = await startHub(['--flows', dir, '--flow', 'order-status-api'], { readyTimeoutMs: 60_000 });
+    try {
+      expect(hub.logs()).toContain(`flow files with errors are not loaded (hub validate ${join(dir, 'a-orders.yaml')} lists them)`);
+    } finally {
+      await hub.stop();
+    }
+    const broken = await runHub(['run', '--flows', dir, '--flow', 'a-orders', '--port', '0'], { env: { HUB_LOG_LEVEL: 'silent' } });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/a-orders\.yaml:10:9: JSONata does not compile/);
+    const hubMode = await runHub(['run', '--flows', dir, '--port', '0'], { env: { HUB_LOG_LEVEL: 'silent' } });
+    expect([hubMode.code, hubMode.stderr]).toEqual([1, expect.stringMatching(/a-orders\.yaml:10:9/)]);
+  }, 120_000);
 });
 
 describe('flow services side by side on one machine', () => {

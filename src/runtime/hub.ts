@@ -105,8 +105,22 @@ export class Hub {
     const { config, registry, logger } = options;
     const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
     for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
-    if (hasErrors(result)) throw new FlowLoadError(result.diagnostics.filter((d) => d.severity === 'error'));
-    const flows = options.flow === undefined ? result.flows : [selectFlow(result.flows, options.flow, config.flowsDir)];
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
+    let flows = result.flows;
+    if (options.flow === undefined) {
+      if (hasErrors(result)) throw new FlowLoadError(errors);
+    } else {
+      // A flow service stands alone: another flow's broken file does not keep it from starting (the blast radius
+      // flow mode is for), but its own file's problems do, and so does any when the name is nowhere to be found.
+      const wanted = options.flow;
+      const found = flows.find((f) => f.name === wanted);
+      if (!found && errors.length > 0) throw new FlowLoadError(errors);
+      const own = errors.filter((d) => d.file === found?.file);
+      if (own.length > 0) throw new FlowLoadError(own);
+      const others = [...new Set(errors.map((d) => d.file))];
+      if (others.length > 0) logger.warn({ files: others }, `flow files with errors are not loaded (hub validate ${others.join(' ')} lists them); flow "${wanted}" does not depend on them`);
+      flows = [selectFlow(flows, wanted, config.flowsDir)];
+    }
     const journal = options.journal ?? (await Hub.#openJournal(config, logger, options.flow));
     const hub = new Hub(options, flows, journal);
     try {
