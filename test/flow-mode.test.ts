@@ -10,10 +10,12 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import amqp from 'amqplib';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deleteRedisJournal } from '../src/journal/redis.js';
 import { freePort, ROOT, runHub, startHub, type HubProcess } from './support/processes.js';
+import { Recorder } from './support/recorder.js';
 
 const BROKER = new URL(process.env.AMQP_TEST_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -145,6 +147,51 @@ describe('flow services side by side on one machine', () => {
       await deleteRedisJournal(REDIS_URL, prefix);
     }
   }, 120_000);
+});
+
+describe('flow services sharing one Redis journal run their own durable retries', () => {
+  it('the fulfilment service\'s parked order is retried by it when due, not held back a lease by the other service', async () => {
+    const id = randomUUID().slice(0, 8);
+    const prefix = `hubtest:flowmode:${id}`;
+    const fulfilment = new Recorder();
+    await fulfilment.start();
+    // Down for the first five calls (the flow's in-process attempts), so the order is parked for a durable retry
+    // (due 5 s later); then up.
+    let calls = 0;
+    fulfilment.status = () => (++calls <= 5 ? 503 : 202);
+    const env = {
+      REDIS_URL,
+      HUB_JOURNAL_PREFIX: prefix,
+      AMQP_URL: BROKER.href,
+      FULFILMENT_QUEUE: `flowmode.retries.${id}`,
+      REGION_EXCHANGE: `flowmode.retries.${id}`,
+      FULFILMENT_URL: `${fulfilment.url}/fulfilments`,
+    };
+    // The other service polls the same journal every second too: before claims took flows, it took the fulfilment
+    // retry about half the time and sat on it for the whole lease (30 s).
+    const [worker, other] = await Promise.all([startHub(['--flows', 'flows/brokers', '--flow', 'fulfilment'], { env, readyTimeoutMs: 60_000 }), startHub(['--flow', 'orders-api'], { env, readyTimeoutMs: 60_000 })]);
+    const conn = await amqp.connect(BROKER.href);
+    try {
+      const ch = await conn.createConfirmChannel();
+      const sent = Date.now();
+      ch.publish(env.REGION_EXCHANGE, 'orders.eu', Buffer.from(JSON.stringify({ orderId: `O-${id}`, region: 'eu', total: 1 })), { contentType: 'application/json', persistent: true });
+      await ch.waitForConfirms();
+      const [delivered] = await fulfilment.waitFor(1, 25_000);
+      expect(JSON.parse(delivered!.body)).toMatchObject({ orderId: `O-${id}`, warehouse: 'eu-1' });
+      expect(calls).toBe(6);
+      expect(Date.now() - sent).toBeLessThan(20_000); // in-process attempts (~3 s) + the durable backoff (5 s) + polls
+      const page = (await (await request(`${worker.url}/admin/api/messages?flow=fulfilment`)).body.json()) as { items: { status: string; attempts: number }[] };
+      expect(page.items).toEqual([expect.objectContaining({ status: 'delivered', attempts: 2 })]);
+      expect(worker.logs()).not.toContain('could not be finished');
+      await ch.deleteQueue(env.FULFILMENT_QUEUE).catch(() => {});
+      await ch.deleteExchange(env.REGION_EXCHANGE).catch(() => {});
+    } finally {
+      await conn.close().catch(() => {});
+      await Promise.all([worker.stop(), other.stop()]);
+      await fulfilment.close();
+      await deleteRedisJournal(REDIS_URL, prefix);
+    }
+  }, 150_000);
 });
 
 /** A TCP forwarder to RabbitMQ on a port of its own that starts closed: the broker "comes up" when it opens. */
