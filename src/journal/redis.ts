@@ -294,7 +294,8 @@ export class RedisJournal implements Journal {
     this.#warn = warn;
   }
 
-  #queue(flow: string, name = queueName(flow)): Queue<RetryData> {
+  #queue(flow: string): Queue<RetryData> {
+    const name = queueName(flow);
     let queue = this.#queues.get(name);
     if (!queue) {
       queue = new Queue<RetryData>(name, { connection: this.#redis, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
@@ -332,14 +333,19 @@ export class RedisJournal implements Journal {
    * process of an earlier version is left to it.
    */
   async moveLegacyRetries(): Promise<void> {
-    const legacy = this.#queue('', LEGACY_QUEUE);
-    if ((await legacy.count()) === 0) return;
-    for (const job of await legacy.getJobs(['delayed', 'wait', 'prioritized'])) {
-      if (!job?.id) continue;
-      const due = Date.parse(job.data.dueAt);
-      await this.#retryFlows([job.data.flow]);
-      await this.#queue(job.data.flow).add('retry', job.data, { jobId: job.id, delay: Math.max(0, (Number.isNaN(due) ? Date.now() : due) - Date.now()) });
-      await job.remove();
+    const legacy = new Queue<RetryData>(LEGACY_QUEUE, { connection: this.#redis, prefix: this.#p });
+    legacy.on('error', () => {});
+    try {
+      if ((await legacy.count()) === 0) return;
+      for (const job of await legacy.getJobs(['delayed', 'wait', 'prioritized'])) {
+        if (!job?.id) continue;
+        const due = Date.parse(job.data.dueAt);
+        await this.#retryFlows([job.data.flow]);
+        await this.#queue(job.data.flow).add('retry', job.data, { jobId: job.id, delay: Math.max(0, (Number.isNaN(due) ? Date.now() : due) - Date.now()) });
+        await job.remove();
+      }
+    } finally {
+      await legacy.close(); // the shared connection stays open
     }
   }
 
