@@ -251,6 +251,11 @@ describe('a flow service\'s /readyz follows its own source and sinks', () => {
     } finally {
       await hub.stop();
       await door.close();
+      const conn = await amqp.connect(BROKER.href);
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(`flowmode.fulfilment.${id}`).catch(() => {});
+      await ch.deleteExchange(`flowmode.by-region.${id}`).catch(() => {});
+      await conn.close().catch(() => {});
     }
   }, 150_000);
 });
