@@ -12,6 +12,7 @@ import { MessageSchemas } from './config/schema-validator.js';
 import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { MESH_USAGE, meshCommand } from './mesh/cli.js';
+import { UnknownFlowError } from './mesh/flow-mode.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
@@ -19,7 +20,8 @@ const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 Usage:
   hub run [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--flow NAME]
         Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz and /readyz.
-        --flow NAME runs that one flow alone (mesh style).
+        --flow NAME runs that one flow alone as its own service (mesh style): only its routes, /healthz, /readyz
+        (ready when its source and sinks are connected), its embedded journal in <journal dir>/NAME; one per process.
   hub validate [--config FILE] PATH...
         Lint flow files (or folders of them); prints file:line:col: message for every problem.
   hub adapters [--config FILE] [--json]
@@ -161,24 +163,42 @@ async function validateCommand(argv: string[], out: (s: string) => void, err: (s
 async function runCommand(argv: string[], err: (s: string) => void): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { flows: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' }, flow: { type: 'string' }, 'log-level': { type: 'string' } },
+    options: { flows: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' }, flow: { type: 'string', multiple: true }, 'log-level': { type: 'string' } },
   });
+  // One process, one flow: several flows as services are several processes (or hub mode, which runs them all).
+  if (values.flow && values.flow.length > 1) {
+    err(`hub run: --flow is given ${values.flow.length} times (${values.flow.map((f) => `"${f}"`).join(', ')}); a flow service runs one flow: start one hub run --flow per flow, or hub run without --flow for all of them`);
+    return 2;
+  }
+  const flow = values.flow?.[0];
+  if (flow !== undefined && flow.trim() === '') {
+    err('hub run: --flow needs the name of a flow (e.g. hub run --flow orders-api); hub validate lists problems, hub run without --flow runs every flow');
+    return 2;
+  }
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     err(`hub run: --port must be an integer from 0 to 65535 (got "${values.port}")`);
     return 2;
   }
   const { config, registry } = await setup(values.config, { ...(values.flows ? { flows: values.flows } : {}), ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), ...(values['log-level'] ? { logLevel: values['log-level'] } : {}) });
-  const logger: Logger = pino({ level: config.logLevel, base: { service: values.flow ?? 'hub' } });
+  const logger: Logger = pino({ level: config.logLevel, base: { service: flow ?? 'hub' } });
   // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
-  const hub = await Hub.build({ config, registry, logger, ...(values.flow ? { flow: values.flow } : {}) });
+  let hub: Hub;
+  try {
+    hub = await Hub.build({ config, registry, logger, ...(flow !== undefined ? { flow } : {}) });
+  } catch (e) {
+    if (!(e instanceof UnknownFlowError)) throw e;
+    err(`hub run --flow: ${e.message}`);
+    return 2;
+  }
   try {
     await hub.listen();
   } catch (e) {
     await hub.stop();
     const code = (e as { code?: string }).code;
-    err(code === 'EADDRINUSE' ? `hub run: port ${config.port} on ${config.host} is already in use; choose another with --port` : `hub run: cannot listen: ${(e as Error).message}`);
+    const taken = `hub run: port ${hub.port} on ${config.host} is already in use; choose another with --port${flow !== undefined ? ' (each flow service needs a port of its own)' : ''}`;
+    err(code === 'EADDRINUSE' ? taken : `hub run: cannot listen: ${(e as Error).message}`);
     return 1;
   }
   return new Promise<number>((resolveExit) => {

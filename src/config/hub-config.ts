@@ -19,6 +19,8 @@ export interface HubConfig {
   file: string | undefined;
   host: string;
   port: number;
+  /** Where `port` came from: a flow service's own port (flow mode) beats the file's and the default, not a flag's or HUB_PORT. */
+  portFrom?: 'flag' | 'env' | 'file' | 'default';
   flowsDir: string;
   schemasDir: string;
   adapters: { spec: string; baseDir: string }[];
@@ -27,7 +29,16 @@ export interface HubConfig {
   trustProxy?: string[];
   logLevel: string;
   shutdownGraceMs: number;
-  journal: { redisUrl: string | undefined; prefix: string; dir: string; retryPollMs: number; leaseMs: number; keep?: Retention };
+  journal: {
+    redisUrl: string | undefined;
+    prefix: string;
+    dir: string;
+    /** True when HUB_JOURNAL_DIR named `dir`: it is this process's folder as given, and flow mode adds no `/<flow>`. */
+    dirExact?: boolean;
+    retryPollMs: number;
+    leaseMs: number;
+    keep?: Retention;
+  };
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
   admin?: {
     /** The bearer token (a machine credential with role admin). */
@@ -96,6 +107,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     file,
     host: overrides.host ?? env.HUB_HOST ?? raw.host ?? '127.0.0.1',
     port,
+    portFrom: overrides.port !== undefined ? 'flag' : env.HUB_PORT ? 'env' : raw.port !== undefined ? 'file' : 'default',
     flowsDir: overrides.flows ? resolve(cwd, overrides.flows) : env.HUB_FLOWS ? resolve(cwd, env.HUB_FLOWS) : resolve(base, raw.flows ?? 'flows'),
     schemasDir: env.HUB_SCHEMAS ? resolve(cwd, env.HUB_SCHEMAS) : raw.schemas ? resolve(base, raw.schemas) : defaultSchemasDir(base),
     adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),
@@ -107,6 +119,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
       redisUrl: env.REDIS_URL || raw.journal?.redis_url || undefined,
       prefix: env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal',
       dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : resolve(base, raw.journal?.dir ?? '.hub/journal'),
+      dirExact: Boolean(env.HUB_JOURNAL_DIR),
       retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),

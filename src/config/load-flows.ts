@@ -463,7 +463,8 @@ export function describeSchemaErrors(errors: ErrorObject[], registry: Registry):
   return out;
 }
 
-function closest(word: string, candidates: string[]): string | undefined {
+/** The candidate nearest to `word` (case-insensitive edit distance), if one is near enough to be a likely typo. */
+export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {

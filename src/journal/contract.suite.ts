@@ -386,6 +386,40 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         await Promise.all([...a!.map((cl) => j.completeRetry(cl)), ...b!.map((cl) => other.completeRetry(cl)), ...c!.map((cl) => other.completeRetry(cl))]);
         expect(await j.claimDueRetries(10)).toEqual([]);
       });
+
+      it('claims only the named flows\' retries and leaves the others due for their own claimer, untouched', async () => {
+        const { h, j } = await setup();
+        const other = h.shared ? await h.open() : j;
+        const orders = [message({ flow: 'orders' }), message({ flow: 'orders' })];
+        const quotes = [message({ flow: 'quotes' }), message({ flow: 'quotes' })];
+        for (const m of [...orders, ...quotes]) {
+          await j.record(m, [received()], CAP);
+          await j.scheduleRetry(m.id, { dueAt: at(-1), attempt: 2 });
+        }
+        expect(await j.claimDueRetries(10, { flows: [] })).toEqual([]);
+        const mine = await j.claimDueRetries(10, { flows: ['orders'] });
+        expect(mine.map((c) => c.id).sort()).toEqual(orders.map((m) => m.id).sort());
+        expect(await j.claimDueRetries(10, { flows: ['orders'] })).toEqual([]);
+        // The other flow's retries were never claimed: its own claimer gets them at once, not after a lease.
+        const theirs = await other.claimDueRetries(10, { flows: ['quotes', 'nobody'] });
+        expect(theirs.map((c) => ({ id: c.id, flow: c.flow }))).toEqual(expect.arrayContaining(quotes.map((m) => ({ id: m.id, flow: 'quotes' }))));
+        expect(theirs).toHaveLength(2);
+        for (const m of quotes) expect((await j.get(m.id))!.timeline.map((e) => e.type)).toEqual(['received', 'waiting-for-retry']);
+        await Promise.all([...mine.map((c) => j.completeRetry(c)), ...theirs.map((c) => other.completeRetry(c))]);
+        expect(await j.claimDueRetries(10)).toEqual([]);
+      });
+
+      it('without flows claims every flow\'s due retries', async () => {
+        const { j } = await setup();
+        const ms = [message({ flow: 'orders' }), message({ flow: 'quotes' })];
+        for (const m of ms) {
+          await j.record(m, [received()], CAP);
+          await j.scheduleRetry(m.id, { dueAt: at(-1), attempt: 2 });
+        }
+        const claims = await claimAll(j);
+        expect(claims.map((c) => c.flow).sort()).toEqual(['orders', 'quotes']);
+        for (const c of claims) await j.completeRetry(c);
+      });
     });
 
     describe('dead letters', () => {

@@ -278,14 +278,18 @@ export interface Journal {
   scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
 
   /**
-   * Claims up to `limit` retries whose due time has come, oldest due first. Each due retry is handed to exactly one
+   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend
+   * may let them take turns). Each due retry is handed to exactly one
    * caller across every process sharing the journal. Called by each replica's retry poller, every second or so;
    * calls may overlap. A claim lasts `leaseMs` (the backend's option, 30 s by default): a claim neither completed
    * nor released by then (its replica died) becomes claimable again, so a retry can run twice (at least once),
    * never zero times. After a crash, what a replica held is due again once its lease runs out (embedded: at
    * once on reopen, since only one process has the journal).
+   * With `flows`, only retries of those flows are claimed, and the others are left untouched for a caller that runs
+   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out
+   * would hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing.
    */
-  claimDueRetries(limit: number): Promise<RetryClaim[]>;
+  claimDueRetries(limit: number, options?: { flows?: readonly string[] }): Promise<RetryClaim[]>;
 
   /**
    * Ends a claimed retry: the caller has delivered the message or dead-lettered it (it appends that event itself).

@@ -553,10 +553,13 @@ export class EmbeddedJournal implements Journal {
     await this.#write([{ o: 'retry', id, due, attempt: retry.attempt }, { o: 'ev', id, e: [waitingEvent(retry)] }]);
   }
 
-  async claimDueRetries(limit: number): Promise<RetryClaim[]> {
+  async claimDueRetries(limit: number, options: { flows?: readonly string[] } = {}): Promise<RetryClaim[]> {
     this.#check();
     const now = Date.now();
-    const due = [...this.#retries].filter(([id, r]) => r.dueMs <= now && !((this.#claims.get(id)?.until ?? 0) > now)).sort((a, b) => a[1].dueMs - b[1].dueMs);
+    const flows = options.flows ? new Set(options.flows) : undefined;
+    const due = [...this.#retries]
+      .filter(([id, r]) => r.dueMs <= now && !((this.#claims.get(id)?.until ?? 0) > now) && (!flows || flows.has(this.#records.get(id)?.flow ?? '')))
+      .sort((a, b) => a[1].dueMs - b[1].dueMs);
     return due.slice(0, Math.max(0, limit)).map(([id, r]) => {
       const token = randomUUID();
       this.#claims.set(id, { token, until: now + this.#leaseMs });

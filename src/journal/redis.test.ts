@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Journal } from './contract.js';
@@ -104,7 +105,8 @@ describe('redis journal', () => {
     } while (cursor !== '0');
     expect(keys).toEqual([`${prefix}:m:${id}`]);
     expect(await j.remove(id)).toBe(true);
-    const left = (await admin.keys(`${prefix}:*`)).filter((k) => !k.startsWith(`${prefix}:retries:`));
+    // BullMQ keeps its queues' own bookkeeping keys; the list of flows with retry queues stays too.
+    const left = (await admin.keys(`${prefix}:*`)).filter((k) => !k.startsWith(`${prefix}:retries`) && k !== `${prefix}:retry-flows`);
     expect(left).toEqual([]);
     expect(await j.claimDueRetries(5)).toEqual([]);
     await j.close();
@@ -155,6 +157,37 @@ describe('redis journal', () => {
       expect(Date.now() - t).toBeLessThan(3_000);
     } finally {
       await proxy.cut();
+      await deleteRedisJournal(URL, prefix);
+    }
+  });
+
+  it('moves the retries waiting in the one queue of earlier versions to their flows\' queues at open, due as they were', async () => {
+    const prefix = `test:journal:${randomUUID()}`;
+    const j = await openRedisJournal({ url: URL, prefix });
+    const connection = new Redis(URL, { maxRetriesPerRequest: null });
+    const legacy = new Queue('retries', { connection, prefix });
+    try {
+      const ids = [`m-${randomUUID()}`, `m-${randomUUID()}`];
+      const flows = ['orders', 'quotes'];
+      for (const [i, id] of ids.entries()) await j.record({ id, flow: flows[i]!, source: 's', receivedAt: new Date().toISOString(), headers: {}, body: Buffer.from('x') }, [], { maxBodyBytes: 10 });
+      await j.close();
+      // What an earlier version left: one job per message in the queue "retries", one due now, one in a minute.
+      await legacy.add('retry', { id: ids[0], flow: 'orders', attempt: 2, dueAt: new Date().toISOString() }, { jobId: `r-${ids[0]}` });
+      await legacy.add('retry', { id: ids[1], flow: 'quotes', attempt: 3, dueAt: new Date(Date.now() + 60_000).toISOString() }, { jobId: `r-${ids[1]}`, delay: 60_000 });
+      const k = await openRedisJournal({ url: URL, prefix });
+      try {
+        expect(await legacy.count()).toBe(0);
+        const [claim, ...rest] = await k.claimDueRetries(5, { flows: ['orders'] });
+        expect(rest).toEqual([]);
+        expect(claim).toMatchObject({ id: ids[0], flow: 'orders', attempt: 2 });
+        expect(await k.claimDueRetries(5)).toEqual([]); // the other is not due yet
+        await k.completeRetry(claim!);
+      } finally {
+        await k.close();
+      }
+    } finally {
+      await legacy.close();
+      connection.disconnect();
       await deleteRedisJournal(URL, prefix);
     }
   });

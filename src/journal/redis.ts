@@ -1,8 +1,10 @@
 /**
  * The Redis journal: what production and several hub replicas use, configured by a URL (REDIS_URL). Records,
  * timelines, indexes and dead-letter groups live in Redis hashes, lists and sorted sets under one key prefix;
- * durable retries are BullMQ delayed jobs in a queue under the same prefix, split by role as BullMQ intends: a
- * Queue produces them, a Worker (fetching manually) claims them, QueueEvents observes stalls.
+ * durable retries are BullMQ delayed jobs in one queue per flow under the same prefix, split by role as BullMQ
+ * intends: a Queue produces them, a Worker (fetching manually) claims them and notices stalls. A queue per flow,
+ * because BullMQ hands out a queue's next job whatever it is: flow services sharing this journal each claim from
+ * their own flow's queue, and never hold back another flow's retry (a claim taken and dropped lasts a lease).
  *
  * Set up as BullMQ's production guide says: the worker's connections have maxRetriesPerRequest null (a worker
  * waits out a Redis restart instead of failing), the producer's connection has no offline queue (a write while
@@ -13,7 +15,7 @@
  * journal needs a single Redis (or a primary with replicas), not a Redis Cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type {
   AuditRecord,
@@ -48,8 +50,13 @@ export interface RedisJournalOptions {
   onWarning?: (message: string) => void;
 }
 
-const QUEUE = 'retries';
-/** Longest close() waits for BullMQ's queue, worker and observer to close before it drops the connections. */
+/** The retry queue of one flow (BullMQ queue names may not contain ":"). */
+function queueName(flow: string): string {
+  return `retries.${flow.replace(/%/g, '%25').replace(/:/g, '%3A')}`;
+}
+/** Where retries waited before they had a queue per flow; open() moves any it finds to their flow's queue. */
+const LEGACY_QUEUE = 'retries';
+/** Longest close() waits for BullMQ's queues and workers to close before it drops the connections. */
 const CLOSE_WAIT_MS = 2_000;
 
 /** What the warning says when Redis may evict journal keys; undefined when the policy is safe. */
@@ -159,13 +166,13 @@ return ''
 
 // remove: ARGV P, id. Returns 1 when there was a record.
 const REMOVE = `${APPLY}
-local P, id, only, job = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local P, id, only, job, flow = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rk = P .. ':m:' .. id
 if redis.call('EXISTS', rk) == 0 then return 0 end
 local f = redis.call('HMGET', rk, 'flow', 'corr', 'status', 'code')
 if only ~= '' then
   if not string.find(',' .. only .. ',', ',' .. f[3] .. ',', 1, true) then return 0 end
-  if redis.call('EXISTS', job) == 1 then return 0 end
+  if f[1] ~= flow or redis.call('EXISTS', job) == 1 then return 0 end
 end
 leaveGroup(P, id, rk)
 redis.call('ZREM', P .. ':i:all', id)
@@ -223,11 +230,10 @@ export async function openRedisJournal(options: RedisJournalOptions): Promise<Re
   const warn = options.onWarning ?? (() => {});
   // The producer side: records and enqueued retries. No offline queue: a write while Redis is away fails at once.
   const producer = new Redis(options.url, { enableOfflineQueue: false }) as JournalRedis;
-  // The worker side: waits out a Redis restart (BullMQ requires maxRetriesPerRequest null for workers), and the
-  // observer's blocking connection likewise.
+  // The worker side: waits out a Redis restart (BullMQ requires maxRetriesPerRequest null for workers); each flow's
+  // Worker adds a blocking connection of its own, made from it.
   const worker = new Redis(options.url, { maxRetriesPerRequest: null });
-  const observer = new Redis(options.url, { maxRetriesPerRequest: null });
-  const all = [producer, worker, observer];
+  const all = [producer, worker];
   try {
     await Promise.all(all.map(ready));
   } catch (err) {
@@ -241,7 +247,14 @@ export async function openRedisJournal(options: RedisJournalOptions): Promise<Re
   producer.defineCommand('journalReplay', { numberOfKeys: 0, lua: REPLAY });
   producer.defineCommand('journalRemove', { numberOfKeys: 0, lua: REMOVE });
   producer.defineCommand('journalDedupe', { numberOfKeys: 1, lua: DEDUPE });
-  return new RedisJournal(options, producer, worker, observer, warn);
+  const journal = new RedisJournal(options, producer, worker, warn);
+  try {
+    await journal.moveLegacyRetries();
+  } catch (err) {
+    await journal.close();
+    throw new JournalError('UNAVAILABLE', `cannot move the waiting retries to their flows' queues in Redis at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
+  }
+  return journal;
 }
 
 function ready(client: Redis): Promise<void> {
@@ -260,38 +273,86 @@ export class RedisJournal implements Journal {
   readonly #p: string;
   readonly #redis: JournalRedis;
   readonly #workerConnection: Redis;
-  readonly #observerConnection: Redis;
   readonly #leaseMs: number;
-  readonly #queue: Queue<RetryData>;
-  readonly #worker: Worker<RetryData>;
-  readonly #events: QueueEvents;
+  readonly #warn: (message: string) => void;
+  /** Each flow's retry queue (producing shares the producer connection), made when first needed. */
+  readonly #queues = new Map<string, Queue<RetryData>>();
+  /**
+   * Each flow's claimer, made at the first claim of a flow that has retries: each holds a connection of its own
+   * for BullMQ, and finds the stalled claims of its flow (a replica that died holding them), so only processes
+   * that run the flow recover its retries, and flows without durable retries cost nothing.
+   */
+  readonly #workers = new Map<string, Worker<RetryData>>();
+  /** Where claims of several flows start, so that one busy flow does not keep the others waiting. */
+  #nextFlow = 0;
   #closed = false;
 
-  constructor(options: RedisJournalOptions, producer: JournalRedis, workerConnection: Redis, observerConnection: Redis, warn: (message: string) => void) {
+  constructor(options: RedisJournalOptions, producer: JournalRedis, workerConnection: Redis, warn: (message: string) => void) {
     this.#p = options.prefix ?? 'hub:journal';
     this.#redis = producer;
     this.#workerConnection = workerConnection;
-    this.#observerConnection = observerConnection;
-    const leaseMs = options.leaseMs ?? 30_000;
-    this.#leaseMs = leaseMs;
-    this.#queue = new Queue<RetryData>(QUEUE, { connection: producer, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
-    // Without a listener BullMQ prints each connection error to stderr while Redis is away; each call reports its own.
-    this.#queue.on('error', () => {});
-    this.#worker = new Worker<RetryData>(QUEUE, null, {
-      connection: workerConnection,
-      prefix: this.#p,
-      autorun: false,
-      lockDuration: leaseMs,
-      // Stalls are found within two intervals of the lease running out.
-      stalledInterval: Math.max(250, Math.min(leaseMs / 2, 30_000)),
-      // A retry whose claimer died goes back to wait however often that happens: failing it would lose the message.
-      maxStalledCount: Number.MAX_SAFE_INTEGER,
-    });
-    this.#worker.on('error', () => {});
-    void this.#worker.startStalledCheckTimer();
-    this.#events = new QueueEvents(QUEUE, { connection: observerConnection, prefix: this.#p });
-    this.#events.on('error', () => {});
-    this.#events.on('stalled', ({ jobId }) => warn(`retry ${jobId}: the replica that claimed it stopped before finishing; it is due again`));
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#warn = warn;
+  }
+
+  #queue(flow: string): Queue<RetryData> {
+    const name = queueName(flow);
+    let queue = this.#queues.get(name);
+    if (!queue) {
+      queue = new Queue<RetryData>(name, { connection: this.#redis, prefix: this.#p, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
+      // Without a listener BullMQ prints each connection error to stderr while Redis is away; each call reports its own.
+      queue.on('error', () => {});
+      this.#queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  #worker(flow: string): Worker<RetryData> {
+    let worker = this.#workers.get(flow);
+    if (!worker) {
+      worker = new Worker<RetryData>(queueName(flow), null, {
+        connection: this.#workerConnection,
+        prefix: this.#p,
+        autorun: false,
+        lockDuration: this.#leaseMs,
+        // Stalls are found within two intervals of the lease running out.
+        stalledInterval: Math.max(250, Math.min(this.#leaseMs / 2, 30_000)),
+        // A retry whose claimer died goes back to wait however often that happens: failing it would lose the message.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+      });
+      worker.on('error', () => {});
+      worker.on('stalled', (jobId: string) => this.#warn(`retry ${jobId} of flow "${flow}": the replica that claimed it stopped before finishing; it is due again`));
+      void worker.startStalledCheckTimer();
+      this.#workers.set(flow, worker);
+    }
+    return worker;
+  }
+
+  /**
+   * Moves the retries still waiting in the single queue of earlier versions to their flow's queue, same job id and
+   * due time (adding is idempotent by job id, so two processes opening at once move each once). One claimed by a
+   * process of an earlier version is left to it.
+   */
+  async moveLegacyRetries(): Promise<void> {
+    const legacy = new Queue<RetryData>(LEGACY_QUEUE, { connection: this.#redis, prefix: this.#p });
+    legacy.on('error', () => {});
+    try {
+      if ((await legacy.count()) === 0) return;
+      for (const job of await legacy.getJobs(['delayed', 'wait', 'prioritized'])) {
+        if (!job?.id) continue;
+        const due = Date.parse(job.data.dueAt);
+        await this.#retryFlows([job.data.flow]);
+        await this.#queue(job.data.flow).add('retry', job.data, { jobId: job.id, delay: Math.max(0, (Number.isNaN(due) ? Date.now() : due) - Date.now()) });
+        await job.remove();
+      }
+    } finally {
+      await legacy.close(); // the shared connection stays open
+    }
+  }
+
+  /** Remembers which flows have retry queues, so that a claim for every flow knows where to look. */
+  async #retryFlows(flows: string[]): Promise<void> {
+    await this.#redis.sadd(this.#k('retry-flows'), ...flows);
   }
 
   async #run<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -423,9 +484,11 @@ export class RedisJournal implements Journal {
 
   remove(id: string, options: { ifStatus?: MessageStatus[] } = {}): Promise<boolean> {
     return this.#run('remove a message', async () => {
-      const removed = (await this.#redis.journalRemove(this.#p, id, options.ifStatus?.join(',') ?? '', `${this.#p}:${QUEUE}:${jobIdOf(id)}`)) === 1;
+      const flow = await this.#redis.hget(this.#k('m', id), 'flow');
+      if (flow === null) return false;
+      const removed = (await this.#redis.journalRemove(this.#p, id, options.ifStatus?.join(',') ?? '', `${this.#p}:${queueName(flow)}:${jobIdOf(id)}`, flow)) === 1;
       if (!removed) return false;
-      await this.#queue.remove(jobIdOf(id)).catch(() => 0); // a claimed one is skipped when it comes due (no record)
+      await this.#queue(flow).remove(jobIdOf(id)).catch(() => 0); // a claimed one is skipped when it comes due (no record)
       return removed;
     });
   }
@@ -437,36 +500,51 @@ export class RedisJournal implements Journal {
       if (flow === null) throw notFound(id);
       const jobId = jobIdOf(id);
       // The job first, then the event: a crash between the two retries a message that looks failed, never the reverse.
-      await this.#queue.remove(jobId);
-      await this.#queue.add('retry', { id, flow, attempt: retry.attempt, dueAt: retry.dueAt }, { jobId, delay: Math.max(0, due - Date.now()) });
+      const queue = this.#queue(flow);
+      await this.#retryFlows([flow]);
+      await queue.remove(jobId);
+      await queue.add('retry', { id, flow, attempt: retry.attempt, dueAt: retry.dueAt }, { jobId, delay: Math.max(0, due - Date.now()) });
       await this.#write(id, '', { flow: '', corr: '', at: '', ms: 0 }, [waitingEvent(retry)]);
     });
   }
 
-  claimDueRetries(limit: number): Promise<RetryClaim[]> {
+  /** Oldest due first within each flow; several flows take turns, one job each, so that each gets its share. */
+  claimDueRetries(limit: number, options: { flows?: readonly string[] } = {}): Promise<RetryClaim[]> {
     return this.#run('claim retries', async () => {
       // The worker's connection waits out a Redis restart (maxRetriesPerRequest null): a claim sent while Redis is
       // away would hang until it is back, and the retry poller would never hear that the journal is unavailable.
       const down = [this.#redis, this.#workerConnection].find((c) => c.status !== 'ready');
       if (down) throw new JournalError('UNAVAILABLE', `the journal could not claim retries in Redis: not connected (${down.status})`);
+      if (options.flows?.length === 0) return [];
+      const known = await this.#redis.smembers(this.#k('retry-flows'));
+      const wanted = options.flows ? new Set(options.flows) : undefined;
+      const flows = known.filter((f) => !wanted || wanted.has(f)).sort();
       const claims: RetryClaim[] = [];
-      while (claims.length < limit) {
-        const token = randomUUID();
-        const job = (await this.#worker.getNextJob(token, { block: false })) as Job<RetryData> | undefined;
-        if (!job) break;
-        if (!(await this.#redis.exists(this.#k('m', job.data.id)))) {
-          await job.moveToCompleted(null, token, false).catch(() => {}); // removed while it waited
-          continue;
+      const start = this.#nextFlow++;
+      let open = flows.map((_, i) => flows[(start + i) % flows.length]!);
+      while (claims.length < limit && open.length > 0) {
+        const still: string[] = [];
+        for (const flow of open) {
+          if (claims.length >= limit) break;
+          const token = randomUUID();
+          const job = (await this.#worker(flow).getNextJob(token, { block: false })) as Job<RetryData> | undefined;
+          if (!job) continue;
+          still.push(flow);
+          if (!(await this.#redis.exists(this.#k('m', job.data.id)))) {
+            await job.moveToCompleted(null, token, false).catch(() => {}); // removed while it waited
+            continue;
+          }
+          claims.push({ id: job.data.id, flow: job.data.flow, attempt: job.data.attempt, dueAt: job.data.dueAt, token });
         }
-        claims.push({ id: job.data.id, flow: job.data.flow, attempt: job.data.attempt, dueAt: job.data.dueAt, token });
+        open = still;
       }
       return claims;
     });
   }
 
   async #claimed(claim: RetryClaim): Promise<Job<RetryData>> {
-    const job = await this.#queue.getJob(jobIdOf(claim.id));
-    const lock = await this.#redis.get(`${this.#p}:${QUEUE}:${jobIdOf(claim.id)}:lock`);
+    const job = await this.#queue(claim.flow).getJob(jobIdOf(claim.id));
+    const lock = await this.#redis.get(`${this.#p}:${queueName(claim.flow)}:${jobIdOf(claim.id)}:lock`);
     if (!job || lock !== claim.token) throw new JournalError('NOT_FOUND', `the retry claim on "${claim.id}" is no longer held`);
     return job;
   }
@@ -619,15 +697,15 @@ export class RedisJournal implements Journal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // QueueEvents.close() waits for its connection's 'end', which never comes when that connection is between two
+    // A BullMQ close() waits for its connection's 'end', which never comes when that connection is between two
     // reconnect attempts (Redis away, or just back), so a hub stopped then would never exit: the wait is bounded.
     // Nothing is lost by not waiting: every journal write has resolved or failed already.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([this.#worker.close(), this.#events.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    const closing = [...this.#workers.values(), ...this.#queues.values()].map((c) => c.close());
+    await Promise.race([Promise.allSettled(closing), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
     this.#redis.disconnect();
     this.#workerConnection.disconnect();
-    this.#observerConnection.disconnect();
   }
 }
 

@@ -14,6 +14,10 @@ import { FlowRunner } from './flow-runner.js';
 import { createHttpServer } from './http-server.js';
 import { RetentionSweeper } from './retention.js';
 import { RetryPoller } from './retry-poller.js';
+import { hubError } from '../core/errors.js';
+import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../core/problem.js';
+import { flowJournalDir, selectFlow, servicePort } from '../mesh/flow-mode.js';
+import { FlowScopedJournal } from '../mesh/scoped-journal.js';
 
 export class FlowLoadError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -25,7 +29,11 @@ export interface HubOptions {
   config: HubConfig;
   registry: Registry;
   logger: Logger;
-  /** Flow mode: run only this flow. */
+  /**
+   * Flow mode: run only this flow, as a service of its own: only its routes, its readiness, its retries, and (unless
+   * HUB_JOURNAL_DIR says otherwise) an embedded journal of its own in `<journal dir>/<flow>`. The admin API and the
+   * retention sweeper see only its messages, also in a journal shared with other flow services.
+   */
   flow?: string;
   env?: NodeJS.ProcessEnv;
   /** A journal already open (tests, benchmarks); by default the hub opens the one its configuration names, and closes it at stop. */
@@ -43,6 +51,8 @@ export class Hub {
   readonly app: FastifyInstance;
   readonly retries: RetryPoller;
   readonly retention: RetentionSweeper;
+  /** The port listen() opens: the configured one, or in flow mode the flow service's (servicePort). */
+  readonly port: number;
   #stopping = false;
   #started = false;
   readonly #admin: AdminApi;
@@ -53,18 +63,34 @@ export class Hub {
     readonly journal: Journal,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger, options.config.trustProxy);
+    const service = flows[0]?.service;
+    this.port = options.flow === undefined ? options.config.port : servicePort(options.config, service?.declared ? service.port : undefined);
     this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
-    this.retention = new RetentionSweeper(journal, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
+    const own = options.flow === undefined ? journal : new FlowScopedJournal(journal, options.flow);
+    this.retention = new RetentionSweeper(own, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
-      const flows = Object.fromEntries(this.runners.map((r) => [r.name, r.ready() ? 'ready' : 'not ready']));
+      const state = (ok: boolean): string => (ok ? 'ready' : 'not ready');
+      const flows = Object.fromEntries(this.runners.map((r) => [r.name, state(r.ready())]));
       const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
+      // A flow service also says which of its connections is not up, for whoever reads its probe's failure.
+      const runner = options.flow === undefined ? undefined : this.runners[0];
+      const parts = runner && { service: runner.name, source: state(runner.def.source.instance.ready()), sinks: Object.fromEntries([...runner.def.sinks].map(([name, sink]) => [name, state(sink.instance.ready())])) };
+      return reply.code(ready ? 200 : 503).send({ status: state(ready), flows, ...parts });
+    });
+    this.app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0]!;
+      const where = options.flow === undefined ? `this hub (flows: ${this.runners.map((r) => r.name).join(', ') || 'none'})` : `the service of flow "${options.flow}", which serves only that flow's own routes`;
+      const err = hubError('NOT_FOUND', `no route ${request.method} ${path} in ${where}`);
+      return reply
+        .code(404)
+        .headers({ ...problemHeaders(err), 'content-type': PROBLEM_CONTENT_TYPE })
+        .send(JSON.stringify(toProblem(err, { instance: path })));
     });
     const admin = options.config.admin;
     this.#admin = registerAdminApi(this.app, {
-      journal,
+      journal: own,
       runners: this.runners,
       token: admin?.token,
       ...(admin?.users ? { users: admin.users } : {}),
@@ -81,13 +107,23 @@ export class Hub {
     const { config, registry, logger } = options;
     const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
     for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
-    if (hasErrors(result)) throw new FlowLoadError(result.diagnostics.filter((d) => d.severity === 'error'));
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
     let flows = result.flows;
-    if (options.flow !== undefined) {
-      flows = flows.filter((f) => f.name === options.flow);
-      if (flows.length === 0) throw new Error(`no flow named "${options.flow}" in ${config.flowsDir} (flows: ${result.flows.map((f) => f.name).join(', ') || 'none'})`);
+    if (options.flow === undefined) {
+      if (hasErrors(result)) throw new FlowLoadError(errors);
+    } else {
+      // A flow service stands alone: another flow's broken file does not keep it from starting (the blast radius
+      // flow mode is for), but its own file's problems do, and so does any when the name is nowhere to be found.
+      const wanted = options.flow;
+      const found = flows.find((f) => f.name === wanted);
+      if (!found && errors.length > 0) throw new FlowLoadError(errors);
+      const own = errors.filter((d) => d.file === found?.file);
+      if (own.length > 0) throw new FlowLoadError(own);
+      const others = [...new Set(errors.map((d) => d.file))];
+      if (others.length > 0) logger.warn({ files: others }, `flow files with errors are not loaded (hub validate ${others.join(' ')} lists them); flow "${wanted}" does not depend on them`);
+      flows = [selectFlow(flows, wanted, config.flowsDir)];
     }
-    const journal = options.journal ?? (await Hub.#openJournal(config, logger));
+    const journal = options.journal ?? (await Hub.#openJournal(config, logger, options.flow));
     const hub = new Hub(options, flows, journal);
     try {
       for (const runner of hub.runners) await runner.start(hub.app, config.limits);
@@ -102,11 +138,12 @@ export class Hub {
     return hub;
   }
 
-  static async #openJournal(config: HubConfig, logger: Logger): Promise<Journal> {
+  static async #openJournal(config: HubConfig, logger: Logger, flow: string | undefined): Promise<Journal> {
     const j = config.journal;
-    const where = j.redisUrl ? `Redis at ${redactUrl(j.redisUrl)} (prefix "${j.prefix}")` : `the embedded store in ${j.dir}`;
+    const dir = flow === undefined ? j.dir : flowJournalDir(j, flow);
+    const where = j.redisUrl ? `Redis at ${redactUrl(j.redisUrl)} (prefix "${j.prefix}")` : `the embedded store in ${dir}`;
     try {
-      const journal = await openJournal({ ...(j.redisUrl ? { redisUrl: j.redisUrl, prefix: j.prefix } : { dir: j.dir }), leaseMs: j.leaseMs, onWarning: (m) => logger.warn(`journal: ${m}`) });
+      const journal = await openJournal({ ...(j.redisUrl ? { redisUrl: j.redisUrl, prefix: j.prefix } : { dir }), leaseMs: j.leaseMs, onWarning: (m) => logger.warn(`journal: ${m}`) });
       logger.info(`journal: ${where}`);
       return journal;
     } catch (err) {
@@ -117,8 +154,10 @@ export class Hub {
 
   /** Opens the port; resolves with the address it listens on. */
   async listen(): Promise<string> {
-    const address = await this.app.listen({ host: this.options.config.host, port: this.options.config.port });
-    this.options.logger.info({ address, flows: this.runners.map((r) => r.name) }, `hub listening on ${address} with ${this.runners.length} flow(s)`);
+    const address = await this.app.listen({ host: this.options.config.host, port: this.port });
+    const flows = this.runners.map((r) => r.name);
+    if (this.options.flow !== undefined) this.options.logger.info({ address, flows }, `flow service "${this.options.flow}" listening on ${address}`);
+    else this.options.logger.info({ address, flows }, `hub listening on ${address} with ${this.runners.length} flow(s)`);
     return address;
   }
 

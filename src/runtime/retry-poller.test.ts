@@ -54,4 +54,36 @@ describe('RetryPoller', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('claims only the retries of the flows it runs: another flow\'s stay due for a process that runs that flow', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'poller-'));
+    const journal = await openEmbeddedJournal({ dir });
+    const sent: string[] = [];
+    const out: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: async (m) => void sent.push(m.id) };
+    const runner = new FlowRunner(testFlow('mine', idleSource(async () => {}), { out }, { steps: [{ label: '0:to', kind: 'to', run: async (m, c) => [(await c.send('out', m)) ?? m] }] }), pino({ level: 'silent' }), journal);
+    await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), pino({ level: 'silent' }), { pollMs: 20 });
+    const park = async (flow: string): Promise<string> => {
+      const m = new Message({ value: { flow }, meta: { flow, source: 'test', receivedAt: new Date().toISOString(), attempt: 1 } });
+      await journal.record({ id: m.id, flow, source: 'test', receivedAt: m.meta.receivedAt, headers: m.headers, body: m.body }, [], { maxBodyBytes: 1024 });
+      await journal.scheduleRetry(m.id, { dueAt: new Date(Date.now() - 1).toISOString(), attempt: 2 });
+      return m.id;
+    };
+    const mine = await park('mine');
+    const theirs = await park('theirs');
+    poller.start();
+    try {
+      const deadline = Date.now() + 5_000;
+      while ((await journal.get(mine))?.status !== 'delivered' && Date.now() < deadline) await sleep(20);
+      await sleep(100); // several more polls
+      expect(sent).toEqual([mine]);
+      expect(await journal.claimDueRetries(10)).toEqual([expect.objectContaining({ id: theirs, flow: 'theirs' })]);
+    } finally {
+      poller.halt();
+      await runner.stop(100);
+      await poller.drained();
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -51,7 +51,8 @@ export class RetryPoller {
     let claims: RetryClaim[] = [];
     const room = this.#max - this.#inFlight.size;
     try {
-      if (room > 0) claims = await this.journal.claimDueRetries(room);
+      // Only this process's flows: another flow's retry claimed here would wait out its whole lease (flow mode).
+      if (room > 0) claims = await this.journal.claimDueRetries(room, { flows: [...this.runners.keys()] });
       if (this.#journalDown) this.logger.info('the journal is back: durable retries resume');
       this.#journalDown = false;
     } catch (err) {
@@ -67,8 +68,8 @@ export class RetryPoller {
 
   #run(claim: RetryClaim): void {
     const runner = this.runners.get(claim.flow);
-    // A flow this process does not run (flow mode sharing a journal): the claim is left to run out, which writes
-    // nothing, and then a process that runs the flow takes it.
+    // Not claimed for flows this process does not run; should a backend hand one out anyway, its claim is left to
+    // run out, which writes nothing, and then a process that runs the flow takes it.
     if (!runner) return;
     // The claim stays ours while the retry runs, however long it waits for a slot or a slow downstream.
     const renew = setInterval(() => void this.journal.extendRetry(claim).catch((err: unknown) => this.logger.debug({ err, messageId: claim.id }, 'could not renew a retry claim')), Math.max(100, (this.options.leaseMs ?? 30_000) / 3));

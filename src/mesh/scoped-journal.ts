@@ -1,0 +1,130 @@
+import type {
+  AuditRecord,
+  DeadLetterGroup,
+  ErrorInfo,
+  FlowJournalOptions,
+  Journal,
+  MessageInput,
+  MessageQuery,
+  MessageRecord,
+  MessageStatus,
+  MessageSummary,
+  Page,
+  ReplayOutcome,
+  ReplayRecord,
+  ReplayRequest,
+  RetryClaim,
+  TimelineEvent,
+} from '../journal/contract.js';
+import { notFound } from '../journal/errors.js';
+
+/**
+ * A journal seen through one flow: what a flow-mode process's admin API and retention sweeper use, so that with a
+ * journal several flow services share (Redis) each shows, changes and sweeps only its own flow's messages, as if
+ * the journal were its own. Another flow's message is "not there" (undefined, NOT_FOUND, an empty page), never an
+ * error of its own kind, so the admin API answers 404 as for any unknown id.
+ *
+ * The runtime's own calls (record, retries, dedupe) pass straight through: the flow runner only ever writes its
+ * own flow's messages, and the retry poller already claims only its flows' retries.
+ */
+export class FlowScopedJournal implements Journal {
+  constructor(
+    readonly inner: Journal,
+    readonly flow: string,
+  ) {}
+
+  async #ownOrThrow(id: string): Promise<void> {
+    const record = await this.inner.get(id);
+    if (!record || record.flow !== this.flow) throw notFound(id);
+  }
+
+  record(message: MessageInput, events: TimelineEvent[], options: Pick<FlowJournalOptions, 'maxBodyBytes'>): Promise<{ created: boolean }> {
+    return this.inner.record(message, events, options);
+  }
+
+  async append(id: string, events: TimelineEvent[]): Promise<void> {
+    await this.#ownOrThrow(id);
+    return this.inner.append(id, events);
+  }
+
+  async get(id: string): Promise<MessageRecord | undefined> {
+    const record = await this.inner.get(id);
+    return record?.flow === this.flow ? record : undefined;
+  }
+
+  async query(query: MessageQuery): Promise<Page<MessageSummary>> {
+    if (query.flow !== undefined && query.flow !== this.flow) return { items: [] };
+    return this.inner.query({ ...query, flow: this.flow });
+  }
+
+  async remove(id: string, options?: { ifStatus?: MessageStatus[] }): Promise<boolean> {
+    if (!(await this.get(id))) return false;
+    return this.inner.remove(id, options);
+  }
+
+  scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void> {
+    return this.inner.scheduleRetry(id, retry);
+  }
+
+  claimDueRetries(limit: number, options?: { flows?: readonly string[] }): Promise<RetryClaim[]> {
+    return this.inner.claimDueRetries(limit, { flows: (options?.flows ?? [this.flow]).filter((f) => f === this.flow) });
+  }
+
+  completeRetry(claim: RetryClaim): Promise<void> {
+    return this.inner.completeRetry(claim);
+  }
+
+  extendRetry(claim: RetryClaim): Promise<void> {
+    return this.inner.extendRetry(claim);
+  }
+
+  releaseRetry(claim: RetryClaim, retry?: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void> {
+    return this.inner.releaseRetry(claim, retry);
+  }
+
+  async deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void> {
+    await this.#ownOrThrow(id);
+    return this.inner.deadLetter(id, dead);
+  }
+
+  async deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]> {
+    if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
+    return this.inner.deadLetterGroups({ ...filter, flow: this.flow });
+  }
+
+  async recordReplay(request: ReplayRequest): Promise<ReplayOutcome> {
+    await this.#ownOrThrow(request.originalId);
+    return this.inner.recordReplay(request);
+  }
+
+  async getReplay(requestKey: string): Promise<ReplayRecord | undefined> {
+    const replay = await this.inner.getReplay(requestKey);
+    return replay?.flow === this.flow ? replay : undefined;
+  }
+
+  /** Another flow's replays are left out of each page, so a page may hold fewer than its limit (as Page allows). */
+  async listReplays(filter?: { originalId?: string; limit?: number; cursor?: string }): Promise<Page<ReplayRecord>> {
+    const page = await this.inner.listReplays(filter);
+    return { ...page, items: page.items.filter((r) => r.flow === this.flow) };
+  }
+
+  dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean> {
+    return this.inner.dedupe(key, ttlMs, owner);
+  }
+
+  dedupeHolder(key: string): Promise<string | undefined> {
+    return this.inner.dedupeHolder(key);
+  }
+
+  // The admin audit is the process's own, not a flow's: every entry is this service's.
+  appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
+    return this.inner.appendAudit(entry);
+  }
+
+  listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {
+    return this.inner.listAudit(filter);
+  }
+
+  /** The journal belongs to whoever opened it: closing a view of it closes nothing. */
+  async close(): Promise<void> {}
+}
