@@ -12,6 +12,7 @@ import { MessageSchemas } from './config/schema-validator.js';
 import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
+import { COMPARE_USAGE, compareCommand } from './mesh/compare/command.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 
@@ -25,6 +26,7 @@ Usage:
         List the registered adapters (built-in and your own) with their config schemas.
   hub schema [--config FILE] [--out FILE]
         Print (or write) the flow JSON Schema assembled from the registered adapters and steps.
+${COMPARE_USAGE}
 
 Operating a running hub (through its admin API):
   hub flows [--json]
@@ -86,6 +88,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return await adaptersCommand(rest, out);
       case 'schema':
         return await schemaCommand(rest, out);
+      case 'compare':
+        return await compareCommand(rest, out, err);
       case 'messages':
         return await messagesCommand(rest, out, err);
       case 'dead-letters':

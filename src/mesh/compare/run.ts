@@ -1,0 +1,164 @@
+/**
+ * One comparison, start to end: the peers, then each style in turn (its processes started, warmed up, driven
+ * through every phase with the same load, stopped), then the report. Every process it starts is in one
+ * ProcessSet, ended in `finally` whatever happened (done, failed, interrupted through `signal`).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deploy, STYLES, type Deployment, type Style } from './deploy.js';
+import { HEALTHY, type Fault } from './fault-injector.js';
+import { drive, type FlowTarget } from './load-driver.js';
+import { Peers } from './peers.js';
+import type { LoadPlan } from './plan.js';
+import { ProcSampler } from './proc-stats.js';
+import { ProcessSet } from './processes.js';
+import type { ProgressSink } from './progress.js';
+import { blastRadius, REPORT_VERSION, type CompareReport, type PhaseId, type PhaseInfo, type PhaseResult, type StyleResult } from './report.js';
+import { round1 } from './samples.js';
+
+export interface CompareOptions {
+  plan: LoadPlan;
+  schemasDir: string;
+  phaseSeconds: number;
+  warmupSeconds: number;
+  styles?: Style[];
+  progress: ProgressSink;
+  signal?: AbortSignal;
+  /** For tests: the process set, to see what was started. */
+  processes?: ProcessSet;
+}
+
+export function phasesOf(plan: LoadPlan): PhaseInfo[] {
+  const x = plan.faulty;
+  return [
+    { id: 'baseline', title: 'Baseline', description: 'Every flow under its load, every downstream healthy.' },
+    { id: 'slow-downstream', title: `Slow downstream (${x})`, description: `${x}'s downstream answers ${plan.slowLatencyMs} ms later; the other flows' are healthy.`, subject: x },
+    { id: 'failing-downstream', title: `Failing downstream (${x})`, description: `${x}'s downstream answers 503 to everything; the other flows' are healthy.`, subject: x },
+    ...(plan.neighbour ? [{ id: 'cpu-neighbour' as const, title: `CPU-heavy neighbour (${plan.neighbour})`, description: `${plan.neighbour}, a flow with a costly transform, gets its load besides the others'.`, subject: plan.neighbour }] : []),
+  ];
+}
+
+function faultOf(phase: PhaseId, plan: LoadPlan): Fault {
+  if (phase === 'slow-downstream') return { latencyMs: plan.slowLatencyMs, fail: false };
+  if (phase === 'failing-downstream') return { latencyMs: 0, fail: true };
+  return HEALTHY;
+}
+
+/** The neighbour's rate in the warm-up: enough to compile its transform, too little to leave a backlog for the baseline. */
+const NEIGHBOUR_WARMUP_RATE = 2;
+
+function targets(plan: LoadPlan, deployment: Deployment, phase: PhaseId | 'warmup'): FlowTarget[] {
+  return plan.flows
+    .filter((f) => f.flow !== plan.neighbour || phase === 'cpu-neighbour' || phase === 'warmup')
+    .map((f) => ({
+      flow: f.flow,
+      origin: deployment.originOf(f.flow),
+      method: f.method,
+      path: f.path,
+      headers: f.headers,
+      body: f.body,
+      expect: f.expect,
+      rate: f.flow === plan.neighbour && phase === 'warmup' ? Math.min(f.rate, NEIGHBOUR_WARMUP_RATE) : f.rate,
+    }));
+}
+
+function runId(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+export async function runComparison(options: CompareOptions): Promise<CompareReport> {
+  const { plan, progress, signal } = options;
+  const started = new Date();
+  const styles = options.styles ?? STYLES;
+  const phases = phasesOf(plan);
+  const flows = plan.flows.map((f) => f.flow);
+  const set = options.processes ?? new ProcessSet();
+  const workDir = mkdtempSync(join(tmpdir(), 'hub-compare-'));
+  const results: StyleResult[] = [];
+  const notes: string[] = [];
+  let incomplete: string | undefined;
+  const load = { durationMs: 0, maxInFlight: plan.maxInFlight, timeoutMs: plan.timeoutMs, ...(signal ? { signal } : {}) };
+  const aborted = (): boolean => signal?.aborted === true;
+  try {
+    progress.step('starting the downstream simulators', 0);
+    const peers = await Peers.start(set, flows, workDir);
+    for (const style of styles) {
+      if (aborted()) break;
+      progress.step(`${style} style: starting ${style === 'hub' ? 'one process' : `${flows.length} processes`}`, 0);
+      const t0 = performance.now();
+      const deployment = await deploy(style, { set, flowsDir: plan.flowsDir, schemasDir: options.schemasDir, flows, downstreams: peers.downstreams, workDir: join(workDir, style), ...(signal ? { signal } : {}) });
+      const result: StyleResult = { style, startMs: Math.round(performance.now() - t0), processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] };
+      results.push(result);
+      try {
+        if (options.warmupSeconds > 0 && !aborted()) {
+          progress.step(`${style} style: warming up`, options.warmupSeconds);
+          await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: options.warmupSeconds * 1000 }, (f) => progress.update(f));
+        }
+        for (const phase of phases) {
+          if (aborted()) break;
+          progress.step(`${style} style: ${phase.title}`, options.phaseSeconds);
+          await peers.healAll();
+          if (phase.subject === plan.faulty) await peers.setFault(plan.faulty, faultOf(phase.id, plan));
+          const sampler = new ProcSampler(deployment.processes.map((p) => p.process.pid));
+          sampler.start();
+          const t = performance.now();
+          const measured = await drive(targets(plan, deployment, phase.id), { ...load, durationMs: options.phaseSeconds * 1000 }, (f) => progress.update(f));
+          const seconds = Math.min(options.phaseSeconds, (performance.now() - t) / 1000);
+          const usage = sampler.stop();
+          const lost = deployment.processes.filter((p) => p.process.exited());
+          if (lost.length) throw new Error(`${lost.map((p) => p.name).join(', ')} exited during ${style} style's ${phase.title}:\n${lost.map((p) => p.process.output().trim()).join('\n')}`);
+          const phaseResult: PhaseResult = {
+            phase: phase.id,
+            seconds: round1(seconds),
+            flows: measured,
+            processes: deployment.processes.map((p, i) => ({ name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(usage[i]!.cpuSeconds), cpuPercent: round1((usage[i]!.cpuSeconds / Math.max(seconds, 0.001)) * 100), peakRssMb: round1(usage[i]!.peakRssBytes / 1024 / 1024) })),
+          };
+          if (aborted()) {
+            notes.push(`${style} style's ${phase.title} was interrupted after ${phaseResult.seconds} s; its figures are left out.`);
+            break;
+          }
+          result.phases.push(phaseResult);
+        }
+        await peers.healAll();
+      } finally {
+        progress.step(`${style} style: stopping`, 0);
+        await set.stop(deployment.processes.map((p) => p.process));
+      }
+    }
+    if (aborted()) incomplete = `interrupted (${String((signal?.reason as Error | undefined)?.message ?? signal?.reason ?? 'aborted')})`;
+  } catch (err) {
+    if (!aborted()) throw err;
+    incomplete = `interrupted (${(err as Error).message})`;
+  } finally {
+    await set.stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+    progress.done();
+  }
+  const cpu = cpus();
+  if (options.phaseSeconds < 5) notes.push(`Phases of ${options.phaseSeconds} s are short: percentiles rest on few requests; the default is 10 s.`);
+  notes.push('All processes (hubs, simulators, load driver) share this machine, so CPU one takes is CPU the others lack: compare figures of one run, not across machines.');
+  return {
+    version: REPORT_VERSION,
+    id: runId(started),
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    ...(incomplete ? { incomplete } : {}),
+    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown', loadAverage: loadavg().map(round1), node: process.version, platform: `${process.platform} ${process.arch}` },
+    settings: {
+      flowsDir: plan.flowsDir,
+      flows: plan.flows.map((f) => ({ flow: f.flow, rate: f.rate, method: f.method, path: f.path })),
+      faulty: plan.faulty,
+      ...(plan.neighbour ? { neighbour: plan.neighbour } : {}),
+      phaseSeconds: options.phaseSeconds,
+      warmupSeconds: options.warmupSeconds,
+      maxInFlight: plan.maxInFlight,
+      timeoutMs: plan.timeoutMs,
+      slowLatencyMs: plan.slowLatencyMs,
+    },
+    phases,
+    styles: results,
+    blastRadius: blastRadius(results, phases, flows, plan.neighbour),
+    notes,
+  };
+}
