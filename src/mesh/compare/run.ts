@@ -83,6 +83,7 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
   try {
     progress.step('starting the downstream simulators', 0);
     const peers = await Peers.start(set, flows, workDir);
+    progress.note(`downstream simulators and fault injectors ready (pid ${peers.process.pid})`);
     for (const style of styles) {
       if (aborted()) break;
       progress.step(`${style} style: starting ${style === 'hub' ? 'one process' : `${flows.length} processes`}`, 0);
@@ -90,6 +91,7 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
       const deployment = await deploy(style, { set, flowsDir: plan.flowsDir, schemasDir: options.schemasDir, flows, downstreams: peers.downstreams, workDir: join(workDir, style), ...(signal ? { signal } : {}) });
       const result: StyleResult = { style, startMs: Math.round(performance.now() - t0), processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] };
       results.push(result);
+      for (const p of deployment.processes) progress.note(`${style} style: ${p.name} ready at ${p.origin} (pid ${p.process.pid}; ${p.flows.join(', ')})`);
       try {
         if (options.warmupSeconds > 0 && !aborted()) {
           progress.step(`${style} style: warming up`, options.warmupSeconds);
