@@ -1,6 +1,6 @@
 /**
- * One comparison, start to end: the peers, then each style in turn (its processes started, warmed up, driven
- * through every phase with the same load, stopped), then the report. Every process it starts is in one
+ * One comparison, start to end: the peers, both styles' processes, a warm-up of each, then every phase with the
+ * same load for one style and then the other, then the report. Every process it starts is in one
  * ProcessSet, ended in `finally` whatever happened (done, failed, interrupted through `signal`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import type { LoadPlan } from './plan.js';
 import { ProcSampler } from './proc-stats.js';
 import { ProcessSet } from './processes.js';
 import type { ProgressSink } from './progress.js';
-import { blastRadius, REPORT_VERSION, type CompareReport, type PhaseId, type PhaseInfo, type PhaseResult, type StyleResult } from './report.js';
+import { blastRadius, REPORT_VERSION, type CompareReport, type PhaseId, type PhaseInfo, type StyleResult } from './report.js';
 import { round1 } from './samples.js';
 
 export interface CompareOptions {
@@ -84,50 +84,51 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
     progress.step('starting the downstream simulators', 0);
     const peers = await Peers.start(set, flows, workDir);
     progress.note(`downstream simulators and fault injectors ready (pid ${peers.process.pid})`);
+    const deployments: Deployment[] = [];
     for (const style of styles) {
       if (aborted()) break;
       progress.step(`${style} style: starting ${style === 'hub' ? 'one process' : `${flows.length} processes`}`, 0);
       const t0 = performance.now();
       const deployment = await deploy(style, { set, flowsDir: plan.flowsDir, schemasDir: options.schemasDir, flows, downstreams: peers.downstreams, workDir: join(workDir, style), ...(signal ? { signal } : {}) });
-      const result: StyleResult = { style, startMs: Math.round(performance.now() - t0), processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] };
-      results.push(result);
+      deployments.push(deployment);
+      results.push({ style, startMs: Math.round(performance.now() - t0), processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] });
       for (const p of deployment.processes) progress.note(`${style} style: ${p.name} ready at ${p.origin} (pid ${p.process.pid}; ${p.flows.join(', ')})`);
-      try {
-        if (options.warmupSeconds > 0 && !aborted()) {
-          progress.step(`${style} style: warming up`, options.warmupSeconds);
-          await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: options.warmupSeconds * 1000 }, (f) => progress.update(f));
-        }
-        for (const phase of phases) {
-          if (aborted()) break;
-          progress.step(`${style} style: ${phase.title}`, options.phaseSeconds);
-          await peers.healAll();
-          if (phase.subject === plan.faulty) await peers.setFault(plan.faulty, faultOf(phase.id, plan));
-          const sampler = new ProcSampler(deployment.processes.map((p) => p.process.pid));
-          sampler.start();
-          const t = performance.now();
-          const measured = await drive(targets(plan, deployment, phase.id), { ...load, durationMs: options.phaseSeconds * 1000 }, (f) => progress.update(f));
-          const seconds = Math.min(options.phaseSeconds, (performance.now() - t) / 1000);
-          const usage = sampler.stop();
-          const lost = deployment.processes.filter((p) => p.process.exited());
-          if (lost.length) throw new Error(`${lost.map((p) => p.name).join(', ')} exited during ${style} style's ${phase.title}:\n${lost.map((p) => p.process.output().trim()).join('\n')}`);
-          const phaseResult: PhaseResult = {
-            phase: phase.id,
-            seconds: round1(seconds),
-            flows: measured,
-            processes: deployment.processes.map((p, i) => ({ name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(usage[i]!.cpuSeconds), cpuPercent: round1((usage[i]!.cpuSeconds / Math.max(seconds, 0.001)) * 100), peakRssMb: round1(usage[i]!.peakRssBytes / 1024 / 1024) })),
-          };
-          if (aborted()) {
-            notes.push(`${style} style's ${phase.title} was interrupted after ${phaseResult.seconds} s; its figures are left out.`);
-            break;
-          }
-          result.phases.push(phaseResult);
-        }
+    }
+    for (const deployment of deployments) {
+      if (options.warmupSeconds <= 0 || aborted()) break;
+      progress.step(`${deployment.style} style: warming up`, options.warmupSeconds);
+      await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: options.warmupSeconds * 1000 }, (f) => progress.update(f));
+    }
+    // Phase by phase, each style in turn and the order alternating, while the other style's processes idle: a change
+    // in what else the machine runs then falls on both styles alike, not on whichever would have run second.
+    for (const [i, phase] of phases.entries()) {
+      for (const deployment of i % 2 === 0 ? deployments : [...deployments].reverse()) {
+        if (aborted()) break;
+        const style = deployment.style;
+        progress.step(`${style} style: ${phase.title}`, options.phaseSeconds);
         await peers.healAll();
-      } finally {
-        progress.step(`${style} style: stopping`, 0);
-        await set.stop(deployment.processes.map((p) => p.process));
+        if (phase.subject === plan.faulty) await peers.setFault(plan.faulty, faultOf(phase.id, plan));
+        const sampler = new ProcSampler(deployment.processes.map((p) => p.process.pid));
+        sampler.start();
+        const t = performance.now();
+        const measured = await drive(targets(plan, deployment, phase.id), { ...load, durationMs: options.phaseSeconds * 1000 }, (f) => progress.update(f));
+        const seconds = Math.min(options.phaseSeconds, (performance.now() - t) / 1000);
+        const usage = sampler.stop();
+        const lost = deployment.processes.filter((p) => p.process.exited());
+        if (lost.length) throw new Error(`${lost.map((p) => p.name).join(', ')} exited during ${style} style's ${phase.title}:\n${lost.map((p) => p.process.output().trim()).join('\n')}`);
+        if (aborted()) {
+          notes.push(`${style} style's ${phase.title} was interrupted after ${round1(seconds)} s; its figures are left out.`);
+          break;
+        }
+        results.find((r) => r.style === style)!.phases.push({
+          phase: phase.id,
+          seconds: round1(seconds),
+          flows: measured,
+          processes: deployment.processes.map((p, j) => ({ name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(usage[j]!.cpuSeconds), cpuPercent: round1((usage[j]!.cpuSeconds / Math.max(seconds, 0.001)) * 100), peakRssMb: round1(usage[j]!.peakRssBytes / 1024 / 1024) })),
+        });
       }
     }
+    await peers.healAll();
     if (aborted()) incomplete = `interrupted (${String((signal?.reason as Error | undefined)?.message ?? signal?.reason ?? 'aborted')})`;
   } catch (err) {
     if (!aborted()) throw err;
