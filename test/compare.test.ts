@@ -123,7 +123,7 @@ describe('hub compare: a real short run', () => {
     expect(stdout).toMatch(/phase\s+flow\s+hub req\/s\s+p50 ms\s+p95 ms\s+p99 ms\s+errors\s+mesh req\/s/);
     expect(stdout).toContain('blast radius');
     expect(stdout).toContain(`report: ${join(out, 'report.html')}`);
-    expect(stderr).toMatch(/^hub compare: mesh style: Failing downstream \(orders-soap\) \(\d+% done\)$/m);
+    expect(stderr).toMatch(/^hub compare: Failing downstream \(orders-soap\): hub and mesh style, 1 slice\(s\) of 1 s each \(\d+% done\)$/m);
     expect(stderr).not.toContain('\r');
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
@@ -193,7 +193,7 @@ describe('hub compare: interrupted', () => {
     const exited = once(child, 'exit');
     // Interrupt in the second phase, when both styles' processes run and both baselines are measured.
     const deadline = Date.now() + 120_000;
-    while (!/: Slow downstream/.test(stderr)) {
+    while (!/compare: Slow downstream/.test(stderr)) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no second phase in time:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }

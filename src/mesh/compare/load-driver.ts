@@ -59,14 +59,46 @@ export function checkLoopback(origin: string): void {
   if (url.protocol !== 'http:' || !LOOPBACK.test(url.hostname)) throw new Error(`the load driver only targets http:// on loopback; ${origin} is not`);
 }
 
-class FlowDriver {
-  readonly pool: Pool;
+/** What one flow's requests came to, over one drive or several (the slices of a phase). */
+class LoadTally {
   readonly samples = new LatencySamples();
   readonly errorKinds: Record<string, number> = {};
   sent = 0;
   ok = 0;
   errors = 0;
   shed = 0;
+
+  error(kind: string): void {
+    this.errors++;
+    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
+  }
+}
+
+/**
+ * The tallies of a phase, by flow, and the seconds driven: pass the same Tallies to several drive() calls to add
+ * them up (a phase measured in slices, alternating with the other style).
+ */
+export class Tallies {
+  readonly #byFlow = new Map<string, LoadTally>();
+  seconds = 0;
+
+  of(flow: string): LoadTally {
+    let t = this.#byFlow.get(flow);
+    if (!t) this.#byFlow.set(flow, (t = new LoadTally()));
+    return t;
+  }
+
+  results(flows: string[]): FlowLoadResult[] {
+    const seconds = Math.max(0.001, this.seconds);
+    return flows.map((flow) => {
+      const t = this.of(flow);
+      return { flow, sent: t.sent, ok: t.ok, errors: t.errors, shed: t.shed, throughput: round1(t.ok / seconds), latency: t.samples.summary(), errorKinds: { ...t.errorKinds } };
+    });
+  }
+}
+
+class FlowDriver {
+  readonly pool: Pool;
   due = 0;
   inFlight = 0;
   readonly #pending = new Set<Promise<void>>();
@@ -74,6 +106,7 @@ class FlowDriver {
   constructor(
     readonly target: FlowTarget,
     readonly options: LoadOptions,
+    readonly tally: LoadTally,
   ) {
     checkLoopback(target.origin);
     this.pool = new Pool(target.origin, { connections: options.maxInFlight, pipelining: 1, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
@@ -81,10 +114,10 @@ class FlowDriver {
 
   fire(): void {
     if (this.inFlight >= this.options.maxInFlight) {
-      this.shed++;
+      this.tally.shed++;
       return;
     }
-    this.sent++;
+    this.tally.sent++;
     this.inFlight++;
     const p = this.#one().finally(() => {
       this.inFlight--;
@@ -99,36 +132,28 @@ class FlowDriver {
     try {
       const res = await this.pool.request({ method: t.method as 'POST', path: t.path, headers: t.headers, body: t.body, signal: AbortSignal.timeout(this.options.timeoutMs) });
       await res.body.dump({ limit: 1 << 20 });
-      this.samples.add(performance.now() - started);
-      if (t.expect.includes(res.statusCode)) this.ok++;
-      else this.#error(`status ${res.statusCode}`);
+      this.tally.samples.add(performance.now() - started);
+      if (t.expect.includes(res.statusCode)) this.tally.ok++;
+      else this.tally.error(`status ${res.statusCode}`);
     } catch (err) {
-      this.samples.add(performance.now() - started);
+      this.tally.samples.add(performance.now() - started);
       const e = err as { code?: string; name?: string };
-      this.#error(e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : (e.code ?? e.name ?? 'error'));
+      this.tally.error(e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : (e.code ?? e.name ?? 'error'));
     }
-  }
-
-  #error(kind: string): void {
-    this.errors++;
-    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
   }
 
   async settle(): Promise<void> {
     while (this.#pending.size) await Promise.allSettled([...this.#pending]);
   }
-
-  result(seconds: number): FlowLoadResult {
-    return { flow: this.target.flow, sent: this.sent, ok: this.ok, errors: this.errors, shed: this.shed, throughput: round1(this.ok / seconds), latency: this.samples.summary(), errorKinds: this.errorKinds };
-  }
 }
 
 /**
  * Drives every target at its rate for `durationMs`, then waits for the answers still due (each bounded by
- * `timeoutMs`) and closes its connections. `onProgress` gets the fraction of the time done, every tick.
+ * `timeoutMs`) and closes its connections. `onProgress` gets the fraction of the time done, every tick. The
+ * figures are added to `into` (new by default); the answer is what `into` holds then.
  */
-export async function drive(targets: FlowTarget[], options: LoadOptions, onProgress?: (fraction: number) => void): Promise<FlowLoadResult[]> {
-  const drivers = targets.filter((t) => t.rate > 0).map((t) => new FlowDriver(t, options));
+export async function drive(targets: FlowTarget[], options: LoadOptions, onProgress?: (fraction: number) => void, into = new Tallies()): Promise<FlowLoadResult[]> {
+  const drivers = targets.filter((t) => t.rate > 0).map((t) => new FlowDriver(t, options, into.of(t.flow)));
   const started = performance.now();
   await new Promise<void>((resolveDone) => {
     const tick = (): void => {
@@ -149,9 +174,8 @@ export async function drive(targets: FlowTarget[], options: LoadOptions, onProgr
     const timer = setInterval(tick, TICK_MS);
     tick();
   });
-  const seconds = Math.max(0.001, Math.min(performance.now() - started, options.durationMs) / 1000);
+  into.seconds += Math.min(performance.now() - started, options.durationMs) / 1000;
   await Promise.all(drivers.map((d) => d.settle()));
   await Promise.all(drivers.map((d) => d.pool.close()));
-  const byFlow = new Map(drivers.map((d) => [d.target.flow, d.result(seconds)]));
-  return targets.map((t) => byFlow.get(t.flow) ?? { flow: t.flow, sent: 0, ok: 0, errors: 0, shed: 0, throughput: 0, latency: undefined, errorKinds: {} });
+  return into.results(targets.map((t) => t.flow));
 }

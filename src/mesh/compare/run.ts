@@ -1,6 +1,6 @@
 /**
  * One comparison, start to end: the peers, both styles' processes, a warm-up of each, then every phase with the
- * same load for one style and then the other, then the report. Every process it starts is in one
+ * same load, in slices alternating between the styles, then the report. Every process it starts is in one
  * ProcessSet, ended in `finally` whatever happened (done, failed, interrupted through `signal`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deploy, STYLES, type Deployment, type Style } from './deploy.js';
 import { HEALTHY, type Fault } from './fault-injector.js';
-import { drive, type FlowTarget } from './load-driver.js';
+import { drive, Tallies, type FlowTarget } from './load-driver.js';
 import { Peers } from './peers.js';
 import type { LoadPlan } from './plan.js';
 import { ProcSampler } from './proc-stats.js';
@@ -44,6 +44,9 @@ function faultOf(phase: PhaseId, plan: LoadPlan): Fault {
   if (phase === 'failing-downstream') return { latencyMs: 0, fail: true };
   return HEALTHY;
 }
+
+/** A phase is measured in slices about this long, alternating between the styles. */
+const SLICE_SECONDS = 2;
 
 /** The neighbour's rate in the warm-up: enough to compile its transform, too little to leave a backlog for the baseline. */
 const NEIGHBOUR_WARMUP_RATE = 2;
@@ -99,32 +102,50 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
       progress.step(`${deployment.style} style: warming up`, options.warmupSeconds);
       await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: options.warmupSeconds * 1000 }, (f) => progress.update(f));
     }
-    // Phase by phase, each style in turn and the order alternating, while the other style's processes idle: a change
-    // in what else the machine runs then falls on both styles alike, not on whichever would have run second.
-    for (const [i, phase] of phases.entries()) {
-      for (const deployment of i % 2 === 0 ? deployments : [...deployments].reverse()) {
-        if (aborted()) break;
-        const style = deployment.style;
-        progress.step(`${style} style: ${phase.title}`, options.phaseSeconds);
-        await peers.healAll();
-        if (phase.subject === plan.faulty) await peers.setFault(plan.faulty, faultOf(phase.id, plan));
-        const sampler = new ProcSampler(deployment.processes.map((p) => p.process.pid));
-        sampler.start();
-        const t = performance.now();
-        const measured = await drive(targets(plan, deployment, phase.id), { ...load, durationMs: options.phaseSeconds * 1000 }, (f) => progress.update(f));
-        const seconds = Math.min(options.phaseSeconds, (performance.now() - t) / 1000);
-        const usage = sampler.stop();
-        const lost = deployment.processes.filter((p) => p.process.exited());
-        if (lost.length) throw new Error(`${lost.map((p) => p.name).join(', ')} exited during ${style} style's ${phase.title}:\n${lost.map((p) => p.process.output().trim()).join('\n')}`);
-        if (aborted()) {
-          notes.push(`${style} style's ${phase.title} was interrupted after ${round1(seconds)} s; its figures are left out.`);
-          break;
+    // Each phase in slices, each style in turn within a slice and the order alternating, while the other style's
+    // processes idle: a burst of whatever else the machine runs then falls on both styles alike, not on one.
+    const slices = Math.max(1, Math.round(options.phaseSeconds / SLICE_SECONDS));
+    const sliceMs = (options.phaseSeconds * 1000) / slices;
+    for (const phase of phases) {
+      if (aborted()) break;
+      const label = `${phase.title}: ${deployments.map((d) => d.style).join(' and ')} style, ${slices} slice(s) of ${round1(sliceMs / 1000)} s each`;
+      progress.step(label, options.phaseSeconds * deployments.length);
+      await peers.healAll();
+      if (phase.subject === plan.faulty) await peers.setFault(plan.faulty, faultOf(phase.id, plan));
+      const tallies = new Map(deployments.map((d) => [d.style, new Tallies()]));
+      const usage = new Map(deployments.map((d) => [d.style, d.processes.map(() => ({ cpuSeconds: 0, peakRssBytes: 0 }))]));
+      let done = 0;
+      for (let k = 0; k < slices && !aborted(); k++) {
+        for (const deployment of k % 2 === 0 ? deployments : [...deployments].reverse()) {
+          if (aborted()) break;
+          const sampler = new ProcSampler(deployment.processes.map((p) => p.process.pid));
+          sampler.start();
+          await drive(targets(plan, deployment, phase.id), { ...load, durationMs: sliceMs }, (f) => progress.update((done + f) / (slices * deployments.length)), tallies.get(deployment.style));
+          sampler.stop().forEach((u, j) => {
+            const total = usage.get(deployment.style)![j]!;
+            total.cpuSeconds += u.cpuSeconds;
+            total.peakRssBytes = Math.max(total.peakRssBytes, u.peakRssBytes);
+          });
+          done++;
+          const lost = deployment.processes.filter((p) => p.process.exited());
+          if (lost.length) throw new Error(`${lost.map((p) => p.name).join(', ')} exited during ${deployment.style} style's ${phase.title}:\n${lost.map((p) => p.process.output().trim()).join('\n')}`);
         }
-        results.find((r) => r.style === style)!.phases.push({
+      }
+      if (aborted()) {
+        notes.push(`${phase.title} was interrupted; its figures are left out.`);
+        break;
+      }
+      for (const deployment of deployments) {
+        const t = tallies.get(deployment.style)!;
+        const active = targets(plan, deployment, phase.id).map((f) => f.flow);
+        results.find((r) => r.style === deployment.style)!.phases.push({
           phase: phase.id,
-          seconds: round1(seconds),
-          flows: measured,
-          processes: deployment.processes.map((p, j) => ({ name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(usage[j]!.cpuSeconds), cpuPercent: round1((usage[j]!.cpuSeconds / Math.max(seconds, 0.001)) * 100), peakRssMb: round1(usage[j]!.peakRssBytes / 1024 / 1024) })),
+          seconds: round1(t.seconds),
+          flows: t.results(active),
+          processes: deployment.processes.map((p, j) => {
+            const u = usage.get(deployment.style)![j]!;
+            return { name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(u.cpuSeconds), cpuPercent: round1((u.cpuSeconds / Math.max(t.seconds, 0.001)) * 100), peakRssMb: round1(u.peakRssBytes / 1024 / 1024) };
+          }),
         });
       }
     }
