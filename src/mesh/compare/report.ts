@@ -41,6 +41,8 @@ export interface StyleResult {
   style: Style;
   /** How long its processes took to be ready, in ms. */
   startMs: number;
+  /** How long its warm-up lasted (until the CPU per request settled). */
+  warmupSeconds: number;
   processes: { name: string; flows: string[] }[];
   phases: PhaseResult[];
 }
@@ -72,7 +74,7 @@ export interface CompareReport {
   /** Why it ended early (interrupted, failed), when it did. */
   incomplete?: string;
   machine: { cpus: number; cpuModel: string; loadAverage: number[]; node: string; platform: string };
-  settings: { flowsDir: string; flows: { flow: string; rate: number; method: string; path: string }[]; faulty: string; neighbour?: string; phaseSeconds: number; warmupSeconds: number; maxInFlight: number; timeoutMs: number; slowLatencyMs: number };
+  settings: { flowsDir: string; flows: { flow: string; rate: number; method: string; path: string }[]; faulty: string; neighbour?: string; phaseSeconds: number; /** The longest a warm-up may last. */ warmupSeconds: number; maxInFlight: number; timeoutMs: number; slowLatencyMs: number };
   phases: PhaseInfo[];
   styles: StyleResult[];
   blastRadius: BlastRadius[];
@@ -157,10 +159,11 @@ export const REPORT_SCHEMA: JsonSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['style', 'startMs', 'processes', 'phases'],
+        required: ['style', 'startMs', 'warmupSeconds', 'processes', 'phases'],
         properties: {
           style,
           startMs: int,
+          warmupSeconds: { ...num, description: 'How long its warm-up lasted: until its processes\' CPU for the same load stopped falling, at most settings.warmupSeconds.' },
           processes: { type: 'array', items: { type: 'object', required: ['name', 'flows'], properties: { name: str, flows: { type: 'array', items: str } } } },
           phases: {
             type: 'array',

@@ -8,10 +8,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deploy, STYLES, type Deployment, type Style } from './deploy.js';
 import { HEALTHY, type Fault } from './fault-injector.js';
-import { drive, Tallies, type FlowTarget } from './load-driver.js';
+import { drive, Tallies, type FlowTarget, type LoadOptions } from './load-driver.js';
 import { Peers } from './peers.js';
 import type { LoadPlan } from './plan.js';
-import { ProcSampler } from './proc-stats.js';
+import { ProcSampler, readProc } from './proc-stats.js';
 import { ProcessSet } from './processes.js';
 import type { ProgressSink } from './progress.js';
 import { blastRadius, REPORT_VERSION, type CompareReport, type PhaseId, type PhaseInfo, type StyleResult } from './report.js';
@@ -70,6 +70,34 @@ function runId(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
+/** The warm-up is driven in slices this long, and lasts at least WARMUP_MIN_SECONDS. */
+const WARMUP_SLICE_SECONDS = 2;
+const WARMUP_MIN_SECONDS = 4;
+/** Settled: a slice took no less CPU than this share of the slice before. */
+const WARMUP_SETTLED = 0.85;
+
+/**
+ * Sends the phases' load (the neighbour's barely) until the CPU the style's processes take for it stops falling:
+ * V8 has then compiled the hot paths. That took some 15 s on a busy two-core machine, where a fixed 2 s left the
+ * first phase measured at several times its later latency. Resolves with the seconds it took.
+ */
+async function warmUp(plan: LoadPlan, deployment: Deployment, maxSeconds: number, load: LoadOptions, progress: ProgressSink): Promise<number> {
+  const pids = deployment.processes.map((p) => p.process.pid);
+  const cpu = (): number => pids.reduce((a, pid) => a + (readProc(pid)?.cpuSeconds ?? 0), 0);
+  let spent = 0;
+  let previous: number | undefined;
+  while (spent < maxSeconds && !load.signal?.aborted) {
+    const slice = Math.min(WARMUP_SLICE_SECONDS, maxSeconds - spent);
+    const before = cpu();
+    await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: slice * 1000 }, (f) => progress.update((spent + f * slice) / maxSeconds));
+    spent += slice;
+    const used = cpu() - before;
+    if (previous !== undefined && spent >= WARMUP_MIN_SECONDS && used >= previous * WARMUP_SETTLED) break;
+    previous = used;
+  }
+  return round1(spent);
+}
+
 export async function runComparison(options: CompareOptions): Promise<CompareReport> {
   const { plan, progress, signal } = options;
   const started = new Date();
@@ -94,13 +122,13 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
       const t0 = performance.now();
       const deployment = await deploy(style, { set, flowsDir: plan.flowsDir, schemasDir: options.schemasDir, flows, downstreams: peers.downstreams, workDir: join(workDir, style), ...(signal ? { signal } : {}) });
       deployments.push(deployment);
-      results.push({ style, startMs: Math.round(performance.now() - t0), processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] });
+      results.push({ style, startMs: Math.round(performance.now() - t0), warmupSeconds: 0, processes: deployment.processes.map((p) => ({ name: p.name, flows: p.flows })), phases: [] });
       for (const p of deployment.processes) progress.note(`${style} style: ${p.name} ready at ${p.origin} (pid ${p.process.pid}; ${p.flows.join(', ')})`);
     }
     for (const deployment of deployments) {
       if (options.warmupSeconds <= 0 || aborted()) break;
-      progress.step(`${deployment.style} style: warming up`, options.warmupSeconds);
-      await drive(targets(plan, deployment, 'warmup'), { ...load, durationMs: options.warmupSeconds * 1000 }, (f) => progress.update(f));
+      progress.step(`${deployment.style} style: warming up (until its CPU per request settles, at most ${options.warmupSeconds} s)`, options.warmupSeconds);
+      results.find((r) => r.style === deployment.style)!.warmupSeconds = await warmUp(plan, deployment, options.warmupSeconds, load, progress);
     }
     // Each phase in slices, each style in turn within a slice and the order alternating, while the other style's
     // processes idle: a burst of whatever else the machine runs then falls on both styles alike, not on one.

@@ -31,7 +31,8 @@ export function reportTables(report: CompareReport): string {
   const styles = report.styles.map((s) => s.style);
   const out: string[] = [];
   const s = report.settings;
-  out.push(`hub compare ${report.id}: ${s.flows.length} flows, hub style (1 process) vs mesh style (1 process per flow), ${s.phaseSeconds} s per phase, on ${report.machine.cpus} CPU(s)${report.incomplete ? ` — INCOMPLETE: ${report.incomplete}` : ''}`);
+  out.push(`hub compare ${report.id}: ${s.flows.length} flow${s.flows.length === 1 ? "" : "s"}, hub style (1 process) vs mesh style (1 process per flow), ${s.phaseSeconds} s per phase, on ${report.machine.cpus} CPU(s)${report.incomplete ? ` — INCOMPLETE: ${report.incomplete}` : ''}`);
+  out.push(`warm-up until the CPU per request settled: ${report.styles.map((st) => `${st.style} style ${st.warmupSeconds} s`).join(', ')}; each phase in slices alternating between the styles`);
   out.push(`load: ${s.flows.map((f) => `${f.flow} ${f.rate}/s${f.flow === s.neighbour ? ' (neighbour phase only)' : ''}`).join(', ')}; faulted: ${s.faulty}${s.neighbour ? `; CPU-heavy neighbour: ${s.neighbour}` : ''}`);
   out.push('');
   const head = ['phase', 'flow', ...styles.flatMap((st) => [`${st} req/s`, 'p50 ms', 'p95 ms', 'p99 ms', 'errors'])];
