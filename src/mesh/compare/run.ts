@@ -72,14 +72,15 @@ function runId(d: Date): string {
 
 /** The warm-up is driven in slices this long, and lasts at least WARMUP_MIN_SECONDS. */
 const WARMUP_SLICE_SECONDS = 2;
-const WARMUP_MIN_SECONDS = 4;
+const WARMUP_MIN_SECONDS = 12;
 /** Settled: a slice took no less CPU than this share of the slice before. */
 const WARMUP_SETTLED = 0.85;
 
 /**
  * Sends the phases' load (the neighbour's barely) until the CPU the style's processes take for it stops falling:
- * V8 has then compiled the hot paths. That took some 15 s on a busy two-core machine, where a fixed 2 s left the
- * first phase measured at several times its later latency. Resolves with the seconds it took.
+ * V8 has then compiled the hot paths. On a busy two-core machine a hub's CPU per request fell for some 15 s (from
+ * 0.97 to 0.35 CPU seconds per 2 s of the same load), and a fixed 2 s left its first phase measured at several times
+ * its later latency; hence at least 12 s (`maxSeconds` permitting). Resolves with the seconds it took.
  */
 async function warmUp(plan: LoadPlan, deployment: Deployment, maxSeconds: number, load: LoadOptions, progress: ProgressSink): Promise<number> {
   const pids = deployment.processes.map((p) => p.process.pid);
