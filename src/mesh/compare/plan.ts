@@ -34,6 +34,8 @@ export interface LoadPlan {
   flows: FlowRequest[];
   faulty: string;
   neighbour: string | undefined;
+  /** Flows of the folder not compared: hub style loads them too (idle), as `hub run` loads a whole folder. */
+  idle: string[];
   maxInFlight: number;
   timeoutMs: number;
   slowLatencyMs: number;
@@ -115,5 +117,7 @@ export function loadPlan(flowsDir: string, overrides: PlanOverrides = {}): LoadP
     const rate = flow === neighbour ? (r.rate ?? defaultRate) : (overrides.rate ?? r.rate ?? defaultRate);
     return { flow, method: r.method, path: r.path, headers, body, expect: r.expect ?? [200], rate };
   });
-  return { file, flowsDir: dir, flows, faulty: faulty!, neighbour, maxInFlight: overrides.maxInFlight ?? raw.max_in_flight ?? 64, timeoutMs: toMs(raw.timeout ?? '5s'), slowLatencyMs: toMs(raw.slow_latency ?? '300ms') };
+  const compared = new Set(flows.map((f) => f.flow));
+  const idle = [...names.keys()].filter((n) => !compared.has(n));
+  return { file, flowsDir: dir, flows, faulty: faulty!, neighbour, idle, maxInFlight: overrides.maxInFlight ?? raw.max_in_flight ?? 64, timeoutMs: toMs(raw.timeout ?? '5s'), slowLatencyMs: toMs(raw.slow_latency ?? '300ms') };
 }

@@ -189,6 +189,7 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
     progress.done();
   }
   const cpu = cpus();
+  if (plan.idle.length && styles.includes('hub')) notes.push(`Hub style also ran ${plan.idle.join(', ')} (flows of the folder not compared), idle: a hub runs its whole folder.`);
   if (options.phaseSeconds < 5) notes.push(`Phases of ${options.phaseSeconds} s are short: percentiles rest on few requests; the default is 10 s.`);
   notes.push('All processes (hubs, simulators, load driver) share this machine, so CPU one takes is CPU the others lack: compare figures of one run, not across machines.');
   return {
