@@ -14,6 +14,7 @@ import type { Registry } from './core/registry.js';
 import { MESH_USAGE, meshCommand } from './mesh/cli.js';
 import { UnknownFlowError } from './mesh/flow-mode.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
+import { COMPARE_USAGE, compareCommand } from './mesh/compare/command.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 
@@ -29,6 +30,7 @@ Usage:
   hub schema [--config FILE] [--out FILE]
         Print (or write) the flow JSON Schema assembled from the registered adapters and steps.
 ${MESH_USAGE}
+${COMPARE_USAGE}
 
 Operating a running hub (through its admin API):
   hub flows [--json]
@@ -92,6 +94,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return await schemaCommand(rest, out);
       case 'mesh':
         return await meshCommand(rest, out, err, (configPath) => setup(configPath));
+      case 'compare':
+        return await compareCommand(rest, out, err);
       case 'messages':
         return await messagesCommand(rest, out, err);
       case 'dead-letters':

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -35,9 +35,13 @@ const MARKUP_BODY = '<img src=x onerror="window.__xss=1"><script>window.__xss=2<
 /** A correlation id (a header the AMQP source keeps) with markup. */
 const MARKUP_HEADER = 'console-markup<script>window.__xss=3</script><b>bold?</b>';
 
-async function config(journalDir: string): Promise<HubConfig> {
+/** A report hub compare wrote on this machine (2 shared cores), for the Comparison page. */
+const COMPARE_REPORT = join(PROJECT_ROOT, 'test', 'fixtures', 'compare', 'report.json');
+
+async function config(journalDir: string, compareReportsDir: string): Promise<HubConfig> {
   return defaultHubConfig({
     port: 0,
+    compareReportsDir,
     flowsDir: join(FIXTURES, 'flows'),
     schemasDir: join(FIXTURES, 'schemas'),
     logLevel: 'silent',
@@ -74,6 +78,8 @@ describe('admin console in Chromium', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run bash scripts/chromium.sh (npm test runs it), or set HUB_TEST_CHROMIUM`);
     execFileSync(process.execPath, [join(PROJECT_ROOT, 'scripts', 'build-console.mjs'), consoleDir], { stdio: 'inherit' });
     mkdirSync(SHOTS, { recursive: true });
+    mkdirSync(join(work, 'compare', 'sample-run'), { recursive: true });
+    copyFileSync(COMPARE_REPORT, join(work, 'compare', 'sample-run', 'report.json'));
     await broker.open();
     broker.track({ queues: [queue, `${queue}.retry`, `${queue}.dead`, auditQueue] });
     const ch = await broker.channel();
@@ -81,7 +87,7 @@ describe('admin console in Chromium', () => {
     await ch.close();
     const url = await downstream.start();
     hub = await Hub.build({
-      config: await config(join(work, 'journal')),
+      config: await config(join(work, 'journal'), join(work, 'compare')),
       registry: builtinRegistry(),
       logger: pino({ level: 'silent' }),
       env: { ...process.env, AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url },
@@ -359,6 +365,28 @@ describe('admin console in Chromium', () => {
     await expect.poll(() => downstream.bodies('/archive').length, { timeout: WAIT }).toBe(before.archive + 2);
     expect(downstream.bodies('/orders')).toHaveLength(before.orders);
     await expect.poll(async () => (await hub.journal.deadLetterGroups({ flow: 'admin-orders' })).find((g) => g.code === 'DOWNSTREAM_UNAVAILABLE')?.count).toBe(1);
+    await noMarkupRan(page);
+  });
+
+  it('the Comparison page draws the newest hub compare report: blast radius, each phase for both styles, CPU and memory', async () => {
+    const report = JSON.parse(readFileSync(COMPARE_REPORT, 'utf8')) as { id: string; phases: { id: string }[]; settings: { faulty: string }; styles: { style: string; phases: { phase: string; flows: { flow: string; errors: number; shed: number; latency?: { p99: number } }[] }[] }[] };
+    const page = await newPage();
+    await login(page, 'vic');
+    await page.locator('nav a', { hasText: 'Comparison' }).click();
+    await expect.poll(() => page.locator('#compare-id').textContent()).toContain(report.id);
+    expect(await page.locator('#compare-blast tbody tr').count()).toBe(report.phases.length - 1);
+    expect(await page.locator('table.compare-phase').count()).toBe(report.phases.length);
+    // The faulty flow's row of the failing phase: its errors and p99 as the report has them, for both styles.
+    const row = page.locator('table.compare-phase[data-phase="failing-downstream"] tbody tr', { hasText: report.settings.faulty });
+    for (const style of report.styles) {
+      const f = style.phases.find((p) => p.phase === 'failing-downstream')!.flows.find((x) => x.flow === report.settings.faulty)!;
+      expect(Number(await row.locator(`[data-field="${style.style}-errors"]`).textContent())).toBe(f.errors + f.shed);
+      expect(Number(await row.locator(`[data-field="${style.style}-errors"]`).textContent())).toBeGreaterThan(0);
+    }
+    expect(await page.locator('svg.bars rect.bar-hub').count()).toBeGreaterThan(10);
+    expect(await page.locator('svg.bars rect.bar-mesh').count()).toBeGreaterThan(10);
+    expect(await page.locator('#compare-processes tbody tr').count()).toBe(report.styles.reduce((a, s) => a + s.phases.length, 0));
+    await shot(page, 'compare');
     await noMarkupRan(page);
   });
 });

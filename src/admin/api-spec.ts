@@ -7,6 +7,8 @@
  */
 import type { JsonSchema } from '../core/contracts.js';
 import { AUDIT_ACTIONS, type AuditAction } from './audit.js';
+import { REPORT_SCHEMA } from '../mesh/compare/report.js';
+import { REPORT_NAME } from '../mesh/compare/report-folder.js';
 
 /** Everything the admin serves is under this path (the API, its docs, later the console). */
 export const ADMIN_ROOT = '/admin';
@@ -272,6 +274,22 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     required: ['items'],
     properties: { items: { type: 'array', items: ref('AuditEntry') }, next: { type: 'string', description: 'Pass as `cursor` for the next page; absent on the last.' } },
   },
+  CompareReport: REPORT_SCHEMA,
+  CompareReportSummary: {
+    type: 'object',
+    description: 'One report of GET /compare/reports: its folder\'s name and what the run was.',
+    required: ['name', 'id', 'startedAt', 'finishedAt', 'flows', 'styles', 'phaseSeconds'],
+    properties: {
+      name: { type: 'string', description: 'The report\'s folder under compare.reports: pass it to GET /compare/reports/{name}.' },
+      id: { type: 'string' },
+      startedAt: { type: 'string', format: 'date-time' },
+      finishedAt: { type: 'string', format: 'date-time' },
+      incomplete: { type: 'string', description: 'Why the run ended early, when it did.' },
+      flows: { type: 'array', items: { type: 'string' } },
+      styles: { type: 'array', items: { enum: ['hub', 'mesh'] } },
+      phaseSeconds: { type: 'number' },
+    },
+  },
   FlowInfo: {
     type: 'object',
     required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'rate', 'stats'],
@@ -376,7 +394,9 @@ export type OperationId =
   | 'getOpenApi'
   | 'getDocs'
   | 'getConsole'
-  | 'getConsoleAsset';
+  | 'getConsoleAsset'
+  | 'listCompareReports'
+  | 'getCompareReport';
 
 /** A request that needs a higher role than its operation's: `applies` sees the validated body. */
 export interface RoleRule {
@@ -708,6 +728,25 @@ export const OPERATIONS: OperationSpec[] = [
     summary: 'Dead letters grouped by flow, step and error code',
     querystring: { type: 'object', additionalProperties: false, properties: { flow: text('Only this flow.') } },
     responses: { 200: { description: 'The groups, largest first.', schema: { type: 'object', required: ['groups'], properties: { groups: { type: 'array', items: ref('DeadLetterGroup') } } } } },
+  },
+  {
+    method: 'GET',
+    path: '/compare/reports',
+    operationId: 'listCompareReports',
+    role: 'viewer',
+    summary: 'The reports of hub compare',
+    description: 'Every run `hub compare` wrote under the hub\'s reports folder (compare.reports in hub.yaml, default .hub/compare; one folder per run with its report.json), newest first, at most 100. A folder without a readable report is left out. Read from disk on each request.',
+    responses: { 200: { description: 'The reports, newest first.', schema: { type: 'object', required: ['reports'], properties: { reports: { type: 'array', items: ref('CompareReportSummary') } } } } },
+  },
+  {
+    method: 'GET',
+    path: '/compare/reports/:name',
+    operationId: 'getCompareReport',
+    role: 'viewer',
+    summary: 'One report of hub compare',
+    description: 'The whole report.json of the run: settings, per style, phase and flow the throughput, latency percentiles and errors, per process CPU and peak memory, and the blast radius. The console\'s Comparison page draws it.',
+    params: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', pattern: REPORT_NAME, description: 'A report\'s folder name, from GET /compare/reports.' } } },
+    responses: { 200: { description: 'The report.', schema: ref('CompareReport') }, 400: problem('Not a report name.'), 404: problem('No readable report of that name.') },
   },
   {
     method: 'GET',

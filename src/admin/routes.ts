@@ -23,6 +23,7 @@ import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
 import { LiveFeed } from './live.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
+import { ReportFolder } from '../mesh/compare/report-folder.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
@@ -36,6 +37,8 @@ export interface AdminApiOptions extends AdminSecurityConfig {
   consoleDir?: string;
   /** The journal's retention (journal.keep), to say when archived records go. */
   retention?: Retention;
+  /** Where hub compare's reports are (compare.reports); without it the comparison routes list none. */
+  compareReportsDir?: string;
 }
 
 export interface AdminApi {
@@ -100,6 +103,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   app.addHook('preClose', async () => feed.close());
   const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
+  const reports = options.compareReportsDir ? new ReportFolder(options.compareReportsDir) : undefined;
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
@@ -283,6 +287,13 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const asset = await consoleFiles.asset(file);
       if (!asset) throw hubError('NOT_FOUND', `no console file ${file}`);
       return reply.type(asset.contentType).send(asset.data);
+    },
+    listCompareReports: async () => ({ reports: (await reports?.list()) ?? [] }),
+    getCompareReport: async (request) => {
+      const { name } = request.params as { name: string };
+      const report = await reports?.get(name);
+      if (!report) throw hubError('NOT_FOUND', `no readable hub compare report "${name}" in the reports folder (compare.reports in hub.yaml); GET ${ADMIN_PREFIX}/compare/reports lists them`);
+      return report;
     },
     getOpenApi: async () => (document ??= openApiDocument(version())),
     getDocs: async () => (document ??= openApiDocument(version())),

@@ -39,6 +39,8 @@ export interface HubConfig {
     leaseMs: number;
     keep?: Retention;
   };
+  /** Where `hub compare` reports are read from, for the admin console (compare.reports); absent in configurations built by hand. */
+  compareReportsDir?: string;
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
   admin?: {
     /** The bearer token (a machine credential with role admin). */
@@ -74,6 +76,7 @@ interface RawHubConfig {
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
+  compare?: { reports?: string };
   admin?: { token?: string; users?: { name: string; role: 'viewer' | 'operator' | 'admin'; password_hash: string }[]; session?: { idle?: number | string; absolute?: number | string } };
 }
 
@@ -124,6 +127,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),
     },
+    compareReportsDir: env.HUB_COMPARE_REPORTS ? resolve(cwd, env.HUB_COMPARE_REPORTS) : resolve(base, raw.compare?.reports ?? '.hub/compare'),
     admin: {
       token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined,
       users: (raw.admin?.users ?? []).map((u) => ({ name: u.name, role: u.role, passwordHash: u.password_hash })),

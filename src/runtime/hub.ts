@@ -99,6 +99,7 @@ export class Hub {
       listenHost: options.config.host,
       ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
       retention: options.config.journal.keep ?? {},
+      ...(options.config.compareReportsDir ? { compareReportsDir: options.config.compareReportsDir } : {}),
     });
   }
 

@@ -1,12 +1,13 @@
 /**
  * The admin console: a single page served at /admin. It asks the API who is logged in (GET /admin/api/session),
  * shows the login form when nobody is, and draws the page the location's hash names (#/flows, #/messages?...,
- * #/message/ID, #/dead-letters, #/audit). No framework, no inline script or style: it runs under the admin's
+ * #/message/ID, #/dead-letters, #/audit, #/compare). No framework, no inline script or style: it runs under the admin's
  * Content-Security-Policy (default-src 'self').
  */
 import { ApiError, call, setSession, whenUnauthorized, type Session } from './api.js';
 import { h, link, problemBox, replace } from './dom.js';
 import { connect, disconnect, onLive } from './live.js';
+import { comparePage } from './compare-page.js';
 import { auditPage, can, deadLettersPage, flowsPage, messagePage, messagesPage, type Ctx } from './pages.js';
 
 const main = document.getElementById('main')!;
@@ -54,7 +55,7 @@ function start(session: Session): void {
   ctx = { session };
   setSession(session);
   connect(() => showLogin('Your session has ended; log in again.'));
-  const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters']];
+  const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters'], ['/compare', 'Comparison']];
   if (can(ctx, 'admin')) items.push(['/audit', 'Audit']);
   replace(nav, items.map(([path, label]) => link(path, {}, label)), h('a', { href: '/admin/docs', class: 'muted' }, 'API'));
   nav.hidden = false;
@@ -88,6 +89,7 @@ async function render(): Promise<void> {
     else if (path.startsWith('/message/')) await messagePage(target, ctx, decodeURIComponent(path.slice('/message/'.length)));
     else if (path === '/dead-letters') await deadLettersPage(target, ctx, params);
     else if (path === '/audit' && can(ctx, 'admin')) await auditPage(target, params);
+    else if (path === '/compare') await comparePage(target, params);
     else replace(target, h('h1', {}, 'Not found'), h('p', {}, 'No such page. '), link('/flows', {}, 'Flows'));
   } catch (err) {
     if (mine !== renders) return;
