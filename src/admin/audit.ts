@@ -6,7 +6,7 @@
  * The replay audit with body hashes is the journal's own (GET /replays).
  */
 import type { Logger } from 'pino';
-import type { Journal } from '../journal/contract.js';
+import type { AuditRecord, Journal } from '../journal/contract.js';
 
 export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'] as const;
 
@@ -14,22 +14,10 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export type AuditOutcome = 'ok' | 'failed' | 'denied' | 'rate-limited';
 
-export interface AuditEntry {
-  /** Increasing across the hubs sharing the journal: the cursor of GET /audit. */
-  seq: number;
-  at: string;
+/** An audit entry as the admin API writes it: the journal's AuditRecord with the admin's own actions and outcomes. */
+export interface AuditEntry extends AuditRecord {
   action: AuditAction;
   outcome: AuditOutcome;
-  /** Who: a user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]"; "anonymous" when nobody could be told. */
-  actor: string;
-  role?: string;
-  /** The client's address (the socket's peer). */
-  client: string;
-  /** What it was about: a message id, a filter. */
-  target?: string;
-  /** The HTTP status of the answer. */
-  status?: number;
-  detail?: string;
 }
 
 export class AuditLog {

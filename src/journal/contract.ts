@@ -203,10 +203,14 @@ export interface AuditRecord {
   at: string;
   action: string;
   outcome: string;
+  /** Who: a user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]"; "anonymous" when nobody could be told. */
   actor: string;
   role?: string;
+  /** The client's address (the socket's peer, or the one a trusted proxy forwarded). */
   client: string;
+  /** What it was about: a message id, a filter. */
   target?: string;
+  /** The HTTP status of the answer. */
   status?: number;
   detail?: string;
 }
