@@ -7,17 +7,20 @@ import { buildFlowSchema } from './config/flow-schema.js';
 import { HubConfigError, loadHubConfig, type HubConfig } from './config/hub-config.js';
 import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js';
 import { PROJECT_ROOT } from './config/paths.js';
+import { redactUrl } from './runtime/http-client.js';
 import { loadUserAdapters } from './config/plugins.js';
 import { MessageSchemas } from './config/schema-validator.js';
 import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
 import type { Registry } from './core/registry.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
+import { hubWorkload } from './runtime/metrics.js';
+import { startTracing, type TracingSdk } from './tracing-sdk.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 
 Usage:
   hub run [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--flow NAME]
-        Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz and /readyz.
+        Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz, /readyz and /metrics.
         --flow NAME runs that one flow alone (mesh style).
   hub validate [--config FILE] PATH...
         Lint flow files (or folders of them); prints file:line:col: message for every problem.
@@ -60,6 +63,8 @@ Operating a running hub (through its admin API):
         Read a password on stdin and print its hash for admin.users[].password_hash in hub.yaml.
 
 Configuration: ./hub.yaml, or --config FILE, or HUB_CONFIG; HUB_PORT, HUB_HOST, HUB_FLOWS, HUB_LOG_LEVEL override it.
+Telemetry: HUB_WORKLOAD names the workload in metrics and traces (default: hub, or the flow in flow mode), POD_NAMESPACE
+its namespace; OTEL_EXPORTER_OTLP_ENDPOINT (or hub.yaml's tracing.endpoint) turns on OTLP trace export.
 Exit codes: 0 ok, 1 invalid flows or configuration, or the hub refused or failed a request, 2 usage error.`;
 
 function version(): string {
@@ -168,11 +173,23 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   const logger: Logger = pino({ level: config.logLevel, base: { service: values.flow ?? 'hub' } });
   // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
-  const hub = await Hub.build({ config, registry, logger, ...(values.flow ? { flow: values.flow } : {}) });
+  const workload = hubWorkload(values.flow);
+  const endpoint = config.tracing?.endpoint;
+  // Registered before the flows are built, so the first message is traced; flushed after the hub stopped.
+  const tracing: TracingSdk | undefined = config.tracing && endpoint ? startTracing({ tracing: config.tracing, workload, version: version() }) : undefined;
+  if (tracing) logger.info({ endpoint, serviceName: process.env.OTEL_SERVICE_NAME || workload.name }, `tracing: exporting spans over OTLP to ${redactUrl(endpoint!)}`);
+  let hub: Hub;
+  try {
+    hub = await Hub.build({ config, registry, logger, ...(values.flow ? { flow: values.flow } : {}) });
+  } catch (e) {
+    await tracing?.shutdown().catch(() => {});
+    throw e;
+  }
   try {
     await hub.listen();
   } catch (e) {
     await hub.stop();
+    await tracing?.shutdown().catch(() => {});
     const code = (e as { code?: string }).code;
     err(code === 'EADDRINUSE' ? `hub run: port ${config.port} on ${config.host} is already in use; choose another with --port` : `hub run: cannot listen: ${(e as Error).message}`);
     return 1;
@@ -187,12 +204,15 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
       }
       stopping = true;
       logger.info({ signal }, `${signal}: no longer taking messages; finishing those in flight`);
+      const flushed = (): Promise<void> => tracing?.shutdown().catch((e: unknown) => logger.warn({ err: e }, 'tracing: the last spans could not be exported')) ?? Promise.resolve();
       hub.stop().then(
-        () => {
+        async () => {
+          await flushed();
           logger.info('stopped');
           resolveExit(0);
         },
-        (e: unknown) => {
+        async (e: unknown) => {
+          await flushed();
           logger.error({ err: e }, 'unclean stop');
           resolveExit(1);
         },

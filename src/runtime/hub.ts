@@ -12,6 +12,7 @@ import { JournalError } from '../journal/errors.js';
 import { openJournal } from '../journal/open.js';
 import { FlowRunner } from './flow-runner.js';
 import { createHttpServer } from './http-server.js';
+import { HubMetrics, hubWorkload } from './metrics.js';
 import { RetentionSweeper } from './retention.js';
 import { RetryPoller } from './retry-poller.js';
 
@@ -43,6 +44,8 @@ export class Hub {
   readonly app: FastifyInstance;
   readonly retries: RetryPoller;
   readonly retention: RetentionSweeper;
+  /** Its Prometheus registry, served at GET /metrics. */
+  readonly metrics: HubMetrics;
   #stopping = false;
   #started = false;
 
@@ -52,7 +55,8 @@ export class Hub {
     readonly journal: Journal,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger);
-    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
+    this.metrics = new HubMetrics(hubWorkload(options.flow, options.env ?? process.env));
+    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) }));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     this.retention = new RetentionSweeper(journal, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
@@ -61,6 +65,8 @@ export class Hub {
       const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', flows });
     });
+    // No login: Prometheus (or the mesh's scraper) reads it, as it reads /healthz; it holds counts, not messages.
+    this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.scrape()));
     const admin = options.config.admin;
     registerAdminApi(this.app, {
       journal,
