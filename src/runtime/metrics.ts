@@ -78,20 +78,20 @@ export class HubMetrics {
     const failed = this.#failed;
     const sinkCalls = this.#sinkCalls;
     return {
-      received: this.#received.labels(inbound),
-      delivered: this.#delivered.labels(inbound),
-      dead: this.#dead.labels(inbound),
-      sinkRetries: this.#retries.labels({ ...inbound, kind: 'sink' }),
-      durableRetries: this.#retries.labels({ ...inbound, kind: 'durable' }),
-      inFlight: this.#inFlight.labels(inbound),
-      deliveredIn: this.#duration.labels({ ...inbound, outcome: 'delivered' }),
-      failedIn: this.#duration.labels({ ...inbound, outcome: 'failed' }),
-      failed: cached((code) => failed.labels({ ...inbound, code })),
-      steps: def.steps.map((s) => this.#stepDuration.labels({ ...inbound, step: s.label })),
+      received: counter(this.#received, inbound),
+      delivered: counter(this.#delivered, inbound),
+      dead: counter(this.#dead, inbound),
+      sinkRetries: counter(this.#retries, { ...inbound, kind: 'sink' }),
+      durableRetries: counter(this.#retries, { ...inbound, kind: 'durable' }),
+      inFlight: gauge(this.#inFlight, inbound),
+      deliveredIn: histogram(this.#duration, { ...inbound, outcome: 'delivered' }),
+      failedIn: histogram(this.#duration, { ...inbound, outcome: 'failed' }),
+      failed: cached((code) => counter(failed, { ...inbound, code })),
+      steps: def.steps.map((s) => histogram(this.#stepDuration, { ...inbound, step: s.label })),
       sinks: new Map(
         [...def.sinks.keys()].map((sink) => {
           const labels = { ...outbound, sink };
-          return [sink, { ok: sinkCalls.labels({ ...labels, outcome: 'ok' }), failed: cached((code) => sinkCalls.labels({ ...labels, outcome: code })), duration: this.#sinkDuration.labels(labels) }];
+          return [sink, { ok: counter(sinkCalls, { ...labels, outcome: 'ok' }), failed: cached((code) => counter(sinkCalls, { ...labels, outcome: code })), duration: histogram(this.#sinkDuration, labels) }];
         }),
       ),
     };
@@ -101,6 +101,24 @@ export class HubMetrics {
 type CounterChild = ReturnType<Counter<string>['labels']>;
 type GaugeChild = ReturnType<Gauge<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+// Bound children start at zero, so a flow's series exist (and rate() has a first sample) before its first message.
+function counter(metric: Counter<string>, labels: Record<string, string>): CounterChild {
+  const child = metric.labels(labels);
+  child.inc(0);
+  return child;
+}
+
+function gauge(metric: Gauge<string>, labels: Record<string, string>): GaugeChild {
+  const child = metric.labels(labels);
+  child.set(0);
+  return child;
+}
+
+function histogram(metric: Histogram<string>, labels: Record<string, string>): HistogramChild {
+  metric.zero(labels);
+  return metric.labels(labels);
+}
 
 /** One child per error code, bound the first time that code is seen (codes come from one finite table). */
 function cached(bind: (code: string) => CounterChild): (code: string) => CounterChild {
