@@ -176,7 +176,7 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   const workload = hubWorkload(values.flow);
   const endpoint = config.tracing?.endpoint;
   // Registered before the flows are built, so the first message is traced; flushed after the hub stopped.
-  const tracing: TracingSdk | undefined = config.tracing && endpoint ? startTracing({ tracing: config.tracing, workload, version: version() }) : undefined;
+  const tracing: TracingSdk | undefined = config.tracing && endpoint ? startTracing({ tracing: config.tracing, workload, version: version(), logger }) : undefined;
   if (tracing) logger.info({ endpoint, serviceName: process.env.OTEL_SERVICE_NAME || workload.name }, `tracing: exporting spans over OTLP to ${redactUrl(endpoint!)}`);
   let hub: Hub;
   try {

@@ -3,11 +3,12 @@
  * @opentelemetry/api alone (src/runtime/tracing.ts), so an application that embeds the hub brings its own SDK,
  * and a hub without one pays for no-op spans only.
  */
-import { context, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from 'pino';
 import type { HubConfig } from './config/hub-config.js';
 import type { Workload } from './runtime/metrics.js';
 
@@ -18,7 +19,12 @@ export interface TracingSdkOptions {
   /** Replaces the batch processor with its OTLP exporter (tests: a SimpleSpanProcessor over an InMemorySpanExporter). */
   spanProcessor?: SpanProcessor;
   env?: NodeJS.ProcessEnv;
+  /** Where the SDK's own warnings go (an export that failed, a full queue). */
+  logger?: Logger;
 }
+
+/** The longest a stopping hub waits for its last spans to be exported: an unreachable collector must not hold the exit. */
+const FLUSH_MS = 5_000;
 
 export interface TracingSdk {
   /** Exports the spans still buffered, then unregisters the SDK. */
@@ -34,6 +40,12 @@ export interface TracingSdk {
 export function startTracing(options: TracingSdkOptions): TracingSdk {
   const { tracing, workload } = options;
   const env = options.env ?? process.env;
+  const log = options.logger;
+  if (log) {
+    const warn = (message: string, ...args: unknown[]): void => log.warn({ args }, `tracing: ${message}`);
+    const quiet = (): void => {};
+    diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
+  }
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   const processor = options.spanProcessor ?? new BatchSpanProcessor(new OTLPTraceExporter({ ...(tracing.endpoint ? { url: tracing.endpoint } : {}) }));
@@ -49,11 +61,14 @@ export function startTracing(options: TracingSdkOptions): TracingSdk {
   trace.setGlobalTracerProvider(provider);
   return {
     async shutdown() {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await provider.shutdown();
+        await Promise.race([provider.shutdown(), new Promise<void>((resolve) => (timer = setTimeout(() => (log?.warn(`tracing: spans not exported within ${FLUSH_MS} ms of the stop were dropped`), resolve()), FLUSH_MS)))]);
       } finally {
+        clearTimeout(timer);
         trace.disable();
         context.disable();
+        diag.disable();
       }
     },
   };
