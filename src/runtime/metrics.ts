@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FlowDefinition } from '../config/load-flows.js';
 
 /**
@@ -29,36 +29,141 @@ const WORKLOAD_LABELS = ['source_workload', 'source_workload_namespace', 'destin
 const FLOW_LABELS = ['flow', ...WORKLOAD_LABELS] as const;
 
 /**
+ * One series' value in a plain field. prom-client's bound children (`labels()`) hash their label set on every
+ * call (several µs with these nine labels, measured); the message path here only adds to a number, and the
+ * metric reads the tallies when scraped (its `collect`).
+ */
+export class Tally {
+  value = 0;
+  inc(n = 1): void {
+    this.value += n;
+  }
+  dec(n = 1): void {
+    this.value -= n;
+  }
+}
+
+/** A histogram series: a count per bucket (not cumulative until scraped), the sum and the count. */
+export class Durations {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  observe(seconds: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && seconds > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+type Labels = Record<string, string>;
+
+/** A counter or gauge whose series are tallies, read into prom-client's own metric at scrape time. */
+class TallyFamily {
+  readonly #series: { labels: Labels; tally: Tally }[] = [];
+  constructor(readonly metric: Counter<string> | Gauge<string>) {}
+  bind(labels: Labels): Tally {
+    const tally = new Tally();
+    this.#series.push({ labels, tally });
+    return tally;
+  }
+  /** The metric's `collect`: its values are the tallies'. */
+  collect(): void {
+    if (this.metric instanceof Gauge) for (const { labels, tally } of this.#series) this.metric.set(labels, tally.value);
+    else {
+      this.metric.reset();
+      for (const { labels, tally } of this.#series) this.metric.inc(labels, tally.value);
+    }
+  }
+}
+
+function tallies(kind: 'counter' | 'gauge', config: { name: string; help: string; labelNames: readonly string[]; registers: Registry[] }): TallyFamily {
+  let family: TallyFamily | undefined;
+  const collect = (): void => family?.collect();
+  family = new TallyFamily(kind === 'counter' ? new Counter({ ...config, collect }) : new Gauge({ ...config, collect }));
+  return family;
+}
+
+/**
+ * A histogram family of Durations, exposed through prom-client's registry like its own Histogram (`get()` gives
+ * the same _bucket/_sum/_count values), without its per-observation label hashing.
+ */
+class DurationFamily {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #series: { labels: Labels; durations: Durations }[] = [];
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as never);
+  }
+  bind(labels: Labels): Durations {
+    const durations = new Durations(DURATION_BUCKETS);
+    this.#series.push({ labels, durations });
+    return durations;
+  }
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const { labels, durations } of this.#series) {
+      let cumulative = 0;
+      durations.bounds.forEach((le, i) => {
+        cumulative += durations.counts[i]!;
+        values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { ...labels, le: '+Inf' }, value: durations.count, metricName: `${this.name}_bucket` });
+      values.push({ labels, value: durations.sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: durations.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+  reset(): void {
+    for (const { durations } of this.#series) {
+      durations.counts.fill(0);
+      durations.sum = 0;
+      durations.count = 0;
+    }
+  }
+}
+
+/**
  * The Prometheus metrics of one hub: its own Registry (never prom-client's global one, so that several hubs in one
  * process, as in tests, count apart), Node's process metrics, and per flow, step and sink the counters and
- * histograms below. `forFlow` binds each label set once; the message path then only increments bound children.
+ * histograms below. `forFlow` binds each label set once, when the runner is made; the message path then adds to
+ * plain numbers (Tally, Durations), which the registry reads when scraped.
  */
 export class HubMetrics {
   readonly registry = new Registry();
-  readonly #received: Counter<string>;
-  readonly #delivered: Counter<string>;
-  readonly #failed: Counter<string>;
-  readonly #dead: Counter<string>;
-  readonly #retries: Counter<string>;
-  readonly #inFlight: Gauge<string>;
-  readonly #duration: Histogram<string>;
-  readonly #stepDuration: Histogram<string>;
-  readonly #sinkCalls: Counter<string>;
-  readonly #sinkDuration: Histogram<string>;
+  readonly #received: TallyFamily;
+  readonly #delivered: TallyFamily;
+  readonly #failed: TallyFamily;
+  readonly #dead: TallyFamily;
+  readonly #retries: TallyFamily;
+  readonly #inFlight: TallyFamily;
+  readonly #duration: DurationFamily;
+  readonly #stepDuration: DurationFamily;
+  readonly #sinkCalls: TallyFamily;
+  readonly #sinkDuration: DurationFamily;
 
   constructor(readonly workload: Workload, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    this.#received = new Counter({ name: 'hub_messages_received_total', help: 'Messages a flow took from its source.', labelNames: FLOW_LABELS, registers });
-    this.#delivered = new Counter({ name: 'hub_messages_delivered_total', help: 'Messages a flow delivered to all its sinks (first runs, durable retries and replays).', labelNames: FLOW_LABELS, registers });
-    this.#failed = new Counter({ name: 'hub_messages_failed_total', help: 'Runs of a message that failed, by error code (a failed run may still be retried).', labelNames: [...FLOW_LABELS, 'code'], registers });
-    this.#dead = new Counter({ name: 'hub_messages_dead_total', help: 'Messages parked as dead in the journal.', labelNames: FLOW_LABELS, registers });
-    this.#retries = new Counter({ name: 'hub_retries_total', help: 'Retries: kind="sink" a sink call retried in process, kind="durable" a message run again from the journal.', labelNames: [...FLOW_LABELS, 'kind'], registers });
-    this.#inFlight = new Gauge({ name: 'hub_messages_in_flight', help: 'Messages a flow is working on now.', labelNames: FLOW_LABELS, registers });
-    this.#duration = new Histogram({ name: 'hub_message_duration_seconds', help: 'Time from a flow taking a message to its outcome (end to end through the flow), by outcome.', labelNames: [...FLOW_LABELS, 'outcome'], buckets: DURATION_BUCKETS, registers });
-    this.#stepDuration = new Histogram({ name: 'hub_step_duration_seconds', help: 'Time one step took for one message (its sink calls included).', labelNames: [...FLOW_LABELS, 'step'], buckets: DURATION_BUCKETS, registers });
-    this.#sinkCalls = new Counter({ name: 'hub_sink_calls_total', help: 'Calls of a sink (each attempt), by outcome ("ok" or the error code).', labelNames: [...FLOW_LABELS, 'sink', 'outcome'], registers });
-    this.#sinkDuration = new Histogram({ name: 'hub_sink_call_duration_seconds', help: 'Time one sink call (one attempt) took.', labelNames: [...FLOW_LABELS, 'sink'], buckets: DURATION_BUCKETS, registers });
+    this.#received = tallies('counter', { name: 'hub_messages_received_total', help: 'Messages a flow took from its source.', labelNames: FLOW_LABELS, registers });
+    this.#delivered = tallies('counter', { name: 'hub_messages_delivered_total', help: 'Messages a flow delivered to all its sinks (first runs, durable retries and replays).', labelNames: FLOW_LABELS, registers });
+    this.#failed = tallies('counter', { name: 'hub_messages_failed_total', help: 'Runs of a message that failed, by error code (a failed run may still be retried).', labelNames: [...FLOW_LABELS, 'code'], registers });
+    this.#dead = tallies('counter', { name: 'hub_messages_dead_total', help: 'Messages parked as dead in the journal.', labelNames: FLOW_LABELS, registers });
+    this.#retries = tallies('counter', { name: 'hub_retries_total', help: 'Retries: kind="sink" a sink call retried in process, kind="durable" a message run again from the journal.', labelNames: [...FLOW_LABELS, 'kind'], registers });
+    this.#inFlight = tallies('gauge', { name: 'hub_messages_in_flight', help: 'Messages a flow is working on now.', labelNames: FLOW_LABELS, registers });
+    this.#duration = new DurationFamily('hub_message_duration_seconds', 'Time from a flow taking a message to its outcome (end to end through the flow), by outcome.', this.registry);
+    this.#stepDuration = new DurationFamily('hub_step_duration_seconds', 'Time one step took for one message (its sink calls included).', this.registry);
+    this.#sinkCalls = tallies('counter', { name: 'hub_sink_calls_total', help: 'Calls of a sink (each attempt), by outcome ("ok" or the error code).', labelNames: [...FLOW_LABELS, 'sink', 'outcome'], registers });
+    this.#sinkDuration = new DurationFamily('hub_sink_call_duration_seconds', 'Time one sink call (one attempt) took.', this.registry);
   }
 
   /** The text exposition format, for GET /metrics. */
@@ -70,7 +175,7 @@ export class HubMetrics {
     return this.registry.metrics();
   }
 
-  /** The bound children of one flow: built once when the runner is made. */
+  /** The series of one flow, bound once when its runner is made; they start at zero, so they exist before its first message. */
   forFlow(def: Pick<FlowDefinition, 'name' | 'steps' | 'sinks'>): FlowMetrics {
     const { name, namespace } = this.workload;
     const inbound = { flow: def.name, source_workload: UNKNOWN, source_workload_namespace: UNKNOWN, destination_workload: name, destination_workload_namespace: namespace };
@@ -78,76 +183,54 @@ export class HubMetrics {
     const failed = this.#failed;
     const sinkCalls = this.#sinkCalls;
     return {
-      received: counter(this.#received, inbound),
-      delivered: counter(this.#delivered, inbound),
-      dead: counter(this.#dead, inbound),
-      sinkRetries: counter(this.#retries, { ...inbound, kind: 'sink' }),
-      durableRetries: counter(this.#retries, { ...inbound, kind: 'durable' }),
-      inFlight: gauge(this.#inFlight, inbound),
-      deliveredIn: histogram(this.#duration, { ...inbound, outcome: 'delivered' }),
-      failedIn: histogram(this.#duration, { ...inbound, outcome: 'failed' }),
-      failed: cached((code) => counter(failed, { ...inbound, code })),
-      steps: def.steps.map((s) => histogram(this.#stepDuration, { ...inbound, step: s.label })),
+      received: this.#received.bind(inbound),
+      delivered: this.#delivered.bind(inbound),
+      dead: this.#dead.bind(inbound),
+      sinkRetries: this.#retries.bind({ ...inbound, kind: 'sink' }),
+      durableRetries: this.#retries.bind({ ...inbound, kind: 'durable' }),
+      inFlight: this.#inFlight.bind(inbound),
+      deliveredIn: this.#duration.bind({ ...inbound, outcome: 'delivered' }),
+      failedIn: this.#duration.bind({ ...inbound, outcome: 'failed' }),
+      failed: cached((code) => failed.bind({ ...inbound, code })),
+      steps: def.steps.map((s) => this.#stepDuration.bind({ ...inbound, step: s.label })),
       sinks: new Map(
         [...def.sinks.keys()].map((sink) => {
           const labels = { ...outbound, sink };
-          return [sink, { ok: counter(sinkCalls, { ...labels, outcome: 'ok' }), failed: cached((code) => counter(sinkCalls, { ...labels, outcome: code })), duration: histogram(this.#sinkDuration, labels) }];
+          return [sink, { ok: sinkCalls.bind({ ...labels, outcome: 'ok' }), failed: cached((code) => sinkCalls.bind({ ...labels, outcome: code })), duration: this.#sinkDuration.bind(labels) }];
         }),
       ),
     };
   }
 }
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
-type GaugeChild = ReturnType<Gauge<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
-// Bound children start at zero, so a flow's series exist (and rate() has a first sample) before its first message.
-function counter(metric: Counter<string>, labels: Record<string, string>): CounterChild {
-  const child = metric.labels(labels);
-  child.inc(0);
-  return child;
-}
-
-function gauge(metric: Gauge<string>, labels: Record<string, string>): GaugeChild {
-  const child = metric.labels(labels);
-  child.set(0);
-  return child;
-}
-
-function histogram(metric: Histogram<string>, labels: Record<string, string>): HistogramChild {
-  metric.zero(labels);
-  return metric.labels(labels);
-}
-
-/** One child per error code, bound the first time that code is seen (codes come from one finite table). */
-function cached(bind: (code: string) => CounterChild): (code: string) => CounterChild {
-  const children = new Map<string, CounterChild>();
+/** One series per error code, bound the first time that code is seen (codes come from one finite table). */
+function cached(bind: (code: string) => Tally): (code: string) => Tally {
+  const series = new Map<string, Tally>();
   return (code) => {
-    let child = children.get(code);
-    if (!child) children.set(code, (child = bind(code)));
-    return child;
+    let tally = series.get(code);
+    if (!tally) series.set(code, (tally = bind(code)));
+    return tally;
   };
 }
 
 export interface SinkMetrics {
-  ok: CounterChild;
-  failed: (code: string) => CounterChild;
-  duration: HistogramChild;
+  ok: Tally;
+  failed: (code: string) => Tally;
+  duration: Durations;
 }
 
 /** A flow's metrics, label sets bound: what FlowRunner updates on the message path. */
 export interface FlowMetrics {
-  received: CounterChild;
-  delivered: CounterChild;
-  dead: CounterChild;
-  sinkRetries: CounterChild;
-  durableRetries: CounterChild;
-  inFlight: GaugeChild;
-  deliveredIn: HistogramChild;
-  failedIn: HistogramChild;
-  failed: (code: string) => CounterChild;
+  received: Tally;
+  delivered: Tally;
+  dead: Tally;
+  sinkRetries: Tally;
+  durableRetries: Tally;
+  inFlight: Tally;
+  deliveredIn: Durations;
+  failedIn: Durations;
+  failed: (code: string) => Tally;
   /** By step index. */
-  steps: HistogramChild[];
+  steps: Durations[];
   sinks: ReadonlyMap<string, SinkMetrics>;
 }
