@@ -1,6 +1,6 @@
 /**
- * One trace across protocols: the broker example (flows/brokers/) in a real hub process that exports its spans over
- * OTLP/HTTP to a receiver this test runs. A SOAP request arrives with a W3C traceparent, a B3 header and an
+ * One trace across protocols: the broker example (flows/brokers/) in real hub processes (one hub, or one process
+ * per flow) that export their spans over OTLP/HTTP to a receiver this test runs. A SOAP request arrives with a W3C traceparent, a B3 header and an
  * x-request-id; the same trace id must be in the Kafka record's headers, the AMQP message's headers and the
  * traceparent the final REST service receives, each hop naming the hub's sink span as its parent; and the exported
  * spans must be the flow, step and sink spans of that trace, each parented as the hops say.
@@ -18,8 +18,6 @@ import { startHub, type HubProcess } from './support/processes.js';
 
 const id = randomUUID().slice(0, 8);
 const AMQP_URL = process.env.AMQP_TEST_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const TOPIC = `trace.orders.placed.${id}`;
-const EXCHANGE = `trace.orders.by-region.${id}`;
 
 interface OtlpSpan {
   traceId: string;
@@ -68,60 +66,66 @@ class OtlpReceiver {
   }
 }
 
-let hub: HubProcess;
-const fulfilment = new Recorder();
-const otlp = new OtlpReceiver();
-let consumer: Consumer;
-const kafkaRecords: Record<string, string>[] = [];
-let amqpConnection: amqp.ChannelModel;
-const amqpMessages: Record<string, unknown>[] = [];
+const FLOWS = ['erp-orders-to-kafka', 'kafka-orders-to-regions', 'fulfilment'] as const;
 
-beforeAll(async () => {
-  const brokers = inject('kafkaBrokers');
-  if (!brokers) throw new Error(`no Kafka broker for the test run: ${inject('kafkaError') ?? 'unknown reason'}`);
-  const kafka = new Kafka({ brokers: [brokers], clientId: 'trace-test', logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
-  await admin.disconnect();
-  // The test reads the topic as a second consumer group: the hub's own consumer gets every record too.
-  consumer = kafka.consumer({ groupId: `trace-test.${id}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void kafkaRecords.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
-  await fulfilment.start();
-  fulfilment.status = 202;
-  await otlp.start();
-  hub = await startHub(['--flows', 'flows/brokers'], {
-    env: {
+/**
+ * The broker example's three flows in one hub (`hub` mode: service.name "hub") or each in its own `hub run --flow`
+ * process (`flow` mode: service.name is the flow), with the test's own Kafka consumer group and AMQP queue beside
+ * the flows' own, a REST service and an OTLP receiver.
+ */
+function scenario(mode: 'hub' | 'flow'): { hubs: HubProcess[]; soapUrl: () => string; fulfilment: Recorder; otlp: OtlpReceiver; kafkaRecords: Record<string, string>[]; amqpMessages: Record<string, unknown>[] } {
+  const names = { topic: `trace.${mode}.orders.placed.${id}`, exchange: `trace.${mode}.orders.by-region.${id}` };
+  const state = { hubs: [] as HubProcess[], soapUrl: () => state.hubs[0]!.url, fulfilment: new Recorder(), otlp: new OtlpReceiver(), kafkaRecords: [] as Record<string, string>[], amqpMessages: [] as Record<string, unknown>[] };
+  let consumer: Consumer | undefined;
+  let amqpConnection: amqp.ChannelModel | undefined;
+
+  beforeAll(async () => {
+    const brokers = inject('kafkaBrokers');
+    if (!brokers) throw new Error(`no Kafka broker for the test run: ${inject('kafkaError') ?? 'unknown reason'}`);
+    const kafka = new Kafka({ brokers: [brokers], clientId: 'trace-test', logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: names.topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    // The test reads the topic as a second consumer group: the hub's own consumer gets every record too.
+    consumer = kafka.consumer({ groupId: `trace-test.${mode}.${id}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: names.topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void state.kafkaRecords.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
+    await state.fulfilment.start();
+    state.fulfilment.status = 202;
+    await state.otlp.start();
+    const env = {
       KAFKA_BROKERS: brokers,
       AMQP_URL,
-      ORDER_EVENTS_TOPIC: TOPIC,
-      REGION_ROUTER_GROUP: `trace.router.${id}`,
-      REGION_EXCHANGE: EXCHANGE,
-      FULFILMENT_QUEUE: `trace.fulfilment.${id}`,
-      FULFILMENT_URL: `${fulfilment.url}/fulfilments`,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      ORDER_EVENTS_TOPIC: names.topic,
+      REGION_ROUTER_GROUP: `trace.${mode}.router.${id}`,
+      REGION_EXCHANGE: names.exchange,
+      FULFILMENT_QUEUE: `trace.${mode}.fulfilment.${id}`,
+      FULFILMENT_URL: `${state.fulfilment.url}/fulfilments`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: state.otlp.url,
       OTEL_BSP_SCHEDULE_DELAY: '200',
-    },
-    readyTimeoutMs: 60_000,
-  });
-  // Ready means the flows' exchange exists: a queue of the test's own is bound beside the fulfilment queue.
-  amqpConnection = await amqp.connect(AMQP_URL);
-  const channel = await amqpConnection.createChannel();
-  const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-  await channel.bindQueue(queue, EXCHANGE, 'orders.*');
-  await channel.consume(queue, (m) => void (m && amqpMessages.push(m.properties.headers ?? {})), { noAck: true });
-  await consumer.describeGroup(); // joined before anything is sent
-}, 120_000);
+    };
+    const runs = mode === 'hub' ? [['--flows', 'flows/brokers']] : FLOWS.map((f) => ['--flows', 'flows/brokers', '--flow', f]);
+    state.hubs.push(...(await Promise.all(runs.map((args) => startHub(args, { env, readyTimeoutMs: 60_000 })))));
+    // Ready means the flows' exchange exists: a queue of the test's own is bound beside the fulfilment queue.
+    amqpConnection = await amqp.connect(AMQP_URL);
+    const channel = await amqpConnection.createChannel();
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    await channel.bindQueue(queue, names.exchange, 'orders.*');
+    await channel.consume(queue, (m) => void (m && state.amqpMessages.push(m.properties.headers ?? {})), { noAck: true });
+    await consumer.describeGroup(); // joined before anything is sent
+  }, 120_000);
 
-afterAll(async () => {
-  await hub?.stop();
-  await consumer?.disconnect().catch(() => {});
-  await amqpConnection?.close().catch(() => {});
-  await fulfilment.close();
-  await otlp.close();
-});
+  afterAll(async () => {
+    await Promise.all(state.hubs.map((h) => h.stop()));
+    await consumer?.disconnect().catch(() => {});
+    await amqpConnection?.close().catch(() => {});
+    await state.fulfilment.close();
+    await state.otlp.close();
+  });
+  return state;
+}
 
 async function until<T>(what: () => T | undefined, ms: number, label: string): Promise<T> {
   const deadline = Date.now() + ms;
@@ -140,7 +144,8 @@ function parseTraceparent(value: unknown): { traceId: string; spanId: string; fl
   return { traceId: m[1]!, spanId: m[2]!, flags: m[3]! };
 }
 
-describe('one trace: SOAP → Kafka → RabbitMQ → REST', () => {
+describe.each(['hub', 'flow'] as const)('one trace: SOAP → Kafka → RabbitMQ → REST, in %s mode', (mode) => {
+  const { hubs, soapUrl, fulfilment, otlp, kafkaRecords, amqpMessages } = scenario(mode);
   it('carries the trace id through every hop, each hop parented on the hub\'s sink span, and exports the flow, step and sink spans of it', async () => {
     const traceId = randomBytes(16).toString('hex');
     const callerSpan = randomBytes(8).toString('hex');
@@ -149,7 +154,7 @@ describe('one trace: SOAP → Kafka → RabbitMQ → REST', () => {
     const xml = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:o="urn:example:order-events"><soap:Body>
       <o:SubmitOrder><o:OrderId>${orderId}</o:OrderId><o:CustomerId>C-1</o:CustomerId><o:Region>EU</o:Region>
         <o:Line><o:Sku>A-1</o:Sku><o:Qty>1</o:Qty><o:Price>5</o:Price></o:Line></o:SubmitOrder></soap:Body></soap:Envelope>`;
-    const res = await request(`${hub.url}/soap/erp/orders`, {
+    const res = await request(`${soapUrl()}/soap/erp/orders`, {
       method: 'POST',
       headers: {
         'content-type': 'text/xml; charset=utf-8',
@@ -183,7 +188,7 @@ describe('one trace: SOAP → Kafka → RabbitMQ → REST', () => {
     expect(new Set(Object.values(parents)).size).toBe(3);
 
     // SIGTERM flushes the batch span processor: every span of the trace is exported by the time the hub exits.
-    expect(await hub.stop()).toBe(0);
+    expect(await Promise.all(hubs.map((h) => h.stop()))).toEqual(hubs.map(() => 0));
     const spans = otlp.spans.filter((s) => s.traceId === traceId);
     const attr = (s: OtlpSpan, key: string): string | undefined => s.attributes?.find((a) => a.key === key)?.value.stringValue;
     const byName = (flow: string, name: string): OtlpSpan => {
@@ -216,7 +221,7 @@ describe('one trace: SOAP → Kafka → RabbitMQ → REST', () => {
     expect(toRest.spanId).toBe(parents.rest);
 
     expect(spans).toHaveLength(14);
-    expect(new Set(spans.map((s) => s.service))).toEqual(new Set(['hub']));
+    for (const flow of FLOWS) expect(new Set(spans.filter((s) => attr(s, 'hub.flow') === flow).map((s) => s.service)), flow).toEqual(new Set([mode === 'hub' ? 'hub' : flow]));
     expect(attr(toKafka, 'hub.sink.adapter')).toBe('kafka');
   }, 150_000);
 });
