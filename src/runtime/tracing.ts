@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Context, type Span, type SpanOptions, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Context, type Span, type SpanOptions, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import type { FlowDefinition } from '../config/load-flows.js';
@@ -23,6 +23,18 @@ const getter: TextMapGetter<Readonly<Record<string, string>>> = {
 const setter: TextMapSetter<Record<string, string>> = {
   set: (carrier, key, value) => void (carrier[key] = value),
 };
+
+/** What the API hands out while no SDK is registered: a provider without a delegate answers with it. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an SDK is registered. Without one every span is a no-op, so the runner skips even reading the trace
+ * headers (parsing a traceparent and its tracestate costs microseconds a message, measured).
+ */
+function sdkRegistered(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
 
 /** The trace context a message came with: W3C traceparent/tracestate, else B3 (single `b3` or the x-b3-* headers). */
 export function extractContext(headers: Readonly<Record<string, string>>): Context {
@@ -78,6 +90,7 @@ export class FlowTracing {
 
   /** The span of one run of `message`, parented on its inbound trace headers; undefined when nothing records it. */
   message(message: Message): Span | undefined {
+    if (!sdkRegistered()) return undefined;
     const span = this.#tracer.startSpan(this.#messageName, this.#messageOptions, extractContext(message.headers));
     if (!span.isRecording()) return undefined;
     span.setAttribute('hub.message.id', message.id);
