@@ -138,7 +138,7 @@ describe('HubMetrics with a FlowRunner', () => {
 });
 
 describe('GET /metrics on a real hub', () => {
-  async function hubWith(options: { flow?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Hub> {
+  async function hubWith(options: { flow?: string; env?: NodeJS.ProcessEnv; token?: string } = {}): Promise<Hub> {
     const dir = await mkdtemp(join(tmpdir(), 'metrics-hub-'));
     await writeFile(
       join(dir, 'echo.yaml'),
@@ -146,7 +146,7 @@ describe('GET /metrics on a real hub', () => {
     );
     await writeFile(join(dir, 'other.yaml'), ['name: other', 'source:', '  rest: { method: POST, path: /other }', 'steps:', "  - transform: { jsonata: '$' }", ''].join('\n'));
     const hub = await Hub.build({
-      config: defaultHubConfig({ port: 0, flowsDir: dir, schemasDir: join(PROJECT_ROOT, 'schemas'), logLevel: 'silent', shutdownGraceMs: 500, journal: { dir: join(dir, '.journal') } }),
+      config: defaultHubConfig({ port: 0, flowsDir: dir, schemasDir: join(PROJECT_ROOT, 'schemas'), logLevel: 'silent', shutdownGraceMs: 500, journal: { dir: join(dir, '.journal') }, ...(options.token ? { admin: { token: options.token } } : {}) }),
       registry: builtinRegistry(),
       logger,
       env: options.env ?? {},
@@ -160,7 +160,8 @@ describe('GET /metrics on a real hub', () => {
   }
 
   it('serves the text exposition format without a login: process metrics and the flows\' counts and latencies', async () => {
-    const hub = await hubWith();
+    const hub = await hubWith({ token: 'metrics-test-token-0123456789abcdef' });
+    expect((await hub.app.inject({ method: 'GET', url: '/admin/api/flows' })).statusCode).toBe(401);
     for (let n = 0; n < 3; n++) expect((await hub.app.inject({ method: 'POST', url: '/echo', payload: { n } })).statusCode).toBe(200);
     const res = await hub.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
