@@ -335,7 +335,8 @@ export class FlowRunner {
         if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
-      const parked = await this.#park(trail, message, e, attempt);
+      // Under the message's span: a dead-letter sink's call is its child, and the dead letter carries the trace.
+      const parked = await this.#tracing.within(span, () => this.#park(trail!, message, e, attempt), true);
       settled = true;
       span?.setAttribute('hub.outcome', parked);
       return { replies: [], parked };
@@ -398,7 +399,7 @@ export class FlowRunner {
       this.stats.dead++;
       this.#metrics?.dead.inc();
       this.#notify(message, 'dead');
-      await this.#toDeadLetterSink(message, e, claim.attempt);
+      await this.#tracing.within(span, () => this.#toDeadLetterSink(message, e, claim.attempt), true);
     } finally {
       span?.end();
       // Delivered, or parked again either way: the keys it passed stay its own.

@@ -1,4 +1,7 @@
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +9,7 @@ import type { FlowDefinition } from '../config/load-flows.js';
 import type { Sink, SourceContext } from '../core/contracts.js';
 import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
+import { openEmbeddedJournal } from '../journal/embedded.js';
 import { startTracing, type TracingSdk } from '../tracing-sdk.js';
 import { FlowRunner } from './flow-runner.js';
 import { idleSource, testFlow } from './testing.js';
@@ -102,5 +106,32 @@ describe('spans with the SDK registered', () => {
     const root = spans().find((s) => s.name === 'flow trace-test')!;
     expect(root.parentSpanContext).toBeUndefined();
     expect(seen[0]!.headers.traceparent).toMatch(new RegExp(`^00-${root.spanContext().traceId}-[0-9a-f]{16}-01$`));
+  });
+
+  it('sends a dead letter under the message span: the dead-letter sink call is its child and carries the trace', async () => {
+    exporter.reset();
+    const dir = await mkdtemp(join(tmpdir(), 'trace-journal-'));
+    const journal = await openEmbeddedJournal({ dir });
+    const dead: Message[] = [];
+    const noop = { start: async () => {}, stop: async () => {}, ready: () => true };
+    const sinks: Record<string, Sink> = { out: { ...noop, send: async () => Promise.reject(hubError('DOWNSTREAM_REJECTED', 'no')) }, dlq: { ...noop, send: async (m) => void dead.push(m) } };
+    let ctx: SourceContext | undefined;
+    const def = testFlow('trace-test', idleSource(async (c) => void (ctx = c)), sinks, { steps: [{ label: '0:to', kind: 'to', run: async (m, c) => [(await c.send('out', m)) ?? m] }], deadLetterSink: 'dlq' });
+    const runner = new FlowRunner(def, pino({ level: 'silent' }), journal);
+    await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    try {
+      expect((await ctx!.deliver(msg({ traceparent: `00-${TRACE}-${CALLER}-01` }))).parked).toBe('dead');
+    } finally {
+      await runner.stop(100);
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const flow = spans().find((s) => s.name === 'flow trace-test')!;
+    const toDlq = spans().find((s) => s.name === 'sink dlq')!;
+    expect(flow.kind).toBe(SpanKind.CONSUMER);
+    expect(flow.attributes['hub.outcome']).toBe('dead');
+    expect(toDlq.parentSpanContext?.spanId).toBe(flow.spanContext().spanId);
+    expect(dead[0]!.headers.traceparent).toBe(`00-${TRACE}-${toDlq.spanContext().spanId}-01`);
+    expect(dead[0]!.headers['x-error-code']).toBe('DOWNSTREAM_REJECTED');
   });
 });
