@@ -7,6 +7,7 @@ import { buildFlowSchema } from './config/flow-schema.js';
 import { HubConfigError, loadHubConfig, type HubConfig } from './config/hub-config.js';
 import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js';
 import { PROJECT_ROOT } from './config/paths.js';
+import { redactUrl } from './runtime/http-client.js';
 import { loadUserAdapters } from './config/plugins.js';
 import { MessageSchemas } from './config/schema-validator.js';
 import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
@@ -15,14 +16,16 @@ import { MESH_USAGE, meshCommand } from './mesh/cli.js';
 import { UnknownFlowError } from './mesh/flow-mode.js';
 import { FlowLoadError, Hub } from './runtime/hub.js';
 import { COMPARE_USAGE, compareCommand } from './mesh/compare/command.js';
+import { hubWorkload } from './runtime/metrics.js';
+import { startTracing, type TracingSdk } from './tracing-sdk.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 
 Usage:
   hub run [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--flow NAME]
-        Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz and /readyz.
+        Serve every flow in DIR (default ./flows) on one HTTP port, with /healthz, /readyz and /metrics.
         --flow NAME runs that one flow alone as its own service (mesh style): only its routes, /healthz, /readyz
-        (ready when its source and sinks are connected), its embedded journal in <journal dir>/NAME; one per process.
+        (ready when its source and sinks are connected), /metrics, its embedded journal in <journal dir>/NAME; one per process.
   hub validate [--config FILE] PATH...
         Lint flow files (or folders of them); prints file:line:col: message for every problem.
   hub adapters [--config FILE] [--json]
@@ -66,6 +69,8 @@ Operating a running hub (through its admin API):
         Read a password on stdin and print its hash for admin.users[].password_hash in hub.yaml.
 
 Configuration: ./hub.yaml, or --config FILE, or HUB_CONFIG; HUB_PORT, HUB_HOST, HUB_FLOWS, HUB_LOG_LEVEL override it.
+Telemetry: HUB_WORKLOAD names the workload in metrics and traces (default: hub, or the flow in flow mode), POD_NAMESPACE
+its namespace; OTEL_EXPORTER_OTLP_ENDPOINT (or hub.yaml's tracing.endpoint) turns on OTLP trace export.
 Exit codes: 0 ok, 1 invalid flows or configuration, or the hub refused or failed a request, 2 usage error.`;
 
 function version(): string {
@@ -188,10 +193,16 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
   const logger: Logger = pino({ level: config.logLevel, base: { service: flow ?? 'hub' } });
   // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
+  const workload = hubWorkload(flow);
+  const endpoint = config.tracing?.endpoint;
+  // Registered before the flows are built, so the first message is traced; flushed after the hub stopped.
+  const tracing: TracingSdk | undefined = config.tracing && endpoint ? startTracing({ tracing: config.tracing, workload, version: version(), logger }) : undefined;
+  if (tracing) logger.info({ endpoint, serviceName: process.env.OTEL_SERVICE_NAME || workload.name }, `tracing: exporting spans over OTLP to ${redactUrl(endpoint!)}`);
   let hub: Hub;
   try {
     hub = await Hub.build({ config, registry, logger, ...(flow !== undefined ? { flow } : {}) });
   } catch (e) {
+    await tracing?.shutdown().catch(() => {});
     if (!(e instanceof UnknownFlowError)) throw e;
     err(`hub run --flow: ${e.message}`);
     return 2;
@@ -200,6 +211,7 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
     await hub.listen();
   } catch (e) {
     await hub.stop();
+    await tracing?.shutdown().catch(() => {});
     const code = (e as { code?: string }).code;
     const taken = `hub run: port ${hub.port} on ${config.host} is already in use; choose another with --port${flow !== undefined ? ' (each flow service needs a port of its own)' : ''}`;
     err(code === 'EADDRINUSE' ? taken : `hub run: cannot listen: ${(e as Error).message}`);
@@ -215,12 +227,15 @@ async function runCommand(argv: string[], err: (s: string) => void): Promise<num
       }
       stopping = true;
       logger.info({ signal }, `${signal}: no longer taking messages; finishing those in flight`);
+      const flushed = (): Promise<void> => tracing?.shutdown().catch((e: unknown) => logger.warn({ err: e }, 'tracing: the last spans could not be exported')) ?? Promise.resolve();
       hub.stop().then(
-        () => {
+        async () => {
+          await flushed();
           logger.info('stopped');
           resolveExit(0);
         },
-        (e: unknown) => {
+        async (e: unknown) => {
+          await flushed();
           logger.error({ err: e }, 'unclean stop');
           resolveExit(1);
         },

@@ -41,6 +41,8 @@ export interface HubConfig {
   };
   /** Where `hub compare` reports are read from, for the admin console (compare.reports); absent in configurations built by hand. */
   compareReportsDir?: string;
+  /** Where spans go; loadHubConfig always fills it (optional for configurations built by hand in tests). */
+  tracing?: TracingConfig;
   /** The admin API's settings; loadHubConfig always fills it (optional for configurations built by hand in tests). */
   admin?: {
     /** The bearer token (a machine credential with role admin). */
@@ -49,6 +51,16 @@ export interface HubConfig {
     users?: { name: string; role: 'viewer' | 'operator' | 'admin'; passwordHash: string }[];
     session?: { idleMs: number; absoluteMs: number };
   };
+}
+
+export interface TracingConfig {
+  /**
+   * The OTLP/HTTP traces URL (…/v1/traces): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT
+   * plus /v1/traces, else hub.yaml's tracing.endpoint. Undefined: no SDK, no export (OTEL_SDK_DISABLED=true too).
+   */
+  endpoint: string | undefined;
+  /** Share of new traces sampled (0 to 1); a message that arrives with a trace follows its caller's decision. */
+  sampleRatio: number;
 }
 
 export interface HubConfigOverrides {
@@ -77,6 +89,7 @@ interface RawHubConfig {
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
   compare?: { reports?: string };
+  tracing?: { endpoint?: string; sample_ratio?: number };
   admin?: { token?: string; users?: { name: string; role: 'viewer' | 'operator' | 'admin'; password_hash: string }[]; session?: { idle?: number | string; absolute?: number | string } };
 }
 
@@ -128,6 +141,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),
     },
     compareReportsDir: env.HUB_COMPARE_REPORTS ? resolve(cwd, env.HUB_COMPARE_REPORTS) : resolve(base, raw.compare?.reports ?? '.hub/compare'),
+    tracing: resolveTracing(raw.tracing, env),
     admin: {
       token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined,
       users: (raw.admin?.users ?? []).map((u) => ({ name: u.name, role: u.role, passwordHash: u.password_hash })),
@@ -144,6 +158,15 @@ export function defaultHubConfig(change: Omit<Partial<HubConfig>, 'journal'> & {
   const base = resolveHubConfig({}, undefined, {}, {}, cwd);
   const { journal, ...rest } = change;
   return { ...base, ...rest, journal: { ...base.journal, ...journal } };
+}
+
+/** The standard OpenTelemetry variables beat the file, as HUB_* variables do. */
+function resolveTracing(raw: RawHubConfig['tracing'], env: NodeJS.ProcessEnv): TracingConfig {
+  const ratio = env.OTEL_TRACES_SAMPLER_ARG !== undefined && env.OTEL_TRACES_SAMPLER_ARG !== '' ? Number(env.OTEL_TRACES_SAMPLER_ARG) : undefined;
+  const sampleRatio = ratio !== undefined && ratio >= 0 && ratio <= 1 ? ratio : (raw?.sample_ratio ?? 1);
+  if (env.OTEL_SDK_DISABLED?.toLowerCase() === 'true') return { endpoint: undefined, sampleRatio };
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined;
+  return { endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || base || raw?.endpoint || undefined, sampleRatio };
 }
 
 /** What the schema cannot say about admin.users: each hash well-formed and of a sane cost, each name once. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { FlowResult, HubLimits, StepContext } from '../core/contracts.js';
+import type { FlowResult, HubLimits, SendContext, Sink, StepContext } from '../core/contracts.js';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
@@ -10,7 +10,9 @@ import { Bulkhead } from './bulkhead.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { FlowMeter } from './flow-meter.js';
 import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
+import type { FlowMetrics } from './metrics.js';
 import { withRetry } from './retry.js';
+import { egressHeaders, failSpan, FlowTracing } from './tracing.js';
 
 export interface FlowStats {
   received: number;
@@ -38,6 +40,8 @@ export interface MessageNotice {
 export interface FlowRunnerOptions {
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
   pausedRetryMs?: number;
+  /** The flow's Prometheus metrics (HubMetrics.forFlow); none in unit tests that do not look at them. */
+  metrics?: FlowMetrics;
 }
 
 /** Where a replayed message enters the flow. */
@@ -110,6 +114,8 @@ export class FlowRunner {
   readonly #pausedRetryMs: number;
   /** The hub's circuit breaker of each sink whose circuit breaking the hub owns (service.resilience.circuit_breaker). */
   readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #metrics: FlowMetrics | undefined;
+  readonly #tracing: FlowTracing;
 
   constructor(
     readonly def: FlowDefinition,
@@ -126,6 +132,8 @@ export class FlowRunner {
       const sink = hop.name;
       this.#breakers.set(sink, new CircuitBreaker(sink, hop.hubBreaker, { onChange: (state, failures) => this.#logger.warn({ sink, state, failures }, `circuit of sink "${sink}" is ${state}`) }));
     }
+    this.#metrics = options.metrics;
+    this.#tracing = new FlowTracing(def);
   }
 
   get name(): string {
@@ -295,7 +303,11 @@ export class FlowRunner {
     if (this.#stopping) throw hubError('FLOW_STOPPING', 'the hub is shutting down and takes no new messages');
     this.stats.received++;
     this.stats.inFlight++;
+    this.#metrics?.received.inc();
+    this.#metrics?.inFlight.inc();
+    const span = this.#tracing.message(message);
     const started = Date.now();
+    const clock = performance.now();
     const attempt = message.meta.attempt ?? 1;
     let trail: MessageTrail | undefined;
     /** Delivered or parked: the dedupe keys it passed are kept; handed back to its source or caller: given up. */
@@ -308,16 +320,20 @@ export class FlowRunner {
           throw journalUnavailable(err, 'record the message');
         }
       }
-      const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target));
+      const replies = await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail, how.target), true));
       settled = true;
       this.stats.completed++;
       const done = Date.now();
       this.meter.record(done - started, done);
+      this.#metrics?.delivered.inc();
+      this.#metrics?.deliveredIn.observe((performance.now() - clock) / 1000);
       if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
       if (how.target) this.#notify(message, 'delivered');
       return { replies };
     } catch (err) {
       const e = this.#failed(message, err);
+      this.#metrics?.failedIn.observe((performance.now() - clock) / 1000);
+      if (span) failSpan(span, e);
       if (!trail) throw e;
       // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller.
       if (NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) {
@@ -330,10 +346,13 @@ export class FlowRunner {
         if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
-      const parked = await this.#park(trail, message, e, attempt);
+      // Under the message's span: a dead-letter sink's call is its child, and the dead letter carries the trace.
+      const parked = await this.#tracing.within(span, () => this.#park(trail!, message, e, attempt), true);
       settled = true;
+      span?.setAttribute('hub.outcome', parked);
       return { replies: [], parked };
     } finally {
+      span?.end();
       await this.#settleKeys(message, settled);
       this.#leave();
     }
@@ -359,16 +378,21 @@ export class FlowRunner {
     const trail = MessageTrail.resume(journal, this.def.journal, journalInput(message));
     this.stats.retried++;
     this.stats.inFlight++;
+    this.#metrics?.durableRetries.inc();
+    this.#metrics?.inFlight.inc();
+    const span = this.#tracing.message(message);
     try {
-      await this.#bulkhead.run(() => this.#process(message, trail));
+      await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail), true));
       this.stats.completed++;
       this.meter.record(undefined);
+      this.#metrics?.delivered.inc();
       await trail.event({ type: 'delivered', at: now(), attempt: claim.attempt });
       await journal.completeRetry(claim);
       this.#notify(message, 'delivered');
     } catch (err) {
       if ((err as { name?: string }).name === 'JournalError') throw err;
       const e = this.#failed(message, err);
+      if (span) failSpan(span, e);
       if (NOT_PARKED.has(e.code)) {
         await trail.ensureRecorded();
         return journal.releaseRetry(claim, e.code === 'FLOW_STOPPING' ? undefined : { dueAt: new Date(Date.now() + 1000).toISOString(), attempt: claim.attempt });
@@ -384,9 +408,11 @@ export class FlowRunner {
       await journal.deadLetter(message.id, { error: errorInfo(e), attempt: claim.attempt });
       await journal.completeRetry(claim);
       this.stats.dead++;
+      this.#metrics?.dead.inc();
       this.#notify(message, 'dead');
-      await this.#toDeadLetterSink(message, e, claim.attempt);
+      await this.#tracing.within(span, () => this.#toDeadLetterSink(message, e, claim.attempt), true);
     } finally {
+      span?.end();
       // Delivered, or parked again either way: the keys it passed stay its own.
       await this.#settleKeys(message, true);
       this.#leave();
@@ -395,12 +421,14 @@ export class FlowRunner {
 
   #leave(): void {
     this.stats.inFlight--;
+    this.#metrics?.inFlight.dec();
     if (this.stats.inFlight === 0) this.#idle?.();
   }
 
   #failed(message: Message, err: unknown): HubError {
     const e = toHubError(err);
     this.stats.failed++;
+    this.#metrics?.failed(e.code).inc();
     this.stats.lastError = { code: e.code, message: e.message, ...(e.step ? { step: e.step } : {}), at: now(), messageId: message.id };
     const level = e.code === 'INTERNAL' ? 'error' : 'warn';
     this.#logger[level]({ messageId: message.id, correlationId: message.headers['correlation-id'], code: e.code, step: e.step, retryable: e.retryable, attempt: message.meta.attempt, ...(e.code === 'INTERNAL' ? { err: e.cause ?? e } : {}) }, `message failed: ${e.message}`);
@@ -441,6 +469,7 @@ export class FlowRunner {
       return 'waiting-for-retry';
     }
     this.stats.dead++;
+    this.#metrics?.dead.inc();
     this.#notify(message, 'dead');
     await this.#toDeadLetterSink(message, e, attempt);
     return 'dead';
@@ -517,12 +546,18 @@ export class FlowRunner {
       const stepCtx = i < resume ? replayCtx! : ctx;
       const next: Message[] = [];
       for (const message of current) {
+        const span = this.#tracing.step(i);
+        const clock = performance.now();
         try {
-          next.push(...(await step.run(message, stepCtx)));
+          next.push(...(await this.#tracing.within(span, () => step.run(message, stepCtx))));
         } catch (err) {
           const e = toHubError(err);
           e.step ??= step.label;
+          if (span) failSpan(span, e);
           throw e;
+        } finally {
+          span?.end();
+          this.#metrics?.steps[i]!.observe((performance.now() - clock) / 1000);
         }
       }
       trail?.note({ type: 'step', at: now(), step: step.label });
@@ -549,13 +584,38 @@ export class FlowRunner {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
     const breaker = this.#breakers.get(sinkName);
-    const call = (attempt: number): Promise<Message | undefined> => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal });
     return withRetry(
       this.def.retry,
       signal,
-      breaker ? (attempt) => breaker.call(() => call(attempt)) : call,
-      (err, attempt, wait) => log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
+      (attempt) => {
+        const call = (): Promise<Message | undefined> => this.#call(sinkName, sink.instance, attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal });
+        return breaker ? breaker.call(call) : call();
+      },
+      (err, attempt, wait) => {
+        this.#metrics?.sinkRetries.inc();
+        log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
+      },
     );
+  }
+
+  /** One call of a sink (one attempt): its span, whose context the message carries to the next hop, and its metrics. */
+  async #call(sinkName: string, sink: Sink, message: Message, ctx: SendContext): Promise<Message | undefined> {
+    const span = this.#tracing.sink(sinkName, message.meta.attempt ?? 1);
+    const metrics = this.#metrics?.sinks.get(sinkName);
+    const clock = performance.now();
+    try {
+      const reply = await sink.send(span ? message.with({ headers: egressHeaders(message.headers, span) }) : message, ctx);
+      metrics?.ok.inc();
+      return reply;
+    } catch (err) {
+      const e = toHubError(err);
+      metrics?.failed(e.code).inc();
+      if (span) failSpan(span, e);
+      throw e;
+    } finally {
+      span?.end();
+      metrics?.duration.observe((performance.now() - clock) / 1000);
+    }
   }
 
   /**

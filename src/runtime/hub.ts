@@ -12,6 +12,7 @@ import { JournalError } from '../journal/errors.js';
 import { openJournal } from '../journal/open.js';
 import { FlowRunner } from './flow-runner.js';
 import { createHttpServer } from './http-server.js';
+import { HubMetrics, hubWorkload } from './metrics.js';
 import { RetentionSweeper } from './retention.js';
 import { RetryPoller } from './retry-poller.js';
 import { hubError } from '../core/errors.js';
@@ -53,6 +54,8 @@ export class Hub {
   readonly retention: RetentionSweeper;
   /** The port listen() opens: the configured one, or in flow mode the flow service's (servicePort). */
   readonly port: number;
+  /** Its Prometheus registry, served at GET /metrics. */
+  readonly metrics: HubMetrics;
   #stopping = false;
   #started = false;
   readonly #admin: AdminApi;
@@ -65,7 +68,8 @@ export class Hub {
     this.app = createHttpServer(options.config.limits, options.logger, options.config.trustProxy);
     const service = flows[0]?.service;
     this.port = options.flow === undefined ? options.config.port : servicePort(options.config, service?.declared ? service.port : undefined);
-    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal));
+    this.metrics = new HubMetrics(hubWorkload(options.flow, options.env ?? process.env));
+    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) }));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     const own = options.flow === undefined ? journal : new FlowScopedJournal(journal, options.flow);
     this.retention = new RetentionSweeper(own, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
@@ -88,6 +92,8 @@ export class Hub {
         .headers({ ...problemHeaders(err), 'content-type': PROBLEM_CONTENT_TYPE })
         .send(JSON.stringify(toProblem(err, { instance: path })));
     });
+    // No login: Prometheus (or the mesh's scraper) reads it, as it reads /healthz; it holds counts, not messages.
+    this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.scrape()));
     const admin = options.config.admin;
     this.#admin = registerAdminApi(this.app, {
       journal: own,
