@@ -111,7 +111,7 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     const none = await cli(['replay', '--flow', 'admin-orders']);
     expect([none.code, none.stderr]).toEqual([1, expect.stringContaining('no message matches the filter')]);
     expect((await cli(['dead-letters'])).stdout).toContain('no dead letters');
-  });
+  }, 90_000);
 
   it('shows the flows, checks a body, archives one and a group, pauses and resumes, and reads the audit (what the console does)', async () => {
     downstream.failing = true;
@@ -160,7 +160,8 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     expect(audit.stdout).toMatch(/^AT\s+ACTION\s+OUTCOME\s+ACTOR/);
     for (const action of ['resume', 'pause', 'bulk-archive', 'archive']) expect(audit.stdout).toMatch(new RegExp(`\\s${action}\\s+ok\\s+token:cli:`));
     expect(audit.stdout.split('\n').length).toBeLessThanOrEqual(21);
-  });
+    // Some twenty CLI processes, each a Node start: over 30 s on a busy 2-core machine.
+  }, 90_000);
 
   it('a hub that is not there is a clear failure', async () => {
     const r = await runHub(['messages', '--url', 'http://127.0.0.1:9']);
