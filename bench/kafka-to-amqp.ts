@@ -107,6 +107,7 @@ source:
     topic: ${topic}
     group_id: ${groupId}
     from_beginning: true
+    max_in_flight: ${SETTINGS.prefetch}
 steps:
   - to: out
 sinks:
@@ -115,6 +116,7 @@ sinks:
       url: \${env:BENCH_AMQP_URL}
       exchange: ${exchange}
       routing_key: ${ROUTING_KEY}
+concurrency: ${SETTINGS.prefetch}
 `;
 }
 

@@ -111,7 +111,7 @@ export class AmqpSink implements Sink {
 
     let outcome;
     try {
-      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal);
+      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal, ctx.issued);
     } catch (err) {
       throw this.#unavailable(`no confirm from the broker for the publish to ${target} before the flow's time ran out`, ctx, err);
     }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { FlowResult, HubLimits, StepContext } from '../core/contracts.js';
+import type { DeliverOptions, FlowResult, HubLimits, SendContext, StepContext } from '../core/contracts.js';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
@@ -51,6 +51,23 @@ interface Handling {
   /** Park a failed message in the journal (retry or dead) and resolve, rather than reject to the caller. */
   park: boolean;
   target?: ReplayTarget;
+  /** An ordered source pipelines this message (DeliverOptions.onIssued); set only when the flow can keep the order. */
+  lane?: Lane;
+}
+
+/**
+ * One pipelined delivery's order point: `issue` is handed to the one sink send as SendContext.issued, and tells the
+ * source once; after that, a retryable failure goes back to the source (which delivers it and what followed again,
+ * in order) instead of being retried here while later messages are already written.
+ */
+class Lane {
+  issued = false;
+  constructor(readonly onIssued: () => void) {}
+  readonly issue = (): void => {
+    if (this.issued) return;
+    this.issued = true;
+    this.onIssued();
+  };
 }
 
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
@@ -65,6 +82,22 @@ const FINISHED: ReadonlySet<string> = new Set(['delivered', 'dead', 'resolved', 
 
 /** Steps that only change the message in memory: the input check of an edited body may run them. */
 const IN_MEMORY = new Set(['xml_to_json', 'json_to_xml', 'transform', 'set_headers', 'validate']);
+
+/** Steps before a flow's final `to` that keep ordered pipelining possible: one message in, at most one out, no I/O. */
+const ORDER_KEEPING = new Set([...IN_MEMORY, 'filter']);
+
+/**
+ * True when each message reaches exactly one one-way sink, in the last step, and nothing before that does I/O or
+ * multiplies it: then the order in which messages are handed to the flow is the order of their sink writes, and a
+ * source may pipeline (DeliverOptions.onIssued).
+ */
+function pipelinable(def: FlowDefinition): boolean {
+  const last = def.steps.at(-1);
+  if (last?.kind !== 'to' || typeof last.config !== 'string') return false;
+  const sink = def.sinks.get(last.config);
+  if (!sink || sink.requestReply || def.deadLetterSink === last.config) return false;
+  return def.steps.slice(0, -1).every((step) => ORDER_KEEPING.has(step.kind));
+}
 
 const now = (): string => new Date().toISOString();
 
@@ -105,6 +138,7 @@ export class FlowRunner {
   readonly #watchers = new Set<(notice: MessageNotice) => void>();
 
   readonly #pausedRetryMs: number;
+  readonly #pipelinable: boolean;
 
   constructor(
     readonly def: FlowDefinition,
@@ -116,6 +150,7 @@ export class FlowRunner {
     this.#bulkhead = new Bulkhead(def.concurrency, def.queue);
     this.#logger = logger.child({ flow: def.name });
     this.#journal = journal;
+    this.#pipelinable = pipelinable(def);
   }
 
   get name(): string {
@@ -142,7 +177,7 @@ export class FlowRunner {
       logger: this.#logger.child({ source: this.def.source.adapter }),
       http,
       limits,
-      deliver: (message) => this.deliver(message),
+      deliver: (message, options) => this.deliver(message, options),
     });
   }
 
@@ -156,9 +191,10 @@ export class FlowRunner {
    * Called by the source for each inbound message; see SourceContext.deliver. A source that waits for a reply gets
    * the error; one that does not gets the message parked in the journal (when the runner has one).
    */
-  deliver(message: Message): Promise<FlowResult> {
+  deliver(message: Message, options?: DeliverOptions): Promise<FlowResult> {
     if (this.#pause && !this.#stopping) return this.#whenResumed(message);
-    return this.#handle(message, { park: !this.def.source.requestReply });
+    const lane = options?.onIssued && this.#pipelinable ? new Lane(options.onIssued) : undefined;
+    return this.#handle(message, { park: !this.def.source.requestReply, ...(lane ? { lane } : {}) });
   }
 
   /**
@@ -297,7 +333,7 @@ export class FlowRunner {
           throw journalUnavailable(err, 'record the message');
         }
       }
-      const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target));
+      const replies = await this.#bulkhead.run(() => this.#process(message, trail, how.target, how.lane));
       settled = true;
       this.stats.completed++;
       const done = Date.now();
@@ -308,8 +344,9 @@ export class FlowRunner {
     } catch (err) {
       const e = this.#failed(message, err);
       if (!trail) throw e;
-      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller.
-      if (NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) {
+      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller. A
+      // pipelined message that failed after its write was issued goes back to its source, to keep the order.
+      if ((NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) || (how.lane?.issued && e.retryable)) {
         if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
@@ -460,7 +497,7 @@ export class FlowRunner {
 
   // One controller and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
   // tens of thousands of messages a second). The abort reason is the HubError the message settles with.
-  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}): Promise<Message[]> {
+  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
     const controller = new AbortController();
     if (this.#shutDown) controller.abort(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
     let fail: (err: unknown) => void = () => {};
@@ -470,14 +507,14 @@ export class FlowRunner {
     const timer = setTimeout(() => controller.abort(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
     this.#running.add(controller);
     try {
-      return await Promise.race([this.#runSteps(input, controller.signal, trail, target), aborted]);
+      return await Promise.race([this.#runSteps(input, controller.signal, trail, target, lane), aborted]);
     } finally {
       clearTimeout(timer);
       this.#running.delete(controller);
     }
   }
 
-  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget): Promise<Message[]> {
+  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
     // The message's child logger is made only if something logs: most messages never do.
     let logger: Logger | undefined;
     const log = (): Logger => (logger ??= this.#logger.child({ messageId: input.id }));
@@ -493,7 +530,7 @@ export class FlowRunner {
         return log();
       },
       signal,
-      send: (sink, message) => this.#send(sink, message, signal, log),
+      send: (sink, message) => this.#send(sink, message, signal, log, lane),
       // A replay is an operator's decision: dedupe steps let it through.
       dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(input, key, ttlMs),
     };
@@ -534,14 +571,27 @@ export class FlowRunner {
     );
   }
 
-  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger): Promise<Message | undefined> {
+  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger, lane?: Lane): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
+    const flow = this.def.name;
     return withRetry(
       this.def.retry,
       signal,
-      (attempt) => sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal }),
+      (attempt) => {
+        const ctx: SendContext = {
+          flow,
+          get logger() {
+            return log();
+          },
+          signal,
+          ...(lane ? { issued: lane.issue } : {}),
+        };
+        return sink.instance.send(attempt === 1 ? message : message.with({ meta: { attempt } }), ctx);
+      },
       (err, attempt, wait) => log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`),
+      // Once a pipelined write is out, messages behind it may be written too: retrying it here would pass them.
+      () => lane?.issued === true,
     );
   }
 

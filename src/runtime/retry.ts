@@ -11,16 +11,22 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
 
 /**
  * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
- * Permanent errors and an aborted signal end it at once. The error thrown is the last one, as a HubError with
- * `details.attempts` recorded by the caller's log.
+ * Permanent errors, an aborted signal and `giveUp()` returning true end it at once. The error thrown is the last
+ * one, as a HubError with `details.attempts` recorded by the caller's log.
  */
-export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, work: (attempt: number) => Promise<T>, onRetry?: (err: HubError, attempt: number, waitMs: number) => void): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  signal: AbortSignal,
+  work: (attempt: number) => Promise<T>,
+  onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
+  giveUp?: () => boolean,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work(attempt);
     } catch (err) {
       const e = toHubError(err);
-      if (!e.retryable || attempt >= policy.attempts || signal.aborted) throw e;
+      if (!e.retryable || attempt >= policy.attempts || signal.aborted || giveUp?.()) throw e;
       const wait = backoffMs(policy, attempt);
       onRetry?.(e, attempt, wait);
       try {
