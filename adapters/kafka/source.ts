@@ -1,5 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
@@ -435,7 +436,7 @@ export class KafkaSource implements Source {
       meta: {
         flow: this.#ctx!.flow,
         source: `kafka:${topic}`,
-        receivedAt: new Date().toISOString(),
+        receivedAt: isoNow(),
         // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
         // flow before is a fact of the transport.
         attempt: 1,
