@@ -588,10 +588,12 @@ function splitKey(key: string): [string, number] {
 /** Kafka header values (Buffers, strings, or lists of them) as strings. */
 function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const list = Array.isArray(value) ? value : [value];
-    out[name.toLowerCase()] = list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))).join(', ');
+  if (!headers) return out;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || !Object.prototype.hasOwnProperty.call(headers, name)) continue;
+    const text = (v: Buffer | string): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map(text).join(', ') : text(value);
   }
   return out;
 }

@@ -329,7 +329,8 @@ export class FlowRunner {
     try {
       if (this.#journal) {
         try {
-          trail = await MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+          const begun = MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+          trail = begun instanceof MessageTrail ? begun : await begun;
         } catch (err) {
           throw journalUnavailable(err, 'record the message');
         }
@@ -339,7 +340,10 @@ export class FlowRunner {
       this.stats.completed++;
       const done = Date.now();
       this.meter.record(done - started, done);
-      if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
+      if (trail) {
+        const written = this.#record(trail, { type: 'delivered', at: now(), attempt });
+        if (written) await written;
+      }
       if (how.target) this.#notify(message, 'delivered');
       return { replies };
     } catch (err) {
@@ -361,7 +365,7 @@ export class FlowRunner {
       settled = true;
       return { replies: [], parked };
     } finally {
-      await this.#settleKeys(message, settled);
+      if (this.#taken.has(message)) await this.#settleKeys(message, settled);
       this.#leave();
     }
   }
@@ -435,12 +439,16 @@ export class FlowRunner {
   }
 
   /** Writes an outcome the message does not depend on (it was delivered, or its caller gets the error): a journal failure is logged, not thrown. */
-  async #record(trail: MessageTrail, event: TimelineEvent): Promise<void> {
+  #record(trail: MessageTrail, event: TimelineEvent): Promise<void> | undefined {
+    let written: Promise<void> | undefined;
     try {
-      await trail.event(event);
+      written = trail.event(event);
     } catch (err) {
-      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+      written = Promise.reject(err);
     }
+    return written?.catch((err: unknown) => {
+      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+    });
   }
 
   /**
