@@ -382,13 +382,25 @@ export class KafkaSource implements Source {
       const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
       const delivery = this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined);
       this.#deliveries.add(delivery);
-      void delivery.then(
-        () => this.#deliveries.delete(delivery),
-        () => this.#deliveries.delete(delivery),
-      );
       try {
-        const stopped = this.#whenStopped();
-        const result = await Promise.race([delivery.then(() => 'done' as const), stopped.promise]).finally(stopped.dispose);
+        // One promise for "settled or stopped" (a race of derived promises would be four more per record).
+        const result = await new Promise<'done' | 'stopped'>((resolve, reject) => {
+          const wake = (): void => resolve('stopped');
+          if (this.#stopped) wake();
+          else this.#onStop.add(wake);
+          delivery.then(
+            () => {
+              this.#onStop.delete(wake);
+              this.#deliveries.delete(delivery);
+              resolve('done');
+            },
+            (err: unknown) => {
+              this.#onStop.delete(wake);
+              this.#deliveries.delete(delivery);
+              reject(err);
+            },
+          );
+        });
         if (result === 'stopped') {
           // Wait (briefly) for the flow: a message it settles is committed on the way out.
           const late = await Promise.race([delivery.then(() => 'done' as const, () => 'failed' as const), sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
@@ -536,15 +548,6 @@ export class KafkaSource implements Source {
   #retryWait(topic: string, partition: number, offset: string): number {
     const attempt = this.#retries.get(`${topic}/${partition}/${offset}`)?.attempt ?? 2;
     return backoffMs(attempt - 1, this.#retryInitialMs, this.#retryMaxMs);
-  }
-
-  /** A promise of 'stopped' once the source stops, and a way to drop it when it no longer matters. */
-  #whenStopped(): { promise: Promise<'stopped'>; dispose: () => void } {
-    let wake: () => void = () => {};
-    const promise = new Promise<'stopped'>((resolve) => (wake = () => resolve('stopped')));
-    if (this.#stopped) wake();
-    else this.#onStop.add(wake);
-    return { promise, dispose: () => this.#onStop.delete(wake) };
   }
 
   /** Waits for a free place among `max_in_flight` (the flow is saturated while none is free). */
