@@ -203,7 +203,7 @@ export class AmqpSource implements Source {
     if (headers['correlation-id'] === id && typeof props.correlationId === 'string' && props.correlationId !== '') headers['correlation-id'] = props.correlationId;
     headers['content-type'] = typeof props.contentType === 'string' && props.contentType !== '' ? props.contentType : typeof amqpHeaders['content-type'] === 'string' ? amqpHeaders['content-type'] : this.#contentType;
     for (const name of this.#keepHeaders) {
-      const v = Object.entries(amqpHeaders).find(([k]) => k.toLowerCase() === name)?.[1];
+      const v = amqpHeaders[name] ?? Object.entries(amqpHeaders).find(([k]) => k.toLowerCase() === name)?.[1];
       if (v !== undefined && v !== null) headers[name] = headerText(v);
     }
     const upstream = amqpHeaders[MESSAGE_ID_HEADER] ?? props.messageId;

@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { isoNow } from '../../src/core/clock.js';
+import { isoAt, isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
@@ -48,6 +48,8 @@ export const DEAD_LETTER_HEADERS = {
 } as const;
 
 const RECONNECT_INITIAL_MS = 500;
+/** The latest time a Date can hold. */
+const MAX_DATE_MS = 8.64e15;
 const RECONNECT_MAX_MS = 30_000;
 /** The least time between two commits of a running consumer: a settle waits at most this long for its commit. */
 const COMMIT_SPACING_MS = 50;
@@ -282,7 +284,8 @@ export class KafkaSource implements Source {
     try {
       for (const record of batch.messages) {
         if (broken || !isRunning() || isStale() || generation.closed || this.#stopped) break;
-        await this.#takeSlot(heartbeat);
+        if (this.#slotsFree > 0 && !this.#stopped) this.#slotsFree--;
+        else await this.#takeSlot(heartbeat);
         if (broken || generation.closed || this.#stopped) {
           this.#giveSlot();
           break;
@@ -457,7 +460,7 @@ export class KafkaSource implements Source {
         partition,
         offset: record.offset,
         key: record.key === null ? null : record.key.toString('utf8'),
-        timestamp: Number.isFinite(timestamp) && timestamp >= 0 ? new Date(timestamp).toISOString() : null,
+        timestamp: Number.isFinite(timestamp) && timestamp >= 0 && timestamp <= MAX_DATE_MS ? isoAt(timestamp) : null,
         ...(upstream ? { upstreamId: upstream } : {}),
       },
     });

@@ -13,3 +13,16 @@ export function isoNow(): string {
   }
   return lastIso;
 }
+
+let lastAtMs = Number.NaN;
+let lastAtIso = '';
+
+/** `ms` (since the epoch) as an ISO string; the last one is kept, since records of one batch share their timestamps. */
+export function isoAt(ms: number): string {
+  if (ms === lastMs) return lastIso;
+  if (ms !== lastAtMs) {
+    lastAtMs = ms;
+    lastAtIso = new Date(ms).toISOString();
+  }
+  return lastAtIso;
+}
