@@ -70,9 +70,10 @@ interface Generation {
 /**
  * A consumer group member that feeds each record to the flow as one message.
  *
- * - Order: with `ordered` (the default) a partition's records are delivered one at a time, the next only once the
- *   previous settled; partitions run in parallel, up to `max_in_flight`. Without it, up to `max_in_flight` records
- *   are in the flow at once, from any partition.
+ * - Order: with `ordered` (the default) a partition's records are delivered in offset order, the next once the
+ *   previous settled or, when the flow pipelines (DeliverOptions.onIssued), once its sink write is out; up to
+ *   `max_in_flight` records over all partitions. Without it, up to `max_in_flight` records are in the flow at once,
+ *   from any partition, in any order.
  * - Commits (manual; kafkajs' autoCommit is off) go only up to the lowest offset not yet settled in each partition.
  * - `deliver` rejects permanent: the record goes to the dead-letter topic with the reason in its headers, then it
  *   counts as settled. Rejects retryable: nothing is committed, the partition is paused, and after a bounded
