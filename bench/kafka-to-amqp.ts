@@ -6,15 +6,17 @@
  * Output: an amqplib consumer (no-ack) reads the fresh queue bound to the fresh exchange, in the same process.
  *
  * Pipes, all ordered per partition and committing only offsets whose publishes were confirmed:
- * - hub: a flow with a kafka source (fresh group, ordered: the adapter's default, max_in_flight 16) and an amqp
- *   sink (publisher confirms, persistent, mandatory: the adapter's defaults) to the exchange.
+ * - hub: a flow with a kafka source (fresh group, ordered: the adapter's default, which pipelines this `to`-only
+ *   flow; max_in_flight and the flow's concurrency at the prefetch, 256, as scenario 1's flow) and an amqp sink
+ *   (publisher confirms, persistent, mandatory: the adapter's defaults) to the exchange. The source keeps x-sent-at,
+ *   so the hub's latencies come from the header like the raw pipes'.
  * - raw: kafkajs eachBatch (P partitions at once) -> every record of the batch published in offset order on one
  *   amqplib confirm channel, persistent, without waiting in between -> all confirms awaited -> resolveOffset(last)
  *   -> commit (kafkajs commits resolved offsets at the end of the batch). Order within a partition holds because
  *   a channel delivers publishes to a queue in publish order; after a failure the batch is fetched and published
  *   again from its first unconfirmed record (duplicates possible, like the hub).
  * - strict (raw, for reference): kafkajs eachMessage (P partitions at once) -> publish -> await its confirm ->
- *   next record: one record in flight per partition, exactly the hub's ordered discipline, written by hand.
+ *   next record: one record in flight per partition, the hub's ordered discipline before pipelining, by hand.
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import type { Admin, Producer } from 'kafkajs';
@@ -107,6 +109,8 @@ source:
     topic: ${topic}
     group_id: ${groupId}
     from_beginning: true
+    max_in_flight: ${SETTINGS.prefetch}
+    headers: [${SENT_AT}]
 steps:
   - to: out
 sinks:
@@ -115,6 +119,7 @@ sinks:
       url: \${env:BENCH_AMQP_URL}
       exchange: ${exchange}
       routing_key: ${ROUTING_KEY}
+concurrency: ${SETTINGS.prefetch}
 `;
 }
 

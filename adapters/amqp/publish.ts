@@ -59,9 +59,10 @@ export function drainWaits(ch: ConfirmChannel): number {
 /**
  * Publishes one message and resolves with how the broker settled it. Waits first while the channel's write buffer is
  * full (publish() returned false earlier) until 'drain'; `signal` bounds that wait and the wait for the confirm
- * (rejecting with the signal's reason; the message may still arrive: at least once).
+ * (rejecting with the signal's reason; the message may still arrive: at least once). `onWritten` is called once
+ * the publish is on the channel, before its confirm: a publish made after that reaches the broker after it.
  */
-export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, signal?: AbortSignal): Promise<PublishOutcome> {
+export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, signal?: AbortSignal, onWritten?: () => void): Promise<PublishOutcome> {
   const state = stateOf(ch);
   while (state.drained) await abortable(state.drained, signal);
   signal?.throwIfAborted();
@@ -96,6 +97,7 @@ export async function publishConfirmed(ch: ConfirmChannel, exchange: string, rou
       resolve({ ok: false, reason: 'closed', detail: err instanceof Error ? err.message : String(err) });
       return;
     }
+    onWritten?.();
     if (!written && !state.drained) {
       state.drainWaits++;
       state.drained = new Promise<void>((release) => {

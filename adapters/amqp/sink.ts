@@ -83,10 +83,13 @@ export class AmqpSink implements Sink {
   async send(message: Message, ctx: SendContext): Promise<undefined> {
     const channel = this.#channel;
     if (!channel) throw hubError('FLOW_STOPPING', 'the AMQP sink is not started');
-    const exchange = await this.#exchange.render(message);
-    const routingKey = await this.#routingKey.render(message);
+    // A constant is used as it is: each await is a turn of the event loop's microtask queue per message.
+    const exchange = this.#exchange.constant ? this.#exchange.source : await this.#exchange.render(message);
+    const routingKey = this.#routingKey.constant ? this.#routingKey.source : await this.#routingKey.render(message);
     const contentType = message.contentType ?? 'application/octet-stream';
-    const headers: Record<string, string> = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id, 'content-type': contentType };
+    const headers = outboundHeaders(message.headers);
+    headers[MESSAGE_ID_HEADER] = message.id;
+    headers['content-type'] = contentType;
     for (const [name, template] of this.#headers) headers[name] = await template.render(message);
     const correlationId = headers['correlation-id'];
     const options: Options.Publish = {
@@ -99,33 +102,35 @@ export class AmqpSink implements Sink {
       appId: 'integration-hub',
       headers,
     };
-    const target = `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
+    const target = (): string => `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
 
-    let ch: ConfirmChannel;
-    try {
-      ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
-    } catch (err) {
-      throw this.#unavailable(`cannot publish to ${target}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
+    let ch = channel.current as ConfirmChannel | undefined;
+    if (!ch) {
+      try {
+        ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
+      } catch (err) {
+        throw this.#unavailable(`cannot publish to ${target()}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
+      }
     }
     if (!this.#exchange.constant && !isPredeclared(exchange) && !this.#known.has(exchange)) await this.#checkExchange(exchange, ctx);
 
     let outcome;
     try {
-      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal);
+      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal, ctx.issued);
     } catch (err) {
-      throw this.#unavailable(`no confirm from the broker for the publish to ${target} before the flow's time ran out`, ctx, err);
+      throw this.#unavailable(`no confirm from the broker for the publish to ${target()} before the flow's time ran out`, ctx, err);
     }
     if (outcome.ok) return undefined;
     const details = { exchange, routingKey, messageId: message.id };
     switch (outcome.reason) {
       case 'unroutable': {
-        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target}`;
+        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target()}`;
         throw this.#unroutable === 'retry' ? new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { details }) : new PermanentError('DOWNSTREAM_REJECTED', text, { details });
       }
       case 'nacked':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target}`, { details });
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target()}`, { details });
       case 'closed':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target()} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
     }
   }
 

@@ -15,6 +15,7 @@
  * - the channel died before any of this: nothing to do, the broker redelivers (a late ack is caught, never thrown).
  */
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toHubError, type ConfigIssue, type HubError } from '../../src/core/errors.js';
@@ -202,7 +203,7 @@ export class AmqpSource implements Source {
     if (headers['correlation-id'] === id && typeof props.correlationId === 'string' && props.correlationId !== '') headers['correlation-id'] = props.correlationId;
     headers['content-type'] = typeof props.contentType === 'string' && props.contentType !== '' ? props.contentType : typeof amqpHeaders['content-type'] === 'string' ? amqpHeaders['content-type'] : this.#contentType;
     for (const name of this.#keepHeaders) {
-      const v = Object.entries(amqpHeaders).find(([k]) => k.toLowerCase() === name)?.[1];
+      const v = amqpHeaders[name] ?? Object.entries(amqpHeaders).find(([k]) => k.toLowerCase() === name)?.[1];
       if (v !== undefined && v !== null) headers[name] = headerText(v);
     }
     const upstream = amqpHeaders[MESSAGE_ID_HEADER] ?? props.messageId;
@@ -213,7 +214,7 @@ export class AmqpSource implements Source {
       meta: {
         flow,
         source: `amqp:${this.#plan.queue}`,
-        receivedAt: new Date().toISOString(),
+        receivedAt: isoNow(),
         attempt: 1,
         queue: this.#plan.queue,
         exchange: stringHeader(amqpHeaders[FAILURE_HEADERS.originalExchange]) ?? msg.fields.exchange,

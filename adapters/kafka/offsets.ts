@@ -26,6 +26,16 @@ export class PartitionOffsets {
     if (this.#next === undefined || offset < this.#next) this.#next = offset;
   }
 
+  /**
+   * Pipelined records from `offset` on go back to the broker: the partition is fetched again from `offset`, so
+   * those still in flight are forgotten and whatever settled at or after it is no longer counted. Call it only
+   * once none of them can settle any more.
+   */
+  rewind(offset: bigint): void {
+    for (const o of this.#inFlight) if (o >= offset) this.#inFlight.delete(o);
+    if (this.#next === undefined || offset < this.#next) this.#next = offset;
+  }
+
   get inFlight(): number {
     return this.#inFlight.size;
   }

@@ -9,6 +9,7 @@ import { ANNOTATION_KEYWORDS, buildFlowSchema } from '../../src/config/flow-sche
 import { compileFlowSchema } from '../../src/config/schema-validator.js';
 import { DURATION_PATTERN } from '../../src/core/duration.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
+import amqp from '../amqp/index.js';
 import kafka from './index.js';
 import { PartitionOffsets } from './offsets.js';
 import { SINK_CONFIG_KEYS } from './sink.js';
@@ -22,7 +23,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'kafka-readme-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function lint(files: Record<string, string>) {
-  return lintFlows(files, { adapters: [kafka], env: { KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092', KAFKA_USER: 'hub', KAFKA_PASSWORD: 'secret' } });
+  // amqp too: the pipelining example writes to RabbitMQ.
+  return lintFlows(files, { adapters: [kafka, amqp], env: { KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092', KAFKA_USER: 'hub', KAFKA_PASSWORD: 'secret', AMQP_URL: 'amqp://hub@rabbit:5672' } });
 }
 
 

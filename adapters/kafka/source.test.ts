@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { FlowResult } from '../../src/core/contracts.js';
+import type { DeliverOptions, FlowResult } from '../../src/core/contracts.js';
 import { hubError, PermanentError } from '../../src/core/errors.js';
 import type { Message } from '../../src/core/message.js';
 import type { KafkaSource, KafkaSourceConfig } from './source.js';
@@ -260,5 +260,137 @@ describe('kafka source', () => {
       await Promise.all(sources.splice(0).map((s) => s.stop()));
       await late.close();
     }
+  });
+});
+
+/**
+ * Ordered pipelining: `deliver` here plays a flow whose sink says when its write is issued (DeliverOptions.onIssued),
+ * so the source may hand over a partition's next record before the previous one is confirmed.
+ */
+describe('kafka source, ordered pipelining', () => {
+  type PipelinedDeliver = (m: Message, options?: DeliverOptions) => Promise<FlowResult>;
+  const pipelined = (config: Partial<KafkaSourceConfig> & { topic: string }, deliver: PipelinedDeliver): Promise<KafkaSource> => source(config, deliver as Deliver);
+  const offsetOf = (m: Message): number => Number(m.meta.offset);
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('hands records over in offset order per partition, several in flight at once, and commits every partition to its end', async () => {
+    const topic = await kafka.createTopic(unique('pipe-order'), 2);
+    const group = unique('group');
+    await kafka.produce(topic, Array.from({ length: 400 }, (_, i) => ({ partition: i % 2, value: JSON.stringify({ i }) })));
+    const issuedOrder = new Map<number, number[]>();
+    const inFlight = new Map<number, number>();
+    let maxPerPartition = 0;
+    let total = 0;
+    let maxTotal = 0;
+    let settled = 0;
+    await pipelined({ topic, group_id: group, max_in_flight: 32 }, async (m, options) => {
+      const p = m.meta.partition as number;
+      issuedOrder.set(p, [...(issuedOrder.get(p) ?? []), offsetOf(m)]);
+      inFlight.set(p, (inFlight.get(p) ?? 0) + 1);
+      maxPerPartition = Math.max(maxPerPartition, inFlight.get(p)!);
+      maxTotal = Math.max(maxTotal, ++total);
+      options?.onIssued?.();
+      // Confirms come back in any order.
+      await sleep(Math.random() * 8);
+      inFlight.set(p, inFlight.get(p)! - 1);
+      total--;
+      settled++;
+      return ok;
+    });
+    await waitFor('400 settled', () => settled >= 400, 60_000);
+    for (const offsets of issuedOrder.values()) expect(offsets).toEqual(offsets.map((_, i) => i));
+    expect(maxPerPartition).toBeGreaterThan(1);
+    expect(maxTotal).toBeLessThanOrEqual(32);
+    await waitFor('both partitions committed to 200', async () => {
+      const committed = await kafka.committed(group, topic);
+      return committed[0] === '200' && committed[1] === '200';
+    });
+  });
+
+  it('never commits past an unconfirmed record while the ones behind it are confirmed', async () => {
+    const topic = await kafka.createTopic(unique('pipe-mark'));
+    const group = unique('group');
+    await kafka.produce(topic, Array.from({ length: 10 }, (_, i) => ({ value: JSON.stringify({ i }) })));
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const settled: number[] = [];
+    await pipelined({ topic, group_id: group }, async (m, options) => {
+      options?.onIssued?.();
+      if (offsetOf(m) === 3) await held;
+      settled.push(offsetOf(m));
+      return ok;
+    });
+    await waitFor('the nine others to settle', () => settled.length === 9);
+    await waitFor('the commit at 3', async () => (await kafka.committed(group, topic))[0] === '3');
+    await sleep(300);
+    expect((await kafka.committed(group, topic))[0]).toBe('3');
+    release();
+    await waitFor('the commit at the end', async () => (await kafka.committed(group, topic))[0] === '10');
+    expect(settled).toHaveLength(10);
+  });
+
+  it('after a retryable failure in the middle of a window, delivers that record and every one behind it again, in order, and commits nothing past it before', async () => {
+    const topic = await kafka.createTopic(unique('pipe-fail'));
+    const group = unique('group');
+    await kafka.produce(topic, Array.from({ length: 12 }, (_, i) => ({ value: JSON.stringify({ i }) })));
+    const calls: { offset: number; deliveries: number; pipelined: boolean }[] = [];
+    let failed = false;
+    let committedWhileRetried: string | undefined;
+    await pipelined({ topic, group_id: group }, async (m, options) => {
+      const offset = offsetOf(m);
+      calls.push({ offset, deliveries: (m.meta.deliveries as number | undefined) ?? 1, pipelined: options?.onIssued !== undefined });
+      options?.onIssued?.();
+      if (offset === 4 && !failed) {
+        // The records behind it get out and are confirmed before it fails.
+        await waitFor('the ones behind it', () => calls.some((c) => c.offset === 7));
+        await sleep(100);
+        failed = true;
+        throw hubError('DOWNSTREAM_UNAVAILABLE', 'the confirm did not come');
+      }
+      if (offset === 4) committedWhileRetried = (await kafka.committed(group, topic))[0];
+      return ok;
+    });
+    await waitFor('everything through to 11 after the failure', () => failed && calls.filter((c) => c.offset === 11).length >= 1 && calls.some((c) => c.offset === 4 && c.deliveries === 2));
+    await waitFor('the commit at the end', async () => (await kafka.committed(group, topic))[0] === '12');
+    const again = calls.findIndex((c) => c.offset === 4 && c.deliveries === 2);
+    const first = calls.slice(0, again).map((c) => c.offset);
+    expect(first).toEqual(first.map((_, i) => i));
+    expect(first.length).toBeGreaterThan(5);
+    // 4 comes again on its own (the flow's own retries then apply to it), then everything behind it, in order.
+    expect(calls[again]!.pipelined).toBe(false);
+    expect(calls.slice(again).map((c) => c.offset)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(Number(committedWhileRetried ?? '-1')).toBeLessThanOrEqual(4);
+  });
+
+  it('stopping in the middle of a window commits what settled below the first unsettled record; a restart delivers from there, in order', async () => {
+    const topic = await kafka.createTopic(unique('pipe-stop'));
+    const group = unique('group');
+    await kafka.produce(topic, Array.from({ length: 20 }, (_, i) => ({ value: JSON.stringify({ i }) })));
+    const first: number[] = [];
+    let release: () => void = () => {};
+    const never = new Promise<void>((r) => (release = r));
+    const s = await pipelined({ topic, group_id: group }, async (m, options) => {
+      first.push(offsetOf(m));
+      options?.onIssued?.();
+      // 5 and 7 hang (their confirms never come before the stop); the others confirm.
+      if (offsetOf(m) === 5 || offsetOf(m) === 7) await never;
+      return ok;
+    });
+    await waitFor('records behind 7 handed over', () => first.includes(9));
+    await sleep(200);
+    sources.splice(sources.indexOf(s), 1);
+    await s.stop();
+    release();
+    expect((await kafka.committed(group, topic))[0]).toBe('5');
+
+    const again: number[] = [];
+    await pipelined({ topic, group_id: group }, async (m, options) => {
+      again.push(offsetOf(m));
+      options?.onIssued?.();
+      return ok;
+    });
+    await waitFor('5..19 again', () => again.length >= 15);
+    expect(again).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
+    await waitFor('the commit at the end', async () => (await kafka.committed(group, topic))[0] === '20');
   });
 });

@@ -1,5 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { isoAt, isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
@@ -47,7 +48,11 @@ export const DEAD_LETTER_HEADERS = {
 } as const;
 
 const RECONNECT_INITIAL_MS = 500;
+/** The latest time a Date can hold. */
+const MAX_DATE_MS = 8.64e15;
 const RECONNECT_MAX_MS = 30_000;
+/** The least time between two commits of a running consumer: a settle waits at most this long for its commit. */
+const COMMIT_SPACING_MS = 50;
 /** How long `stop` waits for deliveries still in flight (the runner already waited for its own in-flight messages). */
 const STOP_GRACE_MS = 3_000;
 
@@ -65,9 +70,10 @@ interface Generation {
 /**
  * A consumer group member that feeds each record to the flow as one message.
  *
- * - Order: with `ordered` (the default) a partition's records are delivered one at a time, the next only once the
- *   previous settled; partitions run in parallel, up to `max_in_flight`. Without it, up to `max_in_flight` records
- *   are in the flow at once, from any partition.
+ * - Order: with `ordered` (the default) a partition's records are delivered in offset order, the next once the
+ *   previous settled or, when the flow pipelines (DeliverOptions.onIssued), once its sink write is out; up to
+ *   `max_in_flight` records over all partitions. Without it, up to `max_in_flight` records are in the flow at once,
+ *   from any partition, in any order.
  * - Commits (manual; kafkajs' autoCommit is off) go only up to the lowest offset not yet settled in each partition.
  * - `deliver` rejects permanent: the record goes to the dead-letter topic with the reason in its headers, then it
  *   counts as settled. Rejects retryable: nothing is committed, the partition is paused, and after a bounded
@@ -106,6 +112,8 @@ export class KafkaSource implements Source {
   /** Records the flow refused whose dead-lettering failed: on redelivery they go straight to the dead-letter topic. */
   readonly #dead = new Map<string, HubError>();
   readonly #deadIds = new Map<string, string>();
+  /** Wakes the deliveries waiting for the flow when the source stops (an abort listener each would be hundreds). */
+  readonly #onStop = new Set<() => void>();
   #slotsFree: number;
   readonly #slotWaiters: (() => void)[] = [];
   readonly #keepHeaders: string[];
@@ -163,6 +171,7 @@ export class KafkaSource implements Source {
     stopping.abort();
     this.#joined = false;
     for (const wake of this.#slotWaiters.splice(0)) wake();
+    for (const wake of this.#onStop) wake();
     await this.#supervisor;
     if (this.#deliveries.size > 0) await Promise.race([Promise.allSettled([...this.#deliveries]), sleep(STOP_GRACE_MS)]);
     const generation = this.#generation;
@@ -260,26 +269,64 @@ export class KafkaSource implements Source {
   // -----------------------------------------------------------------------------------------------------------
   // Consuming
 
+  /**
+   * A partition's records in offset order, pipelined: the next record is handed to the flow as soon as the one
+   * before it is issued (its sink write is on its way, DeliverOptions.onIssued) or settled, so their confirms are
+   * awaited together; `max_in_flight` bounds them across partitions. When a record does not settle (a retryable
+   * failure, the source stopping), no record behind it is taken any more, the rest of the window settles, and the
+   * partition is fetched again from that record: it and everything behind it are delivered again, in order (the
+   * ones that had settled meanwhile become duplicates). Commits never pass it meanwhile.
+   */
   async #orderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
-    for (const record of batch.messages) {
-      if (!isRunning() || isStale() || generation.closed || this.#stopped) return;
-      const offset = BigInt(record.offset);
-      offsets.begin(offset);
-      const outcome = await this.#handle(batch.topic, batch.partition, record, heartbeat);
-      if (outcome === 'stopped') return;
-      if (outcome === 'retry') {
-        // Not resolved, so kafkajs fetches this record again once the partition resumes: nothing behind it passes.
-        offsets.release(offset);
-        const resume = pause();
-        const wait = this.#retryWait(batch.topic, batch.partition, record.offset);
-        setTimeout(resume, wait).unref();
+    const window: { record: KafkaMessage; outcome: Promise<Outcome> }[] = [];
+    let broken = false;
+    const beat = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatMs);
+    try {
+      for (const record of batch.messages) {
+        if (broken || !isRunning() || isStale() || generation.closed || this.#stopped) break;
+        if (this.#slotsFree > 0 && !this.#stopped) this.#slotsFree--;
+        else await this.#takeSlot(heartbeat);
+        if (broken || generation.closed || this.#stopped) {
+          this.#giveSlot();
+          break;
+        }
+        const offset = BigInt(record.offset);
+        offsets.begin(offset);
+        let onIssued: () => void = () => {};
+        const issued = new Promise<void>((resolve) => (onIssued = resolve));
+        // A record given to the flow again goes alone: the flow then applies its own retries to it.
+        const pipelined = !this.#retries.has(`${batch.topic}/${batch.partition}/${record.offset}`);
+        const outcome = this.#handle(batch.topic, batch.partition, record, pipelined ? onIssued : undefined).then((o) => {
+          this.#giveSlot();
+          onIssued();
+          // A settled record behind one that did not settle is rewound below; until then, the one that did not
+          // is still in flight, so no commit passes it.
+          if (o === 'done') {
+            offsets.settle(offset);
+            this.#commitSoon(generation);
+          } else broken = true;
+          return o;
+        });
+        window.push({ record, outcome });
+        await issued;
+      }
+      const outcomes = await Promise.all(window.map((w) => w.outcome));
+      const first = outcomes.findIndex((o) => o !== 'done');
+      if (first === -1) {
+        const last = window.at(-1);
+        if (last) resolveOffset(last.record.offset);
         return;
       }
-      offsets.settle(offset);
-      resolveOffset(record.offset);
-      this.#commitSoon(generation);
-      await heartbeat();
+      // Not resolved from here, so kafkajs fetches this record again once the partition resumes.
+      const held = window[first]!.record;
+      if (first > 0) resolveOffset(window[first - 1]!.record.offset);
+      offsets.rewind(BigInt(held.offset));
+      if (outcomes[first] === 'stopped') return;
+      const resume = pause();
+      setTimeout(resume, this.#retryWait(batch.topic, batch.partition, held.offset)).unref();
+    } finally {
+      clearInterval(beat);
     }
   }
 
@@ -301,7 +348,7 @@ export class KafkaSource implements Source {
           try {
             // A retryable failure holds this record (not committed) and tries it again after a bounded backoff.
             for (;;) {
-              const outcome = await this.#handle(batch.topic, batch.partition, record, heartbeat);
+              const outcome = await this.#handle(batch.topic, batch.partition, record);
               if (outcome === 'done') break;
               if (outcome === 'stopped') return false;
               await sleep(this.#retryWait(batch.topic, batch.partition, record.offset), signal);
@@ -330,24 +377,34 @@ export class KafkaSource implements Source {
   }
 
   /** Delivers one record; a refused one goes to the dead-letter topic. Never throws. */
-  async #handle(topic: string, partition: number, record: KafkaMessage, heartbeat: () => Promise<void>): Promise<Outcome> {
+  async #handle(topic: string, partition: number, record: KafkaMessage, onIssued?: () => void): Promise<Outcome> {
     const key = `${topic}/${partition}/${record.offset}`;
     const signal = this.#stopping!.signal;
     let refused = this.#dead.get(key);
     if (!refused) {
       const retry = this.#retries.get(key);
       const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
-      // The flow may hold a message longer than the session timeout: keep the membership alive meanwhile.
-      const beat = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatMs);
-      const delivery = this.#ctx!.deliver(message);
+      const delivery = this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined);
       this.#deliveries.add(delivery);
-      void delivery.then(
-        () => this.#deliveries.delete(delivery),
-        () => this.#deliveries.delete(delivery),
-      );
       try {
-        const stopped = whenAborted(signal);
-        const result = await Promise.race([delivery.then(() => 'done' as const), stopped.promise]).finally(stopped.dispose);
+        // One promise for "settled or stopped" (a race of derived promises would be four more per record).
+        const result = await new Promise<'done' | 'stopped'>((resolve, reject) => {
+          const wake = (): void => resolve('stopped');
+          if (this.#stopped) wake();
+          else this.#onStop.add(wake);
+          delivery.then(
+            () => {
+              this.#onStop.delete(wake);
+              this.#deliveries.delete(delivery);
+              resolve('done');
+            },
+            (err: unknown) => {
+              this.#onStop.delete(wake);
+              this.#deliveries.delete(delivery);
+              reject(err);
+            },
+          );
+        });
         if (result === 'stopped') {
           // Wait (briefly) for the flow: a message it settles is committed on the way out.
           const late = await Promise.race([delivery.then(() => 'done' as const, () => 'failed' as const), sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
@@ -368,8 +425,6 @@ export class KafkaSource implements Source {
         this.#retries.delete(key);
         this.#dead.set(key, e);
         this.#deadIds.set(key, message.id);
-      } finally {
-        clearInterval(beat);
       }
     }
     try {
@@ -397,7 +452,7 @@ export class KafkaSource implements Source {
       meta: {
         flow: this.#ctx!.flow,
         source: `kafka:${topic}`,
-        receivedAt: new Date().toISOString(),
+        receivedAt: isoNow(),
         // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
         // flow before is a fact of the transport.
         attempt: 1,
@@ -406,7 +461,7 @@ export class KafkaSource implements Source {
         partition,
         offset: record.offset,
         key: record.key === null ? null : record.key.toString('utf8'),
-        timestamp: Number.isFinite(timestamp) && timestamp >= 0 ? new Date(timestamp).toISOString() : null,
+        timestamp: Number.isFinite(timestamp) && timestamp >= 0 && timestamp <= MAX_DATE_MS ? isoAt(timestamp) : null,
         ...(upstream ? { upstreamId: upstream } : {}),
       },
     });
@@ -447,13 +502,17 @@ export class KafkaSource implements Source {
     return offsets;
   }
 
-  /** Commits soon; commits that pile up while one is on its way become one. */
+  /**
+   * Commits soon; commits that pile up while one is on its way, or within COMMIT_SPACING_MS after it, become one
+   * (at thousands of records a second a commit per settle would cost more than the records).
+   */
   #commitSoon(generation: Generation): void {
     if (generation.committing) {
       generation.dirty = true;
       return;
     }
-    generation.committing = this.#commit(generation).finally(() => {
+    const spacing = this.#stopping!.signal;
+    generation.committing = this.#commit(generation).then(() => (generation.dirty ? sleep(COMMIT_SPACING_MS, spacing) : undefined)).finally(() => {
       generation.committing = undefined;
       if (generation.dirty) {
         generation.dirty = false;
@@ -536,10 +595,12 @@ function splitKey(key: string): [string, number] {
 /** Kafka header values (Buffers, strings, or lists of them) as strings. */
 function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const list = Array.isArray(value) ? value : [value];
-    out[name.toLowerCase()] = list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))).join(', ');
+  if (!headers) return out;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || !Object.prototype.hasOwnProperty.call(headers, name)) continue;
+    const text = (v: Buffer | string): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map(text).join(', ') : text(value);
   }
   return out;
 }

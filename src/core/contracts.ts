@@ -47,7 +47,25 @@ export interface SourceContext {
    * settles its transport (HTTP response, AMQP ack, Kafka commit) only after this settles. Calls may overlap; the
    * flow applies its own concurrency limit and may make a call wait.
    */
-  deliver(message: Message): Promise<FlowResult>;
+  deliver(message: Message, options?: DeliverOptions): Promise<FlowResult>;
+}
+
+/**
+ * What a source that keeps order may ask of one delivery (ordered pipelining): to learn when the message's order
+ * is fixed, so that it can hand the next message of the same partition or queue over before this one is confirmed.
+ */
+export interface DeliverOptions {
+  /**
+   * Called at most once, before `deliver` settles, when the message's one sink write has been issued to its
+   * transport (see SendContext.issued): a message handed over after this is written after it. The flow calls it
+   * only when it can vouch for that: its steps send each message to exactly one one-way sink, as their last step
+   * (`to`), and change nothing outside the message before (transform, validate, set_headers, filter, xml_to_json,
+   * json_to_xml). Otherwise it never calls it, and the source waits for `deliver` to settle, as without it.
+   * A delivery whose write was issued and then failed retryably is not retried in the flow nor parked in the
+   * journal: `deliver` rejects with the error, so that the source delivers it, and everything it handed over
+   * after it, again in order.
+   */
+  onIssued?: () => void;
 }
 
 /**
@@ -78,6 +96,13 @@ export interface SendContext {
    * shutdown grace ends (reason: a RetryableError FLOW_STOPPING). A send cut short rejects with that reason.
    */
   readonly signal: AbortSignal;
+  /**
+   * Set when the flow pipelines ordered deliveries (see DeliverOptions.onIssued). A sink that can say when its
+   * write is on its way calls it once, synchronously after handing the write to its transport and before awaiting
+   * the confirm, so that writes of sends that each waited for the previous one's `issued` reach the peer in call
+   * order (one AMQP channel, one Kafka producer batch). A sink that never calls it is correct, just not pipelined.
+   */
+  readonly issued?: () => void;
 }
 
 /**

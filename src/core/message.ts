@@ -44,8 +44,26 @@ export function isXmlType(contentType: string | undefined): boolean {
   return !!contentType && XML_TYPE.test(contentType);
 }
 
-/** Header and meta objects made by a Message: normalized and frozen, so a derived message can share them. */
-const SHARED = new WeakSet<object>();
+/**
+ * What with() already made sure of, so the constructor need not do it again: the headers are a message's own
+ * (normalized and frozen) and so is the meta, or the meta is a fresh copy only to be frozen. A module-private
+ * argument rather than a WeakSet of shared objects: weak collections cost every garbage collection, at tens of
+ * thousands of messages a second.
+ */
+const enum Trusted {
+  None = 0,
+  Headers = 1,
+  Meta = 2,
+  FreshMeta = 4,
+}
+const TRUST = Symbol('message.trusted');
+
+function lowerCased(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const k in headers) if (Object.prototype.hasOwnProperty.call(headers, k)) out[k.toLowerCase()] = headers[k]!;
+  return out;
+}
 
 /**
  * One message moving through a flow. Immutable: `with()` returns a new message. The body is kept as bytes and/or a
@@ -61,24 +79,25 @@ export class Message {
   #value: unknown;
   #hasValue: boolean;
 
-  constructor(init: MessageInit) {
+  constructor(init: MessageInit);
+  /** @internal with()'s way in. */
+  constructor(init: MessageInit, trust: typeof TRUST, trusted: Trusted);
+  constructor(init: MessageInit, trust?: typeof TRUST, trusted: Trusted = Trusted.None) {
+    if (trust !== TRUST) trusted = Trusted.None;
     this.id = init.id ?? newId();
     this.#hasValue = 'value' in init && init.value !== undefined;
     this.#value = init.value;
     this.#bytes = init.body === undefined ? (this.#hasValue ? undefined : Buffer.alloc(0)) : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body, 'utf8');
-    if (init.headers && SHARED.has(init.headers) && SHARED.has(init.meta) && (!this.#hasValue || init.headers['content-type'])) {
-      // Another message's headers and meta, passed on by with(): already normalized and frozen, so shared as they are.
-      this.headers = init.headers;
-      this.meta = init.meta;
-      return;
+    if (trusted & Trusted.Headers && (!this.#hasValue || init.headers!['content-type'])) {
+      // Another message's headers, passed on by with(): already normalized and frozen, so shared as they are.
+      this.headers = init.headers!;
+    } else {
+      const headers = lowerCased(init.headers);
+      if (this.#hasValue && !headers['content-type']) headers['content-type'] = 'application/json';
+      this.headers = Object.freeze(headers);
     }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
-    if (this.#hasValue && !headers['content-type']) headers['content-type'] = 'application/json';
-    this.headers = Object.freeze(headers);
-    this.meta = Object.freeze({ ...init.meta });
-    SHARED.add(this.headers);
-    SHARED.add(this.meta);
+    if (trusted & Trusted.Meta) this.meta = init.meta;
+    else this.meta = Object.freeze(trusted & Trusted.FreshMeta ? init.meta : { ...init.meta });
   }
 
   get contentType(): string | undefined {
@@ -134,9 +153,13 @@ export class Message {
       headers: change.headers ?? (this.headers as Record<string, string>),
       meta: change.meta ? ({ ...this.meta, ...change.meta } as MessageMeta) : (this.meta as MessageMeta),
     };
+    let trusted = (change.headers ? Trusted.None : Trusted.Headers) | (change.meta ? Trusted.FreshMeta : Trusted.Meta);
     if ('value' in change && change.value !== undefined) {
       init.value = change.value;
-      if (!change.headers && this.headers['content-type'] !== 'application/json') init.headers = { ...this.headers, 'content-type': 'application/json' };
+      if (!change.headers && this.headers['content-type'] !== 'application/json') {
+        init.headers = { ...this.headers, 'content-type': 'application/json' };
+        trusted &= ~Trusted.Headers;
+      }
     } else if (change.body !== undefined) {
       init.body = change.body;
     } else if (this.#hasValue) {
@@ -145,7 +168,7 @@ export class Message {
     } else {
       init.body = this.body;
     }
-    return new Message(init);
+    return new Message(init, TRUST, trusted);
   }
 
   /** What templates and JSONata expressions in flows see besides the body: `{ id, headers, meta }`. */

@@ -32,13 +32,22 @@ const CORRELATION_ALIASES = ['x-correlation-id', 'correlation-id', 'x-correlatio
  */
 export function inboundHeaders(raw: Record<string, unknown>, messageId: string): Record<string, string> {
   const lower: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) {
+  for (const k in raw) {
+    if (!Object.prototype.hasOwnProperty.call(raw, k)) continue;
+    const v = raw[k];
     if (v === undefined || v === null) continue;
     lower[k.toLowerCase()] = Array.isArray(v) ? v.map(String).join(', ') : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
   }
   const out: Record<string, string> = {};
   for (const name of PROPAGATED_HEADERS) if (lower[name] !== undefined) out[name] = lower[name]!;
-  const correlation = CORRELATION_ALIASES.map((n) => lower[n]).find((v) => v !== undefined && v !== '');
+  let correlation: string | undefined;
+  for (const alias of CORRELATION_ALIASES) {
+    const v = lower[alias];
+    if (v !== undefined && v !== '') {
+      correlation = v;
+      break;
+    }
+  }
   out['correlation-id'] = correlation ?? messageId;
   return out;
 }
@@ -53,7 +62,7 @@ const HOP_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
  */
 export function outboundHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (!HOP_HEADERS.has(name)) out[name] = value;
+  for (const name in headers) if (Object.prototype.hasOwnProperty.call(headers, name) && !HOP_HEADERS.has(name)) out[name] = headers[name]!;
   return out;
 }
 

@@ -28,11 +28,14 @@ export class MessageTrail {
     this.#recorded = recorded;
   }
 
-  /** Starts a trail with the `received` event (written at once under `all`). */
-  static async begin(journal: Journal, options: FlowJournalOptions, message: MessageInput, attempt = 1): Promise<MessageTrail> {
+  /**
+   * Starts a trail with the `received` event (written at once under `all`). Returns the trail itself when nothing
+   * was written (`failures`, `none`: the common case, without a turn of the microtask queue).
+   */
+  static begin(journal: Journal, options: FlowJournalOptions, message: MessageInput, attempt = 1): MessageTrail | Promise<MessageTrail> {
     const trail = new MessageTrail(journal, options, message, false);
-    await trail.event({ type: 'received', at: message.receivedAt, attempt });
-    return trail;
+    const written = trail.event({ type: 'received', at: message.receivedAt, attempt });
+    return written ? written.then(() => trail) : trail;
   }
 
   /** The trail of a message that already has its whole record (a retry taken from the journal). */
@@ -53,12 +56,16 @@ export class MessageTrail {
     this.#held.push(event);
   }
 
-  /** Adds an event: written (with those noted before it), held in memory, or dropped, as the policy says. Resolves once what it wrote is durable. */
-  async event(event: TimelineEvent): Promise<void> {
+  /**
+   * Adds an event: written (with those noted before it), held in memory, or dropped, as the policy says. Returns a
+   * promise that resolves once what it wrote is durable, or undefined when it wrote nothing.
+   */
+  event(event: TimelineEvent): Promise<void> | undefined {
     if (this.#recorded) return this.#flush(event);
     const policy = this.options.record;
     if (policy === 'all' || (policy === 'failures' && FAILURE_EVENTS.has(event.type))) return this.#create([...this.#held, event], this.options.maxBodyBytes);
     this.#held.push(event);
+    return undefined;
   }
 
   /**

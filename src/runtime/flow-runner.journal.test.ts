@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { Sink, SourceContext } from '../core/contracts.js';
+import type { DeliverOptions, SendContext, Sink, SourceContext } from '../core/contracts.js';
 import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import type { Journal } from '../journal/contract.js';
@@ -66,7 +66,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });
     poller.start();
-    const r = { runner, deliver: (m: Message) => ctx!.deliver(m), poller };
+    const r = { runner, deliver: (m: Message, o?: DeliverOptions) => ctx!.deliver(m, o), poller };
     rigs.push(r);
     return r;
   }
@@ -284,5 +284,73 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(out.calls.map((c) => c.json())).toEqual([{ orderId: 'o-crash' }]);
     expect(rec.timeline.map((e) => e.type)).toEqual(['received', 'waiting-for-retry', 'failed', 'step', 'delivered']);
     expect(await journal.claimDueRetries(10)).toEqual([]);
+  });
+
+  describe('ordered pipelining (DeliverOptions.onIssued)', () => {
+    /** A sink that says its write is issued, then confirms or fails as `confirm` says. */
+    function issuing(confirm: (m: Message) => Promise<undefined>): Sink & { calls: Message[]; sawIssued: boolean[] } {
+      const calls: Message[] = [];
+      const sawIssued: boolean[] = [];
+      return {
+        calls,
+        sawIssued,
+        start: async () => {},
+        stop: async () => {},
+        ready: () => true,
+        send: (m: Message, ctx: SendContext) => {
+          calls.push(m);
+          sawIssued.push(ctx.issued !== undefined);
+          ctx.issued?.();
+          return confirm(m);
+        },
+      };
+    }
+    const toOut = { label: '0:to', kind: 'to', config: 'out', run: async (m: Message, ctx: Parameters<FlowDefinition['steps'][number]['run']>[1]) => [(await ctx.send('out', m)) ?? m] };
+
+    it('tells the source once the one sink write of a `to`-only flow is issued, before the confirm', async () => {
+      let confirm: () => void = () => {};
+      const out = issuing(() => new Promise<undefined>((r) => (confirm = () => r(undefined))));
+      const { deliver } = await rig({ steps: [{ label: '0:set_headers', kind: 'set_headers', run: (m: Message) => [m] }, { ...toOut, label: '1:to' }] }, { out });
+      let issued = 0;
+      const settled = deliver(msg(), { onIssued: () => issued++ });
+      await until(async () => (issued === 1 ? true : undefined));
+      expect(out.calls).toHaveLength(1);
+      confirm();
+      await settled;
+      expect(issued).toBe(1);
+    });
+
+    it('never pipelines a flow whose steps may send more than once or do I/O before the end', async () => {
+      const out = issuing(ok);
+      const split = { label: '0:split', kind: 'split', run: (m: Message) => [m, m.with({ id: 'second' })] };
+      const { deliver } = await rig({ steps: [split, { ...toOut, label: '1:to' }] }, { out });
+      let issued = 0;
+      await deliver(msg(), { onIssued: () => issued++ });
+      expect(out.calls).toHaveLength(2);
+      expect(out.sawIssued).toEqual([false, false]);
+      expect(issued).toBe(0);
+    });
+
+    it('a write that failed after it was issued is neither retried in the flow nor parked: the source gets the error back', async () => {
+      const out = issuing(down);
+      const { deliver, runner } = await rig({ steps: [toOut] }, { out });
+      const m = msg({ orderId: 'o-pipelined' });
+      await expect(deliver(m, { onIssued: () => {} })).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
+      expect(out.calls).toHaveLength(1);
+      expect(runner.stats).toMatchObject({ waiting: 0, dead: 0 });
+      expect((await journal.get(m.id))?.status).not.toBe('waiting-for-retry');
+    });
+
+    it('a send that failed before its write was issued is retried as usual, and parked when the retries are used up', async () => {
+      const calls: Message[] = [];
+      const out: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: (m) => (calls.push(m), down()) };
+      const { deliver, runner } = await rig({ steps: [toOut] }, { out });
+      let issued = 0;
+      const result = await deliver(msg(), { onIssued: () => issued++ });
+      expect(result.parked).toBe('waiting-for-retry');
+      expect(calls).toHaveLength(2);
+      expect(issued).toBe(0);
+      expect(runner.stats.waiting).toBe(1);
+    });
   });
 });

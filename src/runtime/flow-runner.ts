@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { FlowResult, HubLimits, SendContext, Sink, StepContext } from '../core/contracts.js';
+import type { DeliverOptions, FlowResult, HubLimits, SendContext, Sink, StepContext } from '../core/contracts.js';
+import { isoNow } from '../core/clock.js';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
@@ -58,6 +59,23 @@ interface Handling {
   target?: ReplayTarget;
   /** The message already has its whole record (a replay booked with its safety retry): no `received` is written. */
   recorded?: boolean;
+  /** An ordered source pipelines this message (DeliverOptions.onIssued); set only when the flow can keep the order. */
+  lane?: Lane;
+}
+
+/**
+ * One pipelined delivery's order point: `issue` is handed to the one sink send as SendContext.issued, and tells the
+ * source once; after that, a retryable failure goes back to the source (which delivers it and what followed again,
+ * in order) instead of being retried here while later messages are already written.
+ */
+class Lane {
+  issued = false;
+  constructor(readonly onIssued: () => void) {}
+  readonly issue = (): void => {
+    if (this.issued) return;
+    this.issued = true;
+    this.onIssued();
+  };
 }
 
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
@@ -73,7 +91,23 @@ const FINISHED: ReadonlySet<string> = new Set(['delivered', 'dead', 'resolved', 
 /** Steps that only change the message in memory: the input check of an edited body may run them. */
 const IN_MEMORY = new Set(['xml_to_json', 'json_to_xml', 'transform', 'set_headers', 'validate']);
 
-const now = (): string => new Date().toISOString();
+/** Steps before a flow's final `to` that keep ordered pipelining possible: one message in, at most one out, no I/O. */
+const ORDER_KEEPING = new Set([...IN_MEMORY, 'filter']);
+
+/**
+ * True when each message reaches exactly one one-way sink, in the last step, and nothing before that does I/O or
+ * multiplies it: then the order in which messages are handed to the flow is the order of their sink writes, and a
+ * source may pipeline (DeliverOptions.onIssued).
+ */
+function pipelinable(def: FlowDefinition): boolean {
+  const last = def.steps.at(-1);
+  if (last?.kind !== 'to' || typeof last.config !== 'string') return false;
+  const sink = def.sinks.get(last.config);
+  if (!sink || sink.requestReply || def.deadLetterSink === last.config) return false;
+  return def.steps.slice(0, -1).every((step) => ORDER_KEEPING.has(step.kind));
+}
+
+const now = isoNow;
 
 /** How much later a durable retry of a paused flow is due again (each postponement is a waiting-for-retry event in its timeline). */
 const PAUSED_RETRY_MS = 30_000;
@@ -95,8 +129,8 @@ export class FlowRunner {
   readonly #journal: Journal | undefined;
   #stopping = false;
   #idle: (() => void) | undefined;
-  /** Messages in the flow, each with the controller that cuts it short (its timeout, or the end of the shutdown grace). */
-  readonly #running = new Set<AbortController>();
+  /** Messages in the flow, each by the function that cuts it short (its timeout, or the end of the shutdown grace). */
+  readonly #running = new Set<(reason: HubError) => void>();
   #shutDown = false;
   readonly #started = new Set<string>();
   /** The dedupe step's memory when the runner has no journal (unit tests). */
@@ -116,6 +150,7 @@ export class FlowRunner {
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #metrics: FlowMetrics | undefined;
   readonly #tracing: FlowTracing;
+  readonly #pipelinable: boolean;
 
   constructor(
     readonly def: FlowDefinition,
@@ -134,6 +169,7 @@ export class FlowRunner {
     }
     this.#metrics = options.metrics;
     this.#tracing = new FlowTracing(def);
+    this.#pipelinable = pipelinable(def);
   }
 
   get name(): string {
@@ -160,7 +196,7 @@ export class FlowRunner {
       logger: this.#logger.child({ source: this.def.source.adapter }),
       http,
       limits,
-      deliver: (message) => this.deliver(message),
+      deliver: (message, options) => this.deliver(message, options),
     });
   }
 
@@ -174,9 +210,10 @@ export class FlowRunner {
    * Called by the source for each inbound message; see SourceContext.deliver. A source that waits for a reply gets
    * the error; one that does not gets the message parked in the journal (when the runner has one).
    */
-  deliver(message: Message): Promise<FlowResult> {
+  deliver(message: Message, options?: DeliverOptions): Promise<FlowResult> {
     if (this.#pause && !this.#stopping) return this.#whenResumed(message);
-    return this.#handle(message, { park: !this.def.source.requestReply });
+    const lane = options?.onIssued && this.#pipelinable ? new Lane(options.onIssued) : undefined;
+    return this.#handle(message, { park: !this.def.source.requestReply, ...(lane ? { lane } : {}) });
   }
 
   /**
@@ -315,19 +352,26 @@ export class FlowRunner {
     try {
       if (this.#journal) {
         try {
-          trail = how.recorded ? MessageTrail.resume(this.#journal, this.def.journal, journalInput(message)) : await MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+          if (how.recorded) trail = MessageTrail.resume(this.#journal, this.def.journal, journalInput(message));
+          else {
+            const begun = MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+            trail = begun instanceof MessageTrail ? begun : await begun;
+          }
         } catch (err) {
           throw journalUnavailable(err, 'record the message');
         }
       }
-      const replies = await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail, how.target), true));
+      const replies = await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail, how.target, how.lane), true));
       settled = true;
       this.stats.completed++;
       const done = Date.now();
       this.meter.record(done - started, done);
       this.#metrics?.delivered.inc();
       this.#metrics?.deliveredIn.observe((performance.now() - clock) / 1000);
-      if (trail) await this.#record(trail, { type: 'delivered', at: now(), attempt });
+      if (trail) {
+        const written = this.#record(trail, { type: 'delivered', at: now(), attempt });
+        if (written) await written;
+      }
       if (how.target) this.#notify(message, 'delivered');
       return { replies };
     } catch (err) {
@@ -335,8 +379,9 @@ export class FlowRunner {
       this.#metrics?.failedIn.observe((performance.now() - clock) / 1000);
       if (span) failSpan(span, e);
       if (!trail) throw e;
-      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller.
-      if (NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) {
+      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller. A
+      // pipelined message that failed after its write was issued goes back to its source, to keep the order.
+      if ((NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) || (how.lane?.issued && e.retryable)) {
         if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
         throw e;
       }
@@ -353,7 +398,7 @@ export class FlowRunner {
       return { replies: [], parked };
     } finally {
       span?.end();
-      await this.#settleKeys(message, settled);
+      if (this.#taken.has(message)) await this.#settleKeys(message, settled);
       this.#leave();
     }
   }
@@ -436,12 +481,16 @@ export class FlowRunner {
   }
 
   /** Writes an outcome the message does not depend on (it was delivered, or its caller gets the error): a journal failure is logged, not thrown. */
-  async #record(trail: MessageTrail, event: TimelineEvent): Promise<void> {
+  #record(trail: MessageTrail, event: TimelineEvent): Promise<void> | undefined {
+    let written: Promise<void> | undefined;
     try {
-      await trail.event(event);
+      written = trail.event(event);
     } catch (err) {
-      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+      written = Promise.reject(err);
     }
+    return written?.catch((err: unknown) => {
+      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+    });
   }
 
   /**
@@ -500,24 +549,28 @@ export class FlowRunner {
 
   // One controller and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
   // tens of thousands of messages a second). The abort reason is the HubError the message settles with.
-  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}): Promise<Message[]> {
+  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
     const controller = new AbortController();
-    if (this.#shutDown) controller.abort(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
     let fail: (err: unknown) => void = () => {};
     const aborted = new Promise<never>((_, reject) => (fail = reject));
     aborted.catch(() => {});
-    controller.signal.addEventListener('abort', () => fail(controller.signal.reason), { once: true });
-    const timer = setTimeout(() => controller.abort(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
-    this.#running.add(controller);
+    // Cut short here rather than through an abort listener: EventTarget listeners are costly per message.
+    const cut = (reason: HubError): void => {
+      controller.abort(reason);
+      fail(reason);
+    };
+    if (this.#shutDown) cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    const timer = setTimeout(() => cut(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
+    this.#running.add(cut);
     try {
-      return await Promise.race([this.#runSteps(input, controller.signal, trail, target), aborted]);
+      return await Promise.race([this.#runSteps(input, controller.signal, trail, target, lane), aborted]);
     } finally {
       clearTimeout(timer);
-      this.#running.delete(controller);
+      this.#running.delete(cut);
     }
   }
 
-  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget): Promise<Message[]> {
+  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
     // The message's child logger is made only if something logs: most messages never do.
     let logger: Logger | undefined;
     const log = (): Logger => (logger ??= this.#logger.child({ messageId: input.id }));
@@ -533,7 +586,7 @@ export class FlowRunner {
         return log();
       },
       signal,
-      send: (sink, message) => this.#send(sink, message, signal, log),
+      send: (sink, message) => this.#send(sink, message, signal, log, lane),
       // A replay is an operator's decision: dedupe steps let it through.
       dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(input, key, ttlMs),
     };
@@ -580,21 +633,32 @@ export class FlowRunner {
     );
   }
 
-  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger): Promise<Message | undefined> {
+  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger, lane?: Lane): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
     const breaker = this.#breakers.get(sinkName);
+    const flow = this.def.name;
     return withRetry(
       this.def.retry,
       signal,
       (attempt) => {
-        const call = (): Promise<Message | undefined> => this.#call(sinkName, sink.instance, attempt === 1 ? message : message.with({ meta: { attempt } }), { flow: this.def.name, get logger() { return log(); }, signal });
+        const ctx: SendContext = {
+          flow,
+          get logger() {
+            return log();
+          },
+          signal,
+          ...(lane ? { issued: lane.issue } : {}),
+        };
+        const call = (): Promise<Message | undefined> => this.#call(sinkName, sink.instance, attempt === 1 ? message : message.with({ meta: { attempt } }), ctx);
         return breaker ? breaker.call(call) : call();
       },
       (err, attempt, wait) => {
         this.#metrics?.sinkRetries.inc();
         log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
       },
+      // Once a pipelined write is out, messages behind it may be written too: retrying it here would pass them.
+      () => lane?.issued === true,
     );
   }
 
@@ -686,7 +750,7 @@ export class FlowRunner {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     this.#shutDown = true;
-    for (const c of this.#running) c.abort(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    for (const cut of this.#running) cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
     await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
     await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
   }

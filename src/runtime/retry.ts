@@ -11,10 +11,16 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
 
 /**
  * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
- * Permanent errors, an open circuit (CIRCUIT_OPEN) and an aborted signal end it at once. The error thrown is the last one, as a HubError with
- * `details.attempts` recorded by the caller's log.
+ * Permanent errors, an open circuit (CIRCUIT_OPEN), an aborted signal and `giveUp()` returning true end it at once.
+ * The error thrown is the last one, as a HubError with `details.attempts` recorded by the caller's log.
  */
-export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, work: (attempt: number) => Promise<T>, onRetry?: (err: HubError, attempt: number, waitMs: number) => void): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  signal: AbortSignal,
+  work: (attempt: number) => Promise<T>,
+  onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
+  giveUp?: () => boolean,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work(attempt);
@@ -22,7 +28,7 @@ export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal, wor
       const e = toHubError(err);
       // An open circuit fails the call at once: waiting out a backoff inside its ejection time would only hold the
       // message; it is retried later (durably, or by its caller).
-      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || signal.aborted) throw e;
+      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || signal.aborted || giveUp?.()) throw e;
       const wait = backoffMs(policy, attempt);
       onRetry?.(e, attempt, wait);
       try {
