@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
 
 /**
- * The downstream service: records each request by path, answers 503 while `failing`, takes `delayMs` to answer,
- * and counts the most requests it had at once (`maxInFlight`).
+ * The downstream service: records each request by path, answers 503 while `failing` (else 200, or `status` when
+ * set), takes `delayMs` to answer, and counts the most requests it had at once (`maxInFlight`).
  */
 export class Downstream {
   failing = true;
+  status: number | undefined;
   delayMs = 0;
   inFlight = 0;
   maxInFlight = 0;
@@ -22,7 +23,7 @@ export class Downstream {
           return;
         }
         this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        res.writeHead(this.status ?? 200, { 'content-type': 'application/json' }).end(this.status ? '{"error":"refused"}' : '{"ok":true}');
       };
       if (this.delayMs > 0) setTimeout(answer, this.delayMs);
       else answer();
