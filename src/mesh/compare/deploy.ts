@@ -46,7 +46,8 @@ export interface DeployOptions {
   signal?: AbortSignal;
 }
 
-async function freePort(): Promise<number> {
+/** A port nobody listens on right now (on 127.0.0.1). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

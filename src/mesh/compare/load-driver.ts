@@ -6,20 +6,13 @@
  * only: it refuses any other address, so it cannot be turned on someone else's service.
  */
 import { Pool } from 'undici';
+import type { FlowRequest } from './plan.js';
 import { LatencySamples, round1, type LatencySummary } from './samples.js';
 
-export interface FlowTarget {
-  flow: string;
+/** A flow's requests as the plan gives them, sent to one style's address of that flow. */
+export interface FlowTarget extends FlowRequest {
   /** http://127.0.0.1:PORT (or [::1], localhost). */
   origin: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string | undefined;
-  /** Answers that count as success. */
-  expect: number[];
-  /** Requests per second. */
-  rate: number;
 }
 
 export interface LoadOptions {

@@ -23,7 +23,9 @@ export interface FlowRequest {
   path: string;
   headers: Record<string, string>;
   body: string | undefined;
+  /** Answers that count as success. */
   expect: number[];
+  /** Requests per second. */
   rate: number;
 }
 
