@@ -86,4 +86,52 @@ describe('RetryPoller', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('says the journal is unavailable when a claim goes unanswered, and that it is back once the answer comes; the claimed retries then run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'poller-'));
+    const journal = await openEmbeddedJournal({ dir });
+    const sent: string[] = [];
+    const out: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: async (m) => void sent.push(m.id) };
+    const runner = new FlowRunner(testFlow('hung', idleSource(async () => {}), { out }, { steps: [{ label: '0:to', kind: 'to', run: async (m, c) => [(await c.send('out', m)) ?? m] }] }), pino({ level: 'silent' }), journal);
+    await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    // A store that went away under a claim already sent: the answer comes only when it is back (as a Redis worker's does).
+    let answer: () => void = () => {};
+    const back = new Promise<void>((resolve) => (answer = resolve));
+    let claims = 0;
+    const hanging = new Proxy(journal, {
+      get(target, key, receiver) {
+        if (key !== 'claimDueRetries') return Reflect.get(target, key, receiver) as unknown;
+        return async (limit: number, options?: { flows?: readonly string[] }) => {
+          if (claims++ === 0) await back;
+          return target.claimDueRetries(limit, options);
+        };
+      },
+    });
+    const lines: { msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const poller = new RetryPoller(hanging, new Map([[runner.name, runner]]), logger, { pollMs: 20, unansweredMs: 200 });
+    const m = new Message({ value: { a: 1 }, meta: { flow: 'hung', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 } });
+    await journal.record({ id: m.id, flow: 'hung', source: 'test', receivedAt: m.meta.receivedAt, headers: m.headers, body: m.body }, [], { maxBodyBytes: 1024 });
+    await journal.scheduleRetry(m.id, { dueAt: new Date(Date.now() - 1).toISOString(), attempt: 2 });
+    poller.start();
+    const said = (text: string): number => lines.filter((l) => l.msg.startsWith(text)).length;
+    try {
+      await sleep(600);
+      expect(said('the journal is unavailable')).toBe(1);
+      expect(said('the journal is back')).toBe(0);
+      expect(claims).toBe(1); // no second claim while the first is unanswered
+      answer();
+      const deadline = Date.now() + 5_000;
+      while ((await journal.get(m.id))?.status !== 'delivered' && Date.now() < deadline) await sleep(20);
+      expect(sent).toEqual([m.id]);
+      expect(said('the journal is unavailable')).toBe(1);
+      expect(said('the journal is back')).toBe(1);
+    } finally {
+      poller.halt();
+      await runner.stop(100);
+      await poller.drained();
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

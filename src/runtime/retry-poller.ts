@@ -9,12 +9,19 @@ export interface RetryPollerOptions {
   maxInFlight?: number;
   /** The journal's claim lease: a claim is renewed every third of it while its retry runs. */
   leaseMs?: number;
+  /**
+   * How long a claim may go unanswered before the journal counts as unavailable (default 5 s). A backend may hold
+   * a claim sent just before its store went away until the store is back (Redis workers wait out a restart), so
+   * an answer that does not come is reported like one that fails.
+   */
+  unansweredMs?: number;
 }
 
 /**
  * Each hub process's worker for durable retries: claims due retries from the journal (exactly one replica gets
- * each), hands each to its flow's runner, and claims more as they finish. While the journal is unavailable it
- * says so once and keeps trying, so it resumes by itself when the journal is back.
+ * each), hands each to its flow's runner, and claims more as they finish. While the journal is unavailable (a
+ * claim fails, or goes unanswered) it says so once and keeps trying, so it resumes by itself when the journal is
+ * back, and says that once too.
  */
 export class RetryPoller {
   readonly #inFlight = new Set<Promise<void>>();
@@ -50,20 +57,26 @@ export class RetryPoller {
     this.#ticking = true;
     let claims: RetryClaim[] = [];
     const room = this.#max - this.#inFlight.size;
+    const unanswered = setTimeout(() => this.#down(new Error(`a claim of due retries got no answer within ${this.options.unansweredMs ?? 5_000} ms`)), this.options.unansweredMs ?? 5_000);
     try {
       // Only this process's flows: another flow's retry claimed here would wait out its whole lease (flow mode).
       if (room > 0) claims = await this.journal.claimDueRetries(room, { flows: [...this.runners.keys()] });
       if (this.#journalDown) this.logger.info('the journal is back: durable retries resume');
       this.#journalDown = false;
     } catch (err) {
-      if (!this.#journalDown) this.logger.warn({ err }, 'the journal is unavailable: durable retries wait until it is back');
-      this.#journalDown = true;
+      this.#down(err);
     } finally {
+      clearTimeout(unanswered);
       this.#ticking = false;
     }
     for (const claim of claims) this.#run(claim);
     // A full batch suggests more are due: look again at once.
     this.#schedule(claims.length > 0 && claims.length === room ? 0 : this.options.pollMs);
+  }
+
+  #down(err: unknown): void {
+    if (!this.#journalDown) this.logger.warn({ err }, 'the journal is unavailable: durable retries wait until it is back');
+    this.#journalDown = true;
   }
 
   #run(claim: RetryClaim): void {
