@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
@@ -56,7 +57,7 @@ describe('the HTTP server', () => {
     async function* chunks(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 8; i++) yield big.subarray(0, 512 * 1024);
     }
-    const res = await request(`${url}/in`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: chunks() });
+    const res = await request(`${url}/in`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Readable.from(chunks()) });
     expect(res.statusCode).toBe(413);
     await res.body.dump();
     const ok = await request(`${url}/in`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'fine' });

@@ -1,7 +1,7 @@
 /**
  * The adapter conformance suite: the same cases for every adapter's source and sink, in a real hub process over
  * the real transport. Each adapter's driver declares what it offers; a case that does not apply is skipped, by name.
- * Crash and broker-fault cases are in conformance.fault.test.ts.
+ * Crash and broker-fault cases are in fault-cases.ts.
  */
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';

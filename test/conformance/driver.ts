@@ -1,7 +1,7 @@
 /**
  * The adapter conformance suite's one contract: each adapter has a driver that says honestly what it offers and
  * knows how to put messages in front of its source and read what its sink wrote, over the real transport. The
- * cases in conformance.test.ts and conformance.fault.test.ts run for every driver, inside a real hub process.
+ * cases in conformance.test.ts and fault-cases.ts run for every driver, inside a real hub process.
  */
 export interface Features {
   source: boolean;
