@@ -1,6 +1,5 @@
 /**
- * Conformance under faults for every adapter but Kafka (whose cases are in conformance-kafka.fault.test.ts, in the
- * Kafka fault lane): see fault-cases.ts.
+ * Conformance under faults for every adapter but Kafka (conformance-kafka.fault.test.ts): see fault-cases.ts.
  */
 import { drivers } from './drivers/index.js';
 import { faultCases } from './fault-cases.js';

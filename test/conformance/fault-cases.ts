@@ -1,8 +1,7 @@
 /**
  * Conformance under faults, one adapter's cases: the hub killed with -9 while a sink has not confirmed, the broker
- * restarted mid-stream, the broker away for 30 seconds. The fault lanes run them (vitest.config.ts): a lane's files
- * one at a time, after every other test; the RabbitMQ and the Kafka lane side by side, since each stops only its own
- * broker.
+ * restarted mid-stream, the broker away for 30 seconds. They run in the `faults` project (vitest.config.ts): one
+ * file at a time, after every other test.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
