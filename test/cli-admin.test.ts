@@ -42,19 +42,24 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
 
   const publish = (order: unknown, correlationId: string): Promise<void> => broker.publish('', queue, Buffer.from(JSON.stringify(order)), { contentType: 'application/json', correlationId });
 
-  async function deadIds(n: number): Promise<string[]> {
-    let ids: string[] = [];
+  /** The ids of the flow's `n` dead messages, newest first, and the id of each correlation id's. */
+  async function deadIds(n: number): Promise<string[] & { of: (correlationId: string) => string }> {
+    let items: { id: string; correlationId?: string }[] = [];
     await waitFor(async () => {
       const r = await cli(['messages', '--flow', 'admin-orders', '--status', 'dead', '--json']);
-      ids = (JSON.parse(r.stdout) as { items: { id: string }[] }).items.map((m) => m.id);
-      return ids.length === n;
+      items = (JSON.parse(r.stdout) as { items: { id: string; correlationId?: string }[] }).items;
+      return items.length === n;
     }, 20_000, `${n} dead messages`);
-    return ids;
+    const of = (correlationId: string): string => items.find((m) => m.correlationId === correlationId)!.id;
+    return Object.assign(items.map((m) => m.id), { of });
   }
 
   it('lists, shows and replays dead letters; refuses clearly; replays by filter', async () => {
     for (const n of [1, 2, 3]) await publish({ orderId: `c-${n}`, qty: n }, `cli-${n}`);
-    const [newest, ...others] = await deadIds(3);
+    // The flow runs them side by side: which one failed last is not known, so c-3 is found by its correlation id.
+    const dead = await deadIds(3);
+    const newest = dead.of('cli-3');
+    const others = dead.filter((id) => id !== newest);
 
     const list = await cli(['messages', '--flow', 'admin-orders', '--status', 'dead']);
     expect(list.code, list.stderr).toBe(0);
