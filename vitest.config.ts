@@ -24,8 +24,9 @@ export default defineConfig({
       },
       {
         extends: true,
-        // Broker faults: one file at a time, after everything else, so they never disturb another test.
-        test: { name: 'faults', include: brokerFaults, maxWorkers: 1, sequence: { groupOrder: 1 } },
+        // Broker faults, after everything else, so they never disturb another test: two files at a time, each holding
+        // the lock of the broker it stops (test/support/broker-lock.ts), so a RabbitMQ and a Kafka fault go side by side.
+        test: { name: 'faults', include: brokerFaults, maxWorkers: 2, sequence: { groupOrder: 1 } },
       },
     ],
   },

@@ -11,8 +11,10 @@ import type { Message } from '../../src/core/message.js';
 import type { AmqpSinkConfig, AmqpSourceConfig } from './config.js';
 import { AmqpSink } from './sink.js';
 import { AmqpSource } from './source.js';
+import { holdBroker } from '../../test/support/broker-lock.js';
 import { adapterCtx, BROKER_URL, Broker, brokerListening, freePort, message, Proxy, recordingLogger, silent, sleep, sourceCtx, startBroker, stopBroker, unique, waitFor } from './test-support.js';
 
+holdBroker('rabbitmq');
 const broker = new Broker();
 const running: { stop(): Promise<void> }[] = [];
 const fast = { reconnect: { initial: '100ms', max: '1s' } } as const;

@@ -7,11 +7,13 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { SendContext } from '../../src/core/contracts.js';
 import type { KafkaSink } from './sink.js';
 import type { KafkaSource } from './source.js';
+import { holdBroker } from '../../test/support/broker-lock.js';
 import { brokerPid, killBroker, logger, restartBroker, startSink, startSource, TestKafka, unique, waitFor } from './test-support.js';
 
 const brokers = inject('kafkaBrokers');
 const managed = inject('kafkaManaged');
 const BROKERS = brokers.split(',');
+holdBroker('kafka');
 
 async function ensureBrokerUp(): Promise<void> {
   if (!managed) return;

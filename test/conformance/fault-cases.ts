@@ -1,7 +1,7 @@
 /**
  * Conformance under faults, one adapter's cases: the hub killed with -9 while a sink has not confirmed, the broker
- * restarted mid-stream, the broker away for 30 seconds. They run in the `faults` project (vitest.config.ts): one
- * file at a time, after every other test.
+ * restarted mid-stream, the broker away for 30 seconds. They run in the `faults` project (vitest.config.ts), after
+ * every other test; each file holds the lock of the broker it stops (test/support/broker-lock.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
