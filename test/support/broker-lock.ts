@@ -9,17 +9,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { ROOT } from './processes.js';
+import { processAlive } from '../../src/core/process.js';
 
 export type SharedBroker = 'rabbitmq' | 'kafka';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function acquire(broker: SharedBroker): Promise<() => void> {
   const dir = join(ROOT, '.cache', 'test-locks', broker);
@@ -38,7 +30,7 @@ async function acquire(broker: SharedBroker): Promise<() => void> {
     } catch {
       // made a moment ago, its pid not written yet
     }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) rmSync(dir, { recursive: true, force: true });
+    if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) rmSync(dir, { recursive: true, force: true });
     else await sleep(250);
   }
 }

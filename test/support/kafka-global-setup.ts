@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
+import { processAlive } from '../../src/core/process.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -32,21 +33,12 @@ const LEASES = join(RUN_DIR, 'leases');
 /** Present while the broker was started by a test run (not by hand): the last run out stops it. */
 const MARKER = join(RUN_DIR, 'started-by-tests');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Test runs other than this one that still use the broker. */
 function otherUsers(): number[] {
   if (!existsSync(LEASES)) return [];
   return readdirSync(LEASES)
     .map(Number)
-    .filter((pid) => pid !== process.pid && Number.isInteger(pid) && alive(pid));
+    .filter((pid) => pid !== process.pid && Number.isInteger(pid) && processAlive(pid));
 }
 
 interface Shared {
