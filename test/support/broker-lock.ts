@@ -8,8 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
-import { ROOT } from './processes.js';
-import { processAlive } from '../../src/core/process.js';
+import { processAlive, ROOT } from './processes.js';
 
 export type SharedBroker = 'rabbitmq' | 'kafka';
 

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
-import { processAlive } from '../../src/core/process.js';
+import { processAlive } from './processes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -11,6 +11,16 @@ export const HUB_BIN = join(ROOT, 'bin', 'hub.js');
 
 export { freePort };
 
+/** Whether a process with this pid exists (another user's counts: signalling it is refused with EPERM, not ESRCH). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Runs the built CLI to completion: `hub validate ...`, `hub adapters` ... */
 export async function runHub(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const ownJournal = options.env?.HUB_JOURNAL_DIR === undefined && options.env?.REDIS_URL === undefined ? mkdtempSync(join(tmpdir(), 'hub-journal-')) : undefined;
