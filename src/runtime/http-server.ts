@@ -2,6 +2,9 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HubLimits } from '../core/contracts.js';
 
+/** Longest a refused body is read and dropped before the connection is cut (see the onSend hook). */
+const LINGER_MS = 5_000;
+
 /**
  * The HTTP server sources add routes to. Every request body arrives as a raw Buffer (`request.body`, undefined when
  * there is none): each source parses it itself, so that a bad body is answered in that source's own error format
@@ -12,8 +15,6 @@ import type { HubLimits } from '../core/contracts.js';
  * `trustProxy`: addresses or CIDRs of the reverse proxies in front of the hub; only from them is X-Forwarded-For
  * believed, so that `request.ip` (the admin's login limit and audit) is the real client, not the proxy.
  */
-const LINGER_MS = 5_000;
-
 export function createHttpServer(limits: HubLimits, logger: Logger, trustProxy?: readonly string[]): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,

@@ -57,7 +57,8 @@ export class RetryPoller {
     this.#ticking = true;
     let claims: RetryClaim[] = [];
     const room = this.#max - this.#inFlight.size;
-    const unanswered = setTimeout(() => this.#down(new Error(`a claim of due retries got no answer within ${this.options.unansweredMs ?? 5_000} ms`)), this.options.unansweredMs ?? 5_000);
+    const waitMs = this.options.unansweredMs ?? 5_000;
+    const unanswered = setTimeout(() => this.#down(new Error(`a claim of due retries got no answer within ${waitMs} ms`)), waitMs);
     try {
       // Only this process's flows: another flow's retry claimed here would wait out its whole lease (flow mode).
       if (room > 0) claims = await this.journal.claimDueRetries(room, { flows: [...this.runners.keys()] });
