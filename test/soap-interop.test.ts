@@ -13,6 +13,7 @@ import { Message } from '../src/core/message.js';
 import type { Sink } from '../src/core/contracts.js';
 import { parseXml } from '../src/core/codec.js';
 import { startLegacyErp, type LegacyErp } from '../sim/legacy-erp.js';
+import { sendContext } from '../src/runtime/testing.js';
 
 const ERP_NS = 'urn:example:legacy-erp';
 const meta = { flow: 'interop', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 };
@@ -40,7 +41,7 @@ describe('sink → legacy ERP (a `soap` package server)', () => {
     return s;
   }
 
-  const send = (s: Sink, value: unknown) => s.send(new Message({ value, headers: { 'correlation-id': 'corr-erp' }, meta }), { flow: 'interop', logger, signal: new AbortController().signal });
+  const send = (s: Sink, value: unknown) => s.send(new Message({ value, headers: { 'correlation-id': 'corr-erp' }, meta }), sendContext('interop', logger));
   const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as HubError);
   const order = (customerId: string, qty = 2) => ({ customerId, lines: [{ sku: 'SKU-1', qty, price: 12.5 }, { sku: 'SKU-2', qty: 1, price: 5 }] });
 
@@ -55,7 +56,7 @@ describe('sink → legacy ERP (a `soap` package server)', () => {
     // The XML body goes as it is: a GetOrderStatus element written by hand.
     const status = await (await sink('GetOrderStatus')).send(
       new Message({ body: `<e:GetOrderStatus xmlns:e="${ERP_NS}"><e:orderId>${tree.PlaceOrderResponse.orderId}</e:orderId></e:GetOrderStatus>`, headers: { 'content-type': 'application/xml' }, meta }),
-      { flow: 'interop', logger, signal: new AbortController().signal },
+      sendContext('interop', logger),
     );
     expect(status!.text()).toContain('<status>ACCEPTED</status>');
   });

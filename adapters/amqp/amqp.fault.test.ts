@@ -5,7 +5,6 @@
  */
 import type { Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SendContext } from '../../src/core/contracts.js';
 import { RetryableError, type ConfigIssue } from '../../src/core/errors.js';
 import type { Message } from '../../src/core/message.js';
 import type { AmqpSinkConfig, AmqpSourceConfig } from './config.js';
@@ -13,6 +12,7 @@ import { AmqpSink } from './sink.js';
 import { AmqpSource } from './source.js';
 import { holdBroker } from '../../test/support/broker-lock.js';
 import { adapterCtx, BROKER_URL, Broker, brokerListening, freePort, message, Proxy, recordingLogger, silent, sleep, sourceCtx, startBroker, stopBroker, unique, waitFor } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 holdBroker('rabbitmq');
 const broker = new Broker();
@@ -41,7 +41,7 @@ function startSink(config: AmqpSinkConfig, logger: Logger): AmqpSink {
 async function sendWithRetry(sink: AmqpSink, m: Message, deadlineMs = 120_000): Promise<void> {
   const until = Date.now() + deadlineMs;
   for (;;) {
-    const ctx: SendContext = { flow: 'amqp-fault', logger: silent, signal: AbortSignal.timeout(Math.max(1000, until - Date.now())) };
+    const ctx = sendContext('amqp-fault', silent, AbortSignal.timeout(Math.max(1000, until - Date.now())));
     try {
       await sink.send(m, ctx);
       return;
@@ -95,7 +95,7 @@ describe('amqp adapter under broker faults', () => {
     try {
       await waitFor(() => source.ready() && sink.ready(), 5_000, 'source and sink to connect');
       expect(levelLines(lines, 30, /is back after/)).toHaveLength(2);
-      await sink.send(message({ n: 1 }), { flow: 'amqp-fault', logger, signal: AbortSignal.timeout(5_000) });
+      await sink.send(message({ n: 1 }), sendContext('amqp-fault', logger, AbortSignal.timeout(5_000)));
       await waitFor(() => got.length === 1);
       // Let message 1's ack (sent just after the flow settled it) reach the broker first: cut before that, and the
       // broker rightly delivers it again (at least once), which is not what this case is about.
@@ -105,7 +105,7 @@ describe('amqp adapter under broker faults', () => {
       await proxy.stop();
       await waitFor(() => !source.ready() && !sink.ready(), 5_000, 'the loss to be noticed');
       expect(levelLines(lines, 40, /lost \(.*\); reconnecting in the background/)).toHaveLength(2);
-      const pending = sink.send(message({ n: 2 }), { flow: 'amqp-fault', logger, signal: AbortSignal.timeout(15_000) });
+      const pending = sink.send(message({ n: 2 }), sendContext('amqp-fault', logger, AbortSignal.timeout(15_000)));
       await sleep(1_000);
       await proxy.start();
       await pending; // waited for the reconnect instead of failing at once
@@ -204,7 +204,7 @@ describe('amqp adapter under broker faults', () => {
     try {
       await stopBroker();
       await waitFor(() => !source.ready() && !sink.ready(), 10_000, 'the loss to be noticed');
-      pending = sink.send(message({ during: 'outage' }), { flow: 'amqp-fault', logger, signal: AbortSignal.timeout(90_000) });
+      pending = sink.send(message({ during: 'outage' }), sendContext('amqp-fault', logger, AbortSignal.timeout(90_000)));
       pending.catch(() => {});
       await sleep(30_000);
       expect(source.ready()).toBe(false);

@@ -56,16 +56,24 @@ export function drainWaits(ch: ConfirmChannel): number {
   return states.get(ch)?.drainWaits ?? 0;
 }
 
+/** Who may give up on a publish before it is written: a sink's SendContext. */
+export interface PublishCancel {
+  readonly aborted: boolean;
+  readonly signal: AbortSignal;
+}
+
 /**
  * Publishes one message and resolves with how the broker settled it. Waits first while the channel's write buffer is
- * full (publish() returned false earlier) until 'drain'; `signal` bounds that wait and the wait for the confirm
- * (rejecting with the signal's reason; the message may still arrive: at least once). `onWritten` is called once
- * the publish is on the channel, before its confirm: a publish made after that reaches the broker after it.
+ * full (publish() returned false earlier) until 'drain'; `cancel` bounds that wait, and nothing is published once it
+ * is aborted (rejecting with its signal's reason). The wait for the confirm is not cut short: the confirm, or the
+ * channel's close, settles it (a flow that gave up on the message settled it already; it may still arrive: at least
+ * once). `onWritten` is called once the publish is on the channel, before its confirm: a publish made after that
+ * reaches the broker after it.
  */
-export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, signal?: AbortSignal, onWritten?: () => void): Promise<PublishOutcome> {
+export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, cancel?: PublishCancel, onWritten?: () => void): Promise<PublishOutcome> {
   const state = stateOf(ch);
-  while (state.drained) await abortable(state.drained, signal);
-  signal?.throwIfAborted();
+  while (state.drained) await abortable(state.drained, cancel?.signal);
+  if (cancel?.aborted) cancel.signal.throwIfAborted();
 
   const entry: Pending = {};
   const key = returnKey(exchange, routingKey, options.messageId);
@@ -112,7 +120,7 @@ export async function publishConfirmed(ch: ConfirmChannel, exchange: string, rou
       });
     }
   });
-  return abortable(confirmed, signal);
+  return confirmed;
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

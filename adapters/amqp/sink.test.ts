@@ -5,6 +5,7 @@ import type { AmqpSinkConfig } from './config.js';
 import amqp from './index.js';
 import type { AmqpSink } from './sink.js';
 import { adapterCtx, BROKER_URL, Broker, freePort, message, recordingLogger, silent, unique } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 const TRACE = {
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
@@ -15,7 +16,7 @@ const TRACE = {
 };
 
 function sendCtx(signal: AbortSignal = AbortSignal.timeout(15_000)): SendContext {
-  return { flow: 'amqp-test', logger: silent, signal };
+  return sendContext('amqp-test', silent, signal);
 }
 
 const broker = new Broker();

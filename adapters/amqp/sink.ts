@@ -116,7 +116,7 @@ export class AmqpSink implements Sink {
 
     let outcome;
     try {
-      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx.signal, ctx.issued);
+      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx, ctx.issued);
     } catch (err) {
       throw this.#unavailable(`no confirm from the broker for the publish to ${target()} before the flow's time ran out`, ctx, err);
     }
@@ -157,7 +157,7 @@ export class AmqpSink implements Sink {
   }
 
   #unavailable(text: string, ctx: SendContext, cause?: unknown): HubError {
-    if (ctx.signal.aborted) {
+    if (ctx.aborted) {
       if (ctx.signal.reason instanceof HubError) return ctx.signal.reason;
       const reason = ctx.signal.reason as { name?: string } | undefined;
       if (reason?.name !== 'TimeoutError' && reason !== undefined) return hubError('FLOW_STOPPING', `${text}; the hub is stopping`, { cause });

@@ -8,6 +8,7 @@ import amqp from './index.js';
 import type { AmqpSink } from './sink.js';
 import { AmqpSource, type AmqpSourceOptions } from './source.js';
 import { adapterCtx, BROKER_URL, Broker, message, recordingLogger, silent, sleep, sourceCtx, unique, waitFor } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 const TRACE = {
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
@@ -44,7 +45,7 @@ async function startSink(config: Omit<AmqpSinkConfig, 'url'>): Promise<AmqpSink>
 }
 
 function sendCtx(): SendContext {
-  return { flow: 'amqp-test', logger: silent, signal: AbortSignal.timeout(20_000) };
+  return sendContext('amqp-test', silent, AbortSignal.timeout(20_000));
 }
 
 /** Names for one test: an exchange, the source queue and the queues derived from it, all deleted afterwards. */

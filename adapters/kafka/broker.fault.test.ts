@@ -9,6 +9,7 @@ import type { KafkaSink } from './sink.js';
 import type { KafkaSource } from './source.js';
 import { holdBroker } from '../../test/support/broker-lock.js';
 import { brokerPid, killBroker, logger, restartBroker, startSink, startSource, TestKafka, unique, waitFor } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 const brokers = inject('kafkaBrokers');
 const managed = inject('kafkaManaged');
@@ -33,7 +34,7 @@ describe.skipIf(!managed)('kafka adapter: the broker is killed and restarted', (
     const output = await kafka.createTopic(unique('fault-out'), 2);
     let sink: KafkaSink | undefined;
     let source: KafkaSource | undefined;
-    const ctx = (): SendContext => ({ flow: 'kafka-fault', logger, signal: AbortSignal.timeout(10_000) });
+    const ctx = (): SendContext => sendContext('kafka-fault', logger, AbortSignal.timeout(10_000));
     try {
       sink = await startSink({ brokers: BROKERS, topic: output, key: '{{ $meta.key }}', timeout: '5s' });
       const out = sink;

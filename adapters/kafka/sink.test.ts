@@ -2,12 +2,13 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, type Producer, type ProducerBatch } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SendContext } from '../../src/core/contracts.js';
-import { HubError, type ConfigIssue } from '../../src/core/errors.js';
+import { HubError, hubError, type ConfigIssue } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import kafkaAdapter from './index.js';
 import type { KafkaSink, KafkaSinkConfig } from './sink.js';
 import type { KafkaSource } from './source.js';
 import { adapterCtx, LateBroker, logger, startSink, startSource, TestKafka, unique, waitFor } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 const brokers = inject('kafkaBrokers');
 if (!brokers) throw new Error(inject('kafkaError') || 'no Kafka broker for the tests');
@@ -35,7 +36,7 @@ async function sink(config: Partial<KafkaSinkConfig> & { topic: string }): Promi
 }
 
 function sendCtx(signal: AbortSignal = new AbortController().signal): SendContext {
-  return { flow: 'kafka-test', logger, signal };
+  return sendContext('kafka-test', logger, signal);
 }
 
 const meta = { flow: 'kafka-test', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 };
@@ -109,6 +110,21 @@ describe('kafka sink', () => {
       const order = records.filter((r) => r.key === key).map((r) => (JSON.parse(r.value) as { i: number }).i);
       expect(order).toEqual([...order].sort((x, y) => x - y));
     }
+  });
+
+  it('does not write a record whose flow gave up on it before it left: the send rejects with the reason', async () => {
+    const topic = await kafka.createTopic(unique('sink-gave-up'));
+    const s = await sink({ topic, linger: '500ms' });
+    const controller = new AbortController();
+    const given = s.send(new Message({ value: { n: 'given-up' }, meta }), sendCtx(controller.signal));
+    const kept = s.send(new Message({ value: { n: 'kept' }, meta }), sendCtx());
+    // Both wait for the linger; one flow gives up meanwhile.
+    controller.abort(hubError('TIMEOUT', 'the flow did not finish in time'));
+    expect((await failure(given)).code).toBe('TIMEOUT');
+    await kept;
+    await s.send(new Message({ value: { n: 'after' }, meta }), sendCtx());
+    const records = await kafka.read(topic, 2);
+    expect(records.map((r) => (JSON.parse(r.value) as { n: string }).n)).toEqual(['kept', 'after']);
   });
 
   it('lingers only when idle: sends made while a request is in flight leave the moment it returns, all together', async () => {

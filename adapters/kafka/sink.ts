@@ -35,10 +35,10 @@ const RECONNECT_MAX_MS = 30_000;
 interface Pending {
   topic: string;
   record: KafkaRecord;
-  resolve: () => void;
+  /** The send's context: a record whose flow gave up on it (`aborted`) before it was taken into a request is dropped. */
+  ctx: SendContext;
+  resolve: (value: undefined) => void;
   reject: (err: HubError) => void;
-  /** Taken into a batch: from then on only the broker's answer settles it. */
-  taken: boolean;
 }
 
 /**
@@ -129,24 +129,11 @@ export class KafkaSink implements Sink {
     if (this.#partition !== undefined) record.partition = this.#partition;
 
     if (!this.#connected) await this.#waitConnected(ctx.signal);
-    if (ctx.signal.aborted) throw abortError(ctx.signal, topic);
+    if (ctx.aborted) throw abortError(ctx.signal, topic);
     return new Promise<undefined>((resolve, reject) => {
-      const pending: Pending = { topic, record, resolve: () => resolve(undefined), reject, taken: false };
-      const onAbort = (): void => {
-        if (pending.taken) return; // on its way: the broker's answer settles it; the flow has given up on it anyway
-        this.#queue = this.#queue.filter((p) => p !== pending);
-        reject(abortError(ctx.signal, topic));
-      };
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      pending.resolve = () => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve(undefined);
-      };
-      pending.reject = (err) => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      this.#queue.push(pending);
+      // No abort listener per record (costly at this rate): the flow settles a message it gave up on by itself, and
+      // #flush drops a record whose flow gave up before it was taken into a request.
+      this.#queue.push({ topic, record, ctx, resolve, reject });
       // While a request is in flight the record waits for its answer, not for the linger (see #flush).
       if (this.#queue.length >= this.#batchSize) this.#flush();
       else if (!this.#inFlight) this.#timer ??= setTimeout(() => this.#flush(), this.#lingerMs);
@@ -160,9 +147,16 @@ export class KafkaSink implements Sink {
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#inFlight || this.#queue.length === 0) return;
-    const batch = this.#queue.length <= this.#batchSize ? this.#queue.splice(0) : this.#queue.splice(0, this.#batchSize);
-    for (const p of batch) p.taken = true;
+    if (this.#inFlight) return;
+    const batch: Pending[] = [];
+    while (batch.length < this.#batchSize && this.#queue.length > 0) {
+      const taken = this.#queue.length <= this.#batchSize - batch.length ? this.#queue.splice(0) : this.#queue.splice(0, this.#batchSize - batch.length);
+      for (const p of taken) {
+        if (p.ctx.aborted) p.reject(abortError(p.ctx.signal, p.topic));
+        else batch.push(p);
+      }
+    }
+    if (batch.length === 0) return;
     this.#inFlight = this.#sendBatch(batch).finally(() => {
       this.#inFlight = undefined;
       this.#flush();
@@ -172,7 +166,7 @@ export class KafkaSink implements Sink {
   async #sendBatch(batch: Pending[]): Promise<void> {
     const error = await this.#produce(batch);
     if (!error) {
-      for (const p of batch) p.resolve();
+      for (const p of batch) p.resolve(undefined);
       return;
     }
     if (error.retryable || batch.length === 1) {
@@ -185,7 +179,7 @@ export class KafkaSink implements Sink {
     for (const p of batch) {
       const own = await this.#produce([p]);
       if (own) p.reject(own);
-      else p.resolve();
+      else p.resolve(undefined);
     }
   }
 

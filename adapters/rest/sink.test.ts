@@ -7,6 +7,7 @@ import { HubError, PermanentError, RetryableError, type ConfigIssue, type ErrorC
 import { Message } from '../../src/core/message.js';
 import rest from './index.js';
 import type { RestSink, RestSinkConfig } from './sink.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 16 };
 const logger = pino({ level: 'silent' });
@@ -16,7 +17,7 @@ function adapterCtx(issues: ConfigIssue[] = []): AdapterContext {
 }
 
 function sendCtx(signal: AbortSignal = new AbortController().signal): SendContext {
-  return { flow: 'orders-api', logger, signal };
+  return sendContext('orders-api', logger, signal);
 }
 
 const meta = { flow: 'orders-api', source: 'rest:POST /api/orders', receivedAt: new Date().toISOString(), attempt: 1 };

@@ -9,6 +9,7 @@ import type { SoapSinkConfig } from './config.js';
 import { buildFault } from './envelope.js';
 import soap from './index.js';
 import { adapterContext, LIMITS, logger } from './test-support.js';
+import { sendContext } from '../../src/runtime/testing.js';
 
 interface Seen {
   headers: IncomingMessage['headers'];
@@ -82,7 +83,7 @@ afterAll(async () => {
 });
 
 function sendCtx(signal = new AbortController().signal): SendContext {
-  return { flow: 'test-flow', logger, signal };
+  return sendContext('test-flow', logger, signal);
 }
 
 function jsonMessage(value: unknown, headers: Record<string, string> = {}): Message {

@@ -93,9 +93,13 @@ export interface SendContext {
   readonly logger: Logger;
   /**
    * Aborted when the flow's timeout for this message runs out (reason: a RetryableError TIMEOUT) or the hub's
-   * shutdown grace ends (reason: a RetryableError FLOW_STOPPING). A send cut short rejects with that reason.
+   * shutdown grace ends (reason: a RetryableError FLOW_STOPPING). A send cut short rejects with that reason. Made on
+   * first use (Node takes microseconds to make a signal): a sink that only needs to know whether the flow gave up
+   * reads `aborted`, and takes the signal where it waits on something that can be cut short.
    */
   readonly signal: AbortSignal;
+  /** True once `signal` is aborted (or would be, had it been made); costs nothing to read. */
+  readonly aborted: boolean;
   /**
    * Set when the flow pipelines ordered deliveries (see DeliverOptions.onIssued). A sink that can say when its
    * write is on its way calls it once, synchronously after handing the write to its transport and before awaiting
@@ -195,7 +199,10 @@ export interface AdapterRegistration {
 export interface StepContext {
   readonly flow: string;
   readonly logger: Logger;
+  /** As SendContext.signal: the flow's timeout for this message, or the hub stopping; made on first use. */
   readonly signal: AbortSignal;
+  /** True once `signal` is aborted (or would be, had it been made); costs nothing to read. */
+  readonly aborted: boolean;
   /**
    * Sends a message to one of the flow's named sinks (with the flow's retry policy) and returns its reply, if it
    * is a request-reply sink. Rejects with the sink's HubError once retries are used up.

@@ -8,6 +8,7 @@ import type { Message } from '../core/message.js';
 import type { Journal, RetryClaim, TimelineEvent } from '../journal/contract.js';
 import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
+import { Cancellation } from './cancellation.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { FlowMeter } from './flow-meter.js';
 import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
@@ -109,6 +110,52 @@ function pipelinable(def: FlowDefinition): boolean {
 
 const now = isoNow;
 
+const ALWAYS_NEW = (): Promise<boolean> => Promise.resolve(true);
+
+type Sender = (sink: string, message: Message, ctx: MessageContext) => Promise<Message | undefined>;
+
+/**
+ * What a message's steps get (StepContext), and its sink calls (SendContext): an instance of a class, since an
+ * object literal with getters costs over a microsecond to make. The message's child logger and the AbortSignal are
+ * made only if asked for: most messages never log, and few sinks need the signal itself.
+ */
+class MessageContext implements StepContext, SendContext {
+  #logger: Logger | undefined;
+  readonly #base: Logger;
+  readonly #messageId: string;
+  readonly #cancel: Cancellation;
+  readonly send: StepContext['send'];
+  readonly issued: (() => void) | undefined;
+
+  constructor(
+    readonly flow: string,
+    base: Logger,
+    messageId: string,
+    cancel: Cancellation,
+    send: Sender,
+    readonly dedupe: StepContext['dedupe'],
+    readonly lane: Lane | undefined,
+  ) {
+    this.#base = base;
+    this.#messageId = messageId;
+    this.#cancel = cancel;
+    this.send = (sink, message) => send(sink, message, this);
+    this.issued = lane?.issue;
+  }
+
+  get logger(): Logger {
+    return (this.#logger ??= this.#base.child({ messageId: this.#messageId }));
+  }
+
+  get signal(): AbortSignal {
+    return this.#cancel.signal;
+  }
+
+  get aborted(): boolean {
+    return this.#cancel.aborted;
+  }
+}
+
 /** How much later a durable retry of a paused flow is due again (each postponement is a waiting-for-retry event in its timeline). */
 const PAUSED_RETRY_MS = 30_000;
 
@@ -130,7 +177,7 @@ export class FlowRunner {
   #stopping = false;
   #idle: (() => void) | undefined;
   /** Messages in the flow, each by the function that cuts it short (its timeout, or the end of the shutdown grace). */
-  readonly #running = new Set<(reason: HubError) => void>();
+  readonly #running = new Set<Cancellation>();
   #shutDown = false;
   readonly #started = new Set<string>();
   /** The dedupe step's memory when the runner has no journal (unit tests). */
@@ -313,6 +360,7 @@ export class FlowRunner {
       flow: this.name,
       logger: this.#logger,
       signal: new AbortController().signal,
+      aborted: false,
       send: () => Promise.reject(hubError('INTERNAL', 'the input check sends nothing')),
       dedupe: () => Promise.resolve(true),
     };
@@ -536,10 +584,10 @@ export class FlowRunner {
       'x-flow': this.name,
       'x-attempts': String(attempt),
     };
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(hubError('TIMEOUT', `the dead-letter sink did not confirm within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
+    const cancel = new Cancellation();
+    const timer = setTimeout(() => cancel.cut(hubError('TIMEOUT', `the dead-letter sink did not confirm within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
     try {
-      await this.#send(sinkName, message.with({ headers }), controller.signal, () => this.#logger);
+      await this.#send(sinkName, message.with({ headers }), this.#context(message, cancel, (sink, m, ctx) => this.#send(sink, m, ctx), ALWAYS_NEW));
     } catch (err) {
       this.#logger.error({ messageId: message.id, sink: sinkName, err: toHubError(err) }, `dead-letter sink "${sinkName}" did not take the message; it stays dead in the journal`);
     } finally {
@@ -547,52 +595,36 @@ export class FlowRunner {
     }
   }
 
-  // One controller and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
-  // tens of thousands of messages a second). The abort reason is the HubError the message settles with.
+  // One cancellation and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
+  // tens of thousands of messages a second); its AbortSignal is made only if a step or sink asks for it. The abort
+  // reason is the HubError the message settles with.
   async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
-    const controller = new AbortController();
-    let fail: (err: unknown) => void = () => {};
-    const aborted = new Promise<never>((_, reject) => (fail = reject));
-    aborted.catch(() => {});
-    // Cut short here rather than through an abort listener: EventTarget listeners are costly per message.
-    const cut = (reason: HubError): void => {
-      controller.abort(reason);
-      fail(reason);
-    };
-    if (this.#shutDown) cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
-    const timer = setTimeout(() => cut(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
-    this.#running.add(cut);
+    const cancel = new Cancellation();
+    if (this.#shutDown) cancel.cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    const timer = setTimeout(() => cancel.cut(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
+    this.#running.add(cancel);
     try {
-      return await Promise.race([this.#runSteps(input, controller.signal, trail, target, lane), aborted]);
+      return await cancel.race(this.#runSteps(input, cancel, trail, target, lane));
     } finally {
       clearTimeout(timer);
-      this.#running.delete(cut);
+      this.#running.delete(cancel);
     }
   }
 
-  async #runSteps(input: Message, signal: AbortSignal, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
-    // The message's child logger is made only if something logs: most messages never do.
-    let logger: Logger | undefined;
-    const log = (): Logger => (logger ??= this.#logger.child({ messageId: input.id }));
+  async #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
     if (target.sink !== undefined) {
-      const reply = await this.#send(target.sink, input, signal, log);
+      const reply = await this.#send(target.sink, input, this.#context(input, cancel, (sink, message, ctx) => this.#send(sink, message, ctx), ALWAYS_NEW));
       trail?.note({ type: 'step', at: now(), step: `sink:${target.sink}` });
       return reply ? [reply] : [];
     }
-    const flow = this.def.name;
-    const ctx: StepContext = {
-      flow,
-      get logger() {
-        return log();
-      },
-      signal,
-      send: (sink, message) => this.#send(sink, message, signal, log, lane),
-      // A replay is an operator's decision: dedupe steps let it through.
-      dedupe: target.startAt !== undefined || input.meta.replayOf ? () => Promise.resolve(true) : (key, ttlMs) => this.#dedupe(input, key, ttlMs),
-    };
+    const send: Sender = (sink, message, ctx) => this.#send(sink, message, ctx);
+    // A replay is an operator's decision: dedupe steps let it through.
+    const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : (key: string, ttlMs: number) => this.#dedupe(input, key, ttlMs);
+    const ctx = this.#context(input, cancel, send, dedupe, lane);
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     const resume = target.startAt ?? 0;
-    const replayCtx: StepContext | undefined = resume > 0 ? { ...ctx, send: (sink, message) => (this.def.sinks.get(sink)?.requestReply ? ctx.send(sink, message) : Promise.resolve(undefined)) } : undefined;
+    const replayCtx =
+      resume > 0 ? this.#context(input, cancel, (sink, message, c) => (this.def.sinks.get(sink)?.requestReply ? send(sink, message, c) : Promise.resolve(undefined)), dedupe, lane) : undefined;
     let current = [input];
     for (let i = 0; i < this.def.steps.length; i++) {
       const step = this.def.steps[i]!;
@@ -633,32 +665,29 @@ export class FlowRunner {
     );
   }
 
-  async #send(sinkName: string, message: Message, signal: AbortSignal, log: () => Logger, lane?: Lane): Promise<Message | undefined> {
+  #context(input: Message, cancel: Cancellation, send: Sender, dedupe: StepContext['dedupe'], lane?: Lane): MessageContext {
+    return new MessageContext(this.def.name, this.#logger, input.id, cancel, send, dedupe, lane);
+  }
+
+  /** Sends to a sink of the flow with the flow's retry policy; `ctx` is the message's (its sink calls' SendContext). */
+  #send(sinkName: string, message: Message, ctx: MessageContext): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
-    if (!sink) throw hubError('INTERNAL', `flow has no sink named "${sinkName}"`);
+    if (!sink) return Promise.reject(hubError('INTERNAL', `flow has no sink named "${sinkName}"`));
     const breaker = this.#breakers.get(sinkName);
-    const flow = this.def.name;
+    const lane = ctx.lane;
     return withRetry(
       this.def.retry,
-      signal,
+      ctx,
       (attempt) => {
-        const ctx: SendContext = {
-          flow,
-          get logger() {
-            return log();
-          },
-          signal,
-          ...(lane ? { issued: lane.issue } : {}),
-        };
         const call = (): Promise<Message | undefined> => this.#call(sinkName, sink.instance, attempt === 1 ? message : message.with({ meta: { attempt } }), ctx);
         return breaker ? breaker.call(call) : call();
       },
       (err, attempt, wait) => {
         this.#metrics?.sinkRetries.inc();
-        log().info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
+        ctx.logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
       },
       // Once a pipelined write is out, messages behind it may be written too: retrying it here would pass them.
-      () => lane?.issued === true,
+      lane ? () => lane.issued : undefined,
     );
   }
 
@@ -750,7 +779,7 @@ export class FlowRunner {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     this.#shutDown = true;
-    for (const cut of this.#running) cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    for (const cancel of this.#running) cancel.cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
     await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
     await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
   }

@@ -9,11 +9,12 @@ import type { AdapterContext, HubLimits, SendContext } from '../core/contracts.j
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import { agentUseCount, readLimited, redactUrl, transportError, type TransportErrorContext } from './http-client.js';
+import { sendContext } from './testing.js';
 
 const logger = pino({ level: 'silent' });
 const limits: HubLimits = { bodyBytes: 1024, maxDepth: 16 };
 const adapterCtx: AdapterContext = { flow: 'http-client', baseDir: '.', schemasDir: '.', logger, limits, report: (issue) => expect.fail(issue.message) };
-const sendCtx: SendContext = { flow: 'http-client', logger, signal: new AbortController().signal };
+const sendCtx: SendContext = sendContext('http-client', logger);
 const meta = { flow: 'http-client', source: 'test', receivedAt: new Date().toISOString(), attempt: 1 };
 
 let server: Server;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hubError } from '../core/errors.js';
 import { Bulkhead } from './bulkhead.js';
+import { Cancellation } from './cancellation.js';
 import { backoffMs, withRetry } from './retry.js';
 
 const policy = { attempts: 4, backoff: 'exponential' as const, initialMs: 1, maxMs: 4 };
@@ -9,7 +10,7 @@ describe('withRetry', () => {
   it('tries a retryable failure exactly `attempts` times', async () => {
     let calls = 0;
     await expect(
-      withRetry(policy, new AbortController().signal, async () => {
+      withRetry(policy, new Cancellation(), async () => {
         calls++;
         throw hubError('DOWNSTREAM_UNAVAILABLE', 'down');
       }),
@@ -19,7 +20,7 @@ describe('withRetry', () => {
   it('never retries a permanent failure', async () => {
     let calls = 0;
     await expect(
-      withRetry(policy, new AbortController().signal, async () => {
+      withRetry(policy, new Cancellation(), async () => {
         calls++;
         throw hubError('DOWNSTREAM_REJECTED', 'no');
       }),
@@ -28,7 +29,7 @@ describe('withRetry', () => {
   });
   it('succeeds on a later try', async () => {
     let calls = 0;
-    const got = await withRetry(policy, new AbortController().signal, async (attempt) => {
+    const got = await withRetry(policy, new Cancellation(), async (attempt) => {
       calls++;
       if (attempt < 3) throw hubError('TIMEOUT', 'slow');
       return 'ok';

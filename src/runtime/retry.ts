@@ -9,6 +9,12 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/** What can cut a retry loop short: `aborted` is read after each failure, `signal` is taken for the wait. */
+export interface Abortable {
+  readonly aborted: boolean;
+  readonly signal: AbortSignal;
+}
+
 /**
  * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
  * Permanent errors, an open circuit (CIRCUIT_OPEN), an aborted signal and `giveUp()` returning true end it at once.
@@ -16,7 +22,7 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
  */
 export async function withRetry<T>(
   policy: RetryPolicy,
-  signal: AbortSignal,
+  cancel: Abortable,
   work: (attempt: number) => Promise<T>,
   onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
   giveUp?: () => boolean,
@@ -28,11 +34,11 @@ export async function withRetry<T>(
       const e = toHubError(err);
       // An open circuit fails the call at once: waiting out a backoff inside its ejection time would only hold the
       // message; it is retried later (durably, or by its caller).
-      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || signal.aborted || giveUp?.()) throw e;
+      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || cancel.aborted || giveUp?.()) throw e;
       const wait = backoffMs(policy, attempt);
       onRetry?.(e, attempt, wait);
       try {
-        await sleep(wait, undefined, { signal });
+        await sleep(wait, undefined, { signal: cancel.signal });
       } catch {
         throw e;
       }

@@ -1,6 +1,7 @@
 /** Flow definitions for runtime tests: a source and sinks written by the test, every other setting a small default. */
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { Sink, Source } from '../core/contracts.js';
+import type { Logger } from 'pino';
+import type { SendContext, Sink, Source } from '../core/contracts.js';
 
 /** A source that does nothing by itself: the test calls the `deliver` its start() receives. */
 export function idleSource(onStart: Source['start'] = async () => {}): Source {
@@ -25,5 +26,17 @@ export function testFlow(name: string, source: Source, sinks: Record<string, Sin
     deadLetterSink: undefined,
     journal: { record: 'failures', maxBodyBytes: 65536 },
     ...over,
+  };
+}
+
+/** A sink's SendContext for calling a sink directly, cut short by `signal` (never, by default). */
+export function sendContext(flow: string, logger: Logger, signal: AbortSignal = new AbortController().signal): SendContext {
+  return {
+    flow,
+    logger,
+    signal,
+    get aborted() {
+      return signal.aborted;
+    },
   };
 }

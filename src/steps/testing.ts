@@ -79,10 +79,14 @@ export function runContext(sinks: Record<string, FakeSink> = {}, dedupe?: StepCo
   const sent: Sent[] = [];
   const logs: Record<string, unknown>[] = [];
   const logger: Logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const signal = new AbortController().signal;
   return {
     flow: 'test-flow',
     logger,
-    signal: new AbortController().signal,
+    signal,
+    get aborted() {
+      return signal.aborted;
+    },
     sent,
     logs,
     async send(sink, message) {

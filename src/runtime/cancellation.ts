@@ -1,0 +1,50 @@
+import type { HubError } from '../core/errors.js';
+
+/**
+ * One message's run being cut short: its timeout ran out or the hub stopped. `aborted` and `reason` cost nothing to
+ * read; the AbortSignal is made only when something asks for it (`signal`), since Node takes microseconds to make
+ * one, more than most of a message's way through a flow. `race` settles a run at the cut without waiting for it.
+ */
+export class Cancellation {
+  #reason: HubError | undefined;
+  #controller: AbortController | undefined;
+  #reject: ((reason: HubError) => void) | undefined;
+
+  get aborted(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  get reason(): HubError | undefined {
+    return this.#reason;
+  }
+
+  /** An AbortSignal that aborts with the cut's reason (already aborted if the cut came first). */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#reason) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Cuts the run short; the first reason counts. */
+  cut(reason: HubError): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#reject?.(reason);
+  }
+
+  /** `run`'s outcome, or the cut's reason as soon as it is cut (at once if it already is). One race per cancellation. */
+  race<T>(run: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#reason) {
+        run.catch(() => {});
+        reject(this.#reason);
+        return;
+      }
+      this.#reject = reject;
+      run.then(resolve, reject);
+    });
+  }
+}
