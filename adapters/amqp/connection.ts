@@ -18,6 +18,7 @@
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
+import { batchWrites } from './write-batching.js';
 
 export type Role = 'consume' | 'publish';
 
@@ -165,6 +166,7 @@ export class SharedConnection {
       return;
     }
     this.#model = model;
+    if (!batchWrites(model)) this.#logger.debug('amqplib internals not as expected: frames are written one by one');
     if (this.#downSince !== undefined) {
       const seconds = ((Date.now() - this.#downSince) / 1000).toFixed(1);
       this.#logger.info({ attempts: this.#attempt + 1, downMs: Date.now() - this.#downSince }, `AMQP connection to ${this.target} is back after ${seconds}s`);
