@@ -248,7 +248,7 @@ function path(node: Node): Eval {
   });
   const absolute = steps[0]!.type === 'variable';
   const last = compiled.length - 1;
-  return (input, vars) => {
+  const general: Eval = (input, vars) => {
     let inputSequence: unknown[];
     if (Array.isArray(input) && !absolute) inputSequence = input;
     else {
@@ -263,6 +263,13 @@ function path(node: Node): Eval {
     }
     return unwrap(result);
   };
+  // One field of an object (`orderId`), the commonest path: what the steps above come to without their sequences.
+  // A JSON value is never a sequence, so it is the field's value as it is (an array included), or undefined.
+  if (steps.length === 1 && steps[0]!.type === 'name') {
+    const key = steps[0]!.value as string;
+    return (input, vars) => (Array.isArray(input) ? general(input, vars) : lookup(input, key));
+  }
+  return general;
 }
 
 function step(run: Eval, input: unknown[], vars: Vars, lastStep: boolean): Sequence | unknown[] {

@@ -260,7 +260,7 @@ export class FlowRunner {
   deliver(message: Message, options?: DeliverOptions): Promise<FlowResult> {
     if (this.#pause && !this.#stopping) return this.#whenResumed(message);
     const lane = options?.onIssued && this.#pipelinable ? new Lane(options.onIssued) : undefined;
-    return this.#handle(message, { park: !this.def.source.requestReply, ...(lane ? { lane } : {}) });
+    return this.#handle(message, { park: !this.def.source.requestReply, lane });
   }
 
   /**
@@ -629,12 +629,15 @@ export class FlowRunner {
     for (let i = 0; i < this.def.steps.length; i++) {
       const step = this.def.steps[i]!;
       const stepCtx = i < resume ? replayCtx! : ctx;
-      const next: Message[] = [];
+      let next: Message[] = [];
       for (const message of current) {
         const span = this.#tracing.step(i);
         const clock = performance.now();
         try {
-          next.push(...(await this.#tracing.within(span, () => step.run(message, stepCtx))));
+          const out = await (span ? this.#tracing.within(span, () => step.run(message, stepCtx)) : step.run(message, stepCtx));
+          // One message in (the common case): its step's array is the next step's input as it is.
+          if (current.length === 1) next = out;
+          else for (const m of out) next.push(m);
         } catch (err) {
           const e = toHubError(err);
           e.step ??= step.label;
