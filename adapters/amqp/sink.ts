@@ -97,11 +97,11 @@ export class AmqpSink implements Sink {
       mandatory: this.#mandatory,
       contentType,
       messageId: message.id,
-      ...(correlationId ? { correlationId } : {}),
       timestamp: Math.floor(Date.now() / 1000),
       appId: 'integration-hub',
       headers,
     };
+    if (correlationId) options.correlationId = correlationId;
     const target = (): string => `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
 
     let ch = channel.current as ConfirmChannel | undefined;

@@ -67,7 +67,9 @@ export class AmqpSource implements Source {
   readonly #contentType: string;
   readonly #keepHeaders: string[];
   readonly #stopGraceMs: number;
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Deliveries the flow has not settled yet, and who waits for there to be none (stop). */
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
   #ctx: SourceContext | undefined;
   #lease: ConnectionLease | undefined;
   #channel: ManagedChannel | undefined;
@@ -115,11 +117,12 @@ export class AmqpSource implements Source {
     const consumer = this.#consumer;
     this.#consumer = undefined;
     if (consumer) await consumer.ch.cancel(consumer.tag).catch(noop);
-    if (this.#inFlight.size > 0) {
+    if (this.#inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, this.#stopGraceMs)))]);
+      await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => (timer = setTimeout(resolve, this.#stopGraceMs)))]);
       clearTimeout(timer);
-      if (this.#inFlight.size > 0) this.#ctx?.logger.warn({ unsettled: this.#inFlight.size }, `AMQP source on queue "${this.#plan.queue}": ${this.#inFlight.size} deliveries still in the flow; closing the channel gives them back to the queue`);
+      this.#idle = undefined;
+      if (this.#inFlight > 0) this.#ctx?.logger.warn({ unsettled: this.#inFlight }, `AMQP source on queue "${this.#plan.queue}": ${this.#inFlight} deliveries still in the flow; closing the channel gives them back to the queue`);
     }
     // Send the acks still due before the channel closes; what is unsettled goes back to the queue with the close.
     for (const acks of this.#acks.values()) {
@@ -154,11 +157,16 @@ export class AmqpSource implements Source {
       return;
     }
     this.#acksFor(ch).track(msg);
-    const work = this.#handle(ch, msg)
-      .catch((err: unknown) => this.#ctx?.logger.error({ err }, `AMQP source on queue "${this.#plan.queue}": settling a delivery failed; the broker redelivers it`))
-      .finally(() => this.#inFlight.delete(work));
-    this.#inFlight.add(work);
+    this.#inFlight++;
+    this.#handle(ch, msg).then(this.#left, (err: unknown) => {
+      this.#ctx?.logger.error({ err }, `AMQP source on queue "${this.#plan.queue}": settling a delivery failed; the broker redelivers it`);
+      this.#left();
+    });
   }
+
+  readonly #left = (): void => {
+    if (--this.#inFlight === 0) this.#idle?.();
+  };
 
   async #handle(ch: AnyChannel, msg: ConsumeMessage): Promise<void> {
     const ctx = this.#ctx;

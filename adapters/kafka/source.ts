@@ -5,7 +5,7 @@ import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
-import { Message } from '../../src/core/message.js';
+import { Message, type MessageMeta } from '../../src/core/message.js';
 import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
@@ -380,9 +380,10 @@ export class KafkaSource implements Source {
   async #handle(topic: string, partition: number, record: KafkaMessage, onIssued?: () => void): Promise<Outcome> {
     const key = `${topic}/${partition}/${record.offset}`;
     const signal = this.#stopping!.signal;
-    let refused = this.#dead.get(key);
+    // Most records were never refused nor retried: no lookups then.
+    let refused = this.#dead.size === 0 ? undefined : this.#dead.get(key);
     if (!refused) {
-      const retry = this.#retries.get(key);
+      const retry = this.#retries.size === 0 ? undefined : this.#retries.get(key);
       const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
       const delivery = this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined);
       this.#deliveries.add(delivery);
@@ -410,7 +411,7 @@ export class KafkaSource implements Source {
           const late = await Promise.race([delivery.then(() => 'done' as const, () => 'failed' as const), sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
           return late === 'done' ? 'done' : 'stopped';
         }
-        this.#retries.delete(key);
+        if (retry) this.#retries.delete(key);
         return 'done';
       } catch (err) {
         const e = toHubError(err);
@@ -445,26 +446,23 @@ export class KafkaSource implements Source {
     for (const name of this.#keepHeaders) if (raw[name] !== undefined) headers[name] = raw[name];
     const upstream = upstreamId(raw);
     const timestamp = Number(record.timestamp);
-    return new Message({
-      id,
-      body: record.value ?? Buffer.alloc(0),
-      headers,
-      meta: {
-        flow: this.#ctx!.flow,
-        source: `kafka:${topic}`,
-        receivedAt: isoNow(),
-        // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
-        // flow before is a fact of the transport.
-        attempt: 1,
-        ...(attempt > 1 ? { deliveries: attempt } : {}),
-        topic,
-        partition,
-        offset: record.offset,
-        key: record.key === null ? null : record.key.toString('utf8'),
-        timestamp: Number.isFinite(timestamp) && timestamp >= 0 && timestamp <= MAX_DATE_MS ? isoAt(timestamp) : null,
-        ...(upstream ? { upstreamId: upstream } : {}),
-      },
-    });
+    const meta: MessageMeta = {
+      flow: this.#ctx!.flow,
+      source: `kafka:${topic}`,
+      receivedAt: isoNow(),
+      // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
+      // flow before is a fact of the transport.
+      attempt: 1,
+      topic,
+      partition,
+      offset: record.offset,
+      key: record.key === null ? null : record.key.toString('utf8'),
+      timestamp: Number.isFinite(timestamp) && timestamp >= 0 && timestamp <= MAX_DATE_MS ? isoAt(timestamp) : null,
+    };
+    // Assigned, not spread in: this runs for every record.
+    if (attempt > 1) meta.deliveries = attempt;
+    if (upstream) meta.upstreamId = upstream;
+    return new Message({ id, body: record.value ?? Buffer.alloc(0), headers, meta });
   }
 
   /** Writes a refused record, unchanged, to the dead-letter topic, with headers saying why and where from. */
@@ -592,6 +590,8 @@ function splitKey(key: string): [string, number] {
   return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
+const headerText = (v: Buffer | string): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+
 /** Kafka header values (Buffers, strings, or lists of them) as strings. */
 function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -599,8 +599,7 @@ function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || !Object.prototype.hasOwnProperty.call(headers, name)) continue;
-    const text = (v: Buffer | string): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
-    out[name.toLowerCase()] = Array.isArray(value) ? value.map(text).join(', ') : text(value);
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map(headerText).join(', ') : headerText(value);
   }
   return out;
 }
