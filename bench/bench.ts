@@ -16,7 +16,6 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { roundAmqpToKafka, RAW_DESCRIPTION as RAW1, type HubVariant } from './amqp-to-kafka.js';
 import { fmt, kafkaClient, median, SETTINGS, type RoundResult } from './common.js';
 import { installAmqpTrace, installTrace } from './trace.js';
-import { installWhatIf } from './whatif.js';
 import { roundKafkaToAmqp, RAW_DESCRIPTION as RAW2, STRICT_DESCRIPTION } from './kafka-to-amqp.js';
 
 const TARGET = 0.8;
@@ -33,7 +32,6 @@ function out(line = ''): void {
 
 async function main(): Promise<void> {
   installTrace();
-  const whatIf = installWhatIf();
   const hardStop = setTimeout(() => {
     out('bench: hard time limit (330 s) reached; exiting');
     process.exit(2);
@@ -62,7 +60,6 @@ async function main(): Promise<void> {
   out(`machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), ${process.platform} ${process.arch}`);
   out(`node ${process.version}; RabbitMQ ${server?.version ?? '?'} at ${SETTINGS.amqpUrl.replace(/\/\/[^@]*@/, '//')}; Kafka at ${SETTINGS.kafkaBrokers.join(',')} (${cluster.brokers.length} broker)`);
   out(`brokers, load generators, readers and pipes all on this machine (loopback); pipes and load share one Node process`);
-  if (whatIf.length) out(`EXPERIMENT (BENCH_WHATIF): ${whatIf.join('; ')}: these figures are NOT the hub as shipped`);
   out(`per round: ${fmt(SETTINGS.n)} messages of ~${SETTINGS.bodyBytes} B (warm-up ${fmt(SETTINGS.warmupN)}); ${SETTINGS.rounds} measured rounds per pipe, median shown`);
   out();
 

@@ -13,7 +13,7 @@
 # measured round, 20000), BENCH_ROUNDS (measured rounds per pipe, 3), BENCH_CPU_PROF=1 (write .cpuprofile files to .cache/bench-prof),
 # BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_SCENARIOS (1,2,3),
 # BENCH_PIPES (e.g. raw,hub,strict or none,failures,all; unset: all of them), REDIS_URL (scenario 3 adds `all` on
-# the Redis journal, under a fresh key prefix deleted after), BENCH_WHATIF=pooled-random (see bench/whatif.ts).
+# the Redis journal, under a fresh key prefix deleted after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -1,23 +1,30 @@
 import { randomFillSync } from 'node:crypto';
-import { ulid } from 'ulid';
+import { encodeTime } from 'ulid';
 
 /**
- * Message ids: ULIDs (time-ordered, 26 characters). The `ulid` package asks the crypto module for one random
- * value per character; drawing them from a pool refilled 4 KiB at a time from the same secure source is several
- * times cheaper per id, which shows at tens of thousands of messages a second.
+ * Message ids: ULIDs (time-ordered, 26 characters: 10 of time, 16 random). The `ulid` package asks for one random
+ * value per character and encodes the time anew each call; here the time part is encoded once per millisecond and
+ * the random characters come from a pool refilled 4 KiB at a time from the same secure source, several times
+ * cheaper per id, which shows at tens of thousands of messages a second.
  */
+const ENCODING = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const pool = Buffer.alloc(4096);
 let next = pool.length;
+let timeMs = -1;
+let timePart = '';
 
-function pooledRandom(): number {
-  if (next === pool.length) {
+export function newId(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timePart = encodeTime(now, 10);
+  }
+  if (next + 16 > pool.length) {
     randomFillSync(pool);
     next = 0;
   }
-  // 256 is a multiple of 32, so every ULID character stays equally likely.
-  return pool[next++]! / 256;
-}
-
-export function newId(): string {
-  return ulid(undefined, pooledRandom);
+  let id = timePart;
+  // 256 is a multiple of 32, so every character stays equally likely.
+  for (let i = 0; i < 16; i++) id += ENCODING[pool[next++]! & 31];
+  return id;
 }

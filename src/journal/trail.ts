@@ -13,8 +13,20 @@ const FAILURE_EVENTS: ReadonlySet<TimelineEvent['type']> = new Set(['failed', 'w
 /** No cap: a parked message is kept whole, since the journal is then its only copy. */
 const WHOLE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * A message as a trail needs it up front: its id and when it was received. The whole input (headers, body) is made
+ * by `toInput` only when something is written: under `failures` the success path never needs it.
+ */
+export interface TrailSubject {
+  readonly id: string;
+  readonly receivedAt: string;
+  toInput(): MessageInput;
+}
+
 export class MessageTrail {
   #recorded: boolean;
+  readonly #subject: MessageInput | TrailSubject;
+  #input: MessageInput | undefined;
   /** Whether the stored body is the whole body (false once a record was made under the cap with a longer body). */
   #whole = true;
   #held: TimelineEvent[] = [];
@@ -22,24 +34,34 @@ export class MessageTrail {
   private constructor(
     readonly journal: Journal,
     readonly options: FlowJournalOptions,
-    readonly message: MessageInput,
+    subject: MessageInput | TrailSubject,
     recorded: boolean,
   ) {
+    this.#subject = subject;
     this.#recorded = recorded;
+  }
+
+  get id(): string {
+    return this.#subject.id;
+  }
+
+  /** The message as the journal records it (made on first use from a TrailSubject). */
+  get message(): MessageInput {
+    return (this.#input ??= 'toInput' in this.#subject ? this.#subject.toInput() : this.#subject);
   }
 
   /**
    * Starts a trail with the `received` event (written at once under `all`). Returns the trail itself when nothing
    * was written (`failures`, `none`: the common case, without a turn of the microtask queue).
    */
-  static begin(journal: Journal, options: FlowJournalOptions, message: MessageInput, attempt = 1): MessageTrail | Promise<MessageTrail> {
+  static begin(journal: Journal, options: FlowJournalOptions, message: MessageInput | TrailSubject, attempt = 1): MessageTrail | Promise<MessageTrail> {
     const trail = new MessageTrail(journal, options, message, false);
     const written = trail.event({ type: 'received', at: message.receivedAt, attempt });
     return written ? written.then(() => trail) : trail;
   }
 
   /** The trail of a message that already has its whole record (a retry taken from the journal). */
-  static resume(journal: Journal, options: FlowJournalOptions, message: MessageInput): MessageTrail {
+  static resume(journal: Journal, options: FlowJournalOptions, message: MessageInput | TrailSubject): MessageTrail {
     return new MessageTrail(journal, options, message, true);
   }
 
@@ -76,8 +98,8 @@ export class MessageTrail {
   async ensureRecorded(): Promise<void> {
     if (!this.#recorded) return this.#create(this.#held, WHOLE);
     if (this.#whole) return this.#flush();
-    const existing = await this.journal.get(this.message.id);
-    await this.journal.remove(this.message.id);
+    const existing = await this.journal.get(this.id);
+    await this.journal.remove(this.id);
     await this.#create([...(existing?.timeline ?? []), ...this.#held], WHOLE);
   }
 
@@ -86,7 +108,7 @@ export class MessageTrail {
     if (this.#held.length === 0) return;
     const events = this.#held;
     this.#held = [];
-    await this.journal.append(this.message.id, events);
+    await this.journal.append(this.id, events);
   }
 
   async #create(events: TimelineEvent[], maxBodyBytes: number): Promise<void> {

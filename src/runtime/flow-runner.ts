@@ -11,7 +11,7 @@ import { Bulkhead } from './bulkhead.js';
 import { Cancellation } from './cancellation.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { FlowMeter } from './flow-meter.js';
-import { durableDueAt, errorInfo, journalInput, journalUnavailable, messageFromRecord } from './journal.js';
+import { durableDueAt, errorInfo, journalUnavailable, messageFromRecord, trailSubject } from './journal.js';
 import type { FlowMetrics } from './metrics.js';
 import { withRetry } from './retry.js';
 import { egressHeaders, failSpan, FlowTracing } from './tracing.js';
@@ -400,9 +400,9 @@ export class FlowRunner {
     try {
       if (this.#journal) {
         try {
-          if (how.recorded) trail = MessageTrail.resume(this.#journal, this.def.journal, journalInput(message));
+          if (how.recorded) trail = MessageTrail.resume(this.#journal, this.def.journal, trailSubject(message));
           else {
-            const begun = MessageTrail.begin(this.#journal, this.def.journal, journalInput(message), attempt);
+            const begun = MessageTrail.begin(this.#journal, this.def.journal, trailSubject(message), attempt);
             trail = begun instanceof MessageTrail ? begun : await begun;
           }
         } catch (err) {
@@ -468,7 +468,7 @@ export class FlowRunner {
     // Paused: the retry waits, due again a little later, its attempt not counted.
     if (this.#pause) return journal.releaseRetry(claim, { dueAt: new Date(Date.now() + this.#pausedRetryMs).toISOString(), attempt: claim.attempt });
     const message = messageFromRecord(record, claim.attempt);
-    const trail = MessageTrail.resume(journal, this.def.journal, journalInput(message));
+    const trail = MessageTrail.resume(journal, this.def.journal, trailSubject(message));
     this.stats.retried++;
     this.stats.inFlight++;
     this.#metrics?.durableRetries.inc();
@@ -537,7 +537,7 @@ export class FlowRunner {
       written = Promise.reject(err);
     }
     return written?.catch((err: unknown) => {
-      this.#logger.warn({ err, messageId: trail.message.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+      this.#logger.warn({ err, messageId: trail.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
     });
   }
 

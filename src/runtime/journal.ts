@@ -8,6 +8,7 @@ import { hubError, type HubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import type { ErrorInfo, MessageInput, MessageRecord } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
+import type { TrailSubject } from '../journal/trail.js';
 import { bodyBytes } from '../journal/shared.js';
 import { backoffMs } from './retry.js';
 
@@ -20,6 +21,24 @@ export function journalInput(message: Message): MessageInput {
   if (correlationId) input.correlationId = correlationId;
   if (replayOf) input.replayOf = replayOf;
   return input;
+}
+
+/** A message as its trail needs it: the journal input is made only if the trail writes. */
+export function trailSubject(message: Message): TrailSubject {
+  return new MessageSubject(message);
+}
+
+class MessageSubject implements TrailSubject {
+  constructor(readonly message: Message) {}
+  get id(): string {
+    return this.message.id;
+  }
+  get receivedAt(): string {
+    return this.message.meta.receivedAt;
+  }
+  toInput(): MessageInput {
+    return journalInput(this.message);
+  }
 }
 
 /** The message a journal record holds, ready to run again as try number `attempt`. */
