@@ -296,7 +296,7 @@ export class KafkaSource implements Source {
         let onIssued: () => void = () => {};
         const issued = new Promise<void>((resolve) => (onIssued = resolve));
         // A record given to the flow again goes alone: the flow then applies its own retries to it.
-        const pipelined = !this.#retries.has(`${batch.topic}/${batch.partition}/${record.offset}`);
+        const pipelined = this.#retries.size === 0 || !this.#retries.has(`${batch.topic}/${batch.partition}/${record.offset}`);
         const outcome = this.#handle(batch.topic, batch.partition, record, pipelined ? onIssued : undefined).then((o) => {
           this.#giveSlot();
           onIssued();
