@@ -219,6 +219,7 @@ export class AmqpSource implements Source {
       id,
       body: msg.content,
       headers,
+      owned: true,
       meta: {
         flow,
         source: `amqp:${this.#plan.queue}`,

@@ -6,7 +6,7 @@ import type { AdapterContext, Source, SourceContext } from '../../src/core/contr
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
-import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
+import { propagated, upstreamId } from '../../src/core/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
 
@@ -441,7 +441,8 @@ export class KafkaSource implements Source {
 
   #toMessage(topic: string, partition: number, record: KafkaMessage, id: string, attempt: number): Message {
     const raw = plainHeaders(record.headers);
-    const headers = inboundHeaders(raw, id);
+    // plainHeaders made the names lower case and the values text already.
+    const headers = propagated(raw, id);
     headers['content-type'] = raw['content-type'] || 'application/json';
     for (const name of this.#keepHeaders) if (raw[name] !== undefined) headers[name] = raw[name];
     const upstream = upstreamId(raw);
@@ -462,7 +463,7 @@ export class KafkaSource implements Source {
     // Assigned, not spread in: this runs for every record.
     if (attempt > 1) meta.deliveries = attempt;
     if (upstream) meta.upstreamId = upstream;
-    return new Message({ id, body: record.value ?? Buffer.alloc(0), headers, meta });
+    return new Message({ id, body: record.value ?? Buffer.alloc(0), headers, owned: true, meta });
   }
 
   /** Writes a refused record, unchanged, to the dead-letter topic, with headers saying why and where from. */

@@ -16,6 +16,16 @@ describe('Message', () => {
     expect(m.headers).toEqual({ 'x-up': '1' });
   });
 
+  it('copies the caller\'s headers and meta, unless they are the message\'s own (owned): then it freezes them as they are', () => {
+    const headers = { 'x-up': '1' };
+    const ownMeta = { ...meta };
+    const copied = new Message({ body: 'x', headers, meta: ownMeta });
+    headers['x-up'] = 'changed';
+    expect([copied.headers['x-up'], copied.headers === headers, copied.meta === ownMeta, Object.isFrozen(headers)]).toEqual(['1', false, false, false]);
+    const owned = new Message({ body: 'x', headers, meta: ownMeta, owned: true });
+    expect([owned.headers === headers, owned.meta === ownMeta, Object.isFrozen(headers), Object.isFrozen(ownMeta)]).toEqual([true, true, true, true]);
+  });
+
   it('with(): keeps id and unchanged parts (shared, not copied), replaces what is given', () => {
     const m = new Message({ body: '{"a":1}', headers: { 'content-type': 'application/json' }, meta });
     const same = m.with({ value: { a: 2 } });

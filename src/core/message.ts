@@ -30,6 +30,11 @@ export interface MessageInit {
   body?: Buffer | string;
   value?: unknown;
   headers?: Record<string, string>;
+  /**
+   * The headers and meta objects are this message's own (made for it, shared with nothing; header names lower
+   * case): they are frozen as they are rather than copied. Sources that build each inbound message's set it.
+   */
+  owned?: boolean;
   meta: MessageMeta;
 }
 
@@ -92,12 +97,12 @@ export class Message {
       // Another message's headers, passed on by with(): already normalized and frozen, so shared as they are.
       this.headers = init.headers!;
     } else {
-      const headers = lowerCased(init.headers);
+      const headers = init.owned && init.headers ? init.headers : lowerCased(init.headers);
       if (this.#hasValue && !headers['content-type']) headers['content-type'] = 'application/json';
       this.headers = Object.freeze(headers);
     }
     if (trusted & Trusted.Meta) this.meta = init.meta;
-    else this.meta = Object.freeze(trusted & Trusted.FreshMeta ? init.meta : { ...init.meta });
+    else this.meta = Object.freeze(trusted & Trusted.FreshMeta || init.owned ? init.meta : { ...init.meta });
   }
 
   get contentType(): string | undefined {

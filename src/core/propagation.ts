@@ -31,6 +31,11 @@ const CORRELATION_ALIASES = ['x-correlation-id', 'correlation-id', 'x-correlatio
  * correlation id is present (the message id when the caller sent none).
  */
 export function inboundHeaders(raw: Record<string, unknown>, messageId: string): Record<string, string> {
+  return propagated(textHeaders(raw), messageId);
+}
+
+/** A transport's headers with lower-case names and text values (arrays joined, bytes as UTF-8). */
+export function textHeaders(raw: Record<string, unknown>): Record<string, string> {
   const lower: Record<string, string> = {};
   for (const k in raw) {
     if (!Object.prototype.hasOwnProperty.call(raw, k)) continue;
@@ -38,6 +43,11 @@ export function inboundHeaders(raw: Record<string, unknown>, messageId: string):
     if (v === undefined || v === null) continue;
     lower[k.toLowerCase()] = Array.isArray(v) ? v.map(String).join(', ') : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
   }
+  return lower;
+}
+
+/** inboundHeaders for headers already made by textHeaders (or the like: lower-case names, text values). */
+export function propagated(lower: Readonly<Record<string, string>>, messageId: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of PROPAGATED_HEADERS) if (lower[name] !== undefined) out[name] = lower[name]!;
   let correlation: string | undefined;
