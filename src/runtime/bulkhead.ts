@@ -21,17 +21,34 @@ export class Bulkhead {
     return this.#waiting.length;
   }
 
+  /** Takes a place if one is free; false when the caller has to wait for one (enter). */
+  tryEnter(): boolean {
+    if (this.#active >= this.limit) return false;
+    this.#active++;
+    return true;
+  }
+
+  /** Takes a place, waiting in line for one; rejects with FLOW_OVERLOADED when the line is full. */
+  async enter(): Promise<void> {
+    if (this.tryEnter()) return;
+    if (this.#waiting.length >= this.queue) throw hubError('FLOW_OVERLOADED', `flow is at its limit of ${this.limit} messages with ${this.queue} waiting`);
+    // leave() hands its place straight to the first in line.
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Gives a place back (to the first in line, if any). Once per place taken. */
+  leave(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#active--;
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.limit) {
-      if (this.#waiting.length >= this.queue) throw hubError('FLOW_OVERLOADED', `flow is at its limit of ${this.limit} messages with ${this.queue} waiting`);
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    } else this.#active++;
+    if (!this.tryEnter()) await this.enter();
     try {
       return await work();
     } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
+      this.leave();
     }
   }
 }

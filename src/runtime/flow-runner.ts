@@ -409,7 +409,14 @@ export class FlowRunner {
           throw journalUnavailable(err, 'record the message');
         }
       }
-      const replies = await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail, how.target, how.lane), true));
+      // The bulkhead by hand rather than bulkhead.run: one async call less per message.
+      if (!this.#bulkhead.tryEnter()) await this.#bulkhead.enter();
+      let replies: Message[];
+      try {
+        replies = await this.#tracing.within(span, () => this.#process(message, trail, how.target, how.lane), true);
+      } finally {
+        this.#bulkhead.leave();
+      }
       settled = true;
       this.stats.completed++;
       const done = Date.now();
