@@ -6,8 +6,9 @@
  * message) and answers a batch a tick later. Beside it, the same work by hand (parse, transform, stringify, a record
  * per message, a batch answered a tick later) gives the floor. Prints CPU µs per message for both, and the ratio.
  *
- * Environment: MICRO_N (messages per round, 200000), MICRO_ROUNDS (5), MICRO_PROF=1 (a .cpuprofile of the hub
- * rounds only is written by `node --cpu-prof`, run that way yourself).
+ * Environment: MICRO_N (messages per round, 200000), MICRO_ROUNDS (5), MICRO_NO_TRANSFORM=1 (a flow of one `to`),
+ * MICRO_STEPS=1 (first, the flow's steps called in a loop without the runner; `only`: just that). For a profile:
+ * `node --cpu-prof dist/bench/runner-micro.js`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +92,14 @@ async function feed(n: number, bodies: Buffer[], handle: (body: Buffer, settled:
   await done;
 }
 
+/** A message as the AMQP source makes one: a new id, the propagated headers, the transport's facts in meta. */
+function inbound(body: Buffer): Message {
+  const id = newId();
+  const headers = inboundHeaders({ 'x-sent-at': '1' }, id);
+  headers['content-type'] = 'application/json';
+  return new Message({ id, body, headers, owned: true, meta: { flow: 'micro', source: 'memory:q', receivedAt: isoNow(), attempt: 1, queue: 'q', exchange: '', routingKey: 'q', redelivered: false, retries: 0 } });
+}
+
 function measure(label: string, run: () => Promise<void>): Promise<number> {
   const cpu = process.cpuUsage();
   const t = performance.now();
@@ -149,11 +158,7 @@ concurrency: ${CONCURRENCY}
   const ctx = sourceCtx!;
   const hubRound = (): Promise<void> =>
     feed(N, bodies, (body, settled) => {
-      const id = newId();
-      const headers = inboundHeaders({ 'x-sent-at': '1' }, id);
-      headers['content-type'] = 'application/json';
-      const message = new Message({ id, body, headers, meta: { flow: 'micro', source: 'memory:q', receivedAt: isoNow(), attempt: 1, queue: 'q', exchange: '', routingKey: 'q', redelivered: false, retries: 0 } });
-      ctx.deliver(message).then(settled, (err: unknown) => {
+      ctx.deliver(inbound(body)).then(settled, (err: unknown) => {
         process.stderr.write(`failed: ${(err as Error).message}\n`);
         settled();
       });
@@ -168,10 +173,7 @@ concurrency: ${CONCURRENCY}
   const signal = new AbortController().signal;
   const stepsRound = (): Promise<void> =>
     feed(N, bodies, (body, settled) => {
-      const id = newId();
-      const headers = inboundHeaders({ 'x-sent-at': '1' }, id);
-      headers['content-type'] = 'application/json';
-      let message = new Message({ id, body, headers, meta: { flow: 'micro', source: 'memory:q', receivedAt: isoNow(), attempt: 1, queue: 'q', exchange: '', routingKey: 'q', redelivered: false, retries: 0 } });
+      let message = inbound(body);
       const ctx = { flow: 'micro', logger: ctx0.logger, signal, aborted: false, send: (_: string, m: Message) => sink.send(m, ctx), dedupe: () => Promise.resolve(true) };
       void (async () => {
         for (const step of def.steps) message = (await step.run(message, ctx))[0]!;
