@@ -176,7 +176,7 @@ export class FlowRunner {
   readonly #journal: Journal | undefined;
   #stopping = false;
   #idle: (() => void) | undefined;
-  /** Messages in the flow, each by the function that cuts it short (its timeout, or the end of the shutdown grace). */
+  /** Messages in the flow, each by what cuts it short (its timeout, or the end of the shutdown grace). */
   readonly #running = new Set<Cancellation>();
   #shutDown = false;
   readonly #started = new Set<string>();
@@ -198,6 +198,8 @@ export class FlowRunner {
   readonly #metrics: FlowMetrics | undefined;
   readonly #tracing: FlowTracing;
   readonly #pipelinable: boolean;
+  /** How a message's context sends: through #send with the flow's retry policy. */
+  readonly #sender: Sender = (sink, message, ctx) => this.#send(sink, message, ctx);
 
   constructor(
     readonly def: FlowDefinition,
@@ -594,7 +596,7 @@ export class FlowRunner {
     const cancel = new Cancellation();
     const timer = setTimeout(() => cancel.cut(hubError('TIMEOUT', `the dead-letter sink did not confirm within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
     try {
-      await this.#send(sinkName, message.with({ headers }), this.#context(message, cancel, (sink, m, ctx) => this.#send(sink, m, ctx), ALWAYS_NEW));
+      await this.#send(sinkName, message.with({ headers }), this.#context(message, cancel, this.#sender, ALWAYS_NEW));
     } catch (err) {
       this.#logger.error({ messageId: message.id, sink: sinkName, err: toHubError(err) }, `dead-letter sink "${sinkName}" did not take the message; it stays dead in the journal`);
     } finally {
@@ -620,11 +622,11 @@ export class FlowRunner {
 
   async #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
     if (target.sink !== undefined) {
-      const reply = await this.#send(target.sink, input, this.#context(input, cancel, (sink, message, ctx) => this.#send(sink, message, ctx), ALWAYS_NEW));
+      const reply = await this.#send(target.sink, input, this.#context(input, cancel, this.#sender, ALWAYS_NEW));
       trail?.note({ type: 'step', at: now(), step: `sink:${target.sink}` });
       return reply ? [reply] : [];
     }
-    const send: Sender = (sink, message, ctx) => this.#send(sink, message, ctx);
+    const send = this.#sender;
     // A replay is an operator's decision: dedupe steps let it through.
     const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : (key: string, ttlMs: number) => this.#dedupe(input, key, ttlMs);
     const ctx = this.#context(input, cancel, send, dedupe, lane);
