@@ -149,13 +149,13 @@ export class KafkaSink implements Sink {
     this.#timer = undefined;
     if (this.#inFlight) return;
     const batch: Pending[] = [];
-    while (batch.length < this.#batchSize && this.#queue.length > 0) {
-      const taken = this.#queue.length <= this.#batchSize - batch.length ? this.#queue.splice(0) : this.#queue.splice(0, this.#batchSize - batch.length);
-      for (const p of taken) {
-        if (p.ctx.aborted) p.reject(abortError(p.ctx.signal, p.topic));
-        else batch.push(p);
-      }
+    let taken = 0;
+    for (; taken < this.#queue.length && batch.length < this.#batchSize; taken++) {
+      const p = this.#queue[taken]!;
+      if (p.ctx.aborted) p.reject(abortError(p.ctx.signal, p.topic));
+      else batch.push(p);
     }
+    this.#queue.splice(0, taken);
     if (batch.length === 0) return;
     this.#inFlight = this.#sendBatch(batch).finally(() => {
       this.#inFlight = undefined;

@@ -1,9 +1,9 @@
 import type { HubError } from '../core/errors.js';
 
 /**
- * One message's run being cut short: its timeout ran out or the hub stopped. `aborted` and `reason` cost nothing to
- * read; the AbortSignal is made only when something asks for it (`signal`), since Node takes microseconds to make
- * one, more than most of a message's way through a flow. `race` settles a run at the cut without waiting for it.
+ * One message's run being cut short: its timeout ran out or the hub stopped. `aborted` costs nothing to read; the
+ * AbortSignal is made only when something asks for it (`signal`), since Node takes microseconds to make one, more
+ * than most of a message's way through a flow. `race` settles a run at the cut without waiting for it.
  */
 export class Cancellation {
   #reason: HubError | undefined;
@@ -12,10 +12,6 @@ export class Cancellation {
 
   get aborted(): boolean {
     return this.#reason !== undefined;
-  }
-
-  get reason(): HubError | undefined {
-    return this.#reason;
   }
 
   /** An AbortSignal that aborts with the cut's reason (already aborted if the cut came first). */
