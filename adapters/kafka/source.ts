@@ -6,7 +6,7 @@ import type { AdapterContext, Source, SourceContext } from '../../src/core/contr
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
-import { propagated, upstreamId } from '../../src/core/propagation.js';
+import { propagated, textHeaders, upstreamId } from '../../src/core/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
 
@@ -440,8 +440,8 @@ export class KafkaSource implements Source {
   }
 
   #toMessage(topic: string, partition: number, record: KafkaMessage, id: string, attempt: number): Message {
-    const raw = plainHeaders(record.headers);
-    // plainHeaders made the names lower case and the values text already.
+    const raw = textHeaders(record.headers ?? {});
+    // textHeaders made the names lower case and the values text already.
     const headers = propagated(raw, id);
     headers['content-type'] = raw['content-type'] || 'application/json';
     for (const name of this.#keepHeaders) if (raw[name] !== undefined) headers[name] = raw[name];
@@ -589,18 +589,4 @@ function whenAborted(signal: AbortSignal): { promise: Promise<'stopped'>; dispos
 function splitKey(key: string): [string, number] {
   const at = key.lastIndexOf('/');
   return [key.slice(0, at), Number(key.slice(at + 1))];
-}
-
-const headerText = (v: Buffer | string): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
-
-/** Kafka header values (Buffers, strings, or lists of them) as strings. */
-function plainHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || !Object.prototype.hasOwnProperty.call(headers, name)) continue;
-    out[name.toLowerCase()] = Array.isArray(value) ? value.map(headerText).join(', ') : headerText(value);
-  }
-  return out;
 }
