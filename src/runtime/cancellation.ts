@@ -9,6 +9,8 @@ export class Cancellation {
   #reason: HubError | undefined;
   #controller: AbortController | undefined;
   #reject: ((reason: HubError) => void) | undefined;
+  /** When its timeout cuts it (performance.now() milliseconds), for whoever keeps the time: the flow runner. */
+  deadline = Number.POSITIVE_INFINITY;
 
   get aborted(): boolean {
     return this.#reason !== undefined;

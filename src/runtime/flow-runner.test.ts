@@ -71,6 +71,31 @@ describe('FlowRunner', () => {
     expect(seen).toMatchObject({ code: 'TIMEOUT' });
   });
 
+  it('times out each message at its own deadline, on one timer: staggered messages are cut in turn, quick ones never', async () => {
+    const hold = sink((m, ctx) => ((m.json() as { quick?: boolean }).quick ? Promise.resolve(undefined) : new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as HubError)))));
+    const { deliver } = flow({ steps: toOut, timeoutMs: 120, sinks: new Map([['out', { adapter: 'test', instance: hold, requestReply: false, config: {} }]]) });
+    await new Promise((r) => setImmediate(r));
+    const cutAfter = async (m: Message): Promise<number> => {
+      const start = performance.now();
+      await expect(deliver(m)).rejects.toMatchObject({ code: 'TIMEOUT' });
+      return performance.now() - start;
+    };
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const cuts = [cutAfter(msg())];
+    await pause(50);
+    cuts.push(cutAfter(msg()));
+    await expect(deliver(msg({ quick: true }))).resolves.toBeDefined();
+    await pause(50);
+    cuts.push(cutAfter(msg()));
+    // Each one ran its full timeout (none was cut at an earlier message's deadline), and not much longer.
+    for (const took of await Promise.all(cuts)) {
+      expect(took).toBeGreaterThanOrEqual(115);
+      expect(took).toBeLessThan(400);
+    }
+    // With nothing in flight the timer is gone; the next message arms it again.
+    expect(await cutAfter(msg())).toBeGreaterThanOrEqual(115);
+  });
+
   it('on stop, waits for the grace period, then settles what is left as FLOW_STOPPING and refuses new messages', async () => {
     const out = sink((_m, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as HubError))));
     const { deliver, runner } = flow({ steps: toOut, sinks: new Map([['out', { adapter: 'test', instance: out, requestReply: false, config: {} }]]) });

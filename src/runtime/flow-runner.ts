@@ -13,7 +13,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import { FlowMeter } from './flow-meter.js';
 import { durableDueAt, errorInfo, journalUnavailable, messageFromRecord, trailSubject } from './journal.js';
 import type { FlowMetrics } from './metrics.js';
-import { withRetry } from './retry.js';
+import { retryAfter } from './retry.js';
 import { egressHeaders, failSpan, FlowTracing } from './tracing.js';
 
 export interface FlowStats {
@@ -110,41 +110,55 @@ function pipelinable(def: FlowDefinition): boolean {
 
 const now = isoNow;
 
-const ALWAYS_NEW = (): Promise<boolean> => Promise.resolve(true);
-
 type Sender = (sink: string, message: Message, ctx: MessageContext) => Promise<Message | undefined>;
+
+/** The dedupe check of a message's context: `input` is the message as it entered the flow. */
+type Deduper = (input: Message, key: string, ttlMs: number) => Promise<boolean>;
+
+const ALWAYS_NEW: Deduper = () => Promise.resolve(true);
 
 /**
  * What a message's steps get (StepContext), and its sink calls (SendContext): an instance of a class, since an
- * object literal with getters costs over a microsecond to make. The message's child logger and the AbortSignal are
- * made only if asked for: most messages never log, and few sinks need the signal itself.
+ * object literal with getters costs over a microsecond to make, and with methods rather than closures, since it
+ * lives as long as the message. The message's child logger and the AbortSignal are made only if asked for: most
+ * messages never log, and few sinks need the signal itself.
  */
 class MessageContext implements StepContext, SendContext {
   #logger: Logger | undefined;
   readonly #base: Logger;
-  readonly #messageId: string;
+  readonly #input: Message;
   readonly #cancel: Cancellation;
-  readonly send: StepContext['send'];
+  readonly #sender: Sender;
+  readonly #deduper: Deduper;
   readonly issued: (() => void) | undefined;
 
   constructor(
     readonly flow: string,
     base: Logger,
-    messageId: string,
+    input: Message,
     cancel: Cancellation,
-    send: Sender,
-    readonly dedupe: StepContext['dedupe'],
+    sender: Sender,
+    deduper: Deduper,
     readonly lane: Lane | undefined,
   ) {
     this.#base = base;
-    this.#messageId = messageId;
+    this.#input = input;
     this.#cancel = cancel;
-    this.send = (sink, message) => send(sink, message, this);
+    this.#sender = sender;
+    this.#deduper = deduper;
     this.issued = lane?.issue;
   }
 
+  send(sink: string, message: Message): Promise<Message | undefined> {
+    return this.#sender(sink, message, this);
+  }
+
+  dedupe(key: string, ttlMs: number): Promise<boolean> {
+    return this.#deduper(this.#input, key, ttlMs);
+  }
+
   get logger(): Logger {
-    return (this.#logger ??= this.#base.child({ messageId: this.#messageId }));
+    return (this.#logger ??= this.#base.child({ messageId: this.#input.id }));
   }
 
   get signal(): AbortSignal {
@@ -176,8 +190,13 @@ export class FlowRunner {
   readonly #journal: Journal | undefined;
   #stopping = false;
   #idle: (() => void) | undefined;
-  /** Messages in the flow, each by what cuts it short (its timeout, or the end of the shutdown grace). */
+  /**
+   * Messages in the flow, each by what cuts it short (its timeout, or the end of the shutdown grace), in the order
+   * they started: since every run of a flow has the same timeout, also the order of their deadlines, so one timer
+   * (#timeouts, at the first deadline) serves them all rather than one timer each.
+   */
   readonly #running = new Set<Cancellation>();
+  #timeouts: NodeJS.Timeout | undefined;
   #shutDown = false;
   readonly #started = new Set<string>();
   /** The dedupe step's memory when the runner has no journal (unit tests). */
@@ -200,6 +219,7 @@ export class FlowRunner {
   readonly #pipelinable: boolean;
   /** How a message's context sends: through #send with the flow's retry policy. */
   readonly #sender: Sender = (sink, message, ctx) => this.#send(sink, message, ctx);
+  readonly #deduper: Deduper = (input, key, ttlMs) => this.#dedupe(input, key, ttlMs);
 
   constructor(
     readonly def: FlowDefinition,
@@ -414,9 +434,11 @@ export class FlowRunner {
       // The bulkhead by hand rather than bulkhead.run: one async call less per message.
       if (!this.#bulkhead.tryEnter()) await this.#bulkhead.enter();
       let replies: Message[];
+      const run = this.#track();
       try {
-        replies = await this.#tracing.within(span, () => this.#process(message, trail, how.target, how.lane), true);
+        replies = await this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true);
       } finally {
+        this.#untrack(run);
         this.#bulkhead.leave();
       }
       settled = true;
@@ -484,7 +506,14 @@ export class FlowRunner {
     this.#metrics?.inFlight.inc();
     const span = this.#tracing.message(message);
     try {
-      await this.#bulkhead.run(() => this.#tracing.within(span, () => this.#process(message, trail), true));
+      await this.#bulkhead.run(async () => {
+        const run = this.#track();
+        try {
+          return await this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail)), true);
+        } finally {
+          this.#untrack(run);
+        }
+      });
       this.stats.completed++;
       this.meter.record(undefined);
       this.#metrics?.delivered.inc();
@@ -604,46 +633,63 @@ export class FlowRunner {
     }
   }
 
-  // One cancellation and one timer per message (AbortSignal.timeout plus AbortSignal.any cost several times more, at
-  // tens of thousands of messages a second); its AbortSignal is made only if a step or sink asks for it. The abort
-  // reason is the HubError the message settles with.
-  async #process(input: Message, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
-    const cancel = new Cancellation();
-    if (this.#shutDown) cancel.cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
-    const timer = setTimeout(() => cancel.cut(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`)), this.def.timeoutMs);
-    this.#running.add(cancel);
-    try {
-      return await cancel.race(this.#runSteps(input, cancel, trail, target, lane));
-    } finally {
-      clearTimeout(timer);
-      this.#running.delete(cancel);
+  /**
+   * What cuts a message's run short, tracked from now until #untrack: its timeout (the flow's, on the one timer of
+   * #running), or the end of the shutdown grace. AbortSignal.timeout plus AbortSignal.any per message would cost
+   * several times more, at tens of thousands of messages a second; the Cancellation makes its signal only if a step
+   * or sink asks for it. The cut's reason is the HubError the message settles with.
+   */
+  #track(): Cancellation {
+    const run = new Cancellation();
+    if (this.#shutDown) run.cut(hubError('FLOW_STOPPING', 'the hub stopped before this message was finished'));
+    run.deadline = performance.now() + this.def.timeoutMs;
+    this.#running.add(run);
+    this.#timeouts ??= setTimeout(this.#expire, this.def.timeoutMs);
+    return run;
+  }
+
+  #untrack(run: Cancellation): void {
+    this.#running.delete(run);
+    if (this.#running.size === 0 && this.#timeouts) {
+      clearTimeout(this.#timeouts);
+      this.#timeouts = undefined;
     }
   }
 
-  async #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget, lane?: Lane): Promise<Message[]> {
-    if (target.sink !== undefined) {
-      const reply = await this.#send(target.sink, input, this.#context(input, cancel, this.#sender, ALWAYS_NEW));
-      trail?.note({ type: 'step', at: now(), step: `sink:${target.sink}` });
-      return reply ? [reply] : [];
+  /** Cuts the runs whose deadline passed (the first ones in #running), and sets the timer for the next deadline. */
+  readonly #expire = (): void => {
+    this.#timeouts = undefined;
+    const now = performance.now();
+    for (const run of this.#running) {
+      if (run.deadline > now) {
+        this.#timeouts = setTimeout(this.#expire, Math.ceil(run.deadline - now));
+        return;
+      }
+      run.cut(hubError('TIMEOUT', `the flow did not finish within ${this.def.timeoutMs} ms`));
     }
+  };
+
+  async #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
+    if (target.sink !== undefined) return this.#straightToSink(target.sink, input, cancel, trail);
     const send = this.#sender;
     // A replay is an operator's decision: dedupe steps let it through.
-    const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : (key: string, ttlMs: number) => this.#dedupe(input, key, ttlMs);
+    const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : this.#deduper;
     const ctx = this.#context(input, cancel, send, dedupe, lane);
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     const resume = target.startAt ?? 0;
     const replayCtx =
       resume > 0 ? this.#context(input, cancel, (sink, message, c) => (this.def.sinks.get(sink)?.requestReply ? send(sink, message, c) : Promise.resolve(undefined)), dedupe, lane) : undefined;
+    const steps = this.def.steps;
     let current = [input];
-    for (let i = 0; i < this.def.steps.length; i++) {
-      const step = this.def.steps[i]!;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
       const stepCtx = i < resume ? replayCtx! : ctx;
       let next: Message[] = [];
-      for (const message of current) {
+      for (let j = 0; j < current.length; j++) {
         const span = this.#tracing.step(i);
         const clock = performance.now();
         try {
-          const out = await (span ? this.#tracing.within(span, () => step.run(message, stepCtx)) : step.run(message, stepCtx));
+          const out = await (span ? this.#tracing.within(span, () => step.run(current[j]!, stepCtx)) : step.run(current[j]!, stepCtx));
           // One message in (the common case): its step's array is the next step's input as it is.
           if (current.length === 1) next = out;
           else for (const m of out) next.push(m);
@@ -662,9 +708,21 @@ export class FlowRunner {
       if (current.length === 0) break;
     }
     const { expression, status } = this.def.reply;
-    if (!expression && status === undefined) return current;
+    return expression || status !== undefined ? this.#replies(current) : current;
+  }
+
+  /** A replay straight to one sink of the flow, skipping the steps. */
+  async #straightToSink(sink: string, input: Message, cancel: Cancellation, trail: MessageTrail | undefined): Promise<Message[]> {
+    const reply = await this.#send(sink, input, this.#context(input, cancel, this.#sender, ALWAYS_NEW));
+    trail?.note({ type: 'step', at: now(), step: `sink:${sink}` });
+    return reply ? [reply] : [];
+  }
+
+  /** The messages a request-reply source answers with, made by the flow's `reply:` (expression and status). */
+  #replies(messages: Message[]): Promise<Message[]> {
+    const { expression, status } = this.def.reply;
     return Promise.all(
-      current.map(async (m) => {
+      messages.map(async (m) => {
         try {
           const value = expression ? await expression.evaluate(m) : undefined;
           return m.with({ ...(value === undefined ? {} : { value }), meta: status === undefined ? {} : { status } });
@@ -677,23 +735,29 @@ export class FlowRunner {
     );
   }
 
-  #context(input: Message, cancel: Cancellation, send: Sender, dedupe: StepContext['dedupe'], lane?: Lane): MessageContext {
-    return new MessageContext(this.def.name, this.#logger, input.id, cancel, send, dedupe, lane);
+  #context(input: Message, cancel: Cancellation, send: Sender, dedupe: Deduper, lane?: Lane): MessageContext {
+    return new MessageContext(this.def.name, this.#logger, input, cancel, send, dedupe, lane);
   }
 
-  /** Sends to a sink of the flow with the flow's retry policy; `ctx` is the message's (its sink calls' SendContext). */
+  /**
+   * Sends to a sink of the flow with the flow's retry policy; `ctx` is the message's (its sink calls' SendContext).
+   * The first try goes without the retry loop: most sends succeed at once, and the loop's closures would live as
+   * long as the send.
+   */
   #send(sinkName: string, message: Message, ctx: MessageContext): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) return Promise.reject(hubError('INTERNAL', `flow has no sink named "${sinkName}"`));
-    const breaker = this.#breakers.get(sinkName);
+    const first = this.#attempt(sinkName, sink.instance, message, ctx, 1);
+    return this.def.retry.attempts > 1 ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink.instance, message, ctx)) : first;
+  }
+
+  #retrySend(failure: unknown, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
     const lane = ctx.lane;
-    return withRetry(
+    return retryAfter(
+      failure,
       this.def.retry,
       ctx,
-      (attempt) => {
-        const call = (): Promise<Message | undefined> => this.#call(sinkName, sink.instance, attempt === 1 ? message : message.with({ meta: { attempt } }), ctx);
-        return breaker ? breaker.call(call) : call();
-      },
+      (attempt) => this.#attempt(sinkName, sink, message, ctx, attempt),
       (err, attempt, wait) => {
         this.#metrics?.sinkRetries.inc();
         ctx.logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
@@ -703,24 +767,45 @@ export class FlowRunner {
     );
   }
 
-  /** One call of a sink (one attempt): its span, whose context the message carries to the next hop, and its metrics. */
-  async #call(sinkName: string, sink: Sink, message: Message, ctx: SendContext): Promise<Message | undefined> {
+  /** Try number `attempt` of a send, through the sink's circuit breaker when the hub owns one. */
+  #attempt(sinkName: string, sink: Sink, message: Message, ctx: MessageContext, attempt: number): Promise<Message | undefined> {
+    const breaker = this.#breakers.get(sinkName);
+    const tried = attempt === 1 ? message : message.with({ meta: { attempt } });
+    return breaker ? breaker.call(() => this.#call(sinkName, sink, tried, ctx)) : this.#call(sinkName, sink, tried, ctx);
+  }
+
+  /**
+   * One call of a sink (one attempt): its span, whose context the message carries to the next hop, and its metrics.
+   * Rejects with a HubError.
+   */
+  #call(sinkName: string, sink: Sink, message: Message, ctx: SendContext): Promise<Message | undefined> {
     const span = this.#tracing.sink(sinkName, message.meta.attempt ?? 1);
     const metrics = this.#metrics?.sinks.get(sinkName);
     const clock = performance.now();
+    let sent: Promise<Message | undefined>;
     try {
-      const reply = await sink.send(span ? message.with({ headers: egressHeaders(message.headers, span) }) : message, ctx);
-      metrics?.ok.inc();
-      return reply;
+      sent = sink.send(span ? message.with({ headers: egressHeaders(message.headers, span) }) : message, ctx);
     } catch (err) {
-      const e = toHubError(err);
-      metrics?.failed(e.code).inc();
-      if (span) failSpan(span, e);
-      throw e;
-    } finally {
-      span?.end();
-      metrics?.duration.observe((performance.now() - clock) / 1000);
+      sent = Promise.reject(err);
     }
+    return sent.then(
+      (reply) => {
+        metrics?.ok.inc();
+        span?.end();
+        metrics?.duration.observe((performance.now() - clock) / 1000);
+        return reply;
+      },
+      (err: unknown) => {
+        const e = toHubError(err);
+        metrics?.failed(e.code).inc();
+        if (span) {
+          failSpan(span, e);
+          span.end();
+        }
+        metrics?.duration.observe((performance.now() - clock) / 1000);
+        throw e;
+      },
+    );
   }
 
   /**

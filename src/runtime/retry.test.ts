@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { hubError } from '../core/errors.js';
 import { Bulkhead } from './bulkhead.js';
 import { Cancellation } from './cancellation.js';
-import { backoffMs, withRetry } from './retry.js';
+import { backoffMs, retryAfter, withRetry } from './retry.js';
 
 const policy = { attempts: 4, backoff: 'exponential' as const, initialMs: 1, maxMs: 4 };
 
@@ -35,6 +35,18 @@ describe('withRetry', () => {
       return 'ok';
     });
     expect([got, calls]).toEqual(['ok', 3]);
+  });
+  it('retryAfter goes on from a failed first try: tries 2.. up to `attempts`, and rethrows a permanent first failure untried', async () => {
+    const tried: number[] = [];
+    const got = await retryAfter(hubError('TIMEOUT', 'slow'), policy, new Cancellation(), async (attempt) => {
+      tried.push(attempt);
+      if (attempt < 4) throw hubError('TIMEOUT', 'slow');
+      return 'ok';
+    });
+    expect([got, tried]).toEqual(['ok', [2, 3, 4]]);
+    let calls = 0;
+    await expect(retryAfter(new Error('boom'), policy, new Cancellation(), async () => void calls++)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(calls).toBe(0);
   });
   it('grows the wait exponentially up to the cap', () => {
     const p = { attempts: 10, backoff: 'exponential' as const, initialMs: 100, maxMs: 1000 };

@@ -27,21 +27,41 @@ export async function withRetry<T>(
   onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
   giveUp?: () => boolean,
 ): Promise<T> {
+  try {
+    return await work(1);
+  } catch (err) {
+    return retryAfter(err, policy, cancel, work, onRetry, giveUp);
+  }
+}
+
+/**
+ * withRetry once try 1 has failed with `failure`: for a caller that makes the first try itself, so that the
+ * common case (it succeeds) makes none of the loop's closures.
+ */
+export async function retryAfter<T>(
+  failure: unknown,
+  policy: RetryPolicy,
+  cancel: Abortable,
+  work: (attempt: number) => Promise<T>,
+  onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
+  giveUp?: () => boolean,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    const e = toHubError(failure);
+    // An open circuit fails the call at once: waiting out a backoff inside its ejection time would only hold the
+    // message; it is retried later (durably, or by its caller).
+    if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || cancel.aborted || giveUp?.()) throw e;
+    const wait = backoffMs(policy, attempt);
+    onRetry?.(e, attempt, wait);
     try {
-      return await work(attempt);
+      await sleep(wait, undefined, { signal: cancel.signal });
+    } catch {
+      throw e;
+    }
+    try {
+      return await work(attempt + 1);
     } catch (err) {
-      const e = toHubError(err);
-      // An open circuit fails the call at once: waiting out a backoff inside its ejection time would only hold the
-      // message; it is retried later (durably, or by its caller).
-      if (!e.retryable || e.code === 'CIRCUIT_OPEN' || attempt >= policy.attempts || cancel.aborted || giveUp?.()) throw e;
-      const wait = backoffMs(policy, attempt);
-      onRetry?.(e, attempt, wait);
-      try {
-        await sleep(wait, undefined, { signal: cancel.signal });
-      } catch {
-        throw e;
-      }
+      failure = err;
     }
   }
 }

@@ -106,10 +106,15 @@ export function isTruthy(value: unknown): boolean {
 /**
  * Sends `message` to `sink` and returns what goes on down the flow: the sink's reply when it has one (keeping the
  * original id and the hub's meta, so the message stays traceable), else the original; either way with
- * `meta.route` set to the sink.
+ * `meta.route` set to the sink. Not an async function: it is on every message's way, and a suspended async
+ * function holds several times the memory of a pending `then`.
  */
-export async function sendAndContinue(message: Message, sink: string, run: StepContext): Promise<Message> {
-  const reply = await run.send(sink, message);
+export function sendAndContinue(message: Message, sink: string, run: StepContext): Promise<Message> {
+  return run.send(sink, message).then((reply) => continuing(message, sink, reply));
+}
+
+/** What goes on down the flow after `message` was sent to `sink` and answered `reply` (see sendAndContinue). */
+export function continuing(message: Message, sink: string, reply: Message | undefined): Message {
   if (!reply) return message.with({ meta: { route: sink } });
   return reply.with({ id: message.id, meta: { ...message.meta, route: sink } });
 }

@@ -1,5 +1,5 @@
 import type { StepRegistration } from '../../core/contracts.js';
-import { issueCounter, sendAndContinue, sinkAt, unusableStep } from '../shared.js';
+import { continuing, issueCounter, sinkAt, unusableStep } from '../shared.js';
 
 export type ToConfig = string;
 
@@ -17,7 +17,7 @@ const to: StepRegistration<ToConfig> = {
     const issues = issueCounter(ctx);
     const sink = sinkAt(config, [], ctx, issues.report);
     if (sink === undefined) return unusableStep('to');
-    return async (message, run) => [await sendAndContinue(message, sink, run)];
+    return (message, run) => run.send(sink, message).then((reply) => [continuing(message, sink, reply)]);
   },
 };
 
