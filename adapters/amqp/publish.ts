@@ -14,13 +14,17 @@ export type PublishOutcome =
   /** The channel (or its connection) closed before the confirm came. The message may or may not have arrived. */
   | { ok: false; reason: 'closed'; detail: string };
 
+/** An unconfirmed mandatory publish, which a basic.return may name. */
 interface Pending {
-  returned?: { replyCode: number; replyText: string };
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly messageId: string | undefined;
+  returned: { replyCode: number; replyText: string } | undefined;
 }
 
 interface ChannelState {
-  /** Unconfirmed mandatory publishes by exchange, routing key and message id, oldest first. */
-  pending: Map<string, Pending[]>;
+  /** Unconfirmed mandatory publishes, oldest first. */
+  pending: Pending[];
   /** Set while the channel's write buffer is full; later publishes wait for it. */
   drained: Promise<void> | undefined;
   /** How many times a publish found the buffer full (for tests and metrics). */
@@ -29,26 +33,34 @@ interface ChannelState {
 
 const states = new WeakMap<ConfirmChannel, ChannelState>();
 
-function returnKey(exchange: string, routingKey: string, messageId: string | undefined): string {
-  return `${exchange}\u0000${routingKey}\u0000${messageId ?? ''}`;
-}
+const OK: PublishOutcome = Object.freeze({ ok: true });
 
 function stateOf(ch: ConfirmChannel): ChannelState {
   let state = states.get(ch);
   if (!state) {
-    const created: ChannelState = { pending: new Map(), drained: undefined, drainWaits: 0 };
+    const created: ChannelState = { pending: [], drained: undefined, drainWaits: 0 };
     state = created;
     states.set(ch, created);
     // The broker sends basic.return before the ack of the same message, in publish order, so the oldest unconfirmed
-    // publish with the same exchange, routing key and message id is the one returned.
+    // publish with the same exchange, routing key and message id is the one returned. Returns are rare: a scan of
+    // the unconfirmed ones costs less than a lookup structure kept up for every publish.
     ch.on('return', (msg: AmqpMessage) => {
-      const key = returnKey(msg.fields.exchange, msg.fields.routingKey, msg.properties.messageId as string | undefined);
-      const list = created.pending.get(key);
-      const entry = list?.find((p) => !p.returned);
+      const { exchange, routingKey } = msg.fields;
+      const messageId = msg.properties.messageId as string | undefined;
+      const entry = created.pending.find((p) => !p.returned && p.exchange === exchange && p.routingKey === routingKey && p.messageId === messageId);
       if (entry) entry.returned = { replyCode: (msg.fields as { replyCode?: number }).replyCode ?? 312, replyText: (msg.fields as { replyText?: string }).replyText ?? 'NO_ROUTE' };
     });
   }
   return state;
+}
+
+/** Takes a confirmed (or failed) publish off the unconfirmed ones: confirms come in publish order, so mostly the first. */
+function forget(pending: Pending[], entry: Pending): void {
+  if (pending[0] === entry) pending.shift();
+  else {
+    const i = pending.indexOf(entry);
+    if (i >= 0) pending.splice(i, 1);
+  }
 }
 
 /** How many times publishes on this channel had to wait for 'drain'. */
@@ -70,38 +82,34 @@ export interface PublishCancel {
  * once). `onWritten` is called once the publish is on the channel, before its confirm: a publish made after that
  * reaches the broker after it.
  */
-export async function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, cancel?: PublishCancel, onWritten?: () => void): Promise<PublishOutcome> {
+export function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, cancel?: PublishCancel, onWritten?: () => void): Promise<PublishOutcome> {
   const state = stateOf(ch);
+  if (state.drained) return publishAfterDrain(state, ch, exchange, routingKey, body, options, cancel, onWritten);
+  if (cancel?.aborted) return Promise.reject(cancel.signal.reason as Error);
+  return publish(state, ch, exchange, routingKey, body, options, onWritten);
+}
+
+async function publishAfterDrain(state: ChannelState, ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, cancel?: PublishCancel, onWritten?: () => void): Promise<PublishOutcome> {
   while (state.drained) await abortable(state.drained, cancel?.signal);
   if (cancel?.aborted) cancel.signal.throwIfAborted();
+  return publish(state, ch, exchange, routingKey, body, options, onWritten);
+}
 
-  const entry: Pending = {};
-  const key = returnKey(exchange, routingKey, options.messageId);
-  if (options.mandatory) {
-    const list = state.pending.get(key);
-    if (list) list.push(entry);
-    else state.pending.set(key, [entry]);
-  }
-  const forget = (): void => {
-    const list = state.pending.get(key);
-    if (!list) return;
-    const i = list.indexOf(entry);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) state.pending.delete(key);
-  };
-
-  const confirmed = new Promise<PublishOutcome>((resolve) => {
+function publish(state: ChannelState, ch: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, onWritten?: () => void): Promise<PublishOutcome> {
+  const entry: Pending | undefined = options.mandatory ? { exchange, routingKey, messageId: options.messageId, returned: undefined } : undefined;
+  if (entry) state.pending.push(entry);
+  return new Promise<PublishOutcome>((resolve) => {
     let written: boolean;
     try {
       written = ch.publish(exchange, routingKey, body, options, (err: unknown) => {
-        forget();
-        if (!err) resolve(entry.returned ? { ok: false, reason: 'unroutable', ...entry.returned } : { ok: true });
+        if (entry) forget(state.pending, entry);
+        if (!err) resolve(entry?.returned ? { ok: false, reason: 'unroutable', ...entry.returned } : OK);
         else if (err instanceof Error && err.message === 'message nacked') resolve({ ok: false, reason: 'nacked' });
         else resolve({ ok: false, reason: 'closed', detail: err instanceof Error ? err.message : String(err) });
       });
     } catch (err) {
       // amqplib throws synchronously on a channel that has closed (IllegalOperationError).
-      forget();
+      if (entry) forget(state.pending, entry);
       resolve({ ok: false, reason: 'closed', detail: err instanceof Error ? err.message : String(err) });
       return;
     }
@@ -120,7 +128,6 @@ export async function publishConfirmed(ch: ConfirmChannel, exchange: string, rou
       });
     }
   });
-  return confirmed;
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

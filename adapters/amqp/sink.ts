@@ -102,14 +102,13 @@ export class AmqpSink implements Sink {
       headers,
     };
     if (correlationId) options.correlationId = correlationId;
-    const target = (): string => `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
 
     let ch = channel.current as ConfirmChannel | undefined;
     if (!ch) {
       try {
         ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
       } catch (err) {
-        throw this.#unavailable(`cannot publish to ${target()}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
+        throw this.#unavailable(`cannot publish to ${target(exchange, routingKey)}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
       }
     }
     if (!this.#exchange.constant && !isPredeclared(exchange) && !this.#known.has(exchange)) await this.#checkExchange(exchange, ctx);
@@ -118,19 +117,19 @@ export class AmqpSink implements Sink {
     try {
       outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx, ctx.issued);
     } catch (err) {
-      throw this.#unavailable(`no confirm from the broker for the publish to ${target()} before the flow's time ran out`, ctx, err);
+      throw this.#unavailable(`no confirm from the broker for the publish to ${target(exchange, routingKey)} before the flow's time ran out`, ctx, err);
     }
     if (outcome.ok) return undefined;
     const details = { exchange, routingKey, messageId: message.id };
     switch (outcome.reason) {
       case 'unroutable': {
-        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target()}`;
+        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target(exchange, routingKey)}`;
         throw this.#unroutable === 'retry' ? new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { details }) : new PermanentError('DOWNSTREAM_REJECTED', text, { details });
       }
       case 'nacked':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target()}`, { details });
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target(exchange, routingKey)}`, { details });
       case 'closed':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target()} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
+        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target(exchange, routingKey)} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
     }
   }
 
@@ -164,6 +163,11 @@ export class AmqpSink implements Sink {
     }
     return new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { cause });
   }
+}
+
+/** Where a publish went, for error texts. */
+function target(exchange: string, routingKey: string): string {
+  return `exchange "${exchange || '(default)'}" with routing key "${routingKey}"`;
 }
 
 export const sinkFactory: SinkFactory<AmqpSinkConfig> = {
