@@ -10,7 +10,7 @@ import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
 import { sinkSchema, type AmqpSinkConfig } from './config.js';
 import { acquireConnection, type ConnectionLease, type ConnectionSettings, type ManagedChannel } from './connection.js';
-import { drainWaits, publishConfirmed } from './publish.js';
+import { drainWaits, publishConfirmed, type PublishOutcome } from './publish.js';
 import { connectionSettings } from './settings.js';
 import { declareTopology, isPredeclared, sinkTopology, type Topology } from './topology.js';
 
@@ -80,17 +80,44 @@ export class AmqpSink implements Sink {
     return ch ? drainWaits(ch as ConfirmChannel) : 0;
   }
 
-  async send(message: Message, ctx: SendContext): Promise<undefined> {
+  /**
+   * The common case (constant exchange and routing key, no header templates, the channel up) publishes without an
+   * async call of its own: each is a suspended frame kept per message in flight.
+   */
+  send(message: Message, ctx: SendContext): Promise<undefined> {
     const channel = this.#channel;
-    if (!channel) throw hubError('FLOW_STOPPING', 'the AMQP sink is not started');
+    if (!channel) return Promise.reject(hubError('FLOW_STOPPING', 'the AMQP sink is not started'));
+    const ch = channel.current as ConfirmChannel | undefined;
+    if (!ch || !this.#exchange.constant || !this.#routingKey.constant || this.#headers.length > 0) return this.#renderAndSend(message, ctx, channel);
+    const headers = outboundHeaders(message.headers);
+    return this.#publish(ch, channel, this.#exchange.source, this.#routingKey.source, message, headers, ctx);
+  }
+
+  /** send, when the exchange or routing key or a header is a template to render, or the channel is not up yet. */
+  async #renderAndSend(message: Message, ctx: SendContext, channel: ManagedChannel): Promise<undefined> {
     // A constant is used as it is: each await is a turn of the event loop's microtask queue per message.
     const exchange = this.#exchange.constant ? this.#exchange.source : await this.#exchange.render(message);
     const routingKey = this.#routingKey.constant ? this.#routingKey.source : await this.#routingKey.render(message);
-    const contentType = message.contentType ?? 'application/octet-stream';
     const headers = outboundHeaders(message.headers);
+    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    let ch = channel.current as ConfirmChannel | undefined;
+    if (!ch) {
+      try {
+        ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
+      } catch (err) {
+        throw this.#unavailable(`cannot publish to ${target(exchange, routingKey)}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
+      }
+    }
+    if (!this.#exchange.constant && !isPredeclared(exchange) && !this.#known.has(exchange)) await this.#checkExchange(exchange, ctx);
+    return this.#publish(ch, channel, exchange, routingKey, message, headers, ctx);
+  }
+
+  /** Publishes with `headers` (the propagated ones and the configured ones) and settles as the broker did. */
+  #publish(ch: ConfirmChannel, channel: ManagedChannel, exchange: string, routingKey: string, message: Message, headers: Record<string, string>, ctx: SendContext): Promise<undefined> {
+    const contentType = message.contentType ?? 'application/octet-stream';
+    // Set after the configured headers, which may not name them (RESERVED_HEADERS).
     headers[MESSAGE_ID_HEADER] = message.id;
     headers['content-type'] = contentType;
-    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
     const correlationId = headers['correlation-id'];
     const options: Options.Publish = {
       persistent: this.#persistent,
@@ -102,35 +129,15 @@ export class AmqpSink implements Sink {
       headers,
     };
     if (correlationId) options.correlationId = correlationId;
-
-    let ch = channel.current as ConfirmChannel | undefined;
-    if (!ch) {
-      try {
-        ch = (await channel.whenReady(ctx.signal)) as ConfirmChannel;
-      } catch (err) {
-        throw this.#unavailable(`cannot publish to ${target(exchange, routingKey)}: AMQP broker ${this.#lease?.connection.target ?? ''} not reachable (${channel.reason}) within the flow's time`, ctx, err);
-      }
-    }
-    if (!this.#exchange.constant && !isPredeclared(exchange) && !this.#known.has(exchange)) await this.#checkExchange(exchange, ctx);
-
-    let outcome;
-    try {
-      outcome = await publishConfirmed(ch, exchange, routingKey, message.body, options, ctx, ctx.issued);
-    } catch (err) {
-      throw this.#unavailable(`no confirm from the broker for the publish to ${target(exchange, routingKey)} before the flow's time ran out`, ctx, err);
-    }
-    if (outcome.ok) return undefined;
-    const details = { exchange, routingKey, messageId: message.id };
-    switch (outcome.reason) {
-      case 'unroutable': {
-        const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target(exchange, routingKey)}`;
-        throw this.#unroutable === 'retry' ? new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { details }) : new PermanentError('DOWNSTREAM_REJECTED', text, { details });
-      }
-      case 'nacked':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target(exchange, routingKey)}`, { details });
-      case 'closed':
-        throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target(exchange, routingKey)} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
-    }
+    return publishConfirmed(ch, exchange, routingKey, message.body, options, ctx, ctx.issued).then(
+      (outcome) => {
+        if (outcome.ok) return undefined;
+        throw failure(outcome, exchange, routingKey, message, this.#unroutable, channel);
+      },
+      (err: unknown) => {
+        throw this.#unavailable(`no confirm from the broker for the publish to ${target(exchange, routingKey)} before the flow's time ran out`, ctx, err);
+      },
+    );
   }
 
   /**
@@ -162,6 +169,21 @@ export class AmqpSink implements Sink {
       if (reason?.name !== 'TimeoutError' && reason !== undefined) return hubError('FLOW_STOPPING', `${text}; the hub is stopping`, { cause });
     }
     return new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { cause });
+  }
+}
+
+/** The error of a publish the broker did not confirm. */
+function failure(outcome: Exclude<PublishOutcome, { ok: true }>, exchange: string, routingKey: string, message: Message, unroutable: 'reject' | 'retry', channel: ManagedChannel): HubError {
+  const details = { exchange, routingKey, messageId: message.id };
+  switch (outcome.reason) {
+    case 'unroutable': {
+      const text = `the broker could not route the message to any queue (${outcome.replyCode} ${outcome.replyText}): ${target(exchange, routingKey)}`;
+      return unroutable === 'retry' ? new RetryableError('DOWNSTREAM_UNAVAILABLE', text, { details }) : new PermanentError('DOWNSTREAM_REJECTED', text, { details });
+    }
+    case 'nacked':
+      return new RetryableError('DOWNSTREAM_UNAVAILABLE', `the broker nacked the publish to ${target(exchange, routingKey)}`, { details });
+    case 'closed':
+      return new RetryableError('DOWNSTREAM_UNAVAILABLE', `the channel closed before the broker confirmed the publish to ${target(exchange, routingKey)} (${channel.reason})`, { details: { ...details, detail: outcome.detail } });
   }
 }
 
