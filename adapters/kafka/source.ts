@@ -9,6 +9,7 @@ import { Message, type MessageMeta } from '../../src/core/message.js';
 import { propagated, textHeaders, upstreamId } from '../../src/core/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
+import { OrderedWindow, type Outcome } from './window.js';
 
 /** The Kafka source config; source.schema.json is its source of truth (a test keeps the two in step). */
 export interface KafkaSourceConfig extends KafkaConnectionConfig {
@@ -56,7 +57,6 @@ const COMMIT_SPACING_MS = 50;
 /** How long `stop` waits for deliveries still in flight (the runner already waited for its own in-flight messages). */
 const STOP_GRACE_MS = 3_000;
 
-type Outcome = 'done' | 'retry' | 'stopped';
 
 /** One kafkajs consumer's life: replaced by a new one after a crash kafkajs does not recover from. */
 interface Generation {
@@ -105,14 +105,14 @@ export class KafkaSource implements Source {
   #lastSign = 0;
   #stopping: AbortController | undefined;
   #supervisor: Promise<void> | undefined;
-  /** Deliveries handed to the flow and not settled yet. */
+  /** Deliveries handed to the flow and not settled yet (unordered), and ordered batches not done yet. */
   readonly #deliveries = new Set<Promise<unknown>>();
   /** Records that failed retryably: their message id and attempt, kept across redeliveries. */
   readonly #retries = new Map<string, { id: string; attempt: number }>();
   /** Records the flow refused whose dead-lettering failed: on redelivery they go straight to the dead-letter topic. */
   readonly #dead = new Map<string, HubError>();
   readonly #deadIds = new Map<string, string>();
-  /** Wakes the deliveries waiting for the flow when the source stops (an abort listener each would be hundreds). */
+  /** Wakes the deliveries and batches waiting for the flow when the source stops (an abort listener each would be hundreds). */
   readonly #onStop = new Set<() => void>();
   #slotsFree: number;
   readonly #slotWaiters: (() => void)[] = [];
@@ -243,7 +243,7 @@ export class KafkaSource implements Source {
           autoCommit: false,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: this.#ordered ? Math.min(this.#maxInFlight, 64) : Math.min(this.#maxInFlight, 16),
-          eachBatch: (payload) => (this.#ordered ? this.#orderedBatch(generation, payload) : this.#unorderedBatch(generation, payload)),
+          eachBatch: (payload) => (this.#ordered ? this.#tracked(this.#orderedBatch(generation, payload)) : this.#unorderedBatch(generation, payload)),
         });
         return;
       } catch (err) {
@@ -279,55 +279,66 @@ export class KafkaSource implements Source {
    */
   async #orderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
-    const window: { record: KafkaMessage; outcome: Promise<Outcome> }[] = [];
-    let broken = false;
+    const window = new OrderedWindow();
+    this.#onStop.add(window.stop);
+    if (this.#stopped) window.stop();
     const beat = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatMs);
     try {
       for (const record of batch.messages) {
-        if (broken || !isRunning() || isStale() || generation.closed || this.#stopped) break;
-        if (this.#slotsFree > 0 && !this.#stopped) this.#slotsFree--;
+        if (window.broken || !isRunning() || isStale() || generation.closed || this.#stopped) break;
+        if (this.#slotsFree > 0) this.#slotsFree--;
         else await this.#takeSlot(heartbeat);
-        if (broken || generation.closed || this.#stopped) {
+        if (window.broken || generation.closed || this.#stopped) {
           this.#giveSlot();
           break;
         }
         const offset = BigInt(record.offset);
         offsets.begin(offset);
-        let onIssued: () => void = () => {};
-        const issued = new Promise<void>((resolve) => (onIssued = resolve));
+        const place = window.add(record);
         // A record given to the flow again goes alone: the flow then applies its own retries to it.
-        const pipelined = this.#retries.size === 0 || !this.#retries.has(`${batch.topic}/${batch.partition}/${record.offset}`);
-        const outcome = this.#handle(batch.topic, batch.partition, record, pipelined ? onIssued : undefined).then((o) => {
+        const pipelined = this.#retries.size === 0 || !this.#retries.has(recordKey(batch.topic, batch.partition, record.offset));
+        void this.#offer(batch.topic, batch.partition, record, pipelined ? window.issued : undefined).then((outcome) => {
           this.#giveSlot();
-          onIssued();
-          // A settled record behind one that did not settle is rewound below; until then, the one that did not
-          // is still in flight, so no commit passes it.
-          if (o === 'done') {
+          // Once the batch is over, the partition is fetched again from its first record that did not settle.
+          if (window.closed) return;
+          if (outcome === 'done') {
             offsets.settle(offset);
             this.#commitSoon(generation);
-          } else broken = true;
-          return o;
+          }
+          window.settle(place, outcome);
         });
-        window.push({ record, outcome });
-        await issued;
+        const issued = window.untilIssued(place);
+        if (issued) await issued;
       }
-      const outcomes = await Promise.all(window.map((w) => w.outcome));
-      const first = outcomes.findIndex((o) => o !== 'done');
+      const settled = window.untilSettled();
+      if (settled) await settled;
+      // Stopping: what the flow settles within the grace is committed on the way out.
+      if (window.unsettled > 0) await Promise.race([window.untilSettled(true), sleep(STOP_GRACE_MS)]);
+      window.closed = true;
+      const first = window.firstUnsettled();
       if (first === -1) {
-        const last = window.at(-1);
-        if (last) resolveOffset(last.record.offset);
+        const last = window.records.at(-1);
+        if (last) resolveOffset(last.offset);
         return;
       }
       // Not resolved from here, so kafkajs fetches this record again once the partition resumes.
-      const held = window[first]!.record;
-      if (first > 0) resolveOffset(window[first - 1]!.record.offset);
+      const held = window.records[first]!;
+      if (first > 0) resolveOffset(window.records[first - 1]!.offset);
       offsets.rewind(BigInt(held.offset));
-      if (outcomes[first] === 'stopped') return;
+      if (window.outcomes[first] !== 'retry') return;
       const resume = pause();
       setTimeout(resume, this.#retryWait(batch.topic, batch.partition, held.offset)).unref();
     } finally {
+      window.closed = true;
+      this.#onStop.delete(window.stop);
       clearInterval(beat);
     }
+  }
+
+  /** Keeps an ordered batch among #deliveries until it ends, so that `stop` waits for it (its grace at most). */
+  #tracked(batch: Promise<void>): Promise<void> {
+    this.#deliveries.add(batch);
+    return batch.finally(() => this.#deliveries.delete(batch));
   }
 
   async #unorderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -376,58 +387,45 @@ export class KafkaSource implements Source {
     }
   }
 
-  /** Delivers one record; a refused one goes to the dead-letter topic. Never throws. */
-  async #handle(topic: string, partition: number, record: KafkaMessage, onIssued?: () => void): Promise<Outcome> {
-    const key = `${topic}/${partition}/${record.offset}`;
-    const signal = this.#stopping!.signal;
-    // Most records were never refused nor retried: no lookups then.
-    let refused = this.#dead.size === 0 ? undefined : this.#dead.get(key);
-    if (!refused) {
-      const retry = this.#retries.size === 0 ? undefined : this.#retries.get(key);
-      const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
-      const delivery = this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined);
-      this.#deliveries.add(delivery);
-      try {
-        // One promise for "settled or stopped" (a race of derived promises would be four more per record).
-        const result = await new Promise<'done' | 'stopped'>((resolve, reject) => {
-          const wake = (): void => resolve('stopped');
-          if (this.#stopped) wake();
-          else this.#onStop.add(wake);
-          delivery.then(
-            () => {
-              this.#onStop.delete(wake);
-              this.#deliveries.delete(delivery);
-              resolve('done');
-            },
-            (err: unknown) => {
-              this.#onStop.delete(wake);
-              this.#deliveries.delete(delivery);
-              reject(err);
-            },
-          );
-        });
-        if (result === 'stopped') {
-          // Wait (briefly) for the flow: a message it settles is committed on the way out.
-          const late = await Promise.race([delivery.then(() => 'done' as const, () => 'failed' as const), sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
-          return late === 'done' ? 'done' : 'stopped';
-        }
-        if (retry) this.#retries.delete(key);
-        return 'done';
-      } catch (err) {
-        const e = toHubError(err);
-        if (e.retryable) {
-          const attempt = (retry?.attempt ?? 1) + 1;
-          this.#retries.set(key, { id: message.id, attempt });
-          const level = attempt === 2 ? 'warn' : 'info';
-          this.#logger[level]({ messageId: message.id, topic, partition, offset: record.offset, code: e.code, attempt }, `the flow could not take the record at ${key} yet (${e.code}); it is delivered again after a backoff`);
-          return signal.aborted ? 'stopped' : 'retry';
-        }
-        refused = e;
-        this.#retries.delete(key);
-        this.#dead.set(key, e);
-        this.#deadIds.set(key, message.id);
-      }
+  /**
+   * Hands one record to the flow and resolves with how that ended; never rejects. A refused record goes to the
+   * dead-letter topic; one refused before whose dead-lettering failed goes there straight away.
+   */
+  #offer(topic: string, partition: number, record: KafkaMessage, onIssued?: () => void): Promise<Outcome> {
+    // Most records were never refused nor retried: no key, no lookups then.
+    const key = this.#dead.size === 0 && this.#retries.size === 0 ? undefined : recordKey(topic, partition, record.offset);
+    const refused = key === undefined ? undefined : this.#dead.get(key);
+    if (refused) return this.#deadLetterHeld(topic, partition, record, refused);
+    const retry = key === undefined ? undefined : this.#retries.get(key);
+    const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
+    return this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined).then(
+      () => {
+        if (retry) this.#retries.delete(key!);
+        return 'done' as const;
+      },
+      (err: unknown) => this.#notTaken(topic, partition, record, message.id, retry?.attempt ?? 1, err),
+    );
+  }
+
+  /** The flow did not take a record: retried after a backoff, or (refused) written to the dead-letter topic. */
+  #notTaken(topic: string, partition: number, record: KafkaMessage, messageId: string, attempt: number, err: unknown): Promise<Outcome> | Outcome {
+    const key = recordKey(topic, partition, record.offset);
+    const e = toHubError(err);
+    if (e.retryable) {
+      this.#retries.set(key, { id: messageId, attempt: attempt + 1 });
+      const level = attempt === 1 ? 'warn' : 'info';
+      this.#logger[level]({ messageId, topic, partition, offset: record.offset, code: e.code, attempt: attempt + 1 }, `the flow could not take the record at ${key} yet (${e.code}); it is delivered again after a backoff`);
+      return this.#stopped ? 'stopped' : 'retry';
     }
+    this.#retries.delete(key);
+    this.#dead.set(key, e);
+    this.#deadIds.set(key, messageId);
+    return this.#deadLetterHeld(topic, partition, record, e);
+  }
+
+  /** Writes a refused record to the dead-letter topic; held (tried again later) while that fails. */
+  async #deadLetterHeld(topic: string, partition: number, record: KafkaMessage, refused: HubError): Promise<Outcome> {
+    const key = recordKey(topic, partition, record.offset);
     try {
       await this.#deadLetter(topic, partition, record, refused, this.#deadIds.get(key));
       this.#dead.delete(key);
@@ -435,7 +433,29 @@ export class KafkaSource implements Source {
       return 'done';
     } catch (err) {
       this.#logger.error({ topic, partition, offset: record.offset, code: refused.code, err }, `cannot write the refused record at ${key} to its dead-letter topic (${(err as Error).message}); it is held and tried again`);
-      return signal.aborted ? 'stopped' : 'retry';
+      return this.#stopped ? 'stopped' : 'retry';
+    }
+  }
+
+  /**
+   * #offer for records delivered each on its own (unordered): resolves 'stopped' when the source stops first, after
+   * a short wait for the flow, so a message it settles meanwhile is committed on the way out.
+   */
+  async #handle(topic: string, partition: number, record: KafkaMessage): Promise<Outcome> {
+    const offered = this.#offer(topic, partition, record);
+    this.#deliveries.add(offered);
+    let wake: () => void = () => {};
+    const stopped = new Promise<'stopped'>((resolve) => (wake = () => resolve('stopped')));
+    if (this.#stopped) wake();
+    else this.#onStop.add(wake);
+    try {
+      const outcome = await Promise.race([offered, stopped]);
+      if (outcome !== 'stopped' || !this.#stopped) return outcome;
+      const late = await Promise.race([offered, sleep(STOP_GRACE_MS).then(() => 'stopped' as const)]);
+      return late === 'done' ? 'done' : 'stopped';
+    } finally {
+      this.#onStop.delete(wake);
+      this.#deliveries.delete(offered);
     }
   }
 
@@ -549,7 +569,7 @@ export class KafkaSource implements Source {
   }
 
   #retryWait(topic: string, partition: number, offset: string): number {
-    const attempt = this.#retries.get(`${topic}/${partition}/${offset}`)?.attempt ?? 2;
+    const attempt = this.#retries.get(recordKey(topic, partition, offset))?.attempt ?? 2;
     return backoffMs(attempt - 1, this.#retryInitialMs, this.#retryMaxMs);
   }
 
@@ -584,6 +604,11 @@ function whenAborted(signal: AbortSignal): { promise: Promise<'stopped'>; dispos
     dispose = () => signal.removeEventListener('abort', on);
   });
   return { promise, dispose };
+}
+
+/** The key of a record in #retries, #dead and #deadIds. */
+function recordKey(topic: string, partition: number, offset: string): string {
+  return `${topic}/${partition}/${offset}`;
 }
 
 function splitKey(key: string): [string, number] {
