@@ -14,8 +14,14 @@ import { drainWaits, publishConfirmed, type PublishOutcome } from './publish.js'
 import { connectionSettings } from './settings.js';
 import { declareTopology, isPredeclared, sinkTopology, type Topology } from './topology.js';
 
-/** Headers the sink sets itself; a config that names one is reported. */
+/**
+ * Headers a config may not name: the content type and the message id are AMQP properties of their own
+ * (contentType, messageId), set by the sink.
+ */
 const RESERVED_HEADERS = new Set(['content-type', MESSAGE_ID_HEADER]);
+
+/** The correlation id travels as the correlationId property, not as a header as well. */
+const CORRELATION_HEADER = 'correlation-id';
 
 export class AmqpSink implements Sink {
   readonly #settings: ConnectionSettings;
@@ -89,7 +95,7 @@ export class AmqpSink implements Sink {
     if (!channel) return Promise.reject(hubError('FLOW_STOPPING', 'the AMQP sink is not started'));
     const ch = channel.current as ConfirmChannel | undefined;
     if (!ch || !this.#exchange.constant || !this.#routingKey.constant || this.#headers.length > 0) return this.#renderAndSend(message, ctx, channel);
-    const headers = outboundHeaders(message.headers);
+    const headers = outboundHeaders(message.headers, CORRELATION_HEADER);
     return this.#publish(ch, channel, this.#exchange.source, this.#routingKey.source, message, headers, ctx);
   }
 
@@ -98,7 +104,7 @@ export class AmqpSink implements Sink {
     // A constant is used as it is: each await is a turn of the event loop's microtask queue per message.
     const exchange = this.#exchange.constant ? this.#exchange.source : await this.#exchange.render(message);
     const routingKey = this.#routingKey.constant ? this.#routingKey.source : await this.#routingKey.render(message);
-    const headers = outboundHeaders(message.headers);
+    const headers = outboundHeaders(message.headers, CORRELATION_HEADER);
     for (const [name, template] of this.#headers) headers[name] = await template.render(message);
     let ch = channel.current as ConfirmChannel | undefined;
     if (!ch) {
@@ -112,13 +118,16 @@ export class AmqpSink implements Sink {
     return this.#publish(ch, channel, exchange, routingKey, message, headers, ctx);
   }
 
-  /** Publishes with `headers` (the propagated ones and the configured ones) and settles as the broker did. */
+  /**
+   * Publishes with `headers` (the propagated ones but the correlation id, and the configured ones) and settles as
+   * the broker did. The message id, correlation id and content type go in AMQP's own properties, which every AMQP
+   * client reads (and the hub's AMQP source takes them from), not in headers as well: each header costs its
+   * encoding and decoding on every hop.
+   */
   #publish(ch: ConfirmChannel, channel: ManagedChannel, exchange: string, routingKey: string, message: Message, headers: Record<string, string>, ctx: SendContext): Promise<undefined> {
     const contentType = message.contentType ?? 'application/octet-stream';
-    // Set after the configured headers, which may not name them (RESERVED_HEADERS).
-    headers[MESSAGE_ID_HEADER] = message.id;
-    headers['content-type'] = contentType;
-    const correlationId = headers['correlation-id'];
+    // A configured correlation-id header is kept as a header too, and wins.
+    const correlationId = headers[CORRELATION_HEADER] ?? message.headers[CORRELATION_HEADER];
     const options: Options.Publish = {
       persistent: this.#persistent,
       mandatory: this.#mandatory,

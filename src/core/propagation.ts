@@ -67,12 +67,13 @@ const HOP_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
 
 /**
  * The headers of a message to put on an outbound request or record: the propagated ones (correlation, trace) and
- * whatever the flow set (set_headers, or a source's kept headers), less the transport's own hop headers. Sinks set
- * the content type themselves, from the message.
+ * whatever the flow set (set_headers, or a source's kept headers), less the transport's own hop headers and
+ * `except` (one the transport carries in a field of its own). Sinks set the content type themselves, from the
+ * message.
  */
-export function outboundHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+export function outboundHeaders(headers: Readonly<Record<string, string>>, except?: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name in headers) if (Object.prototype.hasOwnProperty.call(headers, name) && !HOP_HEADERS.has(name)) out[name] = headers[name]!;
+  for (const name in headers) if (Object.prototype.hasOwnProperty.call(headers, name) && !HOP_HEADERS.has(name) && name !== except) out[name] = headers[name]!;
   return out;
 }
 

@@ -82,6 +82,10 @@ export const amqpDriver: Driver = {
       if (!m) return;
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(m.properties.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
+      // What AMQP carries in properties of its own, as a consumer reads it (the hub's AMQP source does the same).
+      if (typeof m.properties.messageId === 'string') headers['x-message-id'] ??= m.properties.messageId;
+      if (typeof m.properties.correlationId === 'string') headers['correlation-id'] ??= m.properties.correlationId;
+      if (typeof m.properties.contentType === 'string') headers['content-type'] ??= m.properties.contentType;
       received.push({ body: m.content.toString('utf8'), headers });
       ch.ack(m);
     });
