@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { DeliverOptions, FlowResult, HubLimits, SendContext, Sink, StepContext } from '../core/contracts.js';
@@ -131,6 +132,10 @@ class MessageContext implements StepContext, SendContext {
   readonly #sender: Sender;
   readonly #deduper: Deduper;
   readonly issued: (() => void) | undefined;
+  /** The runner's own, for the run of the steps: the message's trail, and a replay's resume point and context. */
+  trail: MessageTrail | undefined = undefined;
+  resume = 0;
+  replay: MessageContext | undefined = undefined;
 
   constructor(
     readonly flow: string,
@@ -669,46 +674,99 @@ export class FlowRunner {
     }
   };
 
-  async #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
+  #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
     if (target.sink !== undefined) return this.#straightToSink(target.sink, input, cancel, trail);
     const send = this.#sender;
     // A replay is an operator's decision: dedupe steps let it through.
     const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : this.#deduper;
     const ctx = this.#context(input, cancel, send, dedupe, lane);
+    ctx.trail = trail;
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
-    const resume = target.startAt ?? 0;
-    const replayCtx =
-      resume > 0 ? this.#context(input, cancel, (sink, message, c) => (this.def.sinks.get(sink)?.requestReply ? send(sink, message, c) : Promise.resolve(undefined)), dedupe, lane) : undefined;
-    const steps = this.def.steps;
-    let current = [input];
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
-      const stepCtx = i < resume ? replayCtx! : ctx;
-      let next: Message[] = [];
-      for (let j = 0; j < current.length; j++) {
-        const span = this.#tracing.step(i);
-        const clock = performance.now();
-        try {
-          const out = await (span ? this.#tracing.within(span, () => step.run(current[j]!, stepCtx)) : step.run(current[j]!, stepCtx));
-          // One message in (the common case): its step's array is the next step's input as it is.
-          if (current.length === 1) next = out;
-          else for (const m of out) next.push(m);
-        } catch (err) {
-          const e = toHubError(err);
-          e.step ??= step.label;
-          if (span) failSpan(span, e);
-          throw e;
-        } finally {
-          span?.end();
-          this.#metrics?.steps[i]!.observe((performance.now() - clock) / 1000);
-        }
-      }
-      trail?.note({ type: 'step', at: now(), step: step.label });
-      current = next;
-      if (current.length === 0) break;
+    if (target.startAt !== undefined && target.startAt > 0) {
+      ctx.resume = target.startAt;
+      ctx.replay = this.#context(input, cancel, (sink, message, c) => (this.def.sinks.get(sink)?.requestReply ? send(sink, message, c) : Promise.resolve(undefined)), dedupe, lane);
     }
-    const { expression, status } = this.def.reply;
-    return expression || status !== undefined ? this.#replies(current) : current;
+    try {
+      const out = this.#stepsFrom(0, [input], ctx);
+      return Array.isArray(out) ? Promise.resolve(out) : out;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Runs the steps from step `i` on `current`, the messages step i - 1 put out. One message goes through a step
+   * with no async frame of its own (a suspended frame per message in flight is what the garbage collector copies),
+   * and through a step that answers at once without a turn of the microtask queue; several (after a split) go
+   * through #stepEach.
+   */
+  #stepsFrom(i: number, current: Message[], ctx: MessageContext): Message[] | Promise<Message[]> {
+    const steps = this.def.steps;
+    for (; ; i++) {
+      if (i === steps.length || current.length === 0) {
+        const { expression, status } = this.def.reply;
+        return expression || status !== undefined ? this.#replies(current) : current;
+      }
+      if (current.length > 1) return this.#stepEach(i, current, ctx);
+      const out = this.#step(i, current[0]!, ctx);
+      if (!Array.isArray(out)) {
+        const at = i;
+        return out.then((next) => {
+          ctx.trail?.note({ type: 'step', at: now(), step: steps[at]!.label });
+          return this.#stepsFrom(at + 1, next, ctx);
+        });
+      }
+      ctx.trail?.note({ type: 'step', at: now(), step: steps[i]!.label });
+      current = out;
+    }
+  }
+
+  /** Step `i` for each of several messages, one after the other, then the steps after it. */
+  async #stepEach(i: number, current: Message[], ctx: MessageContext): Promise<Message[]> {
+    const next: Message[] = [];
+    for (const message of current) for (const m of await this.#step(i, message, ctx)) next.push(m);
+    ctx.trail?.note({ type: 'step', at: now(), step: this.def.steps[i]!.label });
+    return this.#stepsFrom(i + 1, next, ctx);
+  }
+
+  /** Step `i` on one message: its span and duration; a failure (thrown or rejected) names the step. */
+  #step(i: number, message: Message, ctx: MessageContext): Message[] | Promise<Message[]> {
+    const step = this.def.steps[i]!;
+    const stepCtx = i < ctx.resume ? ctx.replay! : ctx;
+    const span = this.#tracing.step(i);
+    const clock = performance.now();
+    let out: Message[] | Promise<Message[]>;
+    try {
+      out = span ? this.#tracing.within(span, () => step.run(message, stepCtx)) : step.run(message, stepCtx);
+    } catch (err) {
+      throw this.#stepFailed(i, span, clock, err);
+    }
+    if (Array.isArray(out)) {
+      this.#stepEnded(i, span, clock);
+      return out;
+    }
+    return out.then(
+      (next) => {
+        this.#stepEnded(i, span, clock);
+        return next;
+      },
+      (err: unknown) => {
+        throw this.#stepFailed(i, span, clock, err);
+      },
+    );
+  }
+
+  #stepEnded(i: number, span: Span | undefined, clock: number): void {
+    span?.end();
+    this.#metrics?.steps[i]!.observe((performance.now() - clock) / 1000);
+  }
+
+  #stepFailed(i: number, span: Span | undefined, clock: number, err: unknown): HubError {
+    const e = toHubError(err);
+    e.step ??= this.def.steps[i]!.label;
+    if (span) failSpan(span, e);
+    this.#stepEnded(i, span, clock);
+    return e;
   }
 
   /** A replay straight to one sink of the flow, skipping the steps. */
