@@ -420,28 +420,20 @@ export class FlowRunner {
     const span = this.#tracing.message(message);
     const started = Date.now();
     const clock = performance.now();
-    const attempt = message.meta.attempt ?? 1;
     let trail: MessageTrail | undefined;
     /** Delivered or parked: the dedupe keys it passed are kept; handed back to its source or caller: given up. */
     let settled = false;
     try {
       if (this.#journal) {
-        try {
-          if (how.recorded) trail = MessageTrail.resume(this.#journal, this.def.journal, trailSubject(message));
-          else {
-            const begun = MessageTrail.begin(this.#journal, this.def.journal, trailSubject(message), attempt);
-            trail = begun instanceof MessageTrail ? begun : await begun;
-          }
-        } catch (err) {
-          throw journalUnavailable(err, 'record the message');
-        }
+        const begun = this.#begin(message, how);
+        trail = begun instanceof MessageTrail ? begun : await begun;
       }
       // The bulkhead by hand rather than bulkhead.run: one async call less per message.
       if (!this.#bulkhead.tryEnter()) await this.#bulkhead.enter();
       let replies: Message[];
       const run = this.#track();
       try {
-        replies = await this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true);
+        replies = await (this.#tracing.untraced(span) ? run.race(this.#runSteps(message, run, trail, how.target, how.lane)) : this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true));
       } finally {
         this.#untrack(run);
         this.#bulkhead.leave();
@@ -453,38 +445,60 @@ export class FlowRunner {
       this.#metrics?.delivered.inc();
       this.#metrics?.deliveredIn.observe((performance.now() - clock) / 1000);
       if (trail) {
-        const written = this.#record(trail, { type: 'delivered', at: now(), attempt });
+        const written = this.#record(trail, { type: 'delivered', at: now(), attempt: message.meta.attempt ?? 1 });
         if (written) await written;
       }
       if (how.target) this.#notify(message, 'delivered');
       return { replies };
     } catch (err) {
-      const e = this.#failed(message, err);
-      this.#metrics?.failedIn.observe((performance.now() - clock) / 1000);
-      if (span) failSpan(span, e);
-      if (!trail) throw e;
-      // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller. A
-      // pipelined message that failed after its write was issued goes back to its source, to keep the order.
-      if ((NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) || (how.lane?.issued && e.retryable)) {
-        if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
-        throw e;
-      }
-      if (!how.park) {
-        // The caller gets the error. Its own bad input (a client fault) is recorded only when the message has a
-        // record already (`all`): otherwise anyone could fill the journal with malformed requests.
-        if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
-        throw e;
-      }
-      // Under the message's span: a dead-letter sink's call is its child, and the dead letter carries the trace.
-      const parked = await this.#tracing.within(span, () => this.#park(trail!, message, e, attempt), true);
+      const parked = await this.#notDelivered(message, err, how, trail, span, clock);
       settled = true;
-      span?.setAttribute('hub.outcome', parked);
-      return { replies: [], parked };
+      return parked;
     } finally {
       span?.end();
       if (this.#taken.has(message)) await this.#settleKeys(message, settled);
       this.#leave();
     }
+  }
+
+  /** The message's record in the journal, begun (or resumed: a replay booked with its safety retry). */
+  #begin(message: Message, how: Handling): MessageTrail | Promise<MessageTrail> {
+    const journal = this.#journal!;
+    try {
+      if (how.recorded) return MessageTrail.resume(journal, this.def.journal, trailSubject(message));
+      const begun = MessageTrail.begin(journal, this.def.journal, trailSubject(message), message.meta.attempt ?? 1);
+      return begun instanceof MessageTrail ? begun : begun.catch((err: unknown) => Promise.reject(journalUnavailable(err, 'record the message')));
+    } catch (err) {
+      throw journalUnavailable(err, 'record the message');
+    }
+  }
+
+  /**
+   * #handle's failure: parked in the journal (resolves with the outcome), or handed back to the source or caller
+   * (rejects with the error), as ARCHITECTURE.md says. Apart from #handle, whose frame each message in flight keeps.
+   */
+  async #notDelivered(message: Message, err: unknown, how: Handling, trail: MessageTrail | undefined, span: Span | undefined, clock: number): Promise<FlowResult> {
+    const e = this.#failed(message, err);
+    const attempt = message.meta.attempt ?? 1;
+    this.#metrics?.failedIn.observe((performance.now() - clock) / 1000);
+    if (span) failSpan(span, e);
+    if (!trail) throw e;
+    // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller. A
+    // pipelined message that failed after its write was issued goes back to its source, to keep the order.
+    if ((NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) || (how.lane?.issued && e.retryable)) {
+      if (trail.recorded) await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
+      throw e;
+    }
+    if (!how.park) {
+      // The caller gets the error. Its own bad input (a client fault) is recorded only when the message has a
+      // record already (`all`): otherwise anyone could fill the journal with malformed requests.
+      if (trail.recorded || e.spec.fault !== 'client') await this.#record(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) });
+      throw e;
+    }
+    // Under the message's span: a dead-letter sink's call is its child, and the dead letter carries the trace.
+    const parked = await this.#tracing.within(span, () => this.#park(trail, message, e, attempt), true);
+    span?.setAttribute('hub.outcome', parked);
+    return { replies: [], parked };
   }
 
   /**

@@ -117,6 +117,11 @@ export class FlowTracing {
     return span;
   }
 
+  /** True when a message without `span` runs as it is: within(span, fn, true) would only call fn (no closure needed). */
+  untraced(span: Span | undefined): boolean {
+    return !span && !trace.getSpan(context.active());
+  }
+
   /**
    * Runs `fn` with `span` active, so the spans it starts (and the sinks it calls) are its children. A message's
    * span (`root`) starts from an empty context: whatever was active where the bulkhead let it run (another
