@@ -57,7 +57,6 @@ const COMMIT_SPACING_MS = 50;
 /** How long `stop` waits for deliveries still in flight (the runner already waited for its own in-flight messages). */
 const STOP_GRACE_MS = 3_000;
 
-
 /** One kafkajs consumer's life: replaced by a new one after a crash kafkajs does not recover from. */
 interface Generation {
   consumer: Consumer;
@@ -301,11 +300,11 @@ export class KafkaSource implements Source {
           this.#giveSlot();
           // Once the batch is over, the partition is fetched again from its first record that did not settle.
           if (window.closed) return;
+          window.settle(place, outcome);
           if (outcome === 'done') {
             offsets.settle(offset);
             this.#commitSoon(generation);
           }
-          window.settle(place, outcome);
         });
         const issued = window.untilIssued(place);
         if (issued) await issued;
