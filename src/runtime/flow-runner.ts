@@ -822,17 +822,25 @@ export class FlowRunner {
   #send(sinkName: string, message: Message, ctx: MessageContext): Promise<Message | undefined> {
     const sink = this.def.sinks.get(sinkName);
     if (!sink) return Promise.reject(hubError('INTERNAL', `flow has no sink named "${sinkName}"`));
-    const first = this.#attempt(sinkName, sink.instance, message, ctx, 1);
-    return this.def.retry.attempts > 1 ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink.instance, message, ctx)) : first;
+    const retries = this.def.retry.attempts > 1;
+    const breaker = this.#breakers.get(sinkName);
+    // Without a breaker, the first call's own failure handler goes on to the retries: no `then` of its own for them.
+    if (!breaker) return this.#call(sinkName, sink.instance, message, ctx, retries);
+    const first = breaker.call(() => this.#call(sinkName, sink.instance, message, ctx, false));
+    return retries ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink.instance, message, ctx)) : first;
   }
 
   #retrySend(failure: unknown, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
     const lane = ctx.lane;
+    const breaker = this.#breakers.get(sinkName);
     return retryAfter(
       failure,
       this.def.retry,
       ctx,
-      (attempt) => this.#attempt(sinkName, sink, message, ctx, attempt),
+      (attempt) => {
+        const tried = message.with({ meta: { attempt } });
+        return breaker ? breaker.call(() => this.#call(sinkName, sink, tried, ctx, false)) : this.#call(sinkName, sink, tried, ctx, false);
+      },
       (err, attempt, wait) => {
         this.#metrics?.sinkRetries.inc();
         ctx.logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
@@ -842,18 +850,11 @@ export class FlowRunner {
     );
   }
 
-  /** Try number `attempt` of a send, through the sink's circuit breaker when the hub owns one. */
-  #attempt(sinkName: string, sink: Sink, message: Message, ctx: MessageContext, attempt: number): Promise<Message | undefined> {
-    const breaker = this.#breakers.get(sinkName);
-    const tried = attempt === 1 ? message : message.with({ meta: { attempt } });
-    return breaker ? breaker.call(() => this.#call(sinkName, sink, tried, ctx)) : this.#call(sinkName, sink, tried, ctx);
-  }
-
   /**
    * One call of a sink (one attempt): its span, whose context the message carries to the next hop, and its metrics.
-   * Rejects with a HubError.
+   * Rejects with a HubError; or, with `retry` (a first call that no breaker watches), goes on to the retries.
    */
-  #call(sinkName: string, sink: Sink, message: Message, ctx: SendContext): Promise<Message | undefined> {
+  #call(sinkName: string, sink: Sink, message: Message, ctx: MessageContext, retry: boolean): Promise<Message | undefined> {
     const span = this.#tracing.sink(sinkName, message.meta.attempt ?? 1);
     const metrics = this.#metrics?.sinks.get(sinkName);
     const clock = performance.now();
@@ -878,6 +879,7 @@ export class FlowRunner {
           span.end();
         }
         metrics?.duration.observe((performance.now() - clock) / 1000);
+        if (retry) return this.#retrySend(e, sinkName, sink, message, ctx);
         throw e;
       },
     );
