@@ -2,11 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { hubError } from '../core/errors.js';
 import { Bulkhead } from './bulkhead.js';
 import { Cancellation } from './cancellation.js';
-import { backoffMs, retryAfter, withRetry } from './retry.js';
+import type { RetryPolicy } from '../config/load-flows.js';
+import { backoffMs, retryAfter } from './retry.js';
 
 const policy = { attempts: 4, backoff: 'exponential' as const, initialMs: 1, maxMs: 4 };
 
-describe('withRetry', () => {
+/** A first try, then retryAfter: as the runner sends. */
+function withRetry<T>(p: RetryPolicy, cancel: Cancellation, work: (attempt: number) => Promise<T>): Promise<T> {
+  return work(1).catch((err: unknown) => retryAfter(err, p, cancel, work));
+}
+
+describe('retryAfter', () => {
   it('tries a retryable failure exactly `attempts` times', async () => {
     let calls = 0;
     await expect(

@@ -16,27 +16,10 @@ export interface Abortable {
 }
 
 /**
- * Runs `work` up to `policy.attempts` times while it fails with a retryable error, waiting between tries.
- * Permanent errors, an open circuit (CIRCUIT_OPEN), an aborted signal and `giveUp()` returning true end it at once.
- * The error thrown is the last one, as a HubError with `details.attempts` recorded by the caller's log.
- */
-export async function withRetry<T>(
-  policy: RetryPolicy,
-  cancel: Abortable,
-  work: (attempt: number) => Promise<T>,
-  onRetry?: (err: HubError, attempt: number, waitMs: number) => void,
-  giveUp?: () => boolean,
-): Promise<T> {
-  try {
-    return await work(1);
-  } catch (err) {
-    return retryAfter(err, policy, cancel, work, onRetry, giveUp);
-  }
-}
-
-/**
- * withRetry once try 1 has failed with `failure`: for a caller that makes the first try itself, so that the
- * common case (it succeeds) makes none of the loop's closures.
+ * Retries `work` after its first try (which the caller made itself, so that the common case, a first try that
+ * succeeds, makes none of this loop's closures) failed with `failure`: tries 2 up to `policy.attempts` while it fails
+ * with a retryable error, waiting between tries. Permanent errors, an open circuit (CIRCUIT_OPEN), an aborted signal
+ * and `giveUp()` returning true end it at once. The error thrown is the last one, as a HubError.
  */
 export async function retryAfter<T>(
   failure: unknown,
