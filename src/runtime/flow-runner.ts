@@ -225,6 +225,8 @@ export class FlowRunner {
   /** How a message's context sends: through #send with the flow's retry policy. */
   readonly #sender: Sender = (sink, message, ctx) => this.#send(sink, message, ctx);
   readonly #deduper: Deduper = (input, key, ttlMs) => this.#dedupe(input, key, ttlMs);
+  /** How the steps before a replay's resume point send: one-way sinks already have the message. */
+  readonly #replaySender: Sender = (sink, message, ctx) => (this.def.sinks.get(sink)?.requestReply ? this.#send(sink, message, ctx) : Promise.resolve(undefined));
 
   constructor(
     readonly def: FlowDefinition,
@@ -418,7 +420,6 @@ export class FlowRunner {
     this.#metrics?.received.inc();
     this.#metrics?.inFlight.inc();
     const span = this.#tracing.message(message);
-    const started = Date.now();
     const clock = performance.now();
     let trail: MessageTrail | undefined;
     /** Delivered or parked: the dedupe keys it passed are kept; handed back to its source or caller: given up. */
@@ -433,17 +434,17 @@ export class FlowRunner {
       let replies: Message[];
       const run = this.#track();
       try {
-        replies = await (this.#tracing.untraced(span) ? run.race(this.#runSteps(message, run, trail, how.target, how.lane)) : this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true));
+        replies = await this.#run(message, run, trail, how, span);
       } finally {
         this.#untrack(run);
         this.#bulkhead.leave();
       }
       settled = true;
       this.stats.completed++;
-      const done = Date.now();
-      this.meter.record(done - started, done);
+      const tookMs = performance.now() - clock;
+      this.meter.record(tookMs);
       this.#metrics?.delivered.inc();
-      this.#metrics?.deliveredIn.observe((performance.now() - clock) / 1000);
+      this.#metrics?.deliveredIn.observe(tookMs / 1000);
       if (trail) {
         const written = this.#record(trail, { type: 'delivered', at: now(), attempt: message.meta.attempt ?? 1 });
         if (written) await written;
@@ -459,6 +460,15 @@ export class FlowRunner {
       if (this.#taken.has(message)) await this.#settleKeys(message, settled);
       this.#leave();
     }
+  }
+
+  /**
+   * The message's steps, cut short by `run`, under the message's span. Apart from #handle: a closure there would
+   * make each call of it allocate the variables it captures, traced or not.
+   */
+  #run(message: Message, run: Cancellation, trail: MessageTrail | undefined, how: Handling, span: Span | undefined): Promise<Message[]> {
+    if (this.#tracing.untraced(span)) return run.race(this.#runSteps(message, run, trail, how.target, how.lane));
+    return this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true);
   }
 
   /** The message's record in the journal, begun (or resumed: a replay booked with its safety retry). */
@@ -698,7 +708,7 @@ export class FlowRunner {
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     if (target.startAt !== undefined && target.startAt > 0) {
       ctx.resume = target.startAt;
-      ctx.replay = this.#context(input, cancel, (sink, message, c) => (this.def.sinks.get(sink)?.requestReply ? send(sink, message, c) : Promise.resolve(undefined)), dedupe, lane);
+      ctx.replay = this.#context(input, cancel, this.#replaySender, dedupe, lane);
     }
     try {
       const out = this.#stepsFrom(0, [input], ctx);
@@ -826,8 +836,13 @@ export class FlowRunner {
     const breaker = this.#breakers.get(sinkName);
     // Without a breaker, the first call's own failure handler goes on to the retries: no `then` of its own for them.
     if (!breaker) return this.#call(sinkName, sink.instance, message, ctx, retries);
-    const first = breaker.call(() => this.#call(sinkName, sink.instance, message, ctx, false));
-    return retries ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink.instance, message, ctx)) : first;
+    return this.#sendThrough(breaker, retries, sinkName, sink.instance, message, ctx);
+  }
+
+  /** #send through the sink's circuit breaker, which sees each try on its own. */
+  #sendThrough(breaker: CircuitBreaker, retries: boolean, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
+    const first = breaker.call(() => this.#call(sinkName, sink, message, ctx, false));
+    return retries ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink, message, ctx)) : first;
   }
 
   #retrySend(failure: unknown, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
