@@ -2,7 +2,7 @@ import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type
 import type { Logger } from 'pino';
 import { isoAt, isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
-import type { AdapterContext, Source, SourceContext } from '../../src/core/contracts.js';
+import type { AdapterContext, DeliverOptions, Source, SourceContext } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
@@ -116,6 +116,7 @@ export class KafkaSource implements Source {
   #slotsFree: number;
   readonly #slotWaiters: (() => void)[] = [];
   readonly #keepHeaders: string[];
+  readonly #sources = new Map<string, string>();
 
   constructor(config: KafkaSourceConfig, ctx: AdapterContext) {
     this.#options = kafkaOptions(config, ctx);
@@ -296,7 +297,7 @@ export class KafkaSource implements Source {
         const place = window.add(record);
         // A record given to the flow again goes alone: the flow then applies its own retries to it.
         const pipelined = this.#retries.size === 0 || !this.#retries.has(recordKey(batch.topic, batch.partition, record.offset));
-        void this.#offer(batch.topic, batch.partition, record, pipelined ? window.issued : undefined).then((outcome) => {
+        void this.#offer(batch.topic, batch.partition, record, pipelined ? window.pipelined : undefined).then((outcome) => {
           this.#giveSlot();
           // Once the batch is over, the partition is fetched again from its first record that did not settle.
           if (window.closed) return;
@@ -390,14 +391,14 @@ export class KafkaSource implements Source {
    * Hands one record to the flow and resolves with how that ended; never rejects. A refused record goes to the
    * dead-letter topic; one refused before whose dead-lettering failed goes there straight away.
    */
-  #offer(topic: string, partition: number, record: KafkaMessage, onIssued?: () => void): Promise<Outcome> {
+  #offer(topic: string, partition: number, record: KafkaMessage, options?: DeliverOptions): Promise<Outcome> {
     // Most records were never refused nor retried: no key, no lookups then.
     const key = this.#dead.size === 0 && this.#retries.size === 0 ? undefined : recordKey(topic, partition, record.offset);
     const refused = key === undefined ? undefined : this.#dead.get(key);
     if (refused) return this.#deadLetterHeld(topic, partition, record, refused);
     const retry = key === undefined ? undefined : this.#retries.get(key);
     const message = this.#toMessage(topic, partition, record, retry?.id ?? newId(), retry?.attempt ?? 1);
-    return this.#ctx!.deliver(message, onIssued ? { onIssued } : undefined).then(
+    return this.#ctx!.deliver(message, options).then(
       () => {
         if (retry) this.#retries.delete(key!);
         return 'done' as const;
@@ -458,6 +459,13 @@ export class KafkaSource implements Source {
     }
   }
 
+  /** `kafka:<topic>`, made once per topic. */
+  #sourceOf(topic: string): string {
+    let label = this.#sources.get(topic);
+    if (label === undefined) this.#sources.set(topic, (label = `kafka:${topic}`));
+    return label;
+  }
+
   #toMessage(topic: string, partition: number, record: KafkaMessage, id: string, attempt: number): Message {
     const raw = textHeaders(record.headers ?? {});
     // textHeaders made the names lower case and the values text already.
@@ -468,7 +476,7 @@ export class KafkaSource implements Source {
     const timestamp = Number(record.timestamp);
     const meta: MessageMeta = {
       flow: this.#ctx!.flow,
-      source: `kafka:${topic}`,
+      source: this.#sourceOf(topic),
       receivedAt: isoNow(),
       // The flow's attempt is its own (durable retries count it); how often the source gave this record to the
       // flow before is a fact of the transport.

@@ -38,6 +38,9 @@ export class OrderedWindow {
     if (this.#wants === this.#lastIssued) this.#resume();
   };
 
+  /** What every pipelined record of the window is delivered with (one object for them all). */
+  readonly pipelined = { onIssued: this.issued };
+
   /** Ends the current wait and any later one at once (the source stops). */
   readonly stop = (): void => {
     this.stopped = true;
