@@ -13,7 +13,16 @@ import type { Message } from './message.js';
 export interface CompiledExpression {
   readonly source: string;
   evaluate(message: Message, extra?: Record<string, unknown>): Promise<unknown>;
+  /**
+   * The result at once when the synchronous fast path answers for this message, else LATER (then `evaluate`
+   * answers): for steps on every message's way, which then need no promise. Throws what `evaluate` would reject
+   * with for a body that is not JSON.
+   */
+  now(message: Message, extra?: Record<string, unknown>): unknown;
 }
+
+/** CompiledExpression.now's answer when only `evaluate` can tell. */
+export const LATER: unique symbol = Symbol('later');
 
 /**
  * Compiles an expression, reporting a syntax error at `path` (with the offset into the expression) rather than
@@ -29,20 +38,24 @@ export function compileExpression(source: string, path: (string | number)[], rep
     return undefined;
   }
   const fast = compileFast(expr.ast());
+  const now = (message: Message, extra?: Record<string, unknown>): unknown => {
+    if (!fast) return LATER;
+    const input = message.json();
+    try {
+      return fast(input, { headers: message.headers, meta: message.meta, id: message.id, ...extra });
+    } catch {
+      // Outside the fast subset for this message: jsonata answers, with its result or its error.
+      return LATER;
+    }
+  };
   return {
     source,
+    now,
     async evaluate(message, extra) {
-      const input = message.json();
-      const bindings = { headers: message.headers, meta: message.meta, id: message.id, ...extra };
-      if (fast) {
-        try {
-          return fast(input, bindings);
-        } catch {
-          // Outside the fast subset for this message: jsonata answers, with its result or its error.
-        }
-      }
+      const answer = now(message, extra);
+      if (answer !== LATER) return answer;
       try {
-        return await expr.evaluate(input, bindings);
+        return await expr.evaluate(message.json(), { headers: message.headers, meta: message.meta, id: message.id, ...extra });
       } catch (err) {
         if (err instanceof PermanentError) throw err;
         const e = err as { message?: string; code?: string };

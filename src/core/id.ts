@@ -8,10 +8,16 @@ import { encodeTime } from 'ulid';
  * cheaper per id, which shows at tens of thousands of messages a second.
  */
 const ENCODING = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CODES = Array.from(ENCODING, (c) => c.charCodeAt(0));
 const pool = Buffer.alloc(4096);
 let next = pool.length;
 let timeMs = -1;
 let timePart = '';
+
+/** The character of the pool's byte at `at`: 256 is a multiple of 32, so every character stays equally likely. */
+function code(at: number): number {
+  return CODES[pool[at]! & 31]!;
+}
 
 export function newId(): string {
   const now = Date.now();
@@ -23,8 +29,11 @@ export function newId(): string {
     randomFillSync(pool);
     next = 0;
   }
-  let id = timePart;
-  // 256 is a multiple of 32, so every character stays equally likely.
-  for (let i = 0; i < 16; i++) id += ENCODING[pool[next++]! & 31];
-  return id;
+  const p = next;
+  next += 16;
+  // One string of the 16 characters (appending them one by one made a string per character).
+  return (
+    timePart +
+    String.fromCharCode(code(p), code(p + 1), code(p + 2), code(p + 3), code(p + 4), code(p + 5), code(p + 6), code(p + 7), code(p + 8), code(p + 9), code(p + 10), code(p + 11), code(p + 12), code(p + 13), code(p + 14), code(p + 15))
+  );
 }

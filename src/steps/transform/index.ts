@@ -1,4 +1,6 @@
 import type { StepRegistration } from '../../core/contracts.js';
+import { LATER } from '../../core/expression.js';
+import type { Message } from '../../core/message.js';
 import { expressionAt, issueCounter, objectConfig, producedNothing, unusableStep } from '../shared.js';
 
 export interface TransformConfig {
@@ -29,12 +31,14 @@ const transform: StepRegistration<TransformConfig> = {
     const expr = expressionAt(objectConfig(config, issues.report).jsonata, ['jsonata'], issues.report, { required: true });
     if (!expr || issues.errors) return unusableStep('transform');
 
-    return async (message) => {
-      const value = await expr.evaluate(message);
-      if (value === undefined) {
-        throw producedNothing(expr, 'make it yield the new body for every message');
-      }
+    const transformed = (message: Message, value: unknown): Message[] => {
+      if (value === undefined) throw producedNothing(expr, 'make it yield the new body for every message');
       return [message.with({ value })];
+    };
+    // The fast path answers at once: no promise, no turn of the microtask queue.
+    return (message) => {
+      const value = expr.now(message);
+      return value === LATER ? expr.evaluate(message).then((later) => transformed(message, later)) : transformed(message, value);
     };
   },
 };

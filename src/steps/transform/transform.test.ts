@@ -15,6 +15,17 @@ describe('transform', () => {
     expect(message.json()).toEqual({ orderId: 'A1', lines: [{ qty: 2, price: 5 }, { qty: 1, price: 3 }] });
   });
 
+  it('answers at once (no promise) when the fast path can, and through jsonata otherwise, alike', async () => {
+    const message = jsonMessage({ a: 2, xs: [3, 1, 2] });
+    const fast = build(transform, { jsonata: '{ "b": a * 2 }' }).step(message, runContext());
+    expect(Array.isArray(fast)).toBe(true);
+    expect((fast as { json(): unknown }[])[0]!.json()).toEqual({ b: 4 });
+    // $sort is outside the fast subset: jsonata answers, later.
+    const slow = build(transform, { jsonata: '{ "b": $sort(xs) }' }).step(message, runContext());
+    expect(slow).toBeInstanceOf(Promise);
+    expect((await slow)[0]!.json()).toEqual({ b: [1, 2, 3] });
+  });
+
   it('fails TRANSFORM_FAILED when the expression produces nothing', async () => {
     const { step } = build(transform, { jsonata: 'missing.field' });
     await expect(async () => step(jsonMessage({ a: 1 }), runContext())).rejects.toMatchObject({ code: 'TRANSFORM_FAILED', retryable: false, message: expect.stringContaining('produced nothing') });
