@@ -113,23 +113,47 @@ export class KafkaSink implements Sink {
     return this.#connected;
   }
 
-  async send(message: Message, ctx: SendContext): Promise<undefined> {
-    if (!this.#producer) throw hubError('FLOW_STOPPING', 'the Kafka sink is not started');
+  /**
+   * The common case (a constant topic, no templates, the producer connected) queues the record without an async
+   * call of its own: an async function that returns a promise costs its frame and extra turns per message.
+   */
+  send(message: Message, ctx: SendContext): Promise<undefined> {
+    if (!this.#producer) return Promise.reject(hubError('FLOW_STOPPING', 'the Kafka sink is not started'));
+    if (!this.#topic.constant || this.#headers.length > 0 || this.#key || !this.#connected) return this.#renderAndSend(message, ctx);
+    return this.#enqueue(this.#topic.source, this.#record(message, this.#headersOf(message)), ctx);
+  }
+
+  /** send, when the topic, key or a header is a template to render, or the producer is not connected yet. */
+  async #renderAndSend(message: Message, ctx: SendContext): Promise<undefined> {
     // A constant topic was checked with the config, and needs no await (a microtask turn per message).
     const topic = this.#topic.constant ? this.#topic.source : await this.#topic.render(message);
     if (!this.#topic.constant && !TOPIC_NAME.test(topic)) {
       throw new PermanentError('DOWNSTREAM_REJECTED', `the Kafka sink's topic "${topic}" is not a valid topic name`, { details: { topic, template: this.#topic.source } });
     }
+    const headers = this.#headersOf(message);
+    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    const record = this.#record(message, headers);
+    if (this.#key) record.key = await this.#key.render(message);
+    if (!this.#connected) await this.#waitConnected(ctx.signal);
+    return this.#enqueue(topic, record, ctx);
+  }
+
+  #headersOf(message: Message): IHeaders {
     const headers: IHeaders = outboundHeaders(message.headers);
     headers[MESSAGE_ID_HEADER] = message.id;
     if (message.contentType) headers['content-type'] = message.contentType;
-    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
-    const record: KafkaRecord = { value: message.body, headers };
-    if (this.#key) record.key = await this.#key.render(message);
-    if (this.#partition !== undefined) record.partition = this.#partition;
+    return headers;
+  }
 
-    if (!this.#connected) await this.#waitConnected(ctx.signal);
-    if (ctx.aborted) throw abortError(ctx.signal, topic);
+  #record(message: Message, headers: IHeaders): KafkaRecord {
+    const record: KafkaRecord = { value: message.body, headers };
+    if (this.#partition !== undefined) record.partition = this.#partition;
+    return record;
+  }
+
+  /** Queues the record for the next request; settles when that request is answered. */
+  #enqueue(topic: string, record: KafkaRecord, ctx: SendContext): Promise<undefined> {
+    if (ctx.aborted) return Promise.reject(abortError(ctx.signal, topic));
     return new Promise<undefined>((resolve, reject) => {
       // No abort listener per record (costly at this rate): the flow settles a message it gave up on by itself, and
       // #flush drops a record whose flow gave up before it was taken into a request.
