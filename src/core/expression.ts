@@ -24,6 +24,11 @@ export interface CompiledExpression {
 /** CompiledExpression.now's answer when only `evaluate` can tell. */
 export const LATER: unique symbol = Symbol('later');
 
+/** What an expression sees besides the body: `$headers`, `$meta`, `$id`, and the caller's `extra`. */
+function bindings(message: Message, extra?: Record<string, unknown>): Record<string, unknown> {
+  return { headers: message.headers, meta: message.meta, id: message.id, ...extra };
+}
+
 /**
  * Compiles an expression, reporting a syntax error at `path` (with the offset into the expression) rather than
  * throwing. Returns undefined when it does not compile.
@@ -42,7 +47,7 @@ export function compileExpression(source: string, path: (string | number)[], rep
     if (!fast) return LATER;
     const input = message.json();
     try {
-      return fast(input, { headers: message.headers, meta: message.meta, id: message.id, ...extra });
+      return fast(input, bindings(message, extra));
     } catch {
       // Outside the fast subset for this message: jsonata answers, with its result or its error.
       return LATER;
@@ -55,7 +60,7 @@ export function compileExpression(source: string, path: (string | number)[], rep
       const answer = now(message, extra);
       if (answer !== LATER) return answer;
       try {
-        return await expr.evaluate(message.json(), { headers: message.headers, meta: message.meta, id: message.id, ...extra });
+        return await expr.evaluate(message.json(), bindings(message, extra));
       } catch (err) {
         if (err instanceof PermanentError) throw err;
         const e = err as { message?: string; code?: string };

@@ -80,6 +80,9 @@ class Lane {
   };
 }
 
+/** How a durable retry's run is handled by #run: from the first step, not pipelined. */
+const RETRY_RUN: Handling = { park: true };
+
 /** Failures that are the hub's condition, not the message's: never parked; the source keeps the message. */
 const NOT_PARKED = new Set(['FLOW_STOPPING', 'FLOW_OVERLOADED', 'JOURNAL_UNAVAILABLE']);
 
@@ -538,7 +541,7 @@ export class FlowRunner {
       await this.#bulkhead.run(async () => {
         const run = this.#track();
         try {
-          return await this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail)), true);
+          return await this.#run(message, run, trail, RETRY_RUN, span);
         } finally {
           this.#untrack(run);
         }
@@ -735,7 +738,7 @@ export class FlowRunner {
       const out = this.#step(i, current[0]!, ctx, true);
       // A promise: the steps after this one run on from it.
       if (!Array.isArray(out)) return out;
-      ctx.trail?.note({ type: 'step', at: now(), step: steps[i]!.label });
+      this.#noteStep(i, ctx);
       current = out;
     }
   }
@@ -749,8 +752,12 @@ export class FlowRunner {
 
   /** After step `i`: its trail event, then the steps after it. */
   #onward(i: number, next: Message[], ctx: MessageContext): Message[] | Promise<Message[]> {
-    ctx.trail?.note({ type: 'step', at: now(), step: this.def.steps[i]!.label });
+    this.#noteStep(i, ctx);
     return this.#stepsFrom(i + 1, next, ctx);
+  }
+
+  #noteStep(i: number, ctx: MessageContext): void {
+    ctx.trail?.note({ type: 'step', at: now(), step: this.def.steps[i]!.label });
   }
 
   /**
@@ -841,7 +848,7 @@ export class FlowRunner {
 
   /** #send through the sink's circuit breaker, which sees each try on its own. */
   #sendThrough(breaker: CircuitBreaker, retries: boolean, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
-    const first = breaker.call(() => this.#call(sinkName, sink, message, ctx, false));
+    const first = this.#callOnce(breaker, sinkName, sink, message, ctx);
     return retries ? first.then(undefined, (err: unknown) => this.#retrySend(err, sinkName, sink, message, ctx)) : first;
   }
 
@@ -852,10 +859,7 @@ export class FlowRunner {
       failure,
       this.def.retry,
       ctx,
-      (attempt) => {
-        const tried = message.with({ meta: { attempt } });
-        return breaker ? breaker.call(() => this.#call(sinkName, sink, tried, ctx, false)) : this.#call(sinkName, sink, tried, ctx, false);
-      },
+      (attempt) => this.#callOnce(breaker, sinkName, sink, message.with({ meta: { attempt } }), ctx),
       (err, attempt, wait) => {
         this.#metrics?.sinkRetries.inc();
         ctx.logger.info({ sink: sinkName, code: err.code, attempt, waitMs: wait }, `sink "${sinkName}" failed (${err.message}); retrying`);
@@ -863,6 +867,11 @@ export class FlowRunner {
       // Once a pipelined write is out, messages behind it may be written too: retrying it here would pass them.
       lane ? () => lane.issued : undefined,
     );
+  }
+
+  /** One try of a send, through the sink's circuit breaker when it has one. */
+  #callOnce(breaker: CircuitBreaker | undefined, sinkName: string, sink: Sink, message: Message, ctx: MessageContext): Promise<Message | undefined> {
+    return breaker ? breaker.call(() => this.#call(sinkName, sink, message, ctx, false)) : this.#call(sinkName, sink, message, ctx, false);
   }
 
   /**
