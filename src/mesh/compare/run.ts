@@ -15,7 +15,7 @@ import { ProcSampler, readProc } from './proc-stats.js';
 import { ProcessSet } from './processes.js';
 import type { ProgressSink } from './progress.js';
 import { blastRadius, REPORT_VERSION, type CompareReport, type PhaseId, type PhaseInfo, type StyleResult } from './report.js';
-import { round1 } from './samples.js';
+import { round1, round2 } from './samples.js';
 
 export interface CompareOptions {
   plan: LoadPlan;
@@ -173,7 +173,7 @@ export async function runComparison(options: CompareOptions): Promise<CompareRep
           flows: t.results(active),
           processes: deployment.processes.map((p, j) => {
             const u = usage.get(deployment.style)![j]!;
-            return { name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round1(u.cpuSeconds), cpuPercent: round1((u.cpuSeconds / Math.max(t.seconds, 0.001)) * 100), peakRssMb: round1(u.peakRssBytes / 1024 / 1024) };
+            return { name: p.name, pid: p.process.pid, flows: p.flows, cpuSeconds: round2(u.cpuSeconds), cpuPercent: round1((u.cpuSeconds / Math.max(t.seconds, 0.001)) * 100), peakRssMb: round1(u.peakRssBytes / 1024 / 1024) };
           }),
         });
       }

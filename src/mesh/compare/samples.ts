@@ -66,3 +66,8 @@ export interface LatencySummary {
 export function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
+
+/** To the hundredth: CPU seconds, which /proc counts in ticks of 10 ms (a short phase's few ticks survive it). */
+export function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
