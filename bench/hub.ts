@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { builtinRegistry } from '../src/builtins.js';
 import { defaultHubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { deleteRedisJournal } from '../src/journal/redis.js';
 import { SETTINGS, uniqueName, until } from './common.js';
 

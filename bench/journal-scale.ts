@@ -24,7 +24,7 @@ import { PROJECT_ROOT } from '../src/config/paths.js';
 import type { ErrorInfo, Journal, MessageInput, TimelineEvent } from '../src/journal/contract.js';
 import { openEmbeddedJournal } from '../src/journal/embedded.js';
 import { deleteRedisJournal, openRedisJournal } from '../src/journal/redis.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { fmt, median, uniqueName } from './common.js';
 
 const TARGET_MS = 300;

@@ -20,10 +20,10 @@ import { isoNow } from '../src/core/clock.js';
 import type { AdapterRegistration, SourceContext } from '../src/core/contracts.js';
 import { newId } from '../src/core/id.js';
 import { Message } from '../src/core/message.js';
-import { inboundHeaders, MESSAGE_ID_HEADER, outboundHeaders } from '../src/core/propagation.js';
+import { inboundHeaders, MESSAGE_ID_HEADER, outboundHeaders } from '../src/kit/propagation.js';
 import { defaultHubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { orderBody, TRANSFORM_JSONATA, transformOrder } from './common.js';
 
 const N = Number(process.env.MICRO_N ?? 200_000);

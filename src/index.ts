@@ -24,8 +24,8 @@ export { ERROR_CODES, HubError, PermanentError, RetryableError, hubError, toHubE
 export { Message, type MessageMeta, type MessageInit } from './core/message.js';
 export { newId } from './core/id.js';
 export { parseJson, parseXml, buildXml, checkXml } from './core/codec.js';
-export { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate } from './core/expression.js';
-export { inboundHeaders, outboundHeaders, PROPAGATED_HEADERS } from './core/propagation.js';
+export { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate } from './kit/expression.js';
+export { inboundHeaders, outboundHeaders, PROPAGATED_HEADERS } from './kit/propagation.js';
 export { toMs, durationSchema } from './core/duration.js';
 export { Registry } from './core/registry.js';
 export { builtinRegistry } from './builtins.js';

@@ -11,7 +11,7 @@ import { builtinRegistry } from '../src/builtins.js';
 import { defaultHubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import { REPORT_SCHEMA, type CompareReport } from '../src/mesh/compare/report.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { HUB_BIN, runHub } from './support/processes.js';
 
 // hub compare for real: the built CLI runs flows/compare hub style and mesh style (real hub processes, the real

@@ -6,11 +6,11 @@ import { pino } from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-support.js';
-import { hashPassword } from '../src/admin/password.js';
+import { hashPassword } from '../src/kit/password.js';
 import { builtinRegistry } from '../src/builtins.js';
 import { defaultHubConfig, type HubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { Downstream } from './support/downstream.js';
 
 // The admin console in a real browser (Debian's Chromium, driven by playwright-core; scripts/chromium.sh installs it)

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-support.js';
 import { builtinRegistry } from '../src/builtins.js';
 import { defaultHubConfig } from '../src/config/hub-config.js';
-import { Hub } from '../src/runtime/hub.js';
+import { Hub } from '../src/hub.js';
 import { Downstream } from './support/downstream.js';
 
 // errors.dead_letter.sink with a real AMQP queue behind it: a message the REST service rejects (400, permanent) is

@@ -5,9 +5,9 @@
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
 import type { AdapterContext, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import { HubError, hubError, PermanentError, RetryableError, type ConfigIssue } from '../../src/core/errors.js';
-import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import type { Message } from '../../src/core/message.js';
-import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
 import { sinkSchema, type AmqpSinkConfig } from './config.js';
 import { acquireConnection, type ConnectionLease, type ConnectionSettings, type ManagedChannel } from './connection.js';
 import { drainWaits, publishConfirmed, type PublishOutcome } from './publish.js';

@@ -20,7 +20,7 @@ import { newId } from '../../src/core/id.js';
 import type { AdapterContext, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toHubError, type ConfigIssue, type HubError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
-import { inboundHeaders, MESSAGE_ID_HEADER } from '../../src/core/propagation.js';
+import { inboundHeaders, MESSAGE_ID_HEADER } from '../../src/kit/propagation.js';
 import { DEFAULTS, sourceSchema, type AmqpSourceConfig } from './config.js';
 import { ChannelAcks } from './acks.js';
 import { acquireConnection, type ConnectionLease, type ConnectionSettings, type ManagedChannel } from './connection.js';

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { builtinRegistry } from '../../src/builtins.js';
 import { defaultHubConfig } from '../../src/config/hub-config.js';
-import { Hub } from '../../src/runtime/hub.js';
+import { Hub } from '../../src/hub.js';
 import { Broker, BROKER_URL } from '../amqp/test-support.js';
 import { ROOT, TestKafka, unique, waitFor } from './test-support.js';
 

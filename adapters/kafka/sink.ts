@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import type { AdapterContext, SendContext, Sink } from '../../src/core/contracts.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { HubError, hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
-import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import type { Message } from '../../src/core/message.js';
-import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 
 /** The Kafka sink config; sink.schema.json is its source of truth (a test keeps the two in step). */

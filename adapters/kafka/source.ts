@@ -6,7 +6,7 @@ import type { AdapterContext, DeliverOptions, Source, SourceContext } from '../.
 import { durationOption, type Duration } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
-import { propagated, textHeaders, upstreamId } from '../../src/core/propagation.js';
+import { propagated, textHeaders, upstreamId } from '../../src/kit/propagation.js';
 import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
 import { PartitionOffsets } from './offsets.js';
 import { OrderedWindow, type Outcome } from './window.js';

@@ -1,2 +1,2 @@
 // The REST source's problem+json lives in core, shared with the admin API.
-export * from '../../src/core/problem.js';
+export * from '../../src/kit/problem.js';

@@ -4,10 +4,10 @@ import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/cor
 import type { ConfigIssue } from '../../src/core/errors.js';
 import { hubError, PermanentError, RetryableError, toHubError, type HubError } from '../../src/core/errors.js';
 import { durationOption, type Duration } from '../../src/core/duration.js';
-import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/core/expression.js';
+import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
-import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
-import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
+import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/kit/http-client.js';
 import type { HttpMethod } from './source.js';
 
 export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
@@ -43,7 +43,7 @@ export class RestSink implements Sink {
   readonly #body: SinkBody;
   readonly #expect: SinkExpect;
   readonly #limits: HubLimits;
-  /** This sink's hold on the process-wide keep-alive pool (src/runtime/http-client.ts). */
+  /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
   readonly #pool = new AgentLease();
 
   constructor(config: RestSinkConfig, ctx: AdapterContext) {

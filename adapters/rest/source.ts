@@ -4,8 +4,8 @@ import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
 import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
-import { httpRouteKey } from '../../src/core/http-route.js';
-import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
+import { httpRouteKey } from '../../src/kit/http-route.js';
+import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -7,7 +7,7 @@
  */
 import { checkXml } from '../../src/core/codec.js';
 import { ERROR_CODES, PermanentError, type HubError } from '../../src/core/errors.js';
-import { callerDetail } from '../../src/core/http-route.js';
+import { callerDetail } from '../../src/kit/http-route.js';
 import { attribute, child, escapeXml, innerXml, outerXml, parseTree, textOf, XmlTreeError, type XmlElement } from './xml-tree.js';
 
 export type SoapVersion = '1.1' | '1.2';

@@ -11,7 +11,7 @@ import { builtinRegistry } from '../../src/builtins.js';
 import { defaultHubConfig } from '../../src/config/hub-config.js';
 import { loadFlows } from '../../src/config/load-flows.js';
 import { MessageSchemas } from '../../src/config/schema-validator.js';
-import { Hub } from '../../src/runtime/hub.js';
+import { Hub } from '../../src/hub.js';
 import { startLegacyErp, type LegacyErp } from '../../sim/legacy-erp.js';
 import { LIMITS, logger, ROOT } from './test-support.js';
 

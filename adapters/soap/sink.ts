@@ -11,8 +11,8 @@ import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '
 import { durationOption } from '../../src/core/duration.js';
 import { hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
-import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/core/propagation.js';
-import { AgentLease, readLimited, redactUrl, transportError } from '../../src/runtime/http-client.js';
+import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
+import { AgentLease, readLimited, redactUrl, transportError } from '../../src/kit/http-client.js';
 import { sinkSchema, type SoapSinkConfig } from './config.js';
 import { buildEnvelope, contentTypeFor, parseEnvelope, parseFault, payloadXml, SOAP11_CONTENT_TYPE, SOAP12_CONTENT_TYPE, type ParsedEnvelope, type SoapVersion } from './envelope.js';
 import { buildSecurityHeader } from './wsse.js';
@@ -25,7 +25,7 @@ export class SoapSink implements Sink {
   readonly #limits: HubLimits;
   /** The config's URL as errors and logs show it: no credentials, no query. */
   readonly #where: string;
-  /** This sink's hold on the process-wide keep-alive pool (src/runtime/http-client.ts). */
+  /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
   readonly #pool = new AgentLease();
 
   constructor(config: SoapSinkConfig, ctx: AdapterContext) {

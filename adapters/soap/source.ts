@@ -13,9 +13,9 @@ import { buildXml, checkXml } from '../../src/core/codec.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
-import { httpRouteKey, normalizePath, routePath } from '../../src/core/http-route.js';
+import { httpRouteKey, normalizePath, routePath } from '../../src/kit/http-route.js';
 import { Message } from '../../src/core/message.js';
-import { inboundHeaders, upstreamId } from '../../src/core/propagation.js';
+import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
 import { operationsOf, sourceSchema, type SoapSourceConfig } from './config.js';
 import {
   buildEnvelope,

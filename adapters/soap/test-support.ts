@@ -10,7 +10,7 @@ import { request } from 'undici';
 import type { AdapterContext, FlowResult, HubLimits } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
 import type { Message } from '../../src/core/message.js';
-import { createHttpServer } from '../../src/runtime/http-server.js';
+import { createHttpServer } from '../../src/kit/http-server.js';
 import type { SoapSourceConfig } from './config.js';
 import { parseEnvelope, parseFault, type ParsedFault } from './envelope.js';
 import { SoapSource } from './source.js';

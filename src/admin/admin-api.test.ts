@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageRecord, MessageSummary, Page, ReplayRecord } from '../journal/contract.js';
 import { deleteRedisJournal } from '../journal/redis.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
-import { Hub } from '../runtime/hub.js';
+import { Hub } from '../hub.js';
 import { docChecker } from '../../test/support/openapi.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import { registerAdminApi } from './routes.js';

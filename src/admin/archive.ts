@@ -2,11 +2,11 @@
  * Archiving dead letters as the admin API does it, apart from HTTP: one dead message, or a whole dead-letter group
  * (flow, step, error code). Each gets the journal's `archived` event with who and why (journal.append), which makes
  * its status `archived` and takes it out of its group; the retention sweeper removes it once `journal.keep.archived`
- * has passed since it was received (runtime/retention.ts). Nothing is sent anywhere.
+ * has passed since it was received (journal/retention.ts). Nothing is sent anywhere.
  */
 import { hubError, toHubError } from '../core/errors.js';
 import type { Journal } from '../journal/contract.js';
-import type { Retention } from '../runtime/retention.js';
+import type { Retention } from '../journal/retention.js';
 import { BULK_DEFAULT } from './api-spec.js';
 import { fromJournalError } from './replay.js';
 

@@ -11,7 +11,7 @@ import { defaultHubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
-import { Hub } from '../runtime/hub.js';
+import { Hub } from '../hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
 

@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import { newId } from '../core/id.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
-import { Hub } from '../runtime/hub.js';
+import { Hub } from '../hub.js';
 import { ADMIN_PREFIX } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
 import { MAX_JOBS, ReplayJobs, type ReplayJob } from './replay-jobs.js';

@@ -12,11 +12,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Route
 import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { hubError, type HubError } from '../core/errors.js';
-import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../core/problem.js';
+import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
 import type { Journal, MessageQuery, MessageRecord, MessageStatus } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
-import type { Retention } from '../runtime/retention.js';
+import type { Retention } from '../journal/retention.js';
 import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId, type OperationSpec } from './api-spec.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';

@@ -11,10 +11,10 @@ import { defaultHubConfig, type HubConfig } from '../config/hub-config.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageRecord, MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
-import { Hub } from '../runtime/hub.js';
+import { Hub } from '../hub.js';
 import { ADMIN_PREFIX, ADMIN_ROLES, DOCS_PATH, fullPath, OPERATIONS, roleAllows, type AdminRole, type OperationSpec } from './api-spec.js';
 import type { AuditEntry } from './audit.js';
-import { hashPassword } from './password.js';
+import { hashPassword } from '../kit/password.js';
 
 // The admin API's security on a real hub (Hub.build, app.inject) with a real embedded journal and the real admin
 // test flow (RabbitMQ in, an HTTP service out): logins, roles, CSRF, masking, rate limits, expiry, audit, headers.

@@ -11,7 +11,7 @@ import { hubError, type HubError } from '../core/errors.js';
 import { ADMIN_ROOT, CSRF_HEADER, isStateChanging, roleAllows, SESSION_COOKIE, type AdminRole, type OperationSpec } from './api-spec.js';
 import type { AuditLog } from './audit.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limiter.js';
-import { decoyHash, parsePasswordHash, verifyPassword, type PasswordHash } from './password.js';
+import { decoyHash, parsePasswordHash, verifyPassword, type PasswordHash } from '../kit/password.js';
 import { DEFAULT_SESSION_LIMITS, SessionStore, type Session, type SessionLimits } from './sessions.js';
 
 export interface AdminUserConfig {

@@ -1,7 +1,7 @@
 import type { JsonSchema } from '../core/contracts.js';
 import { durationSchema } from '../core/duration.js';
 import type { Registry } from '../core/registry.js';
-import { serviceSchema } from '../mesh/resilience.js';
+import { serviceSchema } from './service.js';
 
 export const FLOW_SCHEMA_ID = 'urn:integration-hub:flow';
 export const NAME_PATTERN = '^[a-z][a-z0-9]*(-[a-z0-9]+)*$';

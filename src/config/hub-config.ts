@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parsePasswordHash } from '../admin/password.js';
+import { parsePasswordHash } from '../kit/password.js';
 import type { HubLimits } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
 import { describeSchemaErrors } from './load-flows.js';
@@ -8,7 +8,7 @@ import { Registry } from '../core/registry.js';
 import { PROJECT_ROOT } from './paths.js';
 import { compileFlowSchema } from './schema-validator.js';
 import { YamlSource, type Diagnostic } from './yaml-source.js';
-import type { Retention } from '../runtime/retention.js';
+import type { Retention } from '../journal/retention.js';
 
 /** How long settled journal records are kept unless hub.yaml says otherwise. */
 const DEFAULT_KEEP = { delivered: '7d', failed: '30d', resolved: '30d', archived: '30d' } as const;

@@ -5,11 +5,11 @@ import type { Logger } from 'pino';
 import type { AdapterContext, Claim, HubLimits, JsonSchema, Sink, Source, Step, StepBuildContext } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
 import type { ConfigIssue } from '../core/errors.js';
-import { compileExpression, type CompiledExpression } from '../core/expression.js';
-import { reservedPathOf } from '../core/http-route.js';
+import { compileExpression, type CompiledExpression } from '../kit/expression.js';
+import { reservedPathOf } from '../kit/http-route.js';
 import type { Registry } from '../core/registry.js';
 import { DEFAULT_FLOW_JOURNAL, type FlowJournalOptions, type JournalPolicy } from '../journal/contract.js';
-import { hubDeadlineMs, resolveService, stackedWarnings, type ServiceDefinition, type Transport } from '../mesh/resilience.js';
+import { hubDeadlineMs, resolveService, stackedWarnings, type ServiceDefinition, type Transport } from './service.js';
 import { findLiteralSecrets, substituteEnv } from './env.js';
 import { buildFlowSchema } from './flow-schema.js';
 import { compileFlowSchema, MessageSchemas } from './schema-validator.js';
@@ -43,7 +43,7 @@ export interface FlowDefinition {
   deadLetterSink: string | undefined;
   journal: FlowJournalOptions;
   /**
-   * How the flow is addressed as its own service, and who owns each hop's resilience (see src/mesh/resilience.ts).
+   * How the flow is addressed as its own service, and who owns each hop's resilience (see src/config/service.ts).
    * Always set by the loader; a definition made by hand without it has the hub own everything, with no breaker.
    */
   service?: ServiceDefinition;

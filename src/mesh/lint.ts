@@ -1,5 +1,5 @@
 import type { FlowDefinition } from '../config/load-flows.js';
-import type { Hop, HopCell } from './resilience.js';
+import type { Hop, HopCell } from '../config/service.js';
 
 /** One flow's row of `hub mesh lint`: who owns retries, timeouts and circuit breaking on each hop. */
 export interface FlowOwnership {

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../builtins.js';
-import { main } from '../cli.js';
+import { main } from '../cli/main.js';
 import { formatDiagnostics, hasErrors, loadFlows } from '../config/load-flows.js';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { MessageSchemas } from '../config/schema-validator.js';

@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import type { FlowDefinition } from '../config/load-flows.js';
 import { isSecretKey } from '../config/env.js';
 import type { Registry } from '../core/registry.js';
-import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from './resilience.js';
+import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from '../config/service.js';
 
 // The object types come from the Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio: types
 // only, erased at build): a misspelt or misplaced field fails the type check here, and the tests validate every

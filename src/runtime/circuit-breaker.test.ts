@@ -11,7 +11,7 @@ import { MessageSchemas } from '../config/schema-validator.js';
 import { hubError, toHubError } from '../core/errors.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { FlowRunner } from './flow-runner.js';
-import { createHttpServer } from './http-server.js';
+import { createHttpServer } from '../kit/http-server.js';
 
 const policy = { consecutiveErrors: 3, intervalMs: 10_000, ejectionMs: 1_000, maxEjectionPercent: 50 };
 const down = (): Promise<never> => Promise.reject(hubError('DOWNSTREAM_UNAVAILABLE', 'HTTP 503'));

@@ -1,5 +1,5 @@
 import { hubError, toHubError } from '../core/errors.js';
-import type { CircuitBreakerPolicy } from '../mesh/resilience.js';
+import type { CircuitBreakerPolicy } from '../config/service.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 

@@ -13,7 +13,7 @@ import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { FlowRunner } from './flow-runner.js';
-import { Hub } from './hub.js';
+import { Hub } from '../hub.js';
 import { HubMetrics, hubWorkload } from './metrics.js';
 import { RetryPoller } from './retry-poller.js';
 import { idleSource, testFlow } from './testing.js';

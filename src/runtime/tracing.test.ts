@@ -10,7 +10,7 @@ import type { Sink, SourceContext } from '../core/contracts.js';
 import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
-import { startTracing, type TracingSdk } from '../tracing-sdk.js';
+import { startTracing, type TracingSdk } from './tracing-sdk.js';
 import { FlowRunner } from './flow-runner.js';
 import { idleSource, testFlow } from './testing.js';
 import { egressHeaders, extractContext } from './tracing.js';

@@ -5,7 +5,7 @@
 import { parseXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
 import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
 import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
-import { compileExpression, type CompiledExpression } from '../core/expression.js';
+import { compileExpression, type CompiledExpression } from '../kit/expression.js';
 import type { Message } from '../core/message.js';
 
 export type ConfigPath = (string | number)[];

@@ -16,7 +16,7 @@ function newest(dir: string): number {
 
 /** End-to-end tests run the built CLI: rebuild it first when a source file is newer than the build. */
 export default function setup(): void {
-  const stamp = join(ROOT, 'dist', 'src', 'cli.js');
+  const stamp = join(ROOT, 'dist', 'src', 'cli', 'main.js');
   const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
   const sources = Math.max(...['src', 'adapters', 'sim'].map((d) => newest(join(ROOT, d))));
   if (sources <= built) return;

@@ -1,6 +1,6 @@
 import type { StepRegistration } from '../../core/contracts.js';
 import { PermanentError } from '../../core/errors.js';
-import type { CompiledExpression } from '../../core/expression.js';
+import type { CompiledExpression } from '../../kit/expression.js';
 import { conditionSchema, describe, expressionAt, isTruthy, issueCounter, sendAndContinue, sinkAt, unusableStep } from '../shared.js';
 
 export type RouteConfig = ({ when: string; to: string } | { otherwise: string })[];

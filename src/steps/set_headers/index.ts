@@ -1,6 +1,6 @@
 import type { StepRegistration } from '../../core/contracts.js';
 import { PermanentError } from '../../core/errors.js';
-import { compileTemplate, type CompiledTemplate } from '../../core/expression.js';
+import { compileTemplate, type CompiledTemplate } from '../../kit/expression.js';
 import { describe, issueCounter, objectConfig, unusableStep } from '../shared.js';
 
 export type SetHeadersConfig = Record<string, string | number | boolean | null>;

@@ -1,5 +1,5 @@
 import type { StepRegistration } from '../../core/contracts.js';
-import { LATER } from '../../core/expression.js';
+import { LATER } from '../../kit/expression.js';
 import type { Message } from '../../core/message.js';
 import { expressionAt, issueCounter, objectConfig, producedNothing, unusableStep } from '../shared.js';
 

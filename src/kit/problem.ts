@@ -8,7 +8,7 @@
  * the same message id.
  */
 import type { FastifyError } from 'fastify';
-import { ERROR_CODES, hubError, toHubError, type ErrorCode, type HubError } from './errors.js';
+import { ERROR_CODES, hubError, toHubError, type ErrorCode, type HubError } from '../core/errors.js';
 import { callerDetail } from './http-route.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

@@ -9,7 +9,7 @@ import type { AdapterContext, HubLimits, SendContext } from '../core/contracts.j
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import { agentUseCount, readLimited, redactUrl, transportError, type TransportErrorContext } from './http-client.js';
-import { sendContext } from './testing.js';
+import { sendContext } from '../runtime/testing.js';
 
 const logger = pino({ level: 'silent' });
 const limits: HubLimits = { bodyBytes: 1024, maxDepth: 16 };

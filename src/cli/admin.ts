@@ -10,11 +10,11 @@ import { userInfo } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
-import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from './api-spec.js';
-import { hashPassword } from './password.js';
-import type { AuditEntry } from './audit.js';
-import type { ReplayJob } from './replay-jobs.js';
-import type { ReplayCheck, ReplayResult } from './replay.js';
+import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from '../admin/api-spec.js';
+import { hashPassword } from '../kit/password.js';
+import type { AuditEntry } from '../admin/audit.js';
+import type { ReplayJob } from '../admin/replay-jobs.js';
+import type { ReplayCheck, ReplayResult } from '../admin/replay.js';
 
 type Print = (s: string) => void;
 

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubConfigError, loadHubConfig } from '../config/hub-config.js';
-import { adminCommand, UsageError } from './cli.js';
-import { LoginLimiter } from './login-limiter.js';
+import { adminCommand, UsageError } from '../cli/admin.js';
+import { LoginLimiter } from '../admin/login-limiter.js';
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js';
-import { SessionStore } from './sessions.js';
+import { SessionStore } from '../admin/sessions.js';
 
 const FAST = { N: 1 << 14, r: 8, p: 1 };
 

@@ -15,8 +15,8 @@ import type {
   ReplayRequest,
   RetryClaim,
   TimelineEvent,
-} from '../journal/contract.js';
-import { notFound } from '../journal/errors.js';
+} from './contract.js';
+import { notFound } from './errors.js';
 
 /**
  * A journal seen through one flow: what a flow-mode process's admin API and retention sweeper use, so that with a

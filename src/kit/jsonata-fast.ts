@@ -8,7 +8,7 @@
  * propagation) for the nodes it accepts, and is only ever a shortcut: `compileFast` returns undefined for an AST
  * with anything else in it, and at run time anything outside the subset (a value of an unexpected type, an error of
  * any kind, an unbound variable) throws `Unsupported`, and the caller evaluates with jsonata itself, which then
- * gives the result or the error exactly as it would have. src/core/jsonata-fast.test.ts checks it against jsonata
+ * gives the result or the error exactly as it would have. src/kit/jsonata-fast.test.ts checks it against jsonata
  * on every expression shape it accepts.
  */
 

@@ -1,24 +1,24 @@
 import type { FastifyInstance } from 'fastify';
-import { registerAdminApi, type AdminApi } from '../admin/routes.js';
+import { registerAdminApi, type AdminApi } from './admin/routes.js';
 import type { Logger } from 'pino';
-import type { HubConfig } from '../config/hub-config.js';
-import { redactUrl } from './http-client.js';
-import { formatDiagnostics, hasErrors, loadFlows, type FlowDefinition } from '../config/load-flows.js';
-import { MessageSchemas } from '../config/schema-validator.js';
-import type { Diagnostic } from '../config/yaml-source.js';
-import type { Registry } from '../core/registry.js';
-import type { Journal } from '../journal/contract.js';
-import { JournalError } from '../journal/errors.js';
-import { openJournal } from '../journal/open.js';
-import { FlowRunner } from './flow-runner.js';
-import { createHttpServer } from './http-server.js';
-import { HubMetrics, hubWorkload } from './metrics.js';
-import { RetentionSweeper } from './retention.js';
-import { RetryPoller } from './retry-poller.js';
-import { hubError } from '../core/errors.js';
-import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../core/problem.js';
-import { flowJournalDir, selectFlow, servicePort } from '../mesh/flow-mode.js';
-import { FlowScopedJournal } from '../mesh/scoped-journal.js';
+import type { HubConfig } from './config/hub-config.js';
+import { redactUrl } from './kit/http-client.js';
+import { formatDiagnostics, hasErrors, loadFlows, type FlowDefinition } from './config/load-flows.js';
+import { MessageSchemas } from './config/schema-validator.js';
+import type { Diagnostic } from './config/yaml-source.js';
+import type { Registry } from './core/registry.js';
+import type { Journal } from './journal/contract.js';
+import { JournalError } from './journal/errors.js';
+import { openJournal } from './journal/open.js';
+import { FlowRunner } from './runtime/flow-runner.js';
+import { createHttpServer } from './kit/http-server.js';
+import { HubMetrics, hubWorkload } from './runtime/metrics.js';
+import { RetentionSweeper } from './journal/retention.js';
+import { RetryPoller } from './runtime/retry-poller.js';
+import { hubError } from './core/errors.js';
+import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './kit/problem.js';
+import { flowJournalDir, selectFlow, servicePort } from './config/flow-mode.js';
+import { FlowScopedJournal } from './journal/scoped.js';
 
 export class FlowLoadError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../builtins.js';
-import { main } from '../cli.js';
-import { formatDiagnostics, loadFlows } from '../config/load-flows.js';
-import { PROJECT_ROOT } from '../config/paths.js';
-import { MessageSchemas } from '../config/schema-validator.js';
-import { formatOwnership, ownershipOf } from './lint.js';
+import { main } from '../cli/main.js';
+import { formatDiagnostics, loadFlows } from './load-flows.js';
+import { PROJECT_ROOT } from './paths.js';
+import { MessageSchemas } from './schema-validator.js';
+import { formatOwnership, ownershipOf } from '../mesh/lint.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hub-mesh-lint-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

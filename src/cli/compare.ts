@@ -6,15 +6,15 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../admin/cli.js';
-import { PROJECT_ROOT } from '../../config/paths.js';
-import { STYLES, type Style } from './deploy.js';
-import { renderHtml } from './html.js';
-import { DEFAULT_FLOWS_DIR, loadPlan } from './plan.js';
-import { ProcessSet } from './processes.js';
-import { Progress } from './progress.js';
-import { runComparison } from './run.js';
-import { reportTables } from './table.js';
+import { UsageError } from './admin.js';
+import { PROJECT_ROOT } from '../config/paths.js';
+import { STYLES, type Style } from '../mesh/compare/deploy.js';
+import { renderHtml } from '../mesh/compare/html.js';
+import { DEFAULT_FLOWS_DIR, loadPlan } from '../mesh/compare/plan.js';
+import { ProcessSet } from '../mesh/compare/processes.js';
+import { Progress } from '../mesh/compare/progress.js';
+import { runComparison } from '../mesh/compare/run.js';
+import { reportTables } from '../mesh/compare/table.js';
 
 export const COMPARE_USAGE = `  hub compare [--flows A,B] [--flows-dir DIR] [--duration S] [--warmup S] [--rate N] [--max-in-flight N]
               [--faulty FLOW] [--neighbour FLOW] [--styles hub,mesh] [--out DIR]

@@ -9,8 +9,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
-import type { HubConfig } from './config/hub-config.js';
-import type { Workload } from './runtime/metrics.js';
+import type { HubConfig } from '../config/hub-config.js';
+import type { Workload } from './metrics.js';
 
 export interface TracingSdkOptions {
   tracing: NonNullable<HubConfig['tracing']>;

@@ -7,8 +7,8 @@ import type { HubConfig } from '../config/hub-config.js';
 import { formatDiagnostics, hasErrors, loadFlows, type LoadResult } from '../config/load-flows.js';
 import { MessageSchemas } from '../config/schema-validator.js';
 import type { Registry } from '../core/registry.js';
-import { formatOwnership, ownershipOf } from './lint.js';
-import { renderManifests, type RenderStyle } from './render.js';
+import { formatOwnership, ownershipOf } from '../mesh/lint.js';
+import { renderManifests, type RenderStyle } from '../mesh/render.js';
 
 type Setup = (configPath: string | undefined) => Promise<{ config: HubConfig; registry: Registry }>;
 

@@ -1,8 +1,8 @@
 import jsonata from 'jsonata';
-import type { ConfigIssue } from './errors.js';
-import { PermanentError, type ErrorCode } from './errors.js';
+import type { ConfigIssue } from '../core/errors.js';
+import { PermanentError, type ErrorCode } from '../core/errors.js';
 import { compileFast } from './jsonata-fast.js';
-import type { Message } from './message.js';
+import type { Message } from '../core/message.js';
 
 /**
  * JSONata, as used everywhere in flows. An expression sees the message body as its input, with `$headers`,

@@ -3,12 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadHubConfig } from '../config/hub-config.js';
+import { loadHubConfig } from './hub-config.js';
 import type { MessageInput } from '../journal/contract.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { JournalError } from '../journal/errors.js';
 import { flowJournalDir, servicePort } from './flow-mode.js';
-import { FlowScopedJournal } from './scoped-journal.js';
+import { FlowScopedJournal } from '../journal/scoped.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { MessageStatus, TimelineEvent } from '../journal/contract.js';
-import { openEmbeddedJournal } from '../journal/embedded.js';
+import type { MessageStatus, TimelineEvent } from './contract.js';
+import { openEmbeddedJournal } from './embedded.js';
 import { RetentionSweeper } from './retention.js';
 
 describe('RetentionSweeper', () => {

@@ -2,7 +2,7 @@
  * Rules shared by the adapters that take calls over the hub's HTTP server (REST and SOAP sources): how their paths
  * are compared when flows claim them, and how much of an error a caller is told.
  */
-import { ERROR_CODES, type HubError } from './errors.js';
+import { ERROR_CODES, type HubError } from '../core/errors.js';
 
 /** The path as the server routes it: trailing slashes do not count (the server ignores them). */
 export function routePath(path: string): string {

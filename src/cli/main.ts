@@ -2,22 +2,22 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
-import { builtinRegistry } from './builtins.js';
-import { buildFlowSchema } from './config/flow-schema.js';
-import { HubConfigError, loadHubConfig, type HubConfig } from './config/hub-config.js';
-import { formatDiagnostics, hasErrors, loadFlows } from './config/load-flows.js';
-import { PROJECT_ROOT } from './config/paths.js';
-import { redactUrl } from './runtime/http-client.js';
-import { loadUserAdapters } from './config/plugins.js';
-import { MessageSchemas } from './config/schema-validator.js';
-import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin/cli.js';
-import type { Registry } from './core/registry.js';
-import { MESH_USAGE, meshCommand } from './mesh/cli.js';
-import { UnknownFlowError } from './mesh/flow-mode.js';
-import { FlowLoadError, Hub } from './runtime/hub.js';
-import { COMPARE_USAGE, compareCommand } from './mesh/compare/command.js';
-import { hubWorkload } from './runtime/metrics.js';
-import { startTracing, type TracingSdk } from './tracing-sdk.js';
+import { builtinRegistry } from '../builtins.js';
+import { buildFlowSchema } from '../config/flow-schema.js';
+import { HubConfigError, loadHubConfig, type HubConfig } from '../config/hub-config.js';
+import { formatDiagnostics, hasErrors, loadFlows } from '../config/load-flows.js';
+import { PROJECT_ROOT } from '../config/paths.js';
+import { redactUrl } from '../kit/http-client.js';
+import { loadUserAdapters } from '../config/plugins.js';
+import { MessageSchemas } from '../config/schema-validator.js';
+import { adminCommand, archiveCommand, auditCommand, deadLettersCommand, flowCommand, flowsCommand, messagesCommand, replayCommand, UsageError } from './admin.js';
+import type { Registry } from '../core/registry.js';
+import { MESH_USAGE, meshCommand } from './mesh.js';
+import { UnknownFlowError } from '../config/flow-mode.js';
+import { FlowLoadError, Hub } from '../hub.js';
+import { COMPARE_USAGE, compareCommand } from './compare.js';
+import { hubWorkload } from '../runtime/metrics.js';
+import { startTracing, type TracingSdk } from '../runtime/tracing-sdk.js';
 
 const USAGE = `hub: an integration hub for SOAP/XML, REST, AMQP and Kafka flows
 

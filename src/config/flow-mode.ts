@@ -4,8 +4,8 @@
  * services run side by side on one machine.
  */
 import { join } from 'node:path';
-import { closest, type FlowDefinition } from '../config/load-flows.js';
-import type { HubConfig } from '../config/hub-config.js';
+import { closest, type FlowDefinition } from './load-flows.js';
+import type { HubConfig } from './hub-config.js';
 
 /** `--flow NAME` names no flow in the flows folder. */
 export class UnknownFlowError extends Error {
