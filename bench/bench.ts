@@ -5,6 +5,9 @@
  *   2. Kafka -> AMQP                (bench/kafka-to-amqp.ts)
  *   3. scenario 1's hub pipe with `journal: none`, `failures` and `all` (and `all` on Redis with REDIS_URL), as
  *      ratios to `none`: what the journal costs
+ *   4. REST -> JSONata -> REST, request-reply: the hub against a hand-written pipe and Node-RED
+ *   5. SOAP -> xml_to_json -> JSONata -> REST -> SOAP reply: the hub against a hand-written pipe
+ *      (4 and 5: bench/request-reply/, each pipe a process of its own)
  *
  * Each pipe gets a warm-up round, then the pipes take turns for BENCH_ROUNDS measured rounds (in scenario 3 each
  * round starts one pipe further on, so that no policy always follows the same one); every round uses fresh
@@ -17,12 +20,15 @@ import { roundAmqpToKafka, RAW_DESCRIPTION as RAW1, type HubVariant } from './am
 import { fmt, kafkaClient, median, SETTINGS, type RoundResult } from './common.js';
 import { installAmqpTrace, installTrace } from './trace.js';
 import { roundKafkaToAmqp, RAW_DESCRIPTION as RAW2, STRICT_DESCRIPTION } from './kafka-to-amqp.js';
+import { RR, scenario4, scenario5 } from './request-reply/scenarios.js';
 
 const TARGET = 0.8;
 /** Scenario 3: `journal: failures` (the default) may cost less than 10% of the throughput of `none` when nothing fails. */
 const FAILURES_TARGET = 0.9;
-/** Rounds that would start after this are skipped (and said so): the bench stays within about five minutes. */
-const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 270_000);
+/** Broker rounds (scenarios 1-3) that would start after this are skipped (and said so): the bench stays within about five minutes. */
+const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 120_000);
+/** Scenarios 1-3 need RabbitMQ and Kafka; 4 and 5 only loopback HTTP. */
+const BROKERS = SETTINGS.scenarios.some((s) => ['1', '2', '3'].includes(s));
 const began = Date.now();
 let problems = 0;
 
@@ -32,11 +38,30 @@ function out(line = ''): void {
 
 async function main(): Promise<void> {
   installTrace();
+  const soak = process.env.BENCH_SOAK === '1' ? RR.soakSeconds * 2 : 0;
+  const limit = Number(process.env.BENCH_HARD_LIMIT_S ?? 330) + soak;
   const hardStop = setTimeout(() => {
-    out('bench: hard time limit (330 s) reached; exiting');
+    out(`bench: hard time limit (${limit} s) reached; exiting`);
     process.exit(2);
-  }, 330_000);
+  }, limit * 1000);
 
+  const cpu = cpus();
+  out('integration-hub benchmark: the hub against hand-written pipes');
+  out(`machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), ${process.platform} ${process.arch}; node ${process.version}`);
+  out(`scenarios ${SETTINGS.scenarios.join(',')} (BENCH_SCENARIOS); everything on this machine, over loopback`);
+  out();
+  try {
+    if (BROKERS) await brokerScenarios();
+    if (SETTINGS.scenarios.includes('4') && !(await scenario4(out))) problems++;
+    if (SETTINGS.scenarios.includes('5') && !(await scenario5(out))) problems++;
+  } finally {
+    clearTimeout(hardStop);
+  }
+  out(`total time ${((Date.now() - began) / 1000).toFixed(0)} s`);
+}
+
+/** Scenarios 1-3: RabbitMQ and Kafka, pipes and load in this process. */
+async function brokerScenarios(): Promise<void> {
   const admin = kafkaClient('bench-admin').admin();
   await admin.connect();
   // The load generator's connection; made again before a round if the broker closed it (RabbitMQ is shared with
@@ -55,11 +80,8 @@ async function main(): Promise<void> {
 
   const cluster = await admin.describeCluster();
   const server = (amqpConn.connection as unknown as { serverProperties?: { product?: string; version?: string } }).serverProperties;
-  const cpu = cpus();
-  out('integration-hub benchmark: the hub against hand-written pipes');
-  out(`machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), ${process.platform} ${process.arch}`);
-  out(`node ${process.version}; RabbitMQ ${server?.version ?? '?'} at ${SETTINGS.amqpUrl.replace(/\/\/[^@]*@/, '//')}; Kafka at ${SETTINGS.kafkaBrokers.join(',')} (${cluster.brokers.length} broker)`);
-  out(`brokers, load generators, readers and pipes all on this machine (loopback); pipes and load share one Node process`);
+  out(`RabbitMQ ${server?.version ?? '?'} at ${SETTINGS.amqpUrl.replace(/\/\/[^@]*@/, '//')}; Kafka at ${SETTINGS.kafkaBrokers.join(',')} (${cluster.brokers.length} broker)`);
+  out(`scenarios 1-3: brokers, load generators, readers and pipes all on this machine (loopback); pipes and load share one Node process`);
   out(`per round: ${fmt(SETTINGS.n)} messages of ~${SETTINGS.bodyBytes} B (warm-up ${fmt(SETTINGS.warmupN)}); ${SETTINGS.rounds} measured rounds per pipe, median shown`);
   out();
 
@@ -113,11 +135,9 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    clearTimeout(hardStop);
     await admin.disconnect().catch(() => {});
     await amqpConn.close().catch(() => {});
   }
-  out(`total time ${((Date.now() - began) / 1000).toFixed(0)} s`);
 }
 
 interface ScenarioOptions {

@@ -21,8 +21,8 @@ export const SETTINGS = {
   bodyBytes: positiveInt(process.env.BENCH_BODY_BYTES, 300),
   prefetch: positiveInt(process.env.BENCH_PREFETCH, 256),
   partitions: positiveInt(process.env.BENCH_PARTITIONS, 4),
-  /** "1,2,3": which scenarios run. */
-  scenarios: (process.env.BENCH_SCENARIOS ?? '1,2,3').split(',').map((s) => s.trim()),
+  /** "1,2,3,4,5": which scenarios run. */
+  scenarios: (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5').split(',').map((s) => s.trim()),
   /**
    * Which pipes run, e.g. "raw,hub,strict" (strict is scenario 2's one-at-a-time raw pipe) or "none,failures" (scenario
    * 3's journal policies); unset: every pipe of each scenario.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `npm run bench`: the hub against hand-written pipes, AMQP -> transform -> Kafka and Kafka -> AMQP, and what the
-# journal costs (the first scenario's hub pipe with journal none / failures / all); see bench/bench.ts.
+# `npm run bench`: the hub against hand-written pipes, AMQP -> transform -> Kafka and Kafka -> AMQP, what the
+# journal costs (the first scenario's hub pipe with journal none / failures / all), and request-reply over REST and
+# SOAP against hand-written pipes and Node-RED (scenarios 4 and 5, installed on demand in .cache/node-red); see
+# bench/bench.ts.
 #
 # Installs and builds (scripts/ensure-deps.sh), makes sure a Kafka broker answers on 127.0.0.1:$KAFKA_PORT (19092),
 # then runs dist/bench/bench.js. A broker that already answers is used as it is, whoever started it: this run
@@ -11,7 +13,9 @@
 #
 # Environment: KAFKA_PORT, KAFKA_BROKERS (use that cluster; nothing is started), AMQP_URL, BENCH_N (messages per
 # measured round, 20000), BENCH_ROUNDS (measured rounds per pipe, 3), BENCH_CPU_PROF=1 (write .cpuprofile files to .cache/bench-prof),
-# BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_SCENARIOS (1,2,3),
+# BENCH_TRACE=1 (produce request sizes and times, confirm times, hub in-flight), BENCH_SCENARIOS (1,2,3,4,5),
+# BENCH_RR_ROUNDS (2), BENCH_RR_SECONDS (6, closed loop), BENCH_RR_OPEN_SECONDS (6), BENCH_RR_RATE (1000),
+# BENCH_RR_CONNECTIONS (50), BENCH_RR_WARMUP (5), BENCH_SOAK=1 (the hub at BENCH_RR_RATE for BENCH_SOAK_SECONDS, 300),
 # BENCH_PIPES (e.g. raw,hub,strict or none,failures,all; unset: all of them), REDIS_URL (scenario 3 adds `all` on
 # the Redis journal, under a fresh key prefix deleted after).
 set -euo pipefail
@@ -60,7 +64,10 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-if [ -n "${KAFKA_BROKERS:-}" ]; then
+SCENARIOS=${BENCH_SCENARIOS:-1,2,3,4,5}
+if [[ ! ",$SCENARIOS," =~ ,[123], ]]; then
+  : # scenarios 4 and 5 need no broker
+elif [ -n "${KAFKA_BROKERS:-}" ]; then
   echo "bench: using the Kafka cluster at $KAFKA_BROKERS" >&2
 else
   mkdir -p "$LEASES"
@@ -81,4 +88,6 @@ else
 fi
 
 # Bounded: the bench stops itself well before this; the timeout only guards against a hang.
-timeout --signal=TERM --kill-after=15 420 node ${BENCH_CPU_PROF:+--cpu-prof --cpu-prof-dir=.cache/bench-prof} dist/bench/bench.js
+limit=420
+[ "${BENCH_SOAK:-}" = 1 ] && limit=$((limit + 2 * ${BENCH_SOAK_SECONDS:-300}))
+timeout --signal=TERM --kill-after=15 "$limit" node ${BENCH_CPU_PROF:+--cpu-prof --cpu-prof-dir=.cache/bench-prof} dist/bench/bench.js
