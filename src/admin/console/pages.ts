@@ -2,7 +2,7 @@
  * The console's pages, each drawn into <main> from the admin API: flows, messages, one message, dead letters, the
  * audit. What a role may not do is not offered (the API refuses it anyway).
  */
-import { ApiError, call, idempotencyKey, qs, type Answer, type ArchiveResult, type AuditPage, type DeadLetterGroup, type ErrorInfo, type GroupArchiveResult, type ReplayJob, type FlowInfo, type FlowState, type MessagePage, type MessageRecord, type ReplayCheck, type ReplayPage, type ReplayResult, type Role, type Session } from './api.js';
+import { ApiError, call, idempotencyKey, qs, type Answer, type Body, type ArchiveResult, type AuditPage, type DeadLetterGroup, type ErrorInfo, type GroupArchiveResult, type ReplayJob, type FlowInfo, type FlowState, type MessagePage, type MessageRecord, type ReplayCheck, type ReplayPage, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
 import { onLive } from './live.js';
 import { prettyBody } from './pretty.js';
@@ -251,7 +251,7 @@ export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Prom
 
   const actions = h('section', { class: 'actions' });
   if (can(ctx, 'operator')) {
-    const replay = async (options: Record<string, unknown>, key: string): Promise<void> => {
+    const replay = async (options: Body<'replayMessage'>, key: string): Promise<void> => {
       replace(status, h('p', { class: 'muted' }, 'Replaying…'));
       try {
         const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, options, { 'idempotency-key': key });
@@ -307,7 +307,7 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
   /** Each check gets a number: only the latest one's answer is shown. */
   let checks = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const request = (): Record<string, unknown> => ({ body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) });
+  const request = (): Body<'replayMessage'> => ({ body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) });
   const problems = (title: string, errors: { path?: string; message: string }[]): HTMLElement =>
     h('div', { class: 'problem', role: 'alert' }, h('p', {}, title), h('ul', { class: 'problem-errors' }, errors.map((x) => h('li', {}, x.path ? h('code', {}, x.path) : null, x.path ? ' ' : null, x.message))));
   /** Asks the hub; shows the answer unless a newer check started. Resolves true when the body passes. */
