@@ -12,7 +12,7 @@ describe('the console types', () => {
     expect(committed === consoleTypes(), `${CONSOLE_TYPES_FILE} is stale: run npm run console-types and commit it`).toBe(true);
   });
 
-  it('writes objects, optional members, references, literals, arrays of unions and intersections', () => {
+  it('writes objects (short plain ones on one line), optional members, references, literals, arrays of unions and intersections', () => {
     const schema = {
       type: 'object',
       required: ['a', 'waiting-for-retry'],
@@ -23,6 +23,7 @@ describe('the console types', () => {
         c: { const: 1 },
         d: { type: 'object', additionalProperties: { type: 'boolean' } },
         e: { allOf: [{ $ref: '#/components/schemas/ErrorInfo' }, { type: 'object', properties: { at: { type: 'string' } } }] },
+        f: { type: 'object', properties: { g: { type: 'string', description: 'Described, so over lines.' } } },
       },
     };
     expect(typeOf(schema, 'test')).toBe(
@@ -34,8 +35,10 @@ describe('the console types', () => {
         "  b?: ('x' | 'it\\'s')[];",
         '  c?: 1;',
         '  d?: Record<string, boolean>;',
-        '  e?: ErrorInfo & {',
-        '    at?: string;',
+        '  e?: ErrorInfo & { at?: string };',
+        '  f?: {',
+        '    /** Described, so over lines. */',
+        '    g?: string;',
         '  };',
         '}',
       ].join('\n'),

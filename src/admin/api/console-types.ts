@@ -22,6 +22,8 @@ const ANNOTATIONS = new Set(['description', 'format', 'minimum', 'maximum', 'min
 const SHAPES = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', '$ref', 'allOf', 'anyOf', 'oneOf']);
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** The longest nested object written on one line. */
+const ONE_LINE = 100;
 
 function literal(value: unknown, where: string): string {
   if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -77,14 +79,18 @@ export function typeOf(schema: JsonSchema, where: string, indent = ''): string {
 
 function objectType(schema: JsonSchema, where: string, indent: string): string {
   if (typeof schema.additionalProperties === 'object') throw new Error(`${where}: properties with additionalProperties of a schema have no plain TypeScript type`);
+  const properties = schema.properties as Record<string, JsonSchema>;
   const required = new Set((schema.required as string[] | undefined) ?? []);
+  for (const name of required) if (!(name in properties)) throw new Error(`${where}: "${name}" is required but not among the properties`);
   const inner = `${indent}  `;
-  const members = Object.entries(schema.properties as Record<string, JsonSchema>).map(([name, s]) => {
-    const key = IDENTIFIER.test(name) ? name : literal(name, where);
-    return `${comment(s.description, inner)}${inner}${key}${required.has(name) ? '' : '?'}: ${typeOf(s, `${where}.${name}`, inner)};\n`;
-  });
-  for (const name of required) if (!(name in (schema.properties as object))) throw new Error(`${where}: "${name}" is required but not among the properties`);
-  return `{\n${members.join('')}${indent}}`;
+  const members = Object.entries(properties).map(([name, s]) => ({
+    description: s.description,
+    member: `${IDENTIFIER.test(name) ? name : literal(name, where)}${required.has(name) ? '' : '?'}: ${typeOf(s, `${where}.${name}`, inner)};`,
+  }));
+  // A nested object of a few plain members reads best on one line, as one would write it by hand.
+  const line = `{ ${members.map((m) => m.member.slice(0, -1)).join('; ')} }`;
+  if (indent !== '' && members.every((m) => m.description === undefined && !m.member.includes('\n')) && line.length <= ONE_LINE) return line;
+  return `{\n${members.map((m) => `${comment(m.description, inner)}${inner}${m.member}\n`).join('')}${indent}}`;
 }
 
 /** One named type: an interface for a plain object, else a type alias. */

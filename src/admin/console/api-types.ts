@@ -15,10 +15,7 @@ export interface Problem {
   /** The message the problem is about, when it is about one. */
   messageId?: string;
   /** Each problem found in the request (schema errors of an edited body, bad parameters). */
-  errors?: {
-    path?: string;
-    message: string;
-  }[];
+  errors?: { path?: string; message: string }[];
 }
 
 /** Where a message stands: the status its latest status-setting event gave it. */
@@ -129,10 +126,7 @@ export interface ReplayCheck {
   /** The flow's input schema that was checked (its first `validate` step), when it has one in reach. */
   schema?: string;
   /** Each problem found (empty when `ok`). */
-  errors: {
-    path: string;
-    message: string;
-  }[];
+  errors: { path: string; message: string }[];
 }
 
 /** What became of the replayed message: delivered, or parked in the journal. */
@@ -156,15 +150,8 @@ export interface BulkReplayResult {
   replayed: number;
   /** Replays booked under this request's key before: not sent again. */
   duplicates: number;
-  outcomes: {
-    delivered: number;
-    'waiting-for-retry': number;
-    dead: number;
-  };
-  failed: {
-    id: string;
-    reason: string;
-  }[];
+  outcomes: { delivered: number; 'waiting-for-retry': number; dead: number };
+  failed: { id: string; reason: string }[];
 }
 
 /** A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its counts so far. Kept in the hub's memory, the newest 100 jobs. */
@@ -200,11 +187,7 @@ export interface FlowState {
   state: 'running' | 'paused';
   /** False when the flow was in that state already. */
   changed: boolean;
-  paused?: {
-    at: string;
-    by: string;
-    held: number;
-  };
+  paused?: { at: string; by: string; held: number };
 }
 
 export interface ArchiveResult {
@@ -220,10 +203,7 @@ export interface GroupArchiveResult {
   /** True when the group holds more than `max`: run it again for the rest. */
   capped: boolean;
   archived: number;
-  failed: {
-    id: string;
-    reason: string;
-  }[];
+  failed: { id: string; reason: string }[];
   /** `journal.keep.archived` in ms: archived records are removed by the retention sweeper this long after they were received. Absent: kept until deleted. */
   keepMs?: number;
 }
@@ -260,13 +240,7 @@ export interface CompareReport {
   finishedAt: string;
   /** Why the run ended early (interrupted, a process failed); its figures are those measured until then. */
   incomplete?: string;
-  machine: {
-    cpus: number;
-    cpuModel: string;
-    loadAverage: number[];
-    node: string;
-    platform: string;
-  };
+  machine: { cpus: number; cpuModel: string; loadAverage: number[]; node: string; platform: string };
   settings: {
     flowsDir: string;
     flows: {
@@ -297,10 +271,7 @@ export interface CompareReport {
     startMs: number;
     /** How long its warm-up lasted: until its processes' CPU for the same load stopped falling, at most settings.warmupSeconds. */
     warmupSeconds: number;
-    processes: {
-      name: string;
-      flows: string[];
-    }[];
+    processes: { name: string; flows: string[] }[];
     phases: {
       phase: 'baseline' | 'slow-downstream' | 'failing-downstream' | 'cpu-neighbour';
       seconds: number;
@@ -314,13 +285,7 @@ export interface CompareReport {
         /** Successful answers per second. */
         throughput: number;
         /** Milliseconds to the whole answer. */
-        latency?: {
-          p50: number;
-          p95: number;
-          p99: number;
-          max: number;
-          mean: number;
-        };
+        latency?: { p50: number; p95: number; p99: number; max: number; mean: number };
         errorKinds: Record<string, number>;
       }[];
       processes: {
@@ -368,30 +333,16 @@ export interface CompareReportSummary {
 export interface FlowInfo {
   name: string;
   description?: string;
-  source: {
-    adapter: string;
-    requestReply: boolean;
-  };
-  sinks: {
-    name: string;
-    adapter: string;
-    requestReply: boolean;
-  }[];
+  source: { adapter: string; requestReply: boolean };
+  sinks: { name: string; adapter: string; requestReply: boolean }[];
   /** Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes. */
   steps: string[];
-  journal: {
-    record: 'all' | 'failures' | 'none';
-    bodyBytes: number;
-  };
+  journal: { record: 'all' | 'failures' | 'none'; bodyBytes: number };
   ready: boolean;
   /** Paused: the flow takes no new messages (POST /flows/{name}/pause). */
   state: 'running' | 'paused';
   /** While paused: since when, by whom, and how many broker deliveries are held. */
-  paused?: {
-    at: string;
-    by: string;
-    held: number;
-  };
+  paused?: { at: string; by: string; held: number };
   /** Over the last minute: messages delivered per second, and the 99th percentile of the time from the runner taking a message to its delivery, over the latest (at most 1024) deliveries. */
   rate: {
     perSecond: number;
@@ -408,13 +359,7 @@ export interface FlowInfo {
     waiting: number;
     dead: number;
     retried: number;
-    lastError?: {
-      code?: string;
-      message?: string;
-      step?: string;
-      at?: string;
-      messageId?: string;
-    };
+    lastError?: { code?: string; message?: string; step?: string; at?: string; messageId?: string };
   };
 }
 
@@ -425,9 +370,7 @@ export interface Answers {
   /** GET /session: Who am I */
   getSession: Session;
   /** GET /flows: The flows this hub runs */
-  listFlows: {
-    flows: FlowInfo[];
-  };
+  listFlows: { flows: FlowInfo[] };
   /** POST /flows/:name/pause: Pause a flow: it takes no new messages until resumed */
   pauseFlow: FlowState;
   /** POST /flows/:name/resume: Resume a paused flow */
@@ -451,13 +394,9 @@ export interface Answers {
   /** POST /dead-letters/archive: Archive a whole dead-letter group */
   archiveDeadLetters: GroupArchiveResult;
   /** GET /dead-letters: Dead letters grouped by flow, step and error code */
-  listDeadLetters: {
-    groups: DeadLetterGroup[];
-  };
+  listDeadLetters: { groups: DeadLetterGroup[] };
   /** GET /compare/reports: The reports of hub compare */
-  listCompareReports: {
-    reports: CompareReportSummary[];
-  };
+  listCompareReports: { reports: CompareReportSummary[] };
   /** GET /compare/reports/:name: One report of hub compare */
   getCompareReport: CompareReport;
   /** GET /openapi.json: This document */
@@ -471,10 +410,7 @@ export interface Answers {
 /** The JSON request body of each operation that takes one. */
 export interface Bodies {
   /** POST /session: Log in */
-  createSession: {
-    name: string;
-    password: string;
-  };
+  createSession: { name: string; password: string };
   /** POST /messages/:id/replay: Replay one message */
   replayMessage: {
     /** Run from the flow's start, or resume at the step that failed (its lastError.step "N:kind"; from the start when the message has none). */
