@@ -15,7 +15,7 @@ import { deleteRedisJournal } from '../journal/redis.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
 import { Hub } from '../hub.js';
 import { docChecker } from '../../test/support/openapi.js';
-import { ADMIN_PREFIX } from './api-spec.js';
+import { ADMIN_PREFIX } from './api/constants.js';
 import { registerAdminApi } from './routes.js';
 
 // The admin API of a real hub (Hub.build, app.inject) with a real embedded journal, the real RabbitMQ feeding the

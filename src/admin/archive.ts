@@ -7,7 +7,7 @@
 import { hubError, toHubError } from '../core/errors.js';
 import type { Journal } from '../journal/contract.js';
 import type { Retention } from '../journal/retention.js';
-import { BULK_DEFAULT } from './api-spec.js';
+import { BULK_DEFAULT } from './api/constants.js';
 import { fromJournalError } from './replay.js';
 
 export interface ArchiveResult {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hubError } from '../core/errors.js';
-import { CONSOLE_ASSET_NAME } from './api-spec.js';
+import { CONSOLE_ASSET_NAME } from './api/constants.js';
 
 const TYPES: Record<string, string> = {
   js: 'text/javascript; charset=utf-8',

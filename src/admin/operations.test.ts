@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../hub.js';
-import { ADMIN_PREFIX } from './api-spec.js';
+import { ADMIN_PREFIX } from './api/constants.js';
 import type { AuditEntry } from './audit.js';
 
 // The console's operations on a real hub (Hub.build, app.inject; the live feed over a real socket) with a real

@@ -13,7 +13,7 @@ import { newId } from '../core/id.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../hub.js';
-import { ADMIN_PREFIX } from './api-spec.js';
+import { ADMIN_PREFIX } from './api/constants.js';
 import type { AuditEntry } from './audit.js';
 import { MAX_JOBS, ReplayJobs, type ReplayJob } from './replay-jobs.js';
 import { BULK_CONCURRENCY, type BulkReplayResult, type Replayer } from './replay.js';

@@ -14,7 +14,7 @@ import { bodyBytes } from '../journal/shared.js';
 import { Bulkhead } from '../runtime/bulkhead.js';
 import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
 import { errorInfo, journalInput } from '../runtime/journal.js';
-import { BULK_DEFAULT } from './api-spec.js';
+import { BULK_DEFAULT } from './api/constants.js';
 
 export interface ReplayOptions {
   to?: 'start' | 'failed-step';

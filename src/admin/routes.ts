@@ -1,6 +1,6 @@
 /**
  * The admin API's routes on the hub's server, under /admin/api: login, flows, the journal's messages, dead letters,
- * replay and the audit (and /admin/docs). Every route comes from an entry of OPERATIONS (api-spec.ts), validates its
+ * replay and the audit (and /admin/docs). Every route comes from an entry of OPERATIONS (api/operations/), validates its
  * request with that entry's schemas and admits only the roles the entry names (security.ts); every /admin answer
  * carries the security headers, and every error answer is application/problem+json from the one error table.
  */
@@ -13,11 +13,14 @@ import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { hubError, type HubError } from '../core/errors.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import type { Journal, MessageQuery, MessageRecord, MessageStatus } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type Journal, type MessageQuery, type MessageRecord, type MessageStatus } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
-import { ADMIN_PREFIX, ADMIN_ROOT, fullPath, MESSAGE_STATUSES, OPERATIONS, openApiDocument, type OperationId, type OperationSpec } from './api-spec.js';
+import { ADMIN_PREFIX, ADMIN_ROOT } from './api/constants.js';
+import { openApiDocument } from './api/document.js';
+import { fullPath, type OperationId, type OperationSpec } from './api/operation.js';
+import { OPERATIONS } from './api/operations/index.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';

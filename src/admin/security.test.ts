@@ -12,7 +12,9 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import type { MessageRecord, MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../hub.js';
-import { ADMIN_PREFIX, ADMIN_ROLES, DOCS_PATH, fullPath, OPERATIONS, roleAllows, type AdminRole, type OperationSpec } from './api-spec.js';
+import { ADMIN_PREFIX, ADMIN_ROLES, DOCS_PATH, roleAllows, type AdminRole } from './api/constants.js';
+import { fullPath, type OperationSpec } from './api/operation.js';
+import { OPERATIONS } from './api/operations/index.js';
 import type { AuditEntry } from './audit.js';
 import { hashPassword } from '../kit/password.js';
 
@@ -280,7 +282,7 @@ describe('admin API security (a hub with users and a token)', () => {
     expect(await hub.journal.get(ids[3]!)).toBeUndefined();
   });
 
-  it('every operation admits exactly the roles its api-spec entry names (the check reads the same entries as the document)', async () => {
+  it('every operation admits exactly the roles its operation entry names (the check reads the same entries as the document)', async () => {
     const sessions: Record<AdminRole, Login> = { viewer, operator, admin };
     const pathOf = (op: OperationSpec): string => fullPath(op).replace(':id', '01NOSUCHMESSAGE0000000000').replace(':name', 'no-such-flow');
     for (const op of OPERATIONS.filter((o) => o.role !== 'public' && o.operationId !== 'deleteSession')) {

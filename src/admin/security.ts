@@ -1,14 +1,15 @@
 /**
  * Who may call the admin API, and with what: the caller (a session of a user from hub.yaml, the bearer token, or,
  * on a hub configured with neither, a client on the hub's own machine), its role against the operation's (from
- * api-spec.ts), CSRF protection of state-changing requests made with a session, login with rate limiting, and the
+ * api/operations/), CSRF protection of state-changing requests made with a session, login with rate limiting, and the
  * security headers of every /admin answer. routes.ts wires these into fastify hooks.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { hubError, type HubError } from '../core/errors.js';
-import { ADMIN_ROOT, CSRF_HEADER, isStateChanging, roleAllows, SESSION_COOKIE, type AdminRole, type OperationSpec } from './api-spec.js';
+import { ADMIN_ROOT, CSRF_HEADER, roleAllows, SESSION_COOKIE, type AdminRole } from './api/constants.js';
+import { isStateChanging, type OperationSpec } from './api/operation.js';
 import type { AuditLog } from './audit.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limiter.js';
 import { decoyHash, parsePasswordHash, verifyPassword, type PasswordHash } from '../kit/password.js';

@@ -4,7 +4,7 @@
  * logout, or when the hub restarts. Several hub replicas behind one address need sticky sessions.
  */
 import { randomBytes } from 'node:crypto';
-import type { AdminRole } from './api-spec.js';
+import type { AdminRole } from './api/constants.js';
 
 export interface SessionLimits {
   /** A session unused this long ends. */

@@ -10,7 +10,7 @@ import { userInfo } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
-import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from '../admin/api-spec.js';
+import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from '../admin/api/constants.js';
 import { hashPassword } from '../kit/password.js';
 import type { AuditEntry } from '../admin/audit.js';
 import type { ReplayJob } from '../admin/replay-jobs.js';

@@ -36,8 +36,12 @@ export const DEFAULT_FLOW_JOURNAL: FlowJournalOptions = { record: 'failures', ma
 
 export type TimelineEventType = 'received' | 'step' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
 
-/** Where a message stands: the status its latest status-setting event gave it. `step` and `replayed` set none. */
-export type MessageStatus = 'received' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'resolved' | 'archived';
+/**
+ * Where a message stands: the status its latest status-setting event gave it. `step` and `replayed` set none.
+ * The list is the one source of the type and of what the admin API accepts and documents.
+ */
+export const MESSAGE_STATUSES = ['received', 'delivered', 'failed', 'waiting-for-retry', 'dead', 'resolved', 'archived'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export const STATUS_OF_EVENT: Readonly<Record<TimelineEventType, MessageStatus | undefined>> = {
   received: 'received',

@@ -2,7 +2,9 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
-import { ADMIN_PREFIX, openApiDocument, openApiPath } from '../../src/admin/api-spec.js';
+import { ADMIN_PREFIX } from '../../src/admin/api/constants.js';
+import { openApiDocument } from '../../src/admin/api/document.js';
+import { openApiPath } from '../../src/admin/api/operation.js';
 
 type Check = (method: string, path: string, res: LightMyRequestResponse) => void;
 

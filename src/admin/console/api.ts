@@ -3,151 +3,17 @@
  * the session's CSRF token as X-CSRF-Token on every change. Errors come back as the API's problems.
  */
 
-export type Role = 'viewer' | 'operator' | 'admin';
+import type { Answers, Bodies, Session } from './api-types.js';
 
-export interface Session {
-  user: string;
-  role: Role;
-  via: 'session' | 'token' | 'loopback';
-  csrfToken?: string;
-}
+// The shapes of the API's answers and bodies, written from its description (src/admin/api/) into api-types.ts.
+export type * from './api-types.js';
 
-export interface ErrorInfo {
-  code: string;
-  message: string;
-  step?: string;
-}
+export type Role = Session['role'];
 
-export interface MessageSummary {
-  id: string;
-  correlationId?: string;
-  flow: string;
-  source: string;
-  receivedAt: string;
-  updatedAt: string;
-  status: string;
-  attempts: number;
-  lastError?: ErrorInfo;
-  replayOf?: string;
-}
-
-export interface TimelineEvent {
-  type: string;
-  at: string;
-  attempt?: number;
-  step?: string;
-  error?: ErrorInfo;
-  dueAt?: string;
-  detail?: string;
-}
-
-export interface MessageRecord extends MessageSummary {
-  headers: Record<string, string>;
-  body: { encoding: 'utf8' | 'base64'; data: string; size: number; truncated: boolean; sha256: string; masked?: boolean };
-  timeline: TimelineEvent[];
-  replayedAs: string[];
-}
-
-export interface Page<T> {
-  items: T[];
-  next?: string;
-}
-
-export interface FlowInfo {
-  name: string;
-  description?: string;
-  source: { adapter: string; requestReply: boolean };
-  sinks: { name: string; adapter: string; requestReply: boolean }[];
-  steps: string[];
-  journal: { record: string; bodyBytes: number };
-  ready: boolean;
-  state: 'running' | 'paused';
-  paused?: { at: string; by: string; held: number };
-  rate: { perSecond: number; p99Ms?: number; samples: number; windowSeconds: number };
-  stats: { received: number; completed: number; failed: number; inFlight: number; waiting: number; dead: number; retried: number; lastError?: ErrorInfo & { at?: string; messageId?: string } };
-}
-
-export interface DeadLetterGroup {
-  flow: string;
-  step: string;
-  code: string;
-  count: number;
-  firstSeen: string;
-  lastSeen: string;
-}
-
-export interface ReplayRecord {
-  requestKey: string;
-  originalId: string;
-  newId: string;
-  flow: string;
-  by: string;
-  at: string;
-  target: { to: string; step?: string; sink?: string };
-  edited: boolean;
-  note?: string;
-}
-
-export interface ReplayResult {
-  replay: ReplayRecord;
-  newId: string;
-  duplicate: boolean;
-  outcome?: 'delivered' | 'waiting-for-retry' | 'dead';
-  error?: ErrorInfo;
-}
-
-export interface ReplayCheck {
-  ok: boolean;
-  schema?: string;
-  errors: { path: string; message: string }[];
-}
-
-export interface ArchiveResult {
-  id: string;
-  status: 'archived';
-  removableFrom?: string;
-}
-
-export interface GroupArchiveResult {
-  matched: number;
-  capped: boolean;
-  archived: number;
-  failed: { id: string; reason: string }[];
-  keepMs?: number;
-}
-
-export interface BulkReplayResult {
-  matched: number;
-  capped: boolean;
-  replayed: number;
-  duplicates: number;
-  outcomes: { delivered: number; 'waiting-for-retry': number; dead: number };
-  failed: { id: string; reason: string }[];
-}
-
-/** A bulk replay running on in the hub (POST /replays with `background: true`): its counts so far. */
-export interface ReplayJob extends BulkReplayResult {
-  id: string;
-  state: 'running' | 'finished' | 'failed';
-  by: string;
-  startedAt: string;
-  finishedAt?: string;
-  done: number;
-  error?: string;
-}
-
-export interface AuditEntry {
-  seq: number;
-  at: string;
-  action: string;
-  outcome: string;
-  actor: string;
-  role?: string;
-  client: string;
-  target?: string;
-  status?: number;
-  detail?: string;
-}
+/** What an operation answers (its JSON body), by operationId. */
+export type Answer<Id extends keyof Answers> = Answers[Id];
+/** What an operation takes as its JSON body, by operationId. */
+export type Body<Id extends keyof Bodies> = Bodies[Id];
 
 export const API = '/admin/api';
 

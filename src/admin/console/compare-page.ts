@@ -4,69 +4,14 @@
  * latency percentiles and errors for both styles side by side with p99 bars, then CPU and memory per process.
  * Bars are SVG shapes sized by attributes: the admin's CSP allows no inline style.
  */
-import { call } from './api.js';
+import { call, type Answer, type CompareReport } from './api.js';
 import { h, link, replace, table, time, type Child } from './dom.js';
 
-type Style = 'hub' | 'mesh';
-
-interface Latency {
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-interface FlowResult {
-  flow: string;
-  sent: number;
-  ok: number;
-  errors: number;
-  shed: number;
-  throughput: number;
-  latency?: Latency;
-  errorKinds: Record<string, number>;
-}
-interface ProcessResult {
-  name: string;
-  pid: number;
-  flows: string[];
-  cpuSeconds: number;
-  cpuPercent: number;
-  peakRssMb: number;
-}
-interface PhaseResult {
-  phase: string;
-  seconds: number;
-  flows: FlowResult[];
-  processes: ProcessResult[];
-}
-interface Blast {
-  style: Style;
-  phase: string;
-  worstP99ChangePct?: number;
-  meanThroughputChangePct?: number;
-  healthyErrors: number;
-}
-export interface CompareReport {
-  id: string;
-  startedAt: string;
-  finishedAt: string;
-  incomplete?: string;
-  machine: { cpus: number; cpuModel: string; loadAverage: number[]; node: string };
-  settings: { flows: { flow: string; rate: number }[]; faulty: string; neighbour?: string; phaseSeconds: number; warmupSeconds: number; maxInFlight: number; slowLatencyMs: number };
-  phases: { id: string; title: string; description: string; subject?: string }[];
-  styles: { style: Style; startMs: number; processes: { name: string; flows: string[] }[]; phases: PhaseResult[] }[];
-  blastRadius: Blast[];
-  notes: string[];
-}
-interface ReportSummary {
-  name: string;
-  id: string;
-  startedAt: string;
-  incomplete?: string;
-  flows: string[];
-  phaseSeconds: number;
-}
+// The report's parts, named from the type the API's description gives it.
+type Style = CompareReport['styles'][number]['style'];
+type PhaseResult = CompareReport['styles'][number]['phases'][number];
+type FlowResult = PhaseResult['flows'][number];
+type Blast = CompareReport['blastRadius'][number];
 
 const SVG = 'http://www.w3.org/2000/svg';
 const BAR_W = 160;
@@ -142,7 +87,7 @@ function processTable(report: CompareReport): HTMLElement {
 }
 
 export async function comparePage(main: HTMLElement, params: URLSearchParams): Promise<void> {
-  const { reports } = await call<{ reports: ReportSummary[] }>('GET', '/compare/reports');
+  const { reports } = await call<Answer<'listCompareReports'>>('GET', '/compare/reports');
   if (reports.length === 0) {
     replace(main, h('div', { class: 'page-head' }, h('h1', {}, 'Comparison')), h('p', { class: 'empty', id: 'compare-empty' }, 'No hub compare report yet. Run '), h('pre', {}, 'hub compare'), h('p', { class: 'muted' }, 'on the hub\'s machine: it writes its report where compare.reports (hub.yaml, default .hub/compare) points, and it shows here.'));
     return;

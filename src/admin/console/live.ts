@@ -2,12 +2,12 @@
  * The console's live updates: one EventSource on GET /admin/api/events (the session cookie goes with it), whose
  * events go to the page on show. Each page registers its handlers when drawn; drawing another page replaces them.
  */
-import { API, type FlowInfo } from './api.js';
+import { API, type FlowInfo, type MessageStatus } from './api.js';
 
 export interface MessageNotice {
   id: string;
   flow: string;
-  status: string;
+  status: MessageStatus;
   at: string;
   replayOf?: string;
 }

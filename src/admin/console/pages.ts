@@ -2,7 +2,7 @@
  * The console's pages, each drawn into <main> from the admin API: flows, messages, one message, dead letters, the
  * audit. What a role may not do is not offered (the API refuses it anyway).
  */
-import { ApiError, call, idempotencyKey, qs, type ArchiveResult, type AuditEntry, type GroupArchiveResult, type ReplayJob, type DeadLetterGroup, type FlowInfo, type MessageRecord, type MessageSummary, type Page, type ReplayCheck, type ReplayRecord, type ReplayResult, type Role, type Session } from './api.js';
+import { ApiError, call, idempotencyKey, qs, type Answer, type Body, type ArchiveResult, type AuditPage, type DeadLetterGroup, type ErrorInfo, type GroupArchiveResult, type ReplayJob, type FlowInfo, type FlowState, type MessagePage, type MessageRecord, type ReplayCheck, type ReplayPage, type ReplayResult, type Role, type Session } from './api.js';
 import { append, badge, h, link, problemBox, replace, route, table, time, type Child } from './dom.js';
 import { onLive } from './live.js';
 import { prettyBody } from './pretty.js';
@@ -24,9 +24,9 @@ function errorText(err: unknown): string {
   return err instanceof ApiError ? `${err.message} (${err.code})` : String(err);
 }
 
-function errorCell(e: { code: string; message: string; step?: string } | undefined): Child[] {
+function errorCell(e: Partial<ErrorInfo> | undefined): Child[] {
   if (!e) return [];
-  return [h('code', { class: 'err-code' }, e.code), e.step ? h('span', { class: 'muted' }, ` at ${e.step}`) : null, h('div', { class: 'err-text' }, e.message)];
+  return [h('code', { class: 'err-code' }, e.code ?? ''), e.step ? h('span', { class: 'muted' }, ` at ${e.step}`) : null, h('div', { class: 'err-text' }, e.message ?? '')];
 }
 
 function heading(title: string, ...extra: Child[]): HTMLElement {
@@ -41,10 +41,10 @@ function outcomeText(r: ReplayResult): string {
 // ---------------------------------------------------------------------------------------------------------- flows
 
 export async function flowsPage(main: HTMLElement, ctx: Ctx): Promise<void> {
-  const { flows } = await call<{ flows: FlowInfo[] }>('GET', '/flows');
+  const { flows } = await call<Answer<'listFlows'>>('GET', '/flows');
   const status = h('div', { class: 'replay-status', id: 'flow-status', 'aria-live': 'polite' });
   const holder = h('div', { id: 'flows-holder' });
-  const draw = (list: FlowInfo[]): void => replace(holder, flowsTable(list, ctx, status, () => void call<{ flows: FlowInfo[] }>('GET', '/flows').then((r) => draw(r.flows), () => undefined)));
+  const draw = (list: FlowInfo[]): void => replace(holder, flowsTable(list, ctx, status, () => void call<Answer<'listFlows'>>('GET', '/flows').then((r) => draw(r.flows), () => undefined)));
   draw(flows);
   replace(main, heading('Flows', h('span', { class: 'muted' }, `${flows.length} flow(s); rate and p99 latency of deliveries over the last minute, counters since the hub started; updated live`)), status, holder);
   onLive({ flows: (list) => draw(list) });
@@ -53,7 +53,7 @@ export async function flowsPage(main: HTMLElement, ctx: Ctx): Promise<void> {
 function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: () => void): HTMLElement {
   const toggle = async (f: FlowInfo, action: 'pause' | 'resume'): Promise<void> => {
     try {
-      const r = await call<{ name: string; state: string; changed: boolean }>('POST', `/flows/${encodeURIComponent(f.name)}/${action}`);
+      const r = await call<FlowState>('POST', `/flows/${encodeURIComponent(f.name)}/${action}`);
       replace(status, h('p', { class: 'ok', 'data-result': 'flow-state' }, `${r.name}: ${r.state}${r.changed ? '' : ' (it was already)'}`));
     } catch (err) {
       replace(status, problemBox(errorText(err)));
@@ -106,7 +106,7 @@ function toLocal(iso: string | null): string {
 }
 
 export async function messagesPage(main: HTMLElement, params: URLSearchParams): Promise<void> {
-  const { flows } = await call<{ flows: FlowInfo[] }>('GET', '/flows');
+  const { flows } = await call<Answer<'listFlows'>>('GET', '/flows');
   const value = (k: string): string => params.get(k) ?? '';
   const idInput = h('input', { name: 'id', placeholder: 'message id', value: value('id'), size: 28 });
   const form = h('form', { class: 'filters', id: 'message-filters' },
@@ -163,9 +163,9 @@ const LIVE_REFRESH_MS = 2_000;
 const EMPTY_PAGES_FOLLOWED = 10;
 
 /** A page of messages; one that comes back empty with a `next` (each call scans a bounded number of records) is read on. */
-async function readMessages(query: Record<string, string | number | undefined>): Promise<Page<MessageSummary>> {
-  let page = await call<Page<MessageSummary>>('GET', `/messages${qs(query)}`);
-  for (let i = 0; page.items.length === 0 && page.next && i < EMPTY_PAGES_FOLLOWED; i++) page = await call<Page<MessageSummary>>('GET', `/messages${qs({ ...query, cursor: page.next })}`);
+async function readMessages(query: Record<string, string | number | undefined>): Promise<MessagePage> {
+  let page = await call<MessagePage>('GET', `/messages${qs(query)}`);
+  for (let i = 0; page.items.length === 0 && page.next && i < EMPTY_PAGES_FOLLOWED; i++) page = await call<MessagePage>('GET', `/messages${qs({ ...query, cursor: page.next })}`);
   return page;
 }
 
@@ -199,7 +199,7 @@ async function showResults(results: HTMLElement, params: URLSearchParams, query:
 
 export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Promise<void> {
   const record = await call<MessageRecord>('GET', `/messages/${encodeURIComponent(id)}`);
-  const [{ flows }, replays] = await Promise.all([call<{ flows: FlowInfo[] }>('GET', '/flows'), call<Page<ReplayRecord>>('GET', `/replays${qs({ originalId: id, limit: 50 })}`)]);
+  const [{ flows }, replays] = await Promise.all([call<Answer<'listFlows'>>('GET', '/flows'), call<ReplayPage>('GET', `/replays${qs({ originalId: id, limit: 50 })}`)]);
   const flow = flows.find((f) => f.name === record.flow);
   const status = h('div', { class: 'replay-status', id: 'replay-status', 'aria-live': 'polite' });
 
@@ -251,7 +251,7 @@ export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Prom
 
   const actions = h('section', { class: 'actions' });
   if (can(ctx, 'operator')) {
-    const replay = async (options: Record<string, unknown>, key: string): Promise<void> => {
+    const replay = async (options: Body<'replayMessage'>, key: string): Promise<void> => {
       replace(status, h('p', { class: 'muted' }, 'Replaying…'));
       try {
         const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(id)}/replay`, options, { 'idempotency-key': key });
@@ -307,7 +307,7 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
   /** Each check gets a number: only the latest one's answer is shown. */
   let checks = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const request = (): Record<string, unknown> => ({ body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) });
+  const request = (): Body<'replayMessage'> => ({ body: text.value, ...(contentType.value.trim() ? { contentType: contentType.value.trim() } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) });
   const problems = (title: string, errors: { path?: string; message: string }[]): HTMLElement =>
     h('div', { class: 'problem', role: 'alert' }, h('p', {}, title), h('ul', { class: 'problem-errors' }, errors.map((x) => h('li', {}, x.path ? h('code', {}, x.path) : null, x.path ? ' ' : null, x.message))));
   /** Asks the hub; shows the answer unless a newer check started. Resolves true when the body passes. */
@@ -362,7 +362,7 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
 
 export async function deadLettersPage(main: HTMLElement, ctx: Ctx, params: URLSearchParams): Promise<void> {
   const flow = params.get('flow') ?? undefined;
-  const [{ groups }, { flows }] = await Promise.all([call<{ groups: DeadLetterGroup[] }>('GET', `/dead-letters${qs({ flow })}`), call<{ flows: FlowInfo[] }>('GET', '/flows')]);
+  const [{ groups }, { flows }] = await Promise.all([call<Answer<'listDeadLetters'>>('GET', `/dead-letters${qs({ flow })}`), call<Answer<'listFlows'>>('GET', '/flows')]);
   const sinksOf = new Map(flows.map((f) => [f.name, f.sinks.map((s) => s.name)]));
   const list = h('div', { id: 'dead-letter-groups' });
   replace(main, heading('Dead letters', h('span', { class: 'muted' }, flow ? `flow ${flow} · ` : '', 'grouped by flow, step and error code'), flow ? link('/dead-letters', {}, 'all flows') : null), list);
@@ -519,8 +519,8 @@ export async function auditPage(main: HTMLElement, params: URLSearchParams): Pro
   const action = params.get('action') ?? undefined;
   const cursor = params.get('cursor') ?? undefined;
   const [audit, replays] = await Promise.all([
-    call<Page<AuditEntry>>('GET', `/audit${qs({ action, cursor, limit: 50 })}`),
-    call<Page<ReplayRecord>>('GET', `/replays${qs({ limit: 20 })}`),
+    call<AuditPage>('GET', `/audit${qs({ action, cursor, limit: 50 })}`),
+    call<ReplayPage>('GET', `/replays${qs({ limit: 20 })}`),
   ]);
   const actions = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'];
   replace(main,

@@ -1,0 +1,296 @@
+/**
+ * The shapes of the admin API's answers: `components.schemas` of the served document, which the operations refer to
+ * (`ref('Name')`), the tests check every answer against, and the console's types are written from
+ * (src/admin/console/api-types.ts, by console-types.ts). The journal's lists (statuses, timeline events) and the
+ * admin's (roles, audit actions) are read from where they are defined, so the document cannot name another.
+ */
+import type { JsonSchema } from '../../core/contracts.js';
+import { MESSAGE_STATUSES, STATUS_OF_EVENT, type TimelineEventType } from '../../journal/contract.js';
+import { REPORT_SCHEMA } from '../../mesh/compare/report.js';
+import { AUDIT_ACTIONS } from '../audit.js';
+import { ADMIN_ROLES } from './constants.js';
+import { ref } from './schema-parts.js';
+
+/** Every kind of timeline event: the keys of STATUS_OF_EVENT, which its type makes name each kind exactly once. */
+const TIMELINE_EVENT_TYPES = Object.keys(STATUS_OF_EVENT) as TimelineEventType[];
+
+/** Shared shapes of the answers: `components.schemas` of the document. */
+export const COMPONENTS: Record<string, JsonSchema> = {
+  Problem: {
+    type: 'object',
+    description: 'An RFC 9457 problem: every error answer of the admin API (application/problem+json).',
+    required: ['type', 'title', 'status', 'detail', 'code'],
+    properties: {
+      type: { type: 'string', description: 'urn:integration-hub:error:<code>' },
+      title: { type: 'string' },
+      status: { type: 'integer' },
+      detail: { type: 'string', description: 'What is wrong and what to do about it.' },
+      instance: { type: 'string' },
+      code: { type: 'string', description: 'The code from the hub\'s error table (src/core/errors.ts).' },
+      messageId: { type: 'string', description: 'The message the problem is about, when it is about one.' },
+      errors: { type: 'array', description: 'Each problem found in the request (schema errors of an edited body, bad parameters).', items: { type: 'object', required: ['message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+    },
+  },
+  MessageStatus: { enum: [...MESSAGE_STATUSES], description: 'Where a message stands: the status its latest status-setting event gave it.' },
+  ErrorInfo: {
+    type: 'object',
+    required: ['code', 'message'],
+    properties: { code: { type: 'string' }, message: { type: 'string' }, step: { type: 'string', description: 'Where it arose: "2:validate" (step index and kind), "sink:orders", "reply".' } },
+  },
+  MessageSummary: {
+    type: 'object',
+    required: ['id', 'flow', 'source', 'receivedAt', 'updatedAt', 'status', 'attempts'],
+    properties: {
+      id: { type: 'string' },
+      correlationId: { type: 'string' },
+      flow: { type: 'string' },
+      source: { type: 'string', description: 'The source endpoint, e.g. "amqp:orders.eu".' },
+      receivedAt: { type: 'string', format: 'date-time' },
+      updatedAt: { type: 'string', format: 'date-time' },
+      status: ref('MessageStatus'),
+      attempts: { type: 'integer', minimum: 0 },
+      lastError: ref('ErrorInfo'),
+      replayOf: { type: 'string', description: 'For a replay: the original message\'s id.' },
+    },
+  },
+  StoredBody: {
+    type: 'object',
+    description: 'The body as the journal holds it: UTF-8 text, or base64 when it is not valid UTF-8. `size` and `sha256` describe the whole body even when only its start is stored (`truncated`). GET /messages/{id}/body serves the bytes.',
+    required: ['encoding', 'data', 'size', 'truncated', 'sha256'],
+    properties: { encoding: { enum: ['utf8', 'base64'] }, data: { type: 'string' }, size: { type: 'integer', minimum: 0 }, truncated: { type: 'boolean' }, sha256: { type: 'string' }, masked: { type: 'boolean', description: 'True for a viewer: `data` is withheld.' } },
+  },
+  TimelineEvent: {
+    type: 'object',
+    required: ['type', 'at'],
+    properties: {
+      type: { enum: TIMELINE_EVENT_TYPES },
+      at: { type: 'string', format: 'date-time' },
+      attempt: { type: 'integer' },
+      step: { type: 'string' },
+      error: ref('ErrorInfo'),
+      dueAt: { type: 'string', format: 'date-time' },
+      detail: { type: 'string' },
+    },
+  },
+  MessageRecord: {
+    allOf: [
+      ref('MessageSummary'),
+      {
+        type: 'object',
+        required: ['headers', 'body', 'timeline', 'replayedAs'],
+        properties: {
+          headers: { type: 'object', additionalProperties: { type: 'string' } },
+          body: ref('StoredBody'),
+          timeline: { type: 'array', items: ref('TimelineEvent'), description: 'Oldest first.' },
+          replayedAs: { type: 'array', items: { type: 'string' }, description: 'Ids of the replays made from this message, oldest first.' },
+        },
+      },
+    ],
+  },
+  MessagePage: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('MessageSummary') }, next: { type: 'string', description: 'Pass as `cursor` for the next page; absent on the last.' } },
+  },
+  DeadLetterGroup: {
+    type: 'object',
+    required: ['flow', 'step', 'code', 'count', 'firstSeen', 'lastSeen'],
+    properties: { flow: { type: 'string' }, step: { type: 'string' }, code: { type: 'string' }, count: { type: 'integer' }, firstSeen: { type: 'string', format: 'date-time' }, lastSeen: { type: 'string', format: 'date-time' } },
+  },
+  ReplayTarget: {
+    type: 'object',
+    required: ['to'],
+    properties: { to: { enum: ['start', 'failed-step'] }, step: { type: 'string', description: 'The failed step it resumed at.' }, sink: { type: 'string' } },
+  },
+  ReplayRecord: {
+    type: 'object',
+    description: 'The audit entry of one replay.',
+    required: ['requestKey', 'originalId', 'newId', 'flow', 'by', 'at', 'target', 'edited', 'bodyHashBefore', 'bodyHashAfter'],
+    properties: {
+      requestKey: { type: 'string', description: 'The idempotency key it was booked under.' },
+      originalId: { type: 'string' },
+      newId: { type: 'string' },
+      flow: { type: 'string' },
+      by: { type: 'string', description: 'Who asked: the X-Hub-Actor header, else "api".' },
+      at: { type: 'string', format: 'date-time' },
+      target: ref('ReplayTarget'),
+      edited: { type: 'boolean' },
+      bodyHashBefore: { type: 'string', description: 'sha256 (hex) of the original body.' },
+      bodyHashAfter: { type: 'string', description: 'sha256 (hex) of the body replayed.' },
+      note: { type: 'string' },
+    },
+  },
+  ReplayPage: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('ReplayRecord') }, next: { type: 'string' } },
+  },
+  ReplayCheck: {
+    type: 'object',
+    description: 'The dry run of a replay: whether the body would be sent, and if not why. Nothing was booked or sent.',
+    required: ['ok', 'errors'],
+    properties: {
+      ok: { type: 'boolean', description: 'True when the body passes: the same replay would be sent.' },
+      schema: { type: 'string', description: 'The flow\'s input schema that was checked (its first `validate` step), when it has one in reach.' },
+      errors: { type: 'array', description: 'Each problem found (empty when `ok`).', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+    },
+  },
+  ReplayOutcome: { enum: ['delivered', 'waiting-for-retry', 'dead'], description: 'What became of the replayed message: delivered, or parked in the journal.' },
+  ReplayResult: {
+    type: 'object',
+    required: ['replay', 'newId', 'duplicate'],
+    properties: {
+      replay: ref('ReplayRecord'),
+      newId: { type: 'string' },
+      duplicate: { type: 'boolean', description: 'True when this idempotency key was booked before: nothing was sent, `replay` is the earlier replay.' },
+      outcome: ref('ReplayOutcome'),
+      error: ref('ErrorInfo'),
+    },
+  },
+  BulkReplayResult: {
+    type: 'object',
+    required: ['matched', 'replayed', 'duplicates', 'failed', 'outcomes', 'capped'],
+    properties: {
+      matched: { type: 'integer', description: 'Messages the filter matched (at most `max`).' },
+      capped: { type: 'boolean', description: 'True when more messages matched than `max`: run it again for the rest.' },
+      replayed: { type: 'integer', description: 'Replays booked and sent by this request.' },
+      duplicates: { type: 'integer', description: 'Replays booked under this request\'s key before: not sent again.' },
+      outcomes: { type: 'object', properties: { delivered: { type: 'integer' }, 'waiting-for-retry': { type: 'integer' }, dead: { type: 'integer' } }, required: ['delivered', 'waiting-for-retry', 'dead'] },
+      failed: { type: 'array', items: { type: 'object', required: ['id', 'reason'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
+    },
+  },
+  ReplayJob: {
+    description: 'A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its counts so far. Kept in the hub\'s memory, the newest 100 jobs.',
+    allOf: [
+      ref('BulkReplayResult'),
+      {
+        type: 'object',
+        required: ['id', 'state', 'by', 'startedAt', 'done'],
+        properties: {
+          id: { type: 'string' },
+          state: { enum: ['running', 'finished', 'failed'], description: '`failed`: the job stopped early (`error` says why).' },
+          by: { type: 'string', description: 'Who started it.' },
+          startedAt: { type: 'string', format: 'date-time' },
+          finishedAt: { type: 'string', format: 'date-time' },
+          done: { type: 'integer', minimum: 0, description: 'Messages dealt with so far (replayed, duplicates and failed), of `matched`.' },
+          error: { type: 'string' },
+        },
+      },
+    ],
+  },
+  Session: {
+    type: 'object',
+    description: 'The caller of the admin API.',
+    required: ['user', 'role', 'via'],
+    properties: {
+      user: { type: 'string', description: 'The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token.' },
+      role: { enum: [...ADMIN_ROLES] },
+      via: { enum: ['session', 'token', 'loopback'] },
+      csrfToken: { type: 'string', description: 'For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE.' },
+      idleExpiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends unless used before.' },
+      expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },
+    },
+  },
+  FlowState: {
+    type: 'object',
+    required: ['name', 'state', 'changed'],
+    properties: {
+      name: { type: 'string' },
+      state: { enum: ['running', 'paused'] },
+      changed: { type: 'boolean', description: 'False when the flow was in that state already.' },
+      paused: { type: 'object', required: ['at', 'by', 'held'], properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
+    },
+  },
+  ArchiveResult: {
+    type: 'object',
+    required: ['id', 'status'],
+    properties: {
+      id: { type: 'string' },
+      status: { const: 'archived' },
+      removableFrom: { type: 'string', format: 'date-time', description: 'When the retention sweeper may remove the record: archived at plus `journal.keep.archived`. Absent when archived records are kept until deleted.' },
+    },
+  },
+  GroupArchiveResult: {
+    type: 'object',
+    required: ['matched', 'capped', 'archived', 'failed'],
+    properties: {
+      matched: { type: 'integer', description: 'Dead messages of the group (at most `max`).' },
+      capped: { type: 'boolean', description: 'True when the group holds more than `max`: run it again for the rest.' },
+      archived: { type: 'integer' },
+      failed: { type: 'array', items: { type: 'object', required: ['id', 'reason'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
+      keepMs: { type: 'integer', description: '`journal.keep.archived` in ms: archived records are removed by the retention sweeper this long after they were received. Absent: kept until deleted.' },
+    },
+  },
+  AuditEntry: {
+    type: 'object',
+    required: ['seq', 'at', 'action', 'outcome', 'actor', 'client'],
+    properties: {
+      seq: { type: 'integer' },
+      at: { type: 'string', format: 'date-time' },
+      action: { enum: [...AUDIT_ACTIONS] },
+      outcome: { enum: ['ok', 'failed', 'denied', 'rate-limited'] },
+      actor: { type: 'string', description: 'A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous".' },
+      role: { type: 'string' },
+      client: { type: 'string', description: 'The client\'s address.' },
+      target: { type: 'string', description: 'A message id, or a bulk replay\'s filter.' },
+      status: { type: 'integer', description: 'The HTTP status of the answer.' },
+      detail: { type: 'string' },
+    },
+  },
+  AuditPage: {
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: ref('AuditEntry') }, next: { type: 'string', description: 'Pass as `cursor` for the next page; absent on the last.' } },
+  },
+  CompareReport: REPORT_SCHEMA,
+  CompareReportSummary: {
+    type: 'object',
+    description: 'One report of GET /compare/reports: its folder\'s name and what the run was.',
+    required: ['name', 'id', 'startedAt', 'finishedAt', 'flows', 'styles', 'phaseSeconds'],
+    properties: {
+      name: { type: 'string', description: 'The report\'s folder under compare.reports: pass it to GET /compare/reports/{name}.' },
+      id: { type: 'string' },
+      startedAt: { type: 'string', format: 'date-time' },
+      finishedAt: { type: 'string', format: 'date-time' },
+      incomplete: { type: 'string', description: 'Why the run ended early, when it did.' },
+      flows: { type: 'array', items: { type: 'string' } },
+      styles: { type: 'array', items: { enum: ['hub', 'mesh'] } },
+      phaseSeconds: { type: 'number' },
+    },
+  },
+  FlowInfo: {
+    type: 'object',
+    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'rate', 'stats'],
+    properties: {
+      name: { type: 'string' },
+      description: { type: 'string' },
+      source: { type: 'object', required: ['adapter', 'requestReply'], properties: { adapter: { type: 'string' }, requestReply: { type: 'boolean' } } },
+      sinks: { type: 'array', items: { type: 'object', required: ['name', 'adapter', 'requestReply'], properties: { name: { type: 'string' }, adapter: { type: 'string' }, requestReply: { type: 'boolean' } } } },
+      steps: { type: 'array', items: { type: 'string' }, description: 'Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes.' },
+      journal: { type: 'object', required: ['record', 'bodyBytes'], properties: { record: { enum: ['all', 'failures', 'none'] }, bodyBytes: { type: 'integer' } } },
+      ready: { type: 'boolean' },
+      state: { enum: ['running', 'paused'], description: 'Paused: the flow takes no new messages (POST /flows/{name}/pause).' },
+      paused: { type: 'object', required: ['at', 'by', 'held'], description: 'While paused: since when, by whom, and how many broker deliveries are held.', properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
+      rate: {
+        type: 'object',
+        description: 'Over the last minute: messages delivered per second, and the 99th percentile of the time from the runner taking a message to its delivery, over the latest (at most 1024) deliveries.',
+        required: ['perSecond', 'samples', 'windowSeconds'],
+        properties: { perSecond: { type: 'number', minimum: 0 }, p99Ms: { type: 'number', minimum: 0, description: 'Absent when nothing was delivered in the window.' }, samples: { type: 'integer', minimum: 0 }, windowSeconds: { type: 'integer' } },
+      },
+      stats: {
+        type: 'object',
+        required: ['received', 'completed', 'failed', 'inFlight', 'waiting', 'dead', 'retried'],
+        properties: {
+          received: { type: 'integer' },
+          completed: { type: 'integer' },
+          failed: { type: 'integer' },
+          inFlight: { type: 'integer' },
+          waiting: { type: 'integer' },
+          dead: { type: 'integer' },
+          retried: { type: 'integer' },
+          lastError: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, step: { type: 'string' }, at: { type: 'string' }, messageId: { type: 'string' } } },
+        },
+      },
+    },
+  },
+};
