@@ -2,14 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lintFlows, registryWith } from '../../test/support/lint.js';
+import { lintFlows } from '../../test/support/lint.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import rest from '../rest/index.js';
-import { buildFlowSchema } from '../../src/config/flow-schema.js';
-import { compileFlowSchema } from '../../src/config/schema-validator.js';
+import { sinkSchema, sourceSchema } from './config.js';
 import amqp from './index.js';
-import sinkSchema from './sink.schema.json' with { type: 'json' };
-import sourceSchema from './source.schema.json' with { type: 'json' };
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'amqp-readme-'));
@@ -27,11 +24,11 @@ describe('amqp adapter: README', () => {
 
   it('documents every source and sink option in its tables and uses each in an example', () => {
     const all = flows.join('\n');
-    for (const key of Object.keys(sourceSchema.properties)) {
+    for (const key of Object.keys(sourceSchema.properties as object)) {
       expect(readme, key).toContain(`\`${key}`);
       expect(all, key).toMatch(new RegExp(`^\\s+(- )?${key}:`, 'm'));
     }
-    for (const key of Object.keys(sinkSchema.properties)) {
+    for (const key of Object.keys(sinkSchema.properties as object)) {
       expect(readme, key).toContain(`\`${key}`);
       expect(all, key).toMatch(new RegExp(`^\\s+(- )?${key}:`, 'm'));
     }
@@ -59,9 +56,5 @@ describe('amqp adapter: README', () => {
     const errors = result.diagnostics.filter((x) => x.severity === 'error');
     expect(errors.map((e) => e.line)).toEqual([11]);
     expect(errors[0]!.message).toMatch(/JSONata/);
-  });
-
-  it('fits into the assembled flow schema', () => {
-    expect(() => compileFlowSchema(buildFlowSchema(registryWith([rest, amqp])))).not.toThrow();
   });
 });
