@@ -2,38 +2,15 @@ import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type
 import type { Logger } from 'pino';
 import { isoAt, isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
-import type { AdapterContext, DeliverOptions, Source, SourceContext } from '../../src/core/contracts.js';
-import { durationOption, type Duration } from '../../src/core/duration.js';
+import type { AdapterContext, DeliverOptions, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
+import { durationOption } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
 import { propagated, textHeaders, upstreamId } from '../../src/kit/propagation.js';
-import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
+import { backoffMs, brokerList, createKafka, kafkaOptions, sleep, TOPIC_NAME } from './client.js';
+import { sourceSchema, type KafkaSourceConfig } from './config.js';
 import { PartitionOffsets } from './offsets.js';
 import { OrderedWindow, type Outcome } from './window.js';
-
-/** The Kafka source config; source.schema.json is its source of truth (a test keeps the two in step). */
-export interface KafkaSourceConfig extends KafkaConnectionConfig {
-  /** One of `topic` and `topics` is given. */
-  topic?: string;
-  topics?: string[];
-  group_id: string;
-  /** Default false: a new group starts at the end of the topic. */
-  from_beginning?: boolean;
-  /** Default "<topic>.dlq" of each record's topic. */
-  dead_letter_topic?: string;
-  /** Default true: one message at a time per partition. */
-  ordered?: boolean;
-  /** Default 16. */
-  max_in_flight?: number;
-  /** Default { initial: 500ms, max: 30s }. */
-  redelivery?: { initial?: Duration; max?: Duration };
-  /** Default 30s. */
-  session_timeout?: Duration;
-  /** Further record headers the message keeps (lower-cased); the trace and correlation headers always are. */
-  headers?: string[];
-}
-
-export const SOURCE_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'topics', 'group_id', 'from_beginning', 'dead_letter_topic', 'ordered', 'max_in_flight', 'redelivery', 'session_timeout', 'headers'] as const satisfies readonly (keyof KafkaSourceConfig)[];
 
 /** Headers a dead-lettered record carries besides its own: why, from where, and when. */
 export const DEAD_LETTER_HEADERS = {
@@ -622,3 +599,8 @@ function splitKey(key: string): [string, number] {
   const at = key.lastIndexOf('/');
   return [key.slice(0, at), Number(key.slice(at + 1))];
 }
+
+export const sourceFactory: SourceFactory<KafkaSourceConfig> = {
+  schema: sourceSchema,
+  create: (config, ctx) => new KafkaSource(config, ctx),
+};
