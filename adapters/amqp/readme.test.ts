@@ -1,22 +1,17 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lintFlows } from '../../test/support/lint.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import rest from '../rest/index.js';
 import { sinkSchema, sourceSchema } from './config.js';
 import amqp from './index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'amqp-readme-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function lint(files: Record<string, string>, env: Record<string, string> = { AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_USER: 'hub', AMQP_PASSWORD: 'secret' }) {
   return lintFlows(files, { adapters: [rest, amqp], env });
 }
-
-
 
 describe('amqp adapter: README', () => {
   const readme = readFileSync(join(here, 'README.md'), 'utf8');

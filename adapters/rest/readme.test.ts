@@ -1,21 +1,16 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lintFlows } from '../../test/support/lint.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sinkSchema, sourceSchema } from './config.js';
 import rest from './index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'rest-readme-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function lint(files: Record<string, string>) {
   return lintFlows(files, { adapters: [rest], env: { CRM_TOKEN: 'test-token' } });
 }
-
-
 
 describe('rest adapter: README examples', () => {
   const readme = readFileSync(join(here, 'README.md'), 'utf8');
