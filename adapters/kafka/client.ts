@@ -1,49 +1,15 @@
 /**
- * What the Kafka source and sink share: the connection config (brokers, client id, TLS, SASL), building a kafkajs
- * client from it, kafkajs logs routed into the hub's logger, bounded backoff, and kafkajs errors typed as hub errors.
+ * What the Kafka source and sink share: building a kafkajs client from the connection config (brokers, client id,
+ * TLS, SASL), kafkajs logs routed into the hub's logger, bounded backoff, and kafkajs errors typed as hub errors.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { AdapterContext } from '../../src/core/contracts.js';
-import { durationOption, type Duration } from '../../src/core/duration.js';
+import { durationOption } from '../../src/core/duration.js';
 import { hubError, type HubError } from '../../src/core/errors.js';
-
-export interface KafkaTlsConfig {
-  /** CA bundle (PEM file, relative to the flow file) to trust instead of the system's. */
-  ca?: string;
-  /** Client certificate and key (PEM files) for mutual TLS. */
-  cert?: string;
-  key?: string;
-  passphrase?: string;
-  /** Default true. */
-  reject_unauthorized?: boolean;
-  servername?: string;
-}
-
-export interface KafkaSaslConfig {
-  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
-  username: string;
-  password: string;
-}
-
-/** The connection part of both configs; the schemas are the source of truth (a test keeps them in step). */
-export interface KafkaConnectionConfig {
-  /** "host:port" addresses, as a list or one comma-separated string (handy with ${env:KAFKA_BROKERS}). */
-  brokers: string[] | string;
-  /** Default "integration-hub". */
-  client_id?: string;
-  /** true for TLS with the system's CAs, or the TLS settings. */
-  tls?: boolean | KafkaTlsConfig;
-  sasl?: KafkaSaslConfig;
-  /** Default 3s. */
-  connection_timeout?: Duration;
-  /** Default 30s. */
-  request_timeout?: Duration;
-}
-
-export const CONNECTION_KEYS = ['brokers', 'client_id', 'tls', 'sasl', 'connection_timeout', 'request_timeout'] as const satisfies readonly (keyof KafkaConnectionConfig)[];
+import type { KafkaConnectionConfig } from './config.js';
 
 /** A Kafka topic name as the broker accepts it. */
 export const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;

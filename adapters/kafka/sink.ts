@@ -1,31 +1,13 @@
 import { Partitioners, type IHeaders, type Message as KafkaRecord, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { AdapterContext, SendContext, Sink } from '../../src/core/contracts.js';
-import { durationOption, type Duration } from '../../src/core/duration.js';
+import type { AdapterContext, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
+import { durationOption } from '../../src/core/duration.js';
 import { HubError, hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import type { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
-import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
-
-/** The Kafka sink config; sink.schema.json is its source of truth (a test keeps the two in step). */
-export interface KafkaSinkConfig extends KafkaConnectionConfig {
-  /** Template. */
-  topic: string;
-  /** Template; no key (round robin by batch) when absent. */
-  key?: string;
-  partition?: number;
-  /** Templates. */
-  headers?: Record<string, string>;
-  /** Default 5ms. */
-  linger?: Duration;
-  /** Default 200. */
-  batch_size?: number;
-  /** Default 30s. */
-  timeout?: Duration;
-}
-
-export const SINK_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'key', 'partition', 'headers', 'linger', 'batch_size', 'timeout'] as const satisfies readonly (keyof KafkaSinkConfig)[];
+import { backoffMs, brokerList, createKafka, kafkaOptions, sleep, toKafkaHubError, TOPIC_NAME } from './client.js';
+import { sinkSchema, type KafkaSinkConfig } from './config.js';
 
 /** Headers the sink sets itself; a config that names one is reported. */
 const RESERVED_HEADERS = new Set(['content-type', MESSAGE_ID_HEADER]);
@@ -279,3 +261,8 @@ function abortError(signal: AbortSignal, target: string): HubError {
     ? hubError('TIMEOUT', `producing to ${target} was cut short: the flow ran out of time`)
     : hubError('FLOW_STOPPING', `producing to ${target} was aborted: the hub is stopping`);
 }
+
+export const sinkFactory: SinkFactory<KafkaSinkConfig> = {
+  schema: sinkSchema,
+  create: (config, ctx) => new KafkaSink(config, ctx),
+};

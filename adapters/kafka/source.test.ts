@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { DeliverOptions, FlowResult } from '../../src/core/contracts.js';
 import { hubError, PermanentError } from '../../src/core/errors.js';
 import type { Message } from '../../src/core/message.js';
-import type { KafkaSource, KafkaSourceConfig } from './source.js';
+import type { KafkaSourceConfig } from './config.js';
+import type { KafkaSource } from './source.js';
 import { LateBroker, startSource, TestKafka, unique, waitFor, type Deliver } from './test-support.js';
 
 const brokers = inject('kafkaBrokers');

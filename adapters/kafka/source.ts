@@ -1,70 +1,24 @@
-import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { isoAt, isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
-import type { AdapterContext, DeliverOptions, Source, SourceContext } from '../../src/core/contracts.js';
-import { durationOption, type Duration } from '../../src/core/duration.js';
+import type { AdapterContext, DeliverOptions, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
+import { durationOption } from '../../src/core/duration.js';
 import { toHubError, type HubError } from '../../src/core/errors.js';
 import { Message, type MessageMeta } from '../../src/core/message.js';
 import { propagated, textHeaders, upstreamId } from '../../src/kit/propagation.js';
-import { backoffMs, brokerList, CONNECTION_KEYS, createKafka, kafkaOptions, sleep, TOPIC_NAME, type KafkaConnectionConfig } from './client.js';
-import { PartitionOffsets } from './offsets.js';
+import { backoffMs, brokerList, createKafka, kafkaOptions, sleep, TOPIC_NAME } from './client.js';
+import { sourceSchema, type KafkaSourceConfig } from './config.js';
+import { DeadLetterWriter } from './dead-letter.js';
+import { Generation } from './generation.js';
 import { OrderedWindow, type Outcome } from './window.js';
-
-/** The Kafka source config; source.schema.json is its source of truth (a test keeps the two in step). */
-export interface KafkaSourceConfig extends KafkaConnectionConfig {
-  /** One of `topic` and `topics` is given. */
-  topic?: string;
-  topics?: string[];
-  group_id: string;
-  /** Default false: a new group starts at the end of the topic. */
-  from_beginning?: boolean;
-  /** Default "<topic>.dlq" of each record's topic. */
-  dead_letter_topic?: string;
-  /** Default true: one message at a time per partition. */
-  ordered?: boolean;
-  /** Default 16. */
-  max_in_flight?: number;
-  /** Default { initial: 500ms, max: 30s }. */
-  redelivery?: { initial?: Duration; max?: Duration };
-  /** Default 30s. */
-  session_timeout?: Duration;
-  /** Further record headers the message keeps (lower-cased); the trace and correlation headers always are. */
-  headers?: string[];
-}
-
-export const SOURCE_CONFIG_KEYS = [...CONNECTION_KEYS, 'topic', 'topics', 'group_id', 'from_beginning', 'dead_letter_topic', 'ordered', 'max_in_flight', 'redelivery', 'session_timeout', 'headers'] as const satisfies readonly (keyof KafkaSourceConfig)[];
-
-/** Headers a dead-lettered record carries besides its own: why, from where, and when. */
-export const DEAD_LETTER_HEADERS = {
-  code: 'x-dlq-error-code',
-  message: 'x-dlq-error-message',
-  step: 'x-dlq-error-step',
-  flow: 'x-dlq-flow',
-  topic: 'x-dlq-original-topic',
-  partition: 'x-dlq-original-partition',
-  offset: 'x-dlq-original-offset',
-  messageId: 'x-dlq-message-id',
-  at: 'x-dlq-at',
-} as const;
 
 const RECONNECT_INITIAL_MS = 500;
 /** The latest time a Date can hold. */
 const MAX_DATE_MS = 8.64e15;
 const RECONNECT_MAX_MS = 30_000;
-/** The least time between two commits of a running consumer: a settle waits at most this long for its commit. */
-const COMMIT_SPACING_MS = 50;
 /** How long `stop` waits for deliveries still in flight (the runner already waited for its own in-flight messages). */
 const STOP_GRACE_MS = 3_000;
-
-/** One kafkajs consumer's life: replaced by a new one after a crash kafkajs does not recover from. */
-interface Generation {
-  consumer: Consumer;
-  offsets: Map<string, PartitionOffsets>;
-  closed: boolean;
-  committing: Promise<void> | undefined;
-  dirty: boolean;
-}
 
 /**
  * A consumer group member that feeds each record to the flow as one message.
@@ -96,8 +50,7 @@ export class KafkaSource implements Source {
   readonly #where: string;
   #ctx: SourceContext | undefined;
   #kafka: Kafka | undefined;
-  #producer: Producer | undefined;
-  #producerReady: Promise<void> | undefined;
+  #deadLetters: DeadLetterWriter | undefined;
   #generation: Generation | undefined;
   #joined = false;
   /** When kafkajs last fetched or heartbeated successfully: a member that has heard nothing for long is not ready. */
@@ -148,7 +101,7 @@ export class KafkaSource implements Source {
     this.#ctx = ctx;
     this.#stopping = new AbortController();
     this.#kafka = createKafka(this.#options, this.#logger);
-    this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.#deadLetters = new DeadLetterWriter(this.#kafka, this.#deadLetterTopic, ctx.flow, this.#logger);
     this.#supervisor = this.#supervise();
   }
 
@@ -176,10 +129,10 @@ export class KafkaSource implements Source {
     if (this.#deliveries.size > 0) await Promise.race([Promise.allSettled([...this.#deliveries]), sleep(STOP_GRACE_MS)]);
     const generation = this.#generation;
     if (generation) {
-      await this.#commit(generation);
+      await generation.commit();
       await this.#retire(generation);
     }
-    await this.#producer?.disconnect().catch(() => {});
+    await this.#deadLetters?.disconnect();
   }
 
   // -----------------------------------------------------------------------------------------------------------
@@ -196,7 +149,7 @@ export class KafkaSource implements Source {
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: 500,
       });
-      const generation: Generation = { consumer, offsets: new Map(), closed: false, committing: undefined, dirty: false };
+      const generation = new Generation(consumer, this.#logger, signal);
       const { GROUP_JOIN, CRASH, REBALANCING, STOP, FETCH, HEARTBEAT } = consumer.events;
       const alive = (): void => {
         if (!generation.closed) this.#lastSign = Date.now();
@@ -206,10 +159,7 @@ export class KafkaSource implements Source {
       consumer.on(GROUP_JOIN, (event) => {
         if (generation.closed) return;
         const assigned = event.payload.memberAssignment;
-        for (const key of generation.offsets.keys()) {
-          const [topic, partition] = splitKey(key);
-          if (!assigned[topic]?.includes(partition)) generation.offsets.delete(key);
-        }
+        generation.keepAssigned(assigned);
         this.#joined = true;
         this.#lastSign = Date.now();
         this.#logger.info({ groupId: this.#groupId, assignment: assigned }, `Kafka source joined group "${this.#groupId}" on ${this.#topics.join(', ')}`);
@@ -278,7 +228,7 @@ export class KafkaSource implements Source {
    * ones that had settled meanwhile become duplicates). Commits never pass it meanwhile.
    */
   async #orderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
+    const offsets = generation.offsetsOf(batch.topic, batch.partition);
     const window = new OrderedWindow();
     this.#onStop.add(window.stop);
     if (this.#stopped) window.stop();
@@ -304,7 +254,7 @@ export class KafkaSource implements Source {
           window.settle(place, outcome);
           if (outcome === 'done') {
             offsets.settle(offset);
-            this.#commitSoon(generation);
+            generation.commitSoon();
           }
         });
         const issued = window.untilIssued(place);
@@ -342,7 +292,7 @@ export class KafkaSource implements Source {
   }
 
   async #unorderedBatch(generation: Generation, { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const offsets = this.#offsetsOf(generation, batch.topic, batch.partition);
+    const offsets = generation.offsetsOf(batch.topic, batch.partition);
     const signal = this.#stopping!.signal;
     const tasks: Promise<boolean>[] = [];
     for (const record of batch.messages) {
@@ -366,7 +316,7 @@ export class KafkaSource implements Source {
               if (signal.aborted || generation.closed) return false;
             }
             offsets.settle(offset);
-            this.#commitSoon(generation);
+            generation.commitSoon();
             return true;
           } finally {
             this.#giveSlot();
@@ -427,7 +377,7 @@ export class KafkaSource implements Source {
   async #deadLetterHeld(topic: string, partition: number, record: KafkaMessage, refused: HubError): Promise<Outcome> {
     const key = recordKey(topic, partition, record.offset);
     try {
-      await this.#deadLetter(topic, partition, record, refused, this.#deadIds.get(key));
+      await this.#deadLetters!.write(topic, partition, record, refused, this.#deadIds.get(key));
       this.#dead.delete(key);
       this.#deadIds.delete(key);
       return 'done';
@@ -493,81 +443,6 @@ export class KafkaSource implements Source {
     return new Message({ id, body: record.value ?? Buffer.alloc(0), headers, owned: true, meta });
   }
 
-  /** Writes a refused record, unchanged, to the dead-letter topic, with headers saying why and where from. */
-  async #deadLetter(topic: string, partition: number, record: KafkaMessage, error: HubError, messageId: string | undefined): Promise<void> {
-    const target = this.#deadLetterTopic ?? `${topic}.dlq`;
-    const producer = this.#producer!;
-    this.#producerReady ??= producer.connect().catch((err: unknown) => {
-      this.#producerReady = undefined;
-      throw err;
-    });
-    await this.#producerReady;
-    const headers: IHeaders = {
-      ...(record.headers ?? {}),
-      [DEAD_LETTER_HEADERS.code]: error.code,
-      [DEAD_LETTER_HEADERS.message]: error.message,
-      [DEAD_LETTER_HEADERS.flow]: this.#ctx!.flow,
-      [DEAD_LETTER_HEADERS.topic]: topic,
-      [DEAD_LETTER_HEADERS.partition]: String(partition),
-      [DEAD_LETTER_HEADERS.offset]: record.offset,
-      [DEAD_LETTER_HEADERS.at]: new Date().toISOString(),
-      ...(error.step ? { [DEAD_LETTER_HEADERS.step]: error.step } : {}),
-      ...(messageId ? { [DEAD_LETTER_HEADERS.messageId]: messageId } : {}),
-    };
-    await producer.send({ topic: target, acks: -1, messages: [{ key: record.key, value: record.value, headers, timestamp: record.timestamp }] });
-    this.#logger.warn({ messageId, topic, partition, offset: record.offset, code: error.code, deadLetterTopic: target }, `the flow refused the record at ${topic}/${partition}/${record.offset} (${error.code}: ${error.message}); it is in ${target}`);
-  }
-
-  // -----------------------------------------------------------------------------------------------------------
-  // Committing
-
-  #offsetsOf(generation: Generation, topic: string, partition: number): PartitionOffsets {
-    const key = `${topic}/${partition}`;
-    let offsets = generation.offsets.get(key);
-    if (!offsets) generation.offsets.set(key, (offsets = new PartitionOffsets()));
-    return offsets;
-  }
-
-  /**
-   * Commits soon; commits that pile up while one is on its way, or within COMMIT_SPACING_MS after it, become one
-   * (at thousands of records a second a commit per settle would cost more than the records).
-   */
-  #commitSoon(generation: Generation): void {
-    if (generation.committing) {
-      generation.dirty = true;
-      return;
-    }
-    const spacing = this.#stopping!.signal;
-    generation.committing = this.#commit(generation).then(() => (generation.dirty ? sleep(COMMIT_SPACING_MS, spacing) : undefined)).finally(() => {
-      generation.committing = undefined;
-      if (generation.dirty) {
-        generation.dirty = false;
-        this.#commitSoon(generation);
-      }
-    });
-  }
-
-  async #commit(generation: Generation): Promise<void> {
-    if (generation.closed) return;
-    const commits: { topic: string; partition: number; offset: string }[] = [];
-    const marks: [PartitionOffsets, bigint][] = [];
-    for (const [key, offsets] of generation.offsets) {
-      const offset = offsets.pending();
-      if (offset === undefined) continue;
-      const [topic, partition] = splitKey(key);
-      commits.push({ topic, partition, offset: offset.toString() });
-      marks.push([offsets, offset]);
-    }
-    if (commits.length === 0) return;
-    try {
-      await generation.consumer.commitOffsets(commits);
-      for (const [offsets, offset] of marks) offsets.committed(offset);
-    } catch (err) {
-      // A rebalance or an outage: the next settle commits again, or the new owner redelivers (at least once).
-      this.#logger.debug({ err, commits }, `commit failed: ${(err as Error).message}`);
-    }
-  }
-
   // -----------------------------------------------------------------------------------------------------------
   // Bounds
 
@@ -618,7 +493,7 @@ function recordKey(topic: string, partition: number, offset: string): string {
   return `${topic}/${partition}/${offset}`;
 }
 
-function splitKey(key: string): [string, number] {
-  const at = key.lastIndexOf('/');
-  return [key.slice(0, at), Number(key.slice(at + 1))];
-}
+export const sourceFactory: SourceFactory<KafkaSourceConfig> = {
+  schema: sourceSchema,
+  create: (config, ctx) => new KafkaSource(config, ctx),
+};

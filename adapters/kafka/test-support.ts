@@ -15,8 +15,9 @@ import type { AdapterContext, FlowResult, HubLimits, SourceContext } from '../..
 import type { ConfigIssue } from '../../src/core/errors.js';
 import type { Message } from '../../src/core/message.js';
 import kafka from './index.js';
-import type { KafkaSink, KafkaSinkConfig } from './sink.js';
-import type { KafkaSource, KafkaSourceConfig } from './source.js';
+import type { KafkaSinkConfig, KafkaSourceConfig } from './config.js';
+import type { KafkaSink } from './sink.js';
+import type { KafkaSource } from './source.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const logger = pino({ level: process.env.KAFKA_TEST_LOG ?? 'silent' });

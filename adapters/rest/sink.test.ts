@@ -6,7 +6,8 @@ import type { AdapterContext, HubLimits, SendContext } from '../../src/core/cont
 import { HubError, PermanentError, RetryableError, type ConfigIssue, type ErrorCode } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import rest from './index.js';
-import type { RestSink, RestSinkConfig } from './sink.js';
+import type { RestSinkConfig } from './config.js';
+import type { RestSink } from './sink.js';
 import { sendContext } from '../../src/runtime/testing.js';
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 16 };

@@ -1,29 +1,14 @@
 import { request, type Dispatcher } from 'undici';
 import { checkXml, parseJson } from '../../src/core/codec.js';
-import type { AdapterContext, HubLimits, SendContext, Sink } from '../../src/core/contracts.js';
+import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
 import { hubError, PermanentError, RetryableError, toHubError, type HubError } from '../../src/core/errors.js';
-import { durationOption, type Duration } from '../../src/core/duration.js';
+import { durationOption } from '../../src/core/duration.js';
 import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
 import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/kit/http-client.js';
-import type { HttpMethod } from './source.js';
-
-export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
-export type SinkExpect = 'any' | 'json' | 'xml' | 'text';
-
-/** The REST sink config; sink.schema.json is its source of truth (a test keeps the two in step). */
-export interface RestSinkConfig {
-  url: string;
-  method?: HttpMethod;
-  headers?: Record<string, string>;
-  timeout?: Duration;
-  body?: SinkBody;
-  expect?: SinkExpect;
-}
-
-export const SINK_CONFIG_KEYS = ['url', 'method', 'headers', 'timeout', 'body', 'expect'] as const satisfies readonly (keyof RestSinkConfig)[];
+import { sinkSchema, type HttpMethod, type RestSinkConfig, type SinkBody, type SinkExpect } from './config.js';
 
 /** Headers the hub sets itself; a config that names one is reported. */
 const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer']);
@@ -267,3 +252,9 @@ async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<strin
   const text = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
   return size > EXCERPT_BYTES ? `${text}...` : text;
 }
+
+export const sinkFactory: SinkFactory<RestSinkConfig> = {
+  schema: sinkSchema,
+  requestReply: true,
+  create: (config, ctx) => new RestSink(config, ctx),
+};

@@ -8,8 +8,9 @@ import { normalizePath } from '../../src/kit/http-route.js';
 import { Message } from '../../src/core/message.js';
 import { createHttpServer } from '../../src/kit/http-server.js';
 import rest from './index.js';
-import type { ProblemDetails } from './problem.js';
-import type { RestSource, RestSourceConfig } from './source.js';
+import type { ProblemDetails } from '../../src/kit/problem.js';
+import type { RestSourceConfig } from './config.js';
+import type { RestSource } from './source.js';
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 16 };
 const logger = pino({ level: 'silent' });

@@ -1,33 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../../src/core/id.js';
 import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
-import type { Claim, HubLimits, Source, SourceContext } from '../../src/core/contracts.js';
+import type { Claim, HubLimits, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { httpRouteKey } from '../../src/kit/http-route.js';
+import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../../src/kit/problem.js';
 import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
-import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './problem.js';
-
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export type BodyFormat = 'json' | 'xml' | 'text';
-
-/** The REST source config; source.schema.json is its source of truth (a test keeps the two in step). */
-export interface RestSourceConfig {
-  method?: HttpMethod;
-  path: string;
-  accept?: BodyFormat[];
-  status?: number;
-  headers?: string[];
-}
-
-export const SOURCE_CONFIG_KEYS = ['method', 'path', 'accept', 'status', 'headers'] as const satisfies readonly (keyof RestSourceConfig)[];
+import { sourceSchema, type BodyFormat, type HttpMethod, type RestSourceConfig } from './config.js';
 
 const ALL_FORMATS: BodyFormat[] = ['json', 'xml', 'text'];
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
-
-export function sourceClaims(config: RestSourceConfig): Claim[] {
-  return [{ key: httpRouteKey(config.method ?? 'POST', config.path), path: ['path'] }];
-}
 
 interface Incoming {
   id: string;
@@ -225,3 +208,10 @@ function plainRecord(value: unknown, what: string): Record<string, string | stri
   }
   return out;
 }
+
+export const sourceFactory: SourceFactory<RestSourceConfig> = {
+  schema: sourceSchema,
+  requestReply: true,
+  create: (config) => new RestSource(config),
+  claims: (config): Claim[] => [{ key: httpRouteKey(config.method ?? 'POST', config.path), path: ['path'] }],
+};

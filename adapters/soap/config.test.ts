@@ -1,43 +1,38 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { DURATION_PATTERN } from '../../src/core/duration.js';
-import { ANNOTATION_KEYWORDS } from '../../src/config/flow-schema.js';
-import type { SoapSinkConfig, SoapSinkSecurityConfig, SoapSourceConfig, SoapSourceSecurityConfig } from './config.js';
+import { buildFlowSchema } from '../../src/config/flow-schema.js';
+import { compileFlowSchema } from '../../src/config/schema-validator.js';
+import { compileStrict, expectDurations, expectKeys, expectWellFormed, type Keys } from '../../test/support/config-schema.js';
+import { registryWith } from '../../test/support/lint.js';
+import { sinkSchema, sourceSchema, type SoapSinkConfig, type SoapSinkSecurityConfig, type SoapSourceConfig, type SoapSourceSecurityConfig } from './config.js';
 import soap from './index.js';
 
-const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true, allowUnionTypes: true });
-for (const keyword of ANNOTATION_KEYWORDS) ajv.addKeyword({ keyword, schemaType: ['boolean', 'string'] });
-const source = ajv.compile(soap.source!.schema);
-const sink = ajv.compile(soap.sink!.schema);
+const source = compileStrict(sourceSchema);
+const sink = compileStrict(sinkSchema);
 
-// Every key of the TypeScript config types, so a property added to one side only fails here.
-const SOURCE_KEYS: Record<keyof SoapSourceConfig, true> = { path: true, wsdl: true, operations: true, operation: true, namespace: true, versions: true, ws_security: true };
-const SOURCE_SECURITY_KEYS: Record<keyof SoapSourceSecurityConfig, true> = { username: true, password: true, password_type: true, max_age: true, nonce_cache_size: true };
-const SINK_KEYS: Record<keyof SoapSinkConfig, true> = { url: true, operation: true, soap_action: true, version: true, namespace: true, element_form: true, timeout: true, headers: true, ws_security: true };
-const SINK_SECURITY_KEYS: Record<keyof SoapSinkSecurityConfig, true> = { username: true, password: true, password_type: true };
+// Every key of the TypeScript config types, and whether it is required: a key added to one side only fails here.
+const SOURCE: Keys<SoapSourceConfig> = { path: 'required', wsdl: 'optional', operations: 'optional', operation: 'optional', namespace: 'optional', versions: 'optional', ws_security: 'optional' };
+const SOURCE_SECURITY: Keys<SoapSourceSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional', max_age: 'optional', nonce_cache_size: 'optional' };
+const SINK: Keys<SoapSinkConfig> = { url: 'required', operation: 'required', soap_action: 'optional', version: 'optional', namespace: 'optional', element_form: 'optional', timeout: 'optional', headers: 'optional', ws_security: 'optional' };
+const SINK_SECURITY: Keys<SoapSinkSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional' };
 
-type Props = { properties: Record<string, { properties?: Record<string, unknown>; oneOf?: { pattern?: string }[] }> };
+describe('soap config schemas', () => {
+  it.each([['source', sourceSchema], ['sink', sinkSchema]] as const)('the %s schema compiles strictly, describes every property with examples, rejects unknown keys and accepts its examples', (_side, schema) => {
+    expectWellFormed(schema);
+  });
 
-describe('SOAP config schemas', () => {
   it('keep the TypeScript types in step', () => {
-    const s = soap.source!.schema as Props;
-    const k = soap.sink!.schema as Props;
-    expect(Object.keys(s.properties).sort()).toEqual(Object.keys(SOURCE_KEYS).sort());
-    expect(Object.keys(s.properties.ws_security!.properties!).sort()).toEqual(Object.keys(SOURCE_SECURITY_KEYS).sort());
-    expect(Object.keys(k.properties).sort()).toEqual(Object.keys(SINK_KEYS).sort());
-    expect(Object.keys(k.properties.ws_security!.properties!).sort()).toEqual(Object.keys(SINK_SECURITY_KEYS).sort());
-    expect(s.properties.ws_security!.properties!.max_age).toMatchObject({ oneOf: [{}, { pattern: DURATION_PATTERN }] });
-    expect(k.properties.timeout!.oneOf![1]!.pattern).toBe(DURATION_PATTERN);
+    expectKeys(sourceSchema, '', SOURCE);
+    expectKeys(sourceSchema, 'properties.ws_security', SOURCE_SECURITY);
+    expectKeys(sinkSchema, '', SINK);
+    expectKeys(sinkSchema, 'properties.ws_security', SINK_SECURITY);
   });
 
-  it('accept the README examples', () => {
-    expect(source({ path: '/erp/orders', wsdl: '../schemas/wsdl/orders.wsdl', operations: ['PlaceOrder', 'GetOrderStatus'], ws_security: { username: 'a', password: 'b', password_type: 'digest', max_age: '5m' } })).toBe(true);
-    expect(source({ path: '/erp/orders', operation: 'PlaceOrder', versions: ['1.1'] })).toBe(true);
-    expect(sink({ url: 'http://legacy-erp:8089/legacy-erp', operation: 'PlaceOrder', soap_action: 'urn:example:legacy-erp/PlaceOrder', version: '1.1', namespace: 'urn:example:legacy-erp', timeout: '10s', headers: { 'x-api-key': 'k' }, ws_security: { username: 'u', password: 'p', password_type: 'digest' } })).toBe(true);
+  it('use the hub duration syntax', () => {
+    expectDurations(sourceSchema, ['properties.ws_security.properties.max_age']);
+    expectDurations(sinkSchema, ['properties.timeout']);
   });
 
-  it('reject unknown keys and wrong shapes', () => {
-    expect(source({ path: '/x', operations: ['A'], nope: 1 })).toBe(false);
+  it('reject wrong shapes', () => {
     expect(source({ path: '/x' })).toBe(false);
     expect(source({ path: '/x', operation: 'A', operations: ['A'] })).toBe(false);
     expect(source({ path: 'x', operation: 'A' })).toBe(false);
@@ -46,10 +41,17 @@ describe('SOAP config schemas', () => {
     expect(sink({ url: 'http://x', operation: 'A', version: '2.0' })).toBe(false);
     expect(sink({ url: 'http://x', operation: 'A', timeout: 'soon' })).toBe(false);
     expect(sink({ url: 'http://x', operation: 'A', ws_security: { username: 'u', password: 'p', extra: 1 } })).toBe(false);
+    expect(source({ path: '/erp/orders', operation: 'PlaceOrder', versions: ['1.1'] })).toBe(true);
   });
 
-  it('is one request-reply registration named soap', () => {
+  it('fit into the assembled flow schema', () => {
+    expect(() => compileFlowSchema(buildFlowSchema(registryWith([soap])))).not.toThrow();
+  });
+
+  it('are those of the one registration, named soap, both sides request-reply', () => {
     expect(soap.name).toBe('soap');
+    expect(soap.source!.schema).toBe(sourceSchema);
+    expect(soap.sink!.schema).toBe(sinkSchema);
     expect(soap.source!.requestReply).toBe(true);
     expect(soap.sink!.requestReply).toBe(true);
   });

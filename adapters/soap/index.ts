@@ -6,6 +6,8 @@ import type { AdapterRegistration } from '../../src/core/contracts.js';
 import { sinkFactory } from './sink.js';
 import { sourceFactory } from './source.js';
 
+export type { SoapSinkConfig, SoapSourceConfig } from './config.js';
+
 const soap: AdapterRegistration = {
   name: 'soap',
   transport: 'http',
