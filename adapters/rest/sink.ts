@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { checkXml, parseJson } from '../../src/core/codec.js';
 import type { AdapterContext, HubLimits, SendContext, Sink, SinkFactory } from '../../src/core/contracts.js';
 import type { ConfigIssue } from '../../src/core/errors.js';
@@ -29,7 +29,7 @@ export class RestSink implements Sink {
   readonly #expect: SinkExpect;
   readonly #limits: HubLimits;
   /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
-  readonly #pool = new AgentLease();
+  readonly #pool: AgentLease;
 
   constructor(config: RestSinkConfig, ctx: AdapterContext) {
     const report = (issue: ConfigIssue): void => ctx.report(issue);
@@ -37,6 +37,7 @@ export class RestSink implements Sink {
     this.#url = compileUrl(config.url, report);
     this.#headers = compileHeaderTemplates(config.headers, RESERVED_HEADERS, report);
     this.#timeoutMs = durationOption(config.timeout, '10s', ['timeout'], report, 1);
+    this.#pool = new AgentLease(this.#timeoutMs);
     this.#body = config.body ?? 'auto';
     if (this.#method === 'GET' && this.#body !== 'auto' && this.#body !== 'none') report({ path: ['body'], message: `a GET request carries no body; remove body: ${this.#body} or use another method` });
     this.#expect = config.expect ?? 'any';
@@ -55,38 +56,54 @@ export class RestSink implements Sink {
     return this.#pool.agent !== undefined;
   }
 
-  async send(message: Message, ctx: SendContext): Promise<Message> {
+  send(message: Message, ctx: SendContext): Promise<Message> {
     const agent = this.#pool.agent;
-    if (!agent) throw hubError('FLOW_STOPPING', 'the REST sink is not started');
+    if (!agent) return Promise.reject(hubError('FLOW_STOPPING', 'the REST sink is not started'));
+    // A constant URL and no header templates (the common case) go straight on, without a turn per template.
+    const url = this.#url;
+    if (url.constant !== undefined && this.#headers.length === 0) return this.#exchange(agent, message, ctx, url.constant, url.origin!, url.path!, undefined);
+    return this.#rendered(agent, message, ctx);
+  }
+
+  async #rendered(agent: Dispatcher, message: Message, ctx: SendContext): Promise<Message> {
     const url = await this.#url.render(message);
-    const headers: Record<string, string> = { ...outboundHeaders(message.headers), [MESSAGE_ID_HEADER]: message.id };
-    for (const [name, template] of this.#headers) headers[name] = await template.render(message);
+    const extra: Record<string, string> = {};
+    for (const [name, template] of this.#headers) extra[name] = await template.render(message);
+    const { origin, pathname, search } = new URL(url);
+    return this.#exchange(agent, message, ctx, url, origin, `${pathname}${search}`, extra);
+  }
+
+  async #exchange(agent: Dispatcher, message: Message, ctx: SendContext, url: string, origin: string, path: string, extra: Record<string, string> | undefined): Promise<Message> {
+    const headers: Record<string, string> = outboundHeaders(message.headers);
+    headers[MESSAGE_ID_HEADER] = message.id;
+    if (extra) Object.assign(headers, extra);
     const accept = ACCEPT[this.#expect];
     if (accept && headers.accept === undefined) headers.accept = accept;
     const payload = this.#payload(message);
     if (payload) headers['content-type'] = payload.contentType;
 
-    const target = `${this.#method} ${redactUrl(url)}`;
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, timeout]);
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(url, {
-        dispatcher: agent,
+      // The sink's timeout is undici's own per stage (connect: the pool's; headers; each pause in the body): no timer
+      // or signal of ours per request. The flow's signal cuts the request when the flow gives up.
+      response = await agent.request({
+        origin,
+        path,
         method: this.#method,
         headers,
         body: payload?.body ?? null,
-        signal,
+        signal: ctx.signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
       });
     } catch (err) {
-      throw this.#transportError(err, url, target, ctx.signal, timeout);
+      throw this.#transportError(err, url, ctx.signal);
     }
 
     const { statusCode } = response;
     const contentType = header(response.headers, 'content-type');
     if (statusCode < 200 || statusCode > 299) {
+      const target = this.#target(url);
       const excerpt = await readExcerpt(response.body);
       const retryAfter = retryAfterMs(header(response.headers, 'retry-after'));
       const details = { status: statusCode, method: this.#method, url: redactUrl(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
@@ -96,11 +113,16 @@ export class RestSink implements Sink {
 
     let body: Buffer;
     try {
-      body = await readLimited(response.body, this.#limits.bodyBytes);
+      body = await readLimited(response.body, this.#limits.bodyBytes, response.headers['content-length']);
     } catch (err) {
-      throw this.#transportError(err, url, target, ctx.signal, timeout);
+      throw this.#transportError(err, url, ctx.signal);
     }
-    return this.#reply(message, body, contentType, statusCode, target);
+    return this.#reply(message, body, contentType, statusCode, url);
+  }
+
+  /** "POST http://host/path", for messages: the URL without credentials, query and fragment. */
+  #target(url: string): string {
+    return `${this.#method} ${redactUrl(url)}`;
   }
 
   /** The request body and its content type, per the `body` option; undefined for none. */
@@ -123,7 +145,8 @@ export class RestSink implements Sink {
   }
 
   /** The reply message: same id, the downstream's body and content type, the request's correlation headers. */
-  #reply(request: Message, body: Buffer, contentType: string | undefined, status: number, target: string): Message {
+  #reply(request: Message, body: Buffer, contentType: string | undefined, status: number, url: string): Message {
+    const target = this.#target(url);
     const type = contentType ?? (body.length === 0 ? undefined : 'application/octet-stream');
     const kind = type === undefined ? 'empty' : isJsonType(type) ? 'json' : isXmlType(type) ? 'xml' : /^text\//i.test(type) ? 'text' : 'other';
     if (this.#expect !== 'any' && kind !== this.#expect && !(kind === 'empty')) {
@@ -142,10 +165,11 @@ export class RestSink implements Sink {
     return new Message({ id: request.id, body, headers, meta });
   }
 
-  #transportError(err: unknown, url: string, target: string, flowSignal: AbortSignal, timeout: AbortSignal): HubError {
+  #transportError(err: unknown, url: string, flowSignal: AbortSignal): HubError {
+    const target = this.#target(url);
     // undici refuses a header value or URL that a template rendered badly before anything is sent.
     if (errorCode(err) === 'UND_ERR_INVALID_ARG') return hubError('TEMPLATE_FAILED', `${target} cannot be sent: ${(err as Error).message}`, { cause: err });
-    return transportError(err, { url, what: target, timeoutSignal: timeout, timeoutMs: this.#timeoutMs, flowSignal });
+    return transportError(err, { url, what: target, timeoutMs: this.#timeoutMs, flowSignal });
   }
 }
 
@@ -158,6 +182,11 @@ const ACCEPT: Record<SinkExpect, string | undefined> = {
 
 interface UrlTemplate {
   render(message: Message): Promise<string>;
+  /** The URL when it has no template part. */
+  constant?: string;
+  /** The constant URL's origin and path (with its query), as undici's request takes them. */
+  origin?: string;
+  path?: string;
 }
 
 /**
@@ -194,8 +223,10 @@ export function compileUrl(source: string, report: (issue: ConfigIssue) => void)
       check(source);
     } catch (err) {
       report({ path: ['url'], message: (err as Error).message });
+      return { render: async () => source };
     }
-    return { render: async () => source };
+    const u = new URL(source);
+    return { render: async () => source, constant: source, origin: u.origin, path: `${u.pathname}${u.search}` };
   }
   return {
     async render(message) {

@@ -26,13 +26,14 @@ export class SoapSink implements Sink {
   /** The config's URL as errors and logs show it: no credentials, no query. */
   readonly #where: string;
   /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
-  readonly #pool = new AgentLease();
+  readonly #pool: AgentLease;
 
   constructor(config: SoapSinkConfig, ctx: AdapterContext) {
     this.#config = config;
     this.#version = config.version ?? '1.1';
     this.#limits = ctx.limits;
     this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx.report, 1);
+    this.#pool = new AgentLease(this.#timeoutMs);
     this.#where = redactUrl(config.url);
   }
 
@@ -67,19 +68,18 @@ export class SoapSink implements Sink {
     };
     if (this.#version === '1.1') headers.soapaction = `"${action}"`;
 
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, timeout]);
     let status: number;
     let contentType: string | undefined;
     let raw: Buffer;
     try {
-      const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal });
+      // The sink's timeout is undici's own per stage (connect: the pool's; headers; each pause in the body).
+      const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal: ctx.signal, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
       status = res.statusCode;
       const ct = res.headers['content-type'];
       contentType = Array.isArray(ct) ? ct[0] : ct;
-      raw = await readLimited(res.body, this.#limits.bodyBytes);
+      raw = await readLimited(res.body, this.#limits.bodyBytes, res.headers['content-length']);
     } catch (err) {
-      throw transportError(err, { url: config.url, what: `${config.operation} at ${this.#where}`, timeoutSignal: timeout, timeoutMs: this.#timeoutMs, flowSignal: ctx.signal });
+      throw transportError(err, { url: config.url, what: `${config.operation} at ${this.#where}`, timeoutMs: this.#timeoutMs, flowSignal: ctx.signal });
     }
     return this.#classify(message, status, contentType, raw);
   }

@@ -64,7 +64,6 @@ describe('transportError', () => {
   const ctx = (over: Partial<TransportErrorContext> = {}): TransportErrorContext => ({
     url: 'https://svc:pa55@erp.internal:8443/orders?key=s3cr3t',
     what: 'POST https://erp.internal:8443/orders',
-    timeoutSignal: new AbortController().signal,
     timeoutMs: 250,
     flowSignal: new AbortController().signal,
     ...over,
@@ -95,7 +94,7 @@ describe('transportError', () => {
   });
 
   it('says TIMEOUT when the sink\'s or the flow\'s time ran out, FLOW_STOPPING when the hub stops', () => {
-    expect(transportError(new Error('aborted'), ctx({ timeoutSignal: aborted(new DOMException('t', 'TimeoutError')) }))).toMatchObject({ code: 'TIMEOUT', retryable: true });
+    expect(transportError(coded('UND_ERR_BODY_TIMEOUT'), ctx())).toMatchObject({ code: 'TIMEOUT', retryable: true });
     expect(transportError(new Error('aborted'), ctx({ flowSignal: aborted(new DOMException('t', 'TimeoutError')) }))).toMatchObject({ code: 'TIMEOUT', retryable: true });
     expect(transportError(new Error('aborted'), ctx({ flowSignal: aborted() }))).toMatchObject({ code: 'FLOW_STOPPING', retryable: true });
   });
@@ -113,6 +112,14 @@ describe('readLimited', () => {
     const body = Readable.from([Buffer.alloc(3), Buffer.alloc(3)]);
     await expect(readLimited(body, 4)).rejects.toMatchObject({ code: 'BAD_REPLY', retryable: false });
     expect(body.destroyed).toBe(true);
+  });
+
+  it('refuses a declared content-length over the limit before reading, and reads a declared one in one go', async () => {
+    const big = Readable.from([Buffer.alloc(3)]);
+    await expect(readLimited(big, 4, '5')).rejects.toMatchObject({ code: 'BAD_REPLY' });
+    expect(big.destroyed).toBe(true);
+    const whole = Object.assign(Readable.from([]), { arrayBuffer: async () => new TextEncoder().encode('abcd').buffer });
+    expect((await readLimited(whole, 4, '4')).toString()).toBe('abcd');
   });
 });
 
