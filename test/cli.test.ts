@@ -124,9 +124,9 @@ describe('adapters of your own', () => {
   });
 });
 
-describe('the README', () => {
+describe('docs/adapters.md', () => {
   it('shows the example adapter exactly as the tests load it', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'docs', 'adapters.md'), 'utf8');
     const code = readFileSync(join(ROOT, 'examples', 'adapters', 'file-drop', 'index.js'), 'utf8');
     expect(readme).toContain('```js\n' + code + '```');
   });

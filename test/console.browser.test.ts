@@ -18,13 +18,14 @@ import { Downstream } from './support/downstream.js';
 // the group in the dead letters, the service comes back, the group is replayed and the messages are delivered. A
 // viewer is offered no replay and the API refuses one; an admin's edited body that fails the flow's schema is
 // refused with the schema's errors beside the editor, and nothing is sent. Markup in a body, a header and an error
-// text is shown as text and never runs. Screenshots of the main pages go to docs/screenshots/ (shown in the README).
+// text is shown as text and never runs. Screenshots of the main pages go to docs/screenshots/ (shown in
+// docs/admin-console.md).
 
 const CHROMIUM = process.env.HUB_TEST_CHROMIUM ?? '/usr/bin/chromium';
 /** What Chromium needs here, headless as root on a machine without outside network. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
-/** Every run saves its screenshots here (ignored by git); UPDATE_SCREENSHOTS=1 writes the README's copies in docs/ instead. */
+/** Every run saves its screenshots here (ignored by git); UPDATE_SCREENSHOTS=1 writes docs/admin-console.md's copies instead. */
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(PROJECT_ROOT, 'docs', 'screenshots') : join(PROJECT_ROOT, 'test-results', 'screenshots');
 const FAST = { N: 1 << 14, r: 8, p: 1 };
 const WAIT = 15_000;

@@ -145,11 +145,11 @@ describe('hub mesh lint: who owns what on each hop', () => {
   });
 });
 
-describe('the README', () => {
+describe('docs/hub-and-mesh.md', () => {
   it('shows `hub mesh lint` of an example flow as it prints', async () => {
     const lines: string[] = [];
     expect(await main(['mesh', 'lint', join(PROJECT_ROOT, 'flows', 'order-status-api.yaml')], (x) => lines.push(x), () => {})).toBe(0);
-    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(PROJECT_ROOT, 'docs', 'hub-and-mesh.md'), 'utf8');
     expect(readme).toContain('$ hub mesh lint flows/order-status-api.yaml\n' + lines.join('\n') + '\n```');
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The report as text tables for the terminal (stdout): per phase and flow the two styles side by side, then CPU and
  * memory per process, then the blast radius. Plain ASCII columns, so it reads the same in a terminal, a CI log and
- * the README.
+ * docs/compare.md.
  */
 import type { Style } from './deploy.js';
 import type { FlowLoadResult } from './load-driver.js';
