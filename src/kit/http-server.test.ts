@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const MODULE = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'src', 'runtime', 'http-server.js')).href;
+const MODULE = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'src', 'kit', 'http-server.js')).href;
 const SERVER = `
 const { createHttpServer } = await import(${JSON.stringify(MODULE)});
 const { pino } = await import('pino');
