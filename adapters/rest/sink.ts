@@ -7,6 +7,7 @@ import { durationOption } from '../../src/core/duration.js';
 import { compileHeaderTemplates, compileTemplate, type CompiledTemplate } from '../../src/kit/expression.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
+import { AttemptTimeouts } from '../../src/kit/attempt-timeouts.js';
 import { AgentLease, errorCode, readLimited, redactUrl, transportError } from '../../src/kit/http-client.js';
 import { sinkSchema, type HttpMethod, type RestSinkConfig, type SinkBody, type SinkExpect } from './config.js';
 
@@ -29,7 +30,9 @@ export class RestSink implements Sink {
   readonly #expect: SinkExpect;
   readonly #limits: HubLimits;
   /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
-  readonly #pool: AgentLease;
+  readonly #pool = new AgentLease();
+  /** Every attempt's timeout, connect to last byte, on one timer. */
+  readonly #timeouts: AttemptTimeouts;
 
   constructor(config: RestSinkConfig, ctx: AdapterContext) {
     const report = (issue: ConfigIssue): void => ctx.report(issue);
@@ -37,7 +40,7 @@ export class RestSink implements Sink {
     this.#url = compileUrl(config.url, report);
     this.#headers = compileHeaderTemplates(config.headers, RESERVED_HEADERS, report);
     this.#timeoutMs = durationOption(config.timeout, '10s', ['timeout'], report, 1);
-    this.#pool = new AgentLease(this.#timeoutMs);
+    this.#timeouts = new AttemptTimeouts(this.#timeoutMs);
     this.#body = config.body ?? 'auto';
     if (this.#method === 'GET' && this.#body !== 'auto' && this.#body !== 'none') report({ path: ['body'], message: `a GET request carries no body; remove body: ${this.#body} or use another method` });
     this.#expect = config.expect ?? 'any';
@@ -82,42 +85,36 @@ export class RestSink implements Sink {
     const payload = this.#payload(message);
     if (payload) headers['content-type'] = payload.contentType;
 
-    let response: Dispatcher.ResponseData;
+    const attempt = this.#timeouts.begin(ctx.signal);
     try {
-      // The sink's timeout is undici's own per stage (connect: the pool's; headers; each pause in the body): no timer
-      // or signal of ours per request. The flow's signal cuts the request when the flow gives up.
-      response = await agent.request({
-        origin,
-        path,
-        method: this.#method,
-        headers,
-        body: payload?.body ?? null,
-        signal: ctx.signal,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-      });
-    } catch (err) {
-      throw this.#transportError(err, url, ctx.signal);
-    }
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await agent.request({ origin, path, method: this.#method, headers, body: payload?.body ?? null, signal: attempt.asSignal });
+      } catch (err) {
+        throw this.#transportError(err, url, ctx.signal);
+      }
 
-    const { statusCode } = response;
-    const contentType = header(response.headers, 'content-type');
-    if (statusCode < 200 || statusCode > 299) {
-      const target = this.#target(url);
-      const excerpt = await readExcerpt(response.body);
-      const retryAfter = retryAfterMs(header(response.headers, 'retry-after'));
-      const details = { status: statusCode, method: this.#method, url: redactUrl(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
-      if (RETRYABLE_STATUS(statusCode)) throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `${target} answered ${statusCode}`, { details });
-      throw new PermanentError('DOWNSTREAM_REJECTED', `${target} answered ${statusCode}`, { details });
-    }
+      const { statusCode } = response;
+      const contentType = header(response.headers, 'content-type');
+      if (statusCode < 200 || statusCode > 299) {
+        const target = this.#target(url);
+        const excerpt = await readExcerpt(response.body);
+        const retryAfter = retryAfterMs(header(response.headers, 'retry-after'));
+        const details = { status: statusCode, method: this.#method, url: redactUrl(url), body: excerpt, ...(contentType ? { contentType } : {}), ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
+        if (RETRYABLE_STATUS(statusCode)) throw new RetryableError('DOWNSTREAM_UNAVAILABLE', `${target} answered ${statusCode}`, { details });
+        throw new PermanentError('DOWNSTREAM_REJECTED', `${target} answered ${statusCode}`, { details });
+      }
 
-    let body: Buffer;
-    try {
-      body = await readLimited(response.body, this.#limits.bodyBytes, response.headers['content-length']);
-    } catch (err) {
-      throw this.#transportError(err, url, ctx.signal);
+      let body: Buffer;
+      try {
+        body = await readLimited(response.body, this.#limits.bodyBytes, response.headers['content-length']);
+      } catch (err) {
+        throw this.#transportError(err, url, ctx.signal);
+      }
+      return this.#reply(message, body, contentType, statusCode, url);
+    } finally {
+      this.#timeouts.end(attempt);
     }
-    return this.#reply(message, body, contentType, statusCode, url);
   }
 
   /** "POST http://host/path", for messages: the URL without credentials, query and fragment. */

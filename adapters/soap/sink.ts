@@ -12,6 +12,7 @@ import { durationOption } from '../../src/core/duration.js';
 import { hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { MESSAGE_ID_HEADER, outboundHeaders } from '../../src/kit/propagation.js';
+import { AttemptTimeouts } from '../../src/kit/attempt-timeouts.js';
 import { AgentLease, readLimited, redactUrl, transportError } from '../../src/kit/http-client.js';
 import { sinkSchema, type SoapSinkConfig } from './config.js';
 import { buildEnvelope, contentTypeFor, parseEnvelope, parseFault, payloadXml, SOAP11_CONTENT_TYPE, SOAP12_CONTENT_TYPE, type ParsedEnvelope, type SoapVersion } from './envelope.js';
@@ -26,14 +27,16 @@ export class SoapSink implements Sink {
   /** The config's URL as errors and logs show it: no credentials, no query. */
   readonly #where: string;
   /** This sink's hold on the process-wide keep-alive pool (src/kit/http-client.ts). */
-  readonly #pool: AgentLease;
+  readonly #pool = new AgentLease();
+  /** Every attempt's timeout, connect to last byte, on one timer. */
+  readonly #timeouts: AttemptTimeouts;
 
   constructor(config: SoapSinkConfig, ctx: AdapterContext) {
     this.#config = config;
     this.#version = config.version ?? '1.1';
     this.#limits = ctx.limits;
     this.#timeoutMs = durationOption(config.timeout, '30s', ['timeout'], ctx.report, 1);
-    this.#pool = new AgentLease(this.#timeoutMs);
+    this.#timeouts = new AttemptTimeouts(this.#timeoutMs);
     this.#where = redactUrl(config.url);
   }
 
@@ -71,15 +74,17 @@ export class SoapSink implements Sink {
     let status: number;
     let contentType: string | undefined;
     let raw: Buffer;
+    const attempt = this.#timeouts.begin(ctx.signal);
     try {
-      // The sink's timeout is undici's own per stage (connect: the pool's; headers; each pause in the body).
-      const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal: ctx.signal, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
+      const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal: attempt.asSignal });
       status = res.statusCode;
       const ct = res.headers['content-type'];
       contentType = Array.isArray(ct) ? ct[0] : ct;
       raw = await readLimited(res.body, this.#limits.bodyBytes, res.headers['content-length']);
     } catch (err) {
       throw transportError(err, { url: config.url, what: `${config.operation} at ${this.#where}`, timeoutMs: this.#timeoutMs, flowSignal: ctx.signal });
+    } finally {
+      this.#timeouts.end(attempt);
     }
     return this.#classify(message, status, contentType, raw);
   }

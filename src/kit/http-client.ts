@@ -4,45 +4,34 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import { HubError, hubError, PermanentError, toHubError } from '../core/errors.js';
+import { AttemptTimedOut } from './attempt-timeouts.js';
 
-/** The longest a connection may take to open, whatever the sink's timeout (which is shorter when it is). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-// One keep-alive pool per connect timeout for every HTTP sink: opened by the first sink that starts, closed when the
-// last one stops. The other per-attempt limits (headers, body) are request options, so sinks with different
-// timeouts share a pool as long as their connect timeout is the same.
-const agents = new Map<number, { agent: Agent; users: number }>();
+// One pool for every HTTP sink: opened by the first sink that starts, closed when the last one stops. Per-attempt
+// timeouts are the sinks' own (AttemptTimeouts), so sinks with different timeouts share it.
+let sharedAgent: Agent | undefined;
+let agentUsers = 0;
 
-function acquireAgent(connectTimeoutMs: number): Agent {
-  let entry = agents.get(connectTimeoutMs);
-  if (!entry) {
-    entry = { agent: new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: connectTimeoutMs }, connections: 128 }), users: 0 };
-    agents.set(connectTimeoutMs, entry);
-  }
-  entry.users++;
-  return entry.agent;
+function acquireAgent(): Agent {
+  agentUsers++;
+  sharedAgent ??= new Agent({ keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, connect: { timeout: CONNECT_TIMEOUT_MS }, connections: 128 });
+  return sharedAgent;
 }
 
-async function releaseAgent(connectTimeoutMs: number): Promise<void> {
-  const entry = agents.get(connectTimeoutMs);
-  if (!entry || --entry.users > 0) return;
-  agents.delete(connectTimeoutMs);
-  await entry.agent.close();
+async function releaseAgent(): Promise<void> {
+  if (--agentUsers > 0 || !sharedAgent) return;
+  const agent = sharedAgent;
+  sharedAgent = undefined;
+  await agent.close();
 }
 
 /**
- * One sink's hold on the shared pool for its timeout: `acquire()` in `Sink.start()`, `release()` in `Sink.stop()`
- * (the last release closes the pool, waiting for requests in flight). Both may be called again without counting
- * twice. The sink's timeout bounds each stage of an attempt (connect, headers, each pause in the body), each by
- * undici's own timer: no timer or signal per request.
+ * One sink's hold on the shared pool: `acquire()` in `Sink.start()`, `release()` in `Sink.stop()` (the last release
+ * closes the pool, waiting for requests in flight). Both may be called again without counting twice.
  */
 export class AgentLease {
   #agent: Agent | undefined;
-  readonly #connectTimeoutMs: number;
-
-  constructor(timeoutMs = CONNECT_TIMEOUT_MS) {
-    this.#connectTimeoutMs = Math.min(timeoutMs, CONNECT_TIMEOUT_MS);
-  }
 
   /** The pool while held; undefined before start and after stop. */
   get agent(): Agent | undefined {
@@ -50,21 +39,19 @@ export class AgentLease {
   }
 
   acquire(): void {
-    this.#agent ??= acquireAgent(this.#connectTimeoutMs);
+    this.#agent ??= acquireAgent();
   }
 
   async release(): Promise<void> {
     if (!this.#agent) return;
     this.#agent = undefined;
-    await releaseAgent(this.#connectTimeoutMs);
+    await releaseAgent();
   }
 }
 
 /** How many sinks hold the shared pool now (for tests and diagnostics). */
 export function agentUseCount(): number {
-  let users = 0;
-  for (const entry of agents.values()) users += entry.users;
-  return users;
+  return agentUsers;
 }
 
 type ResponseBody = Dispatcher.ResponseData['body'] | (AsyncIterable<Buffer> & { destroy(err?: Error): unknown });
@@ -141,7 +128,7 @@ export interface TransportErrorContext {
   url: string;
   /** What was being done, for the message, already free of secrets: e.g. "POST http://erp/orders". */
   what: string;
-  /** The sink's own per-attempt timeout, undici's connect, headers and body timeouts. */
+  /** The sink's own per-attempt timeout (AttemptTimeouts aborts an attempt with AttemptTimedOut when it runs out). */
   timeoutMs: number;
   /** The flow's signal: aborted with a TimeoutError when the flow's time ran out, otherwise when the hub stops. */
   flowSignal: AbortSignal;
@@ -149,8 +136,8 @@ export interface TransportErrorContext {
 
 /**
  * The hub error for a failed HTTP exchange (no status, or a body that broke off): hub errors pass as they are; the
- * flow's signal gives TIMEOUT (its time ran out) or FLOW_STOPPING (the hub stops); undici's timeout codes (the
- * sink's timeout) give TIMEOUT; socket failures give DOWNSTREAM_UNAVAILABLE. Anything else is a bug: INTERNAL, permanent.
+ * flow's signal gives TIMEOUT (its time ran out) or FLOW_STOPPING (the hub stops); the sink's timeout
+ * (AttemptTimedOut) and undici's timeout codes give TIMEOUT; socket failures give DOWNSTREAM_UNAVAILABLE. Anything else is a bug: INTERNAL, permanent.
  */
 export function transportError(err: unknown, ctx: TransportErrorContext): HubError {
   if (err instanceof HubError) return err;
@@ -164,7 +151,7 @@ export function transportError(err: unknown, ctx: TransportErrorContext): HubErr
       : hubError('FLOW_STOPPING', `${what} was aborted: the hub is stopping`, { cause: err, details: { url } });
   }
   const code = errorCode(err);
-  if (code && TIMEOUT_CODES.has(code)) {
+  if (err instanceof AttemptTimedOut || (code && TIMEOUT_CODES.has(code))) {
     return hubError('TIMEOUT', `${what} did not answer within ${ctx.timeoutMs} ms`, { cause: err, details: { url, timeoutMs: ctx.timeoutMs, ...(code ? { error: code } : {}) } });
   }
   if (code && (RETRYABLE_CODES.has(code) || /^E[A-Z]+$/.test(code))) {

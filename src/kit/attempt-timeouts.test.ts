@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AttemptTimedOut, AttemptTimeouts } from './attempt-timeouts.js';
+import { transportError } from './http-client.js';
+
+describe('AttemptTimeouts', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('aborts each attempt still running at its own deadline, on one timer, and never one that ended', () => {
+    vi.useFakeTimers();
+    const timeouts = new AttemptTimeouts(100);
+    const first = timeouts.begin();
+    const aborted: unknown[] = [];
+    first.addEventListener('abort', () => aborted.push(first.reason));
+    vi.advanceTimersByTime(40);
+    const second = timeouts.begin();
+    const quick = timeouts.begin();
+    timeouts.end(quick);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(61);
+    expect(first.aborted).toBe(true);
+    expect(aborted).toEqual([expect.any(AttemptTimedOut)]);
+    expect(second.aborted).toBe(false);
+    vi.advanceTimersByTime(40);
+    expect(second.aborted).toBe(true);
+    expect(quick.aborted).toBe(false);
+    expect(timeouts.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('clears its timer when the last attempt ends', () => {
+    vi.useFakeTimers();
+    const timeouts = new AttemptTimeouts(1000);
+    const a = timeouts.begin();
+    timeouts.end(a);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(a.aborted).toBe(false);
+  });
+
+  it("follows the flow's signal while the attempt runs, with the flow's reason, and lets go of it after", () => {
+    const timeouts = new AttemptTimeouts(10_000);
+    const flow = new AbortController();
+    const a = timeouts.begin(flow.signal);
+    flow.abort(new Error('the flow gave up'));
+    expect(a.aborted).toBe(true);
+    expect((a.reason as Error).message).toBe('the flow gave up');
+    const later = new AbortController();
+    const b = timeouts.begin(later.signal);
+    timeouts.end(b);
+    later.abort(new Error('too late'));
+    expect(b.aborted).toBe(false);
+    const already = new AbortController();
+    already.abort(new Error('before'));
+    expect(timeouts.begin(already.signal).aborted).toBe(true);
+  });
+
+  it('makes a timed-out attempt a retryable TIMEOUT that names the call and the timeout', () => {
+    const err = transportError(new AttemptTimedOut(250), { url: 'http://u:p@erp/x?k=1', what: 'POST http://erp/x', timeoutMs: 250, flowSignal: new AbortController().signal });
+    expect(err).toMatchObject({ code: 'TIMEOUT', retryable: true, message: 'POST http://erp/x did not answer within 250 ms', details: { url: 'http://erp/x', timeoutMs: 250 } });
+  });
+});

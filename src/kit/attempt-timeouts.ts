@@ -1,0 +1,111 @@
+
+/**
+ * What undici's request takes as `signal` (it reads `aborted` and `reason` and adds one abort listener), made for
+ * one attempt of an HTTP sink. A plain object: Node takes microseconds to make an AbortSignal, and
+ * AbortSignal.timeout keeps a timer and the signal alive for the whole timeout even after the request finished.
+ */
+export class AttemptSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  /** When the attempt's time runs out (performance.now() milliseconds). */
+  deadline = 0;
+  #listener: (() => void) | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+
+  /** Aborts the attempt with this reason; the first reason counts. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
+
+  /** Aborts this attempt when the flow gives up on the message first (its timeout, or the hub stopping). */
+  follow(flow: AbortSignal): void {
+    if (flow.aborted) this.abort(flow.reason);
+    else {
+      this.#flow = flow;
+      flow.addEventListener('abort', this.#onFlowAbort);
+    }
+  }
+
+  /** Stops following the flow's signal: the attempt is over. */
+  unfollow(): void {
+    this.#flow?.removeEventListener('abort', this.#onFlowAbort);
+    this.#flow = undefined;
+  }
+
+  #flow: AbortSignal | undefined;
+  readonly #onFlowAbort = (): void => this.abort(this.#flow?.reason);
+
+  /** This object as the AbortSignal type undici's options are declared with (it reads only what this class has). */
+  get asSignal(): AbortSignal {
+    return this as unknown as AbortSignal;
+  }
+}
+
+/** The reason an attempt is aborted with when its sink's timeout ran out. */
+export class AttemptTimedOut extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * One HTTP sink's timeout, connect to last byte, for all its attempts in flight on one timer: they share the
+ * timeout, so they run out in the order they began (a Set keeps that order), and the timer waits for the first.
+ * `begin` when an attempt starts, `end` when it settled (either way); an attempt still running at its deadline is
+ * aborted with an AttemptTimedOut, which `transportError` makes a TIMEOUT hub error.
+ */
+export class AttemptTimeouts {
+  readonly #running = new Set<AttemptSignal>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly timeoutMs: number) {}
+
+  /** A new attempt, following the flow's signal when given. */
+  begin(flow?: AbortSignal): AttemptSignal {
+    const attempt = new AttemptSignal();
+    if (flow) attempt.follow(flow);
+    attempt.deadline = performance.now() + this.timeoutMs;
+    this.#running.add(attempt);
+    this.#timer ??= setTimeout(this.#expire, this.timeoutMs);
+    return attempt;
+  }
+
+  end(attempt: AttemptSignal): void {
+    attempt.unfollow();
+    this.#running.delete(attempt);
+    if (this.#running.size === 0 && this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** How many attempts are in flight (for tests). */
+  get size(): number {
+    return this.#running.size;
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const attempt of this.#running) {
+      if (attempt.deadline > now) {
+        this.#timer = setTimeout(this.#expire, Math.ceil(attempt.deadline - now));
+        return;
+      }
+      this.#running.delete(attempt);
+      attempt.abort(new AttemptTimedOut(this.timeoutMs));
+    }
+  };
+}
