@@ -295,10 +295,10 @@ export interface MessageLog {
 
   /**
    * Message summaries matching every given criterion, newest first, paged (see Page). Called by the admin API (the
-   * message list of the console and `hub messages`; every page of a filter for a bulk replay or a group archive) and
-   * by the RetentionSweeper (the pages of each status it keeps for a limited time, once a minute). No state is kept between pages: a
-   * walk sees each record as it is when its page is read. Calls may overlap. Rejects INVALID for a bad cursor or
-   * limit, or a from/to that is not ISO.
+   * message list of the console and `hub messages`; every page of a filter for a bulk replay or a group archive) and by
+   * the RetentionSweeper (the pages of each status it keeps for a limited time, once a minute). No state is kept
+   * between pages: a walk sees each record as it is when its page is read. Calls may overlap. Rejects INVALID for a bad
+   * cursor or limit, or a from/to that is not ISO.
    */
   query(query: MessageQuery): Promise<Page<MessageSummary>>;
 
@@ -348,18 +348,17 @@ export interface RetryQueue {
   scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
 
   /**
-   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend
-   * may let them take turns). Each due retry is handed to exactly one caller across every process sharing the
-   * journal. Called by each process's retry poller, every `journal.retry_poll` (1 s by default), at once while it
-   * finds full batches; one poller's calls do not overlap, several processes' do. A claim lasts `leaseMs` (the backend's option, 30 s by
-   * default): a claim neither completed nor released by then (its process died) becomes claimable again, so a
-   * retry can run twice (at least once), never zero times. After a crash, what a process held is due again once its
+   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend may
+   * let them take turns). Each due retry is handed to exactly one caller across every process sharing the journal.
+   * Called by each process's retry poller, every `journal.retry_poll` (1 s by default), at once while it finds full
+   * batches; one poller's calls do not overlap, several processes' do. A claim lasts `leaseMs` (the backend's option,
+   * 30 s by default): a claim not completed, released or extended by then (its process died) becomes claimable
+   * again, so a retry can run twice (at least once), never zero times. After a crash, what a process held is due again once its
    * lease runs out (embedded: at once on reopen, since claims live in memory and only one process has the journal).
    * With `flows`, only retries of those flows are claimed, and the others are left untouched for a caller that runs
-   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out
-   * would hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing. Rejects
-   * UNAVAILABLE at once while the store cannot be reached (Redis: rather than wait for it), so that the poller
-   * can say so.
+   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out would
+   * hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing. Rejects UNAVAILABLE
+   * at once while the store cannot be reached (Redis: rather than wait for it), so that the poller can say so.
    */
   claimDueRetries(limit: number, options?: { flows?: readonly string[] }): Promise<RetryClaim[]>;
 
@@ -381,10 +380,11 @@ export interface RetryQueue {
 
   /**
    * Gives a claimed retry back: due again at `dueAt` as attempt `attempt` (a retryable failure, with the next backoff,
-   * or a second later when the hub itself was the cause; the flow is paused), with a `waiting-for-retry` event appended to the record while it has one; or due now
-   * when `retry` is omitted (the process is stopping before it ran). Called by the flow runner, once per claim it
-   * does not end. Durable on resolve (Redis: the retry is; its event is written after it, and a failure to write the
-   * event is not reported). Rejects NOT_FOUND as completeRetry does, INVALID for a dueAt that is not ISO.
+   * or a second later when the hub itself was the cause; the flow is paused), with a `waiting-for-retry` event appended
+   * to the record while it has one; or due now when `retry` is omitted (the process is stopping before it ran). Called
+   * by the flow runner, once per claim it does not end. Durable on resolve (Redis: the retry is; its event is written
+   * after it, and a failure to write the event is not reported). Rejects NOT_FOUND as completeRetry does, INVALID for a
+   * dueAt that is not ISO.
    */
   releaseRetry(claim: RetryClaim, retry?: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
 }
