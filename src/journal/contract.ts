@@ -352,9 +352,9 @@ export interface RetryQueue {
    * let them take turns). Each due retry is handed to exactly one caller across every process sharing the journal.
    * Called by each process's retry poller, every `journal.retry_poll` (1 s by default), at once while it finds full
    * batches; one poller's calls do not overlap, several processes' do. A claim lasts `leaseMs` (the backend's option,
-   * 30 s by default): a claim not completed, released or extended by then (its process died) becomes claimable
-   * again, so a retry can run twice (at least once), never zero times. After a crash, what a process held is due again once its
-   * lease runs out (embedded: at once on reopen, since claims live in memory and only one process has the journal).
+   * 30 s by default): a claim not completed, released or extended by then (its process died) becomes claimable again,
+   * so a retry can run twice (at least once), never zero times. After a crash, what a process held is due again once
+   * its lease runs out (embedded: at once on reopen, since claims live in memory and only one process has the journal).
    * With `flows`, only retries of those flows are claimed, and the others are left untouched for a caller that runs
    * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out would
    * hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing. Rejects UNAVAILABLE
