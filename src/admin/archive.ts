@@ -5,7 +5,7 @@
  * has passed since it was received (journal/retention.ts). Nothing is sent anywhere.
  */
 import { hubError, toHubError } from '../core/errors.js';
-import type { Journal } from '../journal/contract.js';
+import type { MessageLog } from '../journal/contract.js';
 import type { Retention } from '../journal/retention.js';
 import { BULK_DEFAULT } from './api/constants.js';
 import { fromJournalError } from './replay.js';
@@ -45,7 +45,7 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
 
 export class Archiver {
   constructor(
-    readonly journal: Journal,
+    readonly journal: MessageLog,
     readonly retention: Retention,
     /** Told of each message archived (the live feed). */
     readonly onArchived: (id: string, flow: string) => void = () => {},

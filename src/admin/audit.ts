@@ -6,7 +6,7 @@
  * The replay audit with body hashes is the journal's own (GET /replays).
  */
 import type { Logger } from 'pino';
-import type { AuditRecord, Journal } from '../journal/contract.js';
+import type { AdminAudit, AuditRecord } from '../journal/contract.js';
 
 export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'] as const;
 
@@ -25,7 +25,7 @@ export class AuditLog {
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(
-    readonly journal: Journal,
+    readonly journal: AdminAudit,
     readonly logger: Logger,
   ) {}
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { hubError, toHubError, type HubError } from '../core/errors.js';
 import { newId } from '../core/id.js';
 import { Message } from '../core/message.js';
-import type { ErrorInfo, Journal, MessageQuery, MessageRecord, MessageStatus, ReplayRecord, ReplayRequest } from '../journal/contract.js';
+import type { ErrorInfo, MessageLog, MessageQuery, MessageRecord, MessageStatus, ReplayBook, ReplayRecord, ReplayRequest, RetryQueue } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
 import { bodyBytes } from '../journal/shared.js';
 import { Bulkhead } from '../runtime/bulkhead.js';
@@ -108,7 +108,7 @@ export class Replayer {
    * process running the replay die; a replay that settled by then makes it a no-op.
    */
   constructor(
-    readonly journal: Journal,
+    readonly journal: MessageLog & RetryQueue & ReplayBook,
     runners: readonly FlowRunner[],
     readonly logger: Logger,
     options: { safetyMs?: number } = {},

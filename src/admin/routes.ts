@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
 import { hubError, type HubError } from '../core/errors.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import { MESSAGE_STATUSES, type Journal, type MessageQuery, type MessageRecord, type MessageStatus } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type RetryQueue } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
@@ -31,7 +31,8 @@ import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type R
 import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
 export interface AdminApiOptions extends AdminSecurityConfig {
-  journal: Journal;
+  /** Every role but the dedupe keys: the retry queue for a replay's safety net (see Replayer). */
+  journal: MessageLog & RetryQueue & ReplayBook & AdminAudit;
   runners: readonly FlowRunner[];
   logger: Logger;
   /** The address the hub listens on, to warn when session cookies (Secure) would need HTTPS in front. */

@@ -1,17 +1,27 @@
 /**
  * The journal contract: where the hub records what happened to each message, keeps the retries that wait, keeps the
- * dead letters, and books replays. Two backends implement it (embedded.ts: a local append-only file, the default;
- * redis.ts: Redis with BullMQ, for production and several replicas) and both pass one suite (contract.suite.ts).
+ * dead letters, and books replays. It is one contract by role, since each caller needs only a part of it:
+ * - MessageLog: the records, their timelines, queries and dead-letter groups;
+ * - RetryQueue: messages parked to run again, and the claims that hand each to one process;
+ * - ReplayBook: the replays operators asked for, booked once per request key;
+ * - DedupeKeys: the dedupe steps' keys;
+ * - AdminAudit: the admin API's audit entries;
+ * and `Journal`, all of them with close(), which the backends implement: embedded.ts (a local append-only file, the
+ * default) and redis.ts (Redis with BullMQ, for production and several replicas). Both pass one suite
+ * (contract.suite.ts).
  *
  * Each method's comment is the specification: who calls it, how often, whether calls may overlap, what is durable
  * once its promise resolves, and what its errors mean. Common to all methods:
- * - Calls may overlap freely (the runtime calls from many messages in flight at once, the admin API alongside).
- * - "Durable" means: the embedded backend has fsync'd it; the Redis backend has had it acknowledged by Redis, so
- *   it is exactly as durable as that Redis's persistence (AOF with appendfsync everysec or always in production).
- * - A rejection is a `JournalError` (errors.ts): `NOT_FOUND` (the message has no record: never recorded under the
- *   flow's policy, or removed since), `INVALID` (a caller bug: bad argument), `UNAVAILABLE` (the store cannot be
- *   reached or written: retryable, and nothing may be acknowledged to a transport on the strength of this call),
- *   `LOCKED` (embedded: another process holds the journal), `CLOSED` (called after close()).
+ * - Calls may overlap (the runtime calls for many messages in flight at once, the admin API alongside), unless the
+ *   method's comment says otherwise.
+ * - "Durable" means: the embedded backend has written it and fdatasync'd the log; the Redis backend has had it
+ *   acknowledged by Redis, so it is exactly as durable as that Redis's persistence (AOF with appendfsync everysec or
+ *   always in production).
+ * - A rejection is a `JournalError` (errors.ts). Any method may reject `UNAVAILABLE` (the store cannot be reached or
+ *   written: retryable, and nothing may be acknowledged to a transport on the strength of this call) and `CLOSED`
+ *   (called after close()). `NOT_FOUND` (the message has no record: never recorded under the flow's policy, or
+ *   removed since) and `INVALID` (a bad argument: a caller bug) only where the method says so. `LOCKED` comes only
+ *   from opening the embedded journal (another process has it open).
  * - Times are ISO-8601 strings in and out; ordering uses their millisecond value.
  */
 
@@ -196,7 +206,28 @@ export interface ReplayRequest {
   note?: string;
 }
 
-/** The audit entry of one replay. */
+/** The audit entry of one replay, as recordReplay stores it. */
+export interface ReplayRecord {
+  requestKey: string;
+  originalId: string;
+  newId: string;
+  flow: string;
+  by: string;
+  at: string;
+  target: { to: 'start' | 'failed-step'; step?: string; sink?: string };
+  edited: boolean;
+  /** sha256 (hex) of the original body and of the body replayed. */
+  bodyHashBefore: string;
+  bodyHashAfter: string;
+  note?: string;
+}
+
+export interface ReplayOutcome {
+  /** False when this request key was already accepted: `replay` is that earlier replay, and nothing must be sent. */
+  accepted: boolean;
+  replay: ReplayRecord;
+}
+
 /**
  * One entry of the admin audit: who did what through the admin API (logins, replays, pauses, archives ...), refused
  * attempts included. Kept by the journal so that it outlives a restart and every replica sees the same one.
@@ -219,162 +250,238 @@ export interface AuditRecord {
   detail?: string;
 }
 
-/** Audit entries a journal keeps: the newest, the older ones dropped as new ones come. */
+/** Audit entries a journal keeps at least: the newest, the older ones dropped as new ones come. */
 export const AUDIT_KEPT = 100_000;
 
-export interface ReplayRecord {
-  requestKey: string;
-  originalId: string;
-  newId: string;
-  flow: string;
-  by: string;
-  at: string;
-  target: { to: 'start' | 'failed-step'; step?: string; sink?: string };
-  edited: boolean;
-  /** sha256 (hex) of the original body and of the body replayed. */
-  bodyHashBefore: string;
-  bodyHashAfter: string;
-  note?: string;
-}
+// ---------------------------------------------------------------------------------------------------------------
+// The roles. A caller takes the role it uses (README.md lists who takes which); `Journal` is all of them.
 
-export interface ReplayOutcome {
-  /** False when this request key was already accepted: `replay` is that earlier replay, and nothing must be sent. */
-  accepted: boolean;
-  replay: ReplayRecord;
-}
-
-export interface Journal {
+/**
+ * The message log: one record per message (what was received, and a timeline of what happened to it since), the
+ * indexes a query walks, and the dead letters (records whose status is `dead`, grouped by flow, step and error
+ * code). Written by the flow runner through MessageTrail (trail.ts) and when it parks a message; read and changed
+ * by the admin API; swept by the RetentionSweeper (retention.ts).
+ */
+export interface MessageLog {
   /**
-   * Records a message: creates its record if it has none (body stored under `options.maxBodyBytes`), then appends
-   * `events`. When the record exists already (a retry, a second replica), the stored message is left as it was and
-   * only the events are appended, so calling it twice is harmless. Called by the runtime's journal middleware: at
-   * receipt under `all`; at the first failure under `failures` (with the events held in memory until then) or when
-   * a message must be parked. Durable on resolve. Rejects INVALID for an empty id or flow.
+   * Records a message: creates its record if it has none (headers, and the body stored under
+   * `options.maxBodyBytes`), then appends `events` as `append` does. When the record exists already (a message
+   * redelivered after a crash, a second replica), the stored message is left as it was and only the events are
+   * appended, so calling it twice is harmless; `created` says which happened. Called by MessageTrail for the flow
+   * runner, once per recorded message: at receipt under `all`, at the first failure under `failures` (with the
+   * events held in memory until then), and from ensureRecorded with no body cap before the message is parked,
+   * whatever the policy; and by the admin API, once per replay, for the new message (whole) before it is booked.
+   * Calls may overlap, also for one id: one creates the record, the others append. Durable on resolve. Rejects
+   * INVALID for an empty id (or one over 512 characters), an empty flow, a receivedAt or event time that is not
+   * ISO, or an unknown event type.
    */
   record(message: MessageInput, events: TimelineEvent[], options: Pick<FlowJournalOptions, 'maxBodyBytes'>): Promise<{ created: boolean }>;
 
   /**
-   * Appends events to a message's timeline, updating its status (STATUS_OF_EVENT), attempts and last error, and its
-   * dead-letter group (a `dead` event puts it in its flow/step/code group; any later status takes it out). Called
-   * by the runtime for each step/outcome of a recorded message, and by the admin API (resolve, archive). Calls for
-   * one message should not overlap (its events would interleave); calls for different messages may. Durable on
-   * resolve. Rejects NOT_FOUND when the message has no record.
+   * Appends events to a message's timeline and folds them, in order, into its summary: status (STATUS_OF_EVENT),
+   * attempts (the highest), last error, updatedAt; a `dead` event puts the record in the dead-letter group of its
+   * flow, step and error code, and any later status takes it out. Called by MessageTrail for each write of a
+   * recorded message (the events noted since the last one), and by the admin API: `archived` (archive one, or a
+   * group), `failed` (a booked replay that could not run). One call's events are applied together; two calls for
+   * one message that overlap land in either order, so a caller that cares (the trail) waits for one before the
+   * next. Calls for different messages may overlap. Durable on resolve. Rejects NOT_FOUND when the message has no
+   * record, INVALID for an unknown event type or an event time that is not ISO.
    */
   append(id: string, events: TimelineEvent[]): Promise<void>;
 
-  /** One message with its body and timeline, or undefined when it has none (never recorded, or removed). Admin API, CLI. */
+  /**
+   * One message with its body and timeline (a copy: changing it changes nothing stored), or undefined when it has
+   * none (never recorded, or removed). Called by the admin API (a message's page and its body, before a replay or
+   * an archive), by the flow runner for each claimed retry (the message to run again), and by MessageTrail when a
+   * record cut under the body cap must be made again whole. Calls may overlap.
+   */
   get(id: string): Promise<MessageRecord | undefined>;
 
-  /** Messages matching every given criterion, newest first, paged (see Page). Admin API, CLI, replay-by-filter. Rejects INVALID for a bad cursor or limit. */
+  /**
+   * Message summaries matching every given criterion, newest first, paged (see Page). Called by the admin API (the
+   * message list of the console and `hub messages`; every page of a filter for a bulk replay or a group archive) and by
+   * the RetentionSweeper (the pages of each status it keeps for a limited time, once a minute). No state is kept
+   * between pages: a walk sees each record as it is when its page is read. Calls may overlap. Rejects INVALID for a bad
+   * cursor or limit, or a from/to that is not ISO.
+   */
   query(query: MessageQuery): Promise<Page<MessageSummary>>;
 
   /**
-   * Removes a message's record, timeline and indexes, and any retry waiting for it (retention, or an operator).
-   * Resolves false when there was none. Replays that refer to it keep their audit entries. Durable on resolve.
-   * With `ifStatus` (retention), atomically: only when the record's status is one of them and no retry of it waits
-   * or runs; resolves false otherwise, so a record that changed since it was read is never removed by mistake.
+   * Removes a message's record, timeline and indexes, its place in a dead-letter group, and its retry if one waits
+   * (a retry claimed meanwhile ends with its claimer, which finds no record). Replays that refer to it keep their
+   * audit entries. Resolves false when there was no record. Called by the RetentionSweeper (with `ifStatus`), the
+   * admin API (DELETE of a message; the record of a replay whose booking was refused), and MessageTrail (a record
+   * cut under the body cap, removed to be made again whole). With `ifStatus`, atomically: only when the record's
+   * status is one of them and no retry of it waits or runs; resolves false otherwise, so a record that changed since
+   * it was read is never removed by mistake. Calls may overlap. Durable on resolve.
    */
   remove(id: string, options?: { ifStatus?: MessageStatus[] }): Promise<boolean>;
 
   /**
+   * Parks a recorded message as dead with its reason: appends a `dead` event (a shorthand for append), which puts it
+   * in its dead-letter group. Called by the flow runner for a permanent error, or when the retries are used up (in
+   * process and durable), and by the admin API for a booked replay that could not run. Durable on resolve: the source
+   * may then settle its transport. Rejects NOT_FOUND without a record, INVALID for an `at` that is not ISO.
+   */
+  deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void>;
+
+  /**
+   * The dead letters grouped by flow, step and error code: largest group first (then by flow, step, code), each with
+   * its count and when its first and last members died. Called by the admin API (GET dead-letters: the console's
+   * page, `hub dead-letters`); cheap enough to poll. Calls may overlap.
+   */
+  deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]>;
+}
+
+/**
+ * The retry queue: recorded messages parked to be run again at a due time, and the claims that hand each due one to
+ * exactly one process among those sharing the journal. Filled by the flow runner (and the admin API's replay
+ * safety net); drained by each process's RetryPoller (runtime/retry-poller.ts), whose flow runner ends each claim.
+ */
+export interface RetryQueue {
+  /**
    * Parks a recorded message to be retried at `dueAt` (the caller computed it: exponential backoff with a cap is
-   * the error policy's business), and appends its `waiting-for-retry` event. Called by the runtime once in-process
-   * retries are used up on a retryable error. Once it resolves the message is durably parked: the source may
-   * settle its transport. Scheduling a message that already waits moves its due time. Rejects NOT_FOUND without a
-   * record (record it first, whatever the policy).
+   * the error policy's business) as attempt `attempt`, and appends its `waiting-for-retry` event. Called by the flow
+   * runner once the in-process retries are used up on a retryable error, and by the admin API for each booked replay
+   * (a safety net due after the flow's timeout, should the process die while the replay runs). Once it resolves the
+   * message is durably parked: the source may settle its transport. Scheduling a message that already waits moves
+   * its due time; a message whose retry is claimed is not scheduled again (its claimer ends it: completeRetry,
+   * releaseRetry). Rejects NOT_FOUND without a record (record it first, whatever the policy), INVALID for a dueAt
+   * that is not ISO.
    */
   scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
 
   /**
-   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend
-   * may let them take turns). Each due retry is handed to exactly one
-   * caller across every process sharing the journal. Called by each replica's retry poller, every second or so;
-   * calls may overlap. A claim lasts `leaseMs` (the backend's option, 30 s by default): a claim neither completed
-   * nor released by then (its replica died) becomes claimable again, so a retry can run twice (at least once),
-   * never zero times. After a crash, what a replica held is due again once its lease runs out (embedded: at
-   * once on reopen, since only one process has the journal).
+   * Claims up to `limit` retries whose due time has come, oldest due first (within a flow: across flows a backend may
+   * let them take turns). Each due retry is handed to exactly one caller across every process sharing the journal.
+   * Called by each process's retry poller, every `journal.retry_poll` (1 s by default), at once while it finds full
+   * batches; one poller's calls do not overlap, several processes' do. A claim lasts `leaseMs` (the backend's option,
+   * 30 s by default): a claim not completed, released or extended by then (its process died) becomes claimable again,
+   * so a retry can run twice (at least once), never zero times. After a crash, what a process held is due again once
+   * its lease runs out (embedded: at once on reopen, since claims live in memory and only one process has the journal).
    * With `flows`, only retries of those flows are claimed, and the others are left untouched for a caller that runs
-   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out
-   * would hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing.
+   * them: flow-mode processes sharing a journal each claim their own flow's (a claim taken and left to run out would
+   * hold that retry back by a whole lease). Without it, every flow's; an empty list claims nothing. Rejects UNAVAILABLE
+   * at once while the store cannot be reached (Redis: rather than wait for it), so that the poller can say so.
    */
   claimDueRetries(limit: number, options?: { flows?: readonly string[] }): Promise<RetryClaim[]>;
 
   /**
-   * Ends a claimed retry: the caller has delivered the message or dead-lettered it (it appends that event itself).
-   * Durable on resolve. Rejects NOT_FOUND when the claim is no longer held (its lease ran out and another replica
-   * claimed it): the other replica now owns the outcome.
-   */
-  completeRetry(claim: RetryClaim): Promise<void>;
-
-  /**
    * Keeps a claimed retry this caller's for another `leaseMs` from now. The retry poller calls it while the retry
-   * runs (every third of the lease), so that a run longer than the lease (a slow downstream, a wait for a slot in the
-   * flow) is not handed to another claimer meanwhile. Rejects NOT_FOUND when the claim is no longer held.
+   * runs (every third of the lease, without waiting for the previous call), so that a run longer than the lease (a
+   * slow downstream, a wait for a slot in the flow) is not handed to another claimer meanwhile. Not durable on its
+   * own (embedded: claims live in memory). Rejects NOT_FOUND when the claim is no longer held.
    */
   extendRetry(claim: RetryClaim): Promise<void>;
 
   /**
-   * Gives a claimed retry back: due again at `dueAt` (another failure, with the next backoff: pass `attempt` and
-   * `error` and a `waiting-for-retry` event is appended), or due now when omitted (the replica is stopping before it
-   * ran). Durable on resolve. Rejects NOT_FOUND as completeRetry does.
+   * Ends a claimed retry: the caller has delivered the message or dead-lettered it (it appends that event itself),
+   * or found its record gone or finished (removed, replayed, archived meanwhile). Called by the flow runner once per
+   * claim it ran to an end. Durable on resolve. Rejects NOT_FOUND when the claim is no longer held: its lease ran out
+   * and another process claimed it (which now owns the outcome), or (embedded) the message was removed.
    */
-  releaseRetry(claim: RetryClaim, retry?: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
+  completeRetry(claim: RetryClaim): Promise<void>;
 
   /**
-   * Parks a recorded message as dead with its reason: appends a `dead` event (a shorthand for append). Called by the
-   * runtime for a permanent error, or when retries are used up. Durable on resolve; the source may then settle.
-   * Rejects NOT_FOUND without a record.
+   * Gives a claimed retry back: due again at `dueAt` as attempt `attempt` (a retryable failure, with the next backoff,
+   * or a second later when the hub itself was the cause; the flow is paused), with a `waiting-for-retry` event appended
+   * to the record while it has one; or due now when `retry` is omitted (the process is stopping before it ran). Called
+   * by the flow runner, once per claim it does not end. Durable on resolve (Redis: the retry is; its event is written
+   * after it, and a failure to write the event is not reported). Rejects NOT_FOUND as completeRetry does, INVALID for a
+   * dueAt that is not ISO.
    */
-  deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void>;
+  releaseRetry(claim: RetryClaim, retry?: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void>;
+}
 
-  /** Dead letters grouped by flow, step and error code, largest group first. Admin console; cheap enough to poll. */
-  deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]>;
-
+/**
+ * The replay book: one audit entry per replay an operator asked for, booked before the replay is sent, whose request
+ * key makes a replay asked twice (a retried request, a double click) run once. Kept and read by the admin API.
+ */
+export interface ReplayBook {
   /**
    * Books one replay before the caller sends it: atomically checks `requestKey` (a key already accepted gives
    * `accepted: false` with the earlier replay, and changes nothing), then stores the audit entry (hashes of the
-   * original body and of the body replayed), links `newId` to the original, and appends `replayed` and `resolved`
-   * to the original. The caller sends the new message (with meta.replayOf) only when `accepted`. Called by the
-   * admin API and CLI, once per message replayed; calls may overlap, also with the same key. Durable on resolve.
-   * Rejects NOT_FOUND when the original has no record ("a message that no longer exists").
+   * original body and of the body replayed), links `newId` to the original (its `replayedAs`), and appends
+   * `replayed` and `resolved` to the original (which takes it out of its dead-letter group). The caller sends the
+   * new message (with meta.replayOf) only when `accepted`. Called by the admin API, once per message replayed (a
+   * bulk replay: once per message, under the request's key and the message's id); calls may overlap, also with the
+   * same key: exactly one is accepted. Durable on resolve. Rejects NOT_FOUND when the original has no record ("a
+   * message that no longer exists"), INVALID for an empty request key or new id.
    */
   recordReplay(request: ReplayRequest): Promise<ReplayOutcome>;
 
-  /** The replay accepted under a request key, if any. */
+  /**
+   * The replay accepted under a request key, or undefined. Nothing in the hub calls it today (recordReplay answers
+   * a repeated key itself); it is the read side of the idempotency gate, for tools and the contract suite.
+   */
   getReplay(requestKey: string): Promise<ReplayRecord | undefined>;
 
-  /** The replay audit, newest first, optionally for one original; paged like query. */
-  listReplays(filter?: { originalId?: string; limit?: number; cursor?: string }): Promise<Page<ReplayRecord>>;
-
   /**
-   * The dedupe step's idempotent-consumer check: atomically, true if `key` was not seen within its time to live (it
-   * is now remembered for `ttlMs`, held by `owner`), false if it was, unless it is held by the same `owner` (the
-   * message that first took it, run again by a retry: it must pass again, or it would be dropped undelivered); then
-   * its time to live starts again from now. That is how the runtime turns a short reservation into the full time to
-   * live once the message is delivered or parked, and gives the key up (1 ms) when the message goes back to its
-   * source. Calls may overlap, across replicas too: of concurrent calls with one key and different owners exactly
-   * one gets true. Durable on resolve, so a restart does not forget it.
+   * The replay audit, newest first (by `at`, then request key), optionally the replays of one original; paged like
+   * query. Called by the admin API (GET replays: the console's replay audit). Calls may overlap. Rejects INVALID
+   * for a bad cursor or limit.
+   */
+  listReplays(filter?: { originalId?: string; limit?: number; cursor?: string }): Promise<Page<ReplayRecord>>;
+}
+
+/**
+ * The dedupe steps' keys, kept in the journal so that they hold across restarts and replicas: each is held by an
+ * owner (the message that took it) for a time to live. Used by the flow runner alone.
+ */
+export interface DedupeKeys {
+  /**
+   * Takes a key, atomically: resolves true when `key` is free (never taken, or its time to live ran out), and it is
+   * now held by `owner` for `ttlMs`; true as well when the same non-empty `owner` holds it, whose time to live then
+   * starts again from now (a retry of the message that took it must pass again, or it would be dropped
+   * undelivered); false, changing nothing, when another owner (or an owner-less taker) holds it. Called by the flow
+   * runner once a message that passed dedupe steps is delivered or parked, once per key, with the message's id as
+   * owner; while the message runs it only reads the holder (dedupeHolder), so that a message handed back to its
+   * source (a crash, a shutdown, a caller that gets an error) holds no key when it comes again. Calls may overlap,
+   * across replicas too: of concurrent calls with one free key and different owners exactly one gets true. Durable
+   * on resolve, so a restart does not forget it. Rejects INVALID for an empty key (or one over 512 characters) or a
+   * time to live that is not positive.
    */
   dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean>;
 
   /**
    * Who holds a dedupe key now: its owner ('' for one taken without an owner), or undefined when it is free (never
-   * taken, or its time to live ran out). The runtime checks keys with it while a message runs and takes them
-   * (`dedupe`) only once the message is delivered or parked, so that a message handed back to its source (a crash,
-   * a shutdown, a caller that gets an error) holds no key when it comes again.
+   * taken, or its time to live ran out). Called by the flow runner for each key a dedupe step checks, while the
+   * message runs: a key held by another message makes it a duplicate; its own (it was parked, and is retried now)
+   * lets it through. Calls may overlap. A read: changes nothing.
    */
   dedupeHolder(key: string): Promise<string | undefined>;
+}
 
-  /** Flushes and releases the store (the lock file, connections). Called once at shutdown; later calls reject CLOSED. */
+/** The admin audit: every login and change made through the admin API, kept and read by the admin API's AuditLog. */
+export interface AdminAudit {
   /**
-   * Appends one admin audit entry and resolves with it, its `seq` given (one more than the newest, across replicas).
-   * Called by the admin API for each login and change, not awaited by the request it audits. Durable on resolve;
-   * the journal keeps the newest AUDIT_KEPT.
+   * Appends one admin audit entry and resolves with it, its `seq` given (one more than the newest, across
+   * processes). Called by the admin API for each login and change, not awaited by the request it audits (the
+   * process's log line is the entry's record should this fail); calls may overlap. Durable on resolve; the journal
+   * keeps at least the newest AUDIT_KEPT.
    */
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord>;
 
-  /** Audit entries newest first, optionally of one action; `cursor` is the previous page's `next` (a seq). */
+  /**
+   * Audit entries newest first (by seq), optionally of one action; `cursor` is the previous page's `next` (a seq, as
+   * a string: anything else is a caller bug that the backends do not check, and the admin API refuses). Called by
+   * the admin API (GET audit), after waiting for its own pending appends. Calls may overlap. Rejects INVALID for a
+   * bad limit. Redis reads at most 20,000 entries per call: when `action` is rarer than that, the page ends early
+   * and without `next`.
+   */
   listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>>;
+}
 
+/**
+ * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and
+ * openJournal (open.ts) returns; held by its owner, the hub (hub.ts), which hands each part its role and closes it.
+ */
+export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit {
+  /**
+   * Waits for the writes under way, then releases the store (embedded: the log file and the lock; Redis: BullMQ's
+   * queues and workers, waited for at most 2 s, and the connections). Claims still held are not released: they are
+   * due again as after a crash. Called once, by whoever opened the journal (the hub at stop, after the flows and the
+   * admin audit have finished writing); a second call does nothing. Every other method rejects CLOSED afterwards.
+   */
   close(): Promise<void>;
 }

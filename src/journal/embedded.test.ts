@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile, appendFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,7 +125,9 @@ describe('embedded journal', () => {
   it('keeps every acknowledged write when the process is killed with SIGKILL mid-write', async () => {
     // The child runs the real module, transpiled to plain JavaScript (Node 20 cannot run TypeScript itself).
     const build = await tempDir();
-    for (const file of ['contract', 'errors', 'shared', 'embedded']) {
+    const parts = (await readdir(join(HERE, 'embedded'))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `embedded/${f.slice(0, -3)}`);
+    await mkdir(join(build, 'embedded'));
+    for (const file of ['contract', 'errors', 'shared', 'embedded', ...parts]) {
       const out = ts.transpileModule(await readFile(join(HERE, `${file}.ts`), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
       await writeFile(join(build, `${file}.js`), out.outputText);
     }

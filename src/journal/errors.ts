@@ -2,7 +2,7 @@
 export type JournalErrorCode = 'NOT_FOUND' | 'INVALID' | 'UNAVAILABLE' | 'LOCKED' | 'CLOSED';
 
 const HINTS: Record<JournalErrorCode, string> = {
-  NOT_FOUND: 'The message has no journal record: it was never recorded under its flow\'s journal policy, or it was removed.',
+  NOT_FOUND: 'The message has no journal record (it was never recorded under its flow\'s journal policy, or it was removed), or the retry claim is no longer held.',
   INVALID: 'A bad argument: a bug in the caller.',
   UNAVAILABLE: 'The journal store cannot be reached or written; retry later, and settle no transport on the strength of this call.',
   LOCKED: 'Another process has this journal open; stop it, or give this hub its own journal directory.',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Journal, MessageStatus } from './contract.js';
+import type { MessageLog, MessageStatus } from './contract.js';
 
 /** How long records of each settled status are kept (ms, from the record's last change: delivered, failed, replayed, archived); absent: for ever. */
 export type Retention = Partial<Record<Extract<MessageStatus, 'delivered' | 'failed' | 'resolved' | 'archived'>, number>>;
@@ -18,7 +18,7 @@ export class RetentionSweeper {
   #sweeping: Promise<number> | undefined;
 
   constructor(
-    readonly journal: Journal,
+    readonly journal: MessageLog,
     readonly retention: Retention,
     readonly logger: Logger,
     readonly everyMs = 60_000,

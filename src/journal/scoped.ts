@@ -24,8 +24,14 @@ import { notFound } from './errors.js';
  * the journal were its own. Another flow's message is "not there" (undefined, NOT_FOUND, an empty page), never an
  * error of its own kind, so the admin API answers 404 as for any unknown id.
  *
- * The runtime's own calls (record, retries, dedupe) pass straight through: the flow runner only ever writes its
- * own flow's messages, and the retry poller already claims only its flows' retries.
+ * It is a whole Journal, so that it stands wherever one does; role by role:
+ * - MessageLog: scoped, but `record` passes through (a process records only its own flow's messages);
+ * - RetryQueue: claims are of this flow only; scheduling and ending a claim pass through (their caller holds a
+ *   message or a claim of its own flow already);
+ * - ReplayBook: scoped (another flow's replays are left out);
+ * - DedupeKeys and AdminAudit: passed through (the flow runner scopes its keys by flow itself; the audit is the
+ *   process's own);
+ * - close() closes nothing: the journal belongs to whoever opened it.
  */
 export class FlowScopedJournal implements Journal {
   constructor(
@@ -37,6 +43,8 @@ export class FlowScopedJournal implements Journal {
     const record = await this.inner.get(id);
     if (!record || record.flow !== this.flow) throw notFound(id);
   }
+
+  // MessageLog
 
   record(message: MessageInput, events: TimelineEvent[], options: Pick<FlowJournalOptions, 'maxBodyBytes'>): Promise<{ created: boolean }> {
     return this.inner.record(message, events, options);
@@ -62,6 +70,18 @@ export class FlowScopedJournal implements Journal {
     return this.inner.remove(id, options);
   }
 
+  async deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void> {
+    await this.#ownOrThrow(id);
+    return this.inner.deadLetter(id, dead);
+  }
+
+  async deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]> {
+    if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
+    return this.inner.deadLetterGroups({ ...filter, flow: this.flow });
+  }
+
+  // RetryQueue
+
   scheduleRetry(id: string, retry: { dueAt: string; attempt: number; error?: ErrorInfo }): Promise<void> {
     return this.inner.scheduleRetry(id, retry);
   }
@@ -82,15 +102,7 @@ export class FlowScopedJournal implements Journal {
     return this.inner.releaseRetry(claim, retry);
   }
 
-  async deadLetter(id: string, dead: { error: ErrorInfo; attempt: number; at?: string }): Promise<void> {
-    await this.#ownOrThrow(id);
-    return this.inner.deadLetter(id, dead);
-  }
-
-  async deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]> {
-    if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
-    return this.inner.deadLetterGroups({ ...filter, flow: this.flow });
-  }
+  // ReplayBook
 
   async recordReplay(request: ReplayRequest): Promise<ReplayOutcome> {
     await this.#ownOrThrow(request.originalId);
@@ -108,6 +120,8 @@ export class FlowScopedJournal implements Journal {
     return { ...page, items: page.items.filter((r) => r.flow === this.flow) };
   }
 
+  // DedupeKeys
+
   dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean> {
     return this.inner.dedupe(key, ttlMs, owner);
   }
@@ -116,7 +130,8 @@ export class FlowScopedJournal implements Journal {
     return this.inner.dedupeHolder(key);
   }
 
-  // The admin audit is the process's own, not a flow's: every entry is this service's.
+  // AdminAudit: the process's own, not a flow's; every entry is this service's.
+
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
     return this.inner.appendAudit(entry);
   }
@@ -124,6 +139,8 @@ export class FlowScopedJournal implements Journal {
   listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {
     return this.inner.listAudit(filter);
   }
+
+  // Lifecycle
 
   /** The journal belongs to whoever opened it: closing a view of it closes nothing. */
   async close(): Promise<void> {}

@@ -4,8 +4,11 @@
  * when the record is created with everything held so far in one write, so the success path costs no I/O. Under
  * `all` the record is written at receipt and each later write carries the events noted since; under `none` only a
  * parked message gets one. One trail per message; its calls must not overlap (they follow the message's own steps).
+ *
+ * A trail writes to the message log alone. It keeps the journal it was given as it was given (`J`, the whole Journal
+ * by default), since the flow runner parks the message through `trail.journal` (scheduleRetry, deadLetter).
  */
-import type { FlowJournalOptions, Journal, MessageInput, TimelineEvent } from './contract.js';
+import type { FlowJournalOptions, Journal, MessageInput, MessageLog, TimelineEvent } from './contract.js';
 
 /** Events that make `failures` create the record. */
 const FAILURE_EVENTS: ReadonlySet<TimelineEvent['type']> = new Set(['failed', 'waiting-for-retry', 'dead']);
@@ -23,7 +26,7 @@ export interface TrailSubject {
   toInput(): MessageInput;
 }
 
-export class MessageTrail {
+export class MessageTrail<J extends MessageLog = Journal> {
   #recorded: boolean;
   readonly #subject: MessageInput | TrailSubject;
   #input: MessageInput | undefined;
@@ -32,7 +35,7 @@ export class MessageTrail {
   #held: TimelineEvent[] = [];
 
   private constructor(
-    readonly journal: Journal,
+    readonly journal: J,
     readonly options: FlowJournalOptions,
     subject: MessageInput | TrailSubject,
     recorded: boolean,
@@ -54,14 +57,14 @@ export class MessageTrail {
    * Starts a trail with the `received` event (written at once under `all`). Returns the trail itself when nothing
    * was written (`failures`, `none`: the common case, without a turn of the microtask queue).
    */
-  static begin(journal: Journal, options: FlowJournalOptions, message: MessageInput | TrailSubject, attempt = 1): MessageTrail | Promise<MessageTrail> {
+  static begin<J extends MessageLog>(journal: J, options: FlowJournalOptions, message: MessageInput | TrailSubject, attempt = 1): MessageTrail<J> | Promise<MessageTrail<J>> {
     const trail = new MessageTrail(journal, options, message, false);
     const written = trail.event({ type: 'received', at: message.receivedAt, attempt });
     return written ? written.then(() => trail) : trail;
   }
 
   /** The trail of a message that already has its whole record (a retry taken from the journal). */
-  static resume(journal: Journal, options: FlowJournalOptions, message: MessageInput | TrailSubject): MessageTrail {
+  static resume<J extends MessageLog>(journal: J, options: FlowJournalOptions, message: MessageInput | TrailSubject): MessageTrail<J> {
     return new MessageTrail(journal, options, message, true);
   }
 

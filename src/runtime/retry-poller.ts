@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Journal, RetryClaim } from '../journal/contract.js';
+import type { RetryClaim, RetryQueue } from '../journal/contract.js';
 import type { FlowRunner } from './flow-runner.js';
 
 export interface RetryPollerOptions {
@@ -32,7 +32,7 @@ export class RetryPoller {
   #ticking = false;
 
   constructor(
-    readonly journal: Journal,
+    readonly journal: RetryQueue,
     readonly runners: ReadonlyMap<string, FlowRunner>,
     readonly logger: Logger,
     readonly options: RetryPollerOptions,
