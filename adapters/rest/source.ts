@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
 import type { Claim, HubLimits, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
@@ -15,6 +16,8 @@ const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 interface Incoming {
   id: string;
   correlationId: string;
+  /** The propagated headers (inboundHeaders), made once per request. */
+  headers: Record<string, string>;
 }
 
 /**
@@ -52,9 +55,6 @@ export class RestSource implements Source {
       http.route({
         method: this.#method,
         url: this.#path,
-        onRequest: async (request) => {
-          this.#incoming(request);
-        },
         handler: (request, reply) => this.#handle(request, reply, ctx),
         // Route-level: the server is shared with SOAP and admin routes, so nothing here may change their answers.
         errorHandler: (error, request, reply) => this.#fail(error, request, reply),
@@ -74,11 +74,13 @@ export class RestSource implements Source {
     return this.#running;
   }
 
+  /** The request's id and propagated headers, made on first use: by the handler, or by the error handler when fastify refused the request before it. */
   #incoming(request: FastifyRequest): Incoming {
     let incoming = this.#ids.get(request);
     if (!incoming) {
       const id = newId();
-      incoming = { id, correlationId: inboundHeaders(request.headers, id)['correlation-id']! };
+      const headers = inboundHeaders(request.headers, id);
+      incoming = { id, correlationId: headers['correlation-id']!, headers };
       this.#ids.set(request, incoming);
     }
     return incoming;
@@ -87,7 +89,7 @@ export class RestSource implements Source {
   async #handle(request: FastifyRequest, reply: FastifyReply, ctx: SourceContext): Promise<FastifyReply> {
     const incoming = this.#incoming(request);
     if (!this.#running) throw hubError('FLOW_STOPPING', 'the flow is stopping and takes no new requests');
-    const message = this.#toMessage(request, incoming.id, ctx);
+    const message = this.#toMessage(request, incoming, ctx);
     const delivery = ctx.deliver(message);
     this.#inFlight.add(delivery);
     try {
@@ -98,7 +100,8 @@ export class RestSource implements Source {
     }
   }
 
-  #toMessage(request: FastifyRequest, id: string, ctx: SourceContext): Message {
+  #toMessage(request: FastifyRequest, incoming: Incoming, ctx: SourceContext): Message {
+    const id = incoming.id;
     const params = plainRecord(request.params, 'path parameter');
     const query = plainRecord(request.query, 'query parameter');
     const url = request.url;
@@ -106,7 +109,7 @@ export class RestSource implements Source {
     const meta = {
       flow: ctx.flow,
       source: this.endpoint,
-      receivedAt: new Date().toISOString(),
+      receivedAt: isoNow(),
       attempt: 1,
       method: request.method,
       path: q === -1 ? url : url.slice(0, q),
@@ -114,20 +117,23 @@ export class RestSource implements Source {
       query,
       upstreamId: upstreamId(request.headers),
     };
-    const headers = inboundHeaders(request.headers, id);
+    // The message's own copy: a request failed after this (in the flow) still answers with the headers as received.
+    const headers = { ...incoming.headers };
     for (const name of this.#keepHeaders) {
       const v = request.headers[name];
       if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(', ') : v;
     }
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
     if (!body || body.length === 0) {
-      return new Message({ id, value: { params, query }, headers: { ...headers, 'content-type': 'application/json' }, meta });
+      headers['content-type'] = 'application/json';
+      return new Message({ id, value: { params, query }, headers, meta, owned: true });
     }
     const contentType = request.headers['content-type']?.trim();
     const format = this.#format(contentType);
+    headers['content-type'] = contentType!;
     if (format === 'json') {
       const value = parseJson(body, limitsOf(ctx.limits));
-      return new Message({ id, body, value, headers: { ...headers, 'content-type': contentType! }, meta });
+      return new Message({ id, body, value, headers, meta, owned: true });
     }
     const text = body.toString('utf8');
     if (format === 'xml') {
@@ -135,11 +141,22 @@ export class RestSource implements Source {
       if (declared && !UTF8_CHARSETS.has(declared.toLowerCase())) throw hubError('UNSUPPORTED_MEDIA_TYPE', `XML encoded as ${declared} is not accepted; send UTF-8`);
       checkXml(text, limitsOf(ctx.limits));
     }
-    return new Message({ id, body, headers: { ...headers, 'content-type': contentType! }, meta });
+    return new Message({ id, body, headers, meta, owned: true });
   }
 
-  /** Which accepted format a content type is; anything else is a 415. */
+  /** Which accepted format a content type is; anything else is a 415. The last answer is kept: callers repeat theirs. */
   #format(contentType: string | undefined): BodyFormat {
+    if (contentType !== undefined && contentType === this.#lastType) return this.#lastFormat!;
+    const format = this.#formatOf(contentType);
+    this.#lastType = contentType;
+    this.#lastFormat = format;
+    return format;
+  }
+
+  #lastType: string | undefined;
+  #lastFormat: BodyFormat | undefined;
+
+  #formatOf(contentType: string | undefined): BodyFormat {
     const accepted = [...this.#accept].join(', ');
     if (!contentType) throw hubError('UNSUPPORTED_MEDIA_TYPE', `a request body needs a Content-Type; this endpoint accepts ${accepted}`);
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
