@@ -21,8 +21,9 @@ interface Pause {
 
 /**
  * An operator's hold on a flow (pause, resume), and who watches its messages' status change (the admin's live feed).
- * The runner asks `holding` on each delivery and waits in `hold` while it is true; durable retries ask it too (see
- * Parking.retry). The pause lives in this process's memory: a restart runs the flow again. One per runner.
+ * The runner asks `holding` on each delivery: while it is true, a broker's delivery waits in `hold` and a caller's
+ * is refused (FlowRunner.pause says why); a durable retry that comes due is put back (Parking.retry). The pause
+ * lives in this process's memory: a restart runs the flow again. One per runner.
  */
 export class FlowControl {
   readonly #flow: string;
