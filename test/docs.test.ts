@@ -379,8 +379,6 @@ describe('commands shown', () => {
  * Pointers fixed on another branch that has not met this one yet: tolerated while they are broken. Drop an entry
  * once its fix is merged (it then matches nothing).
  */
-const FIXED_ELSEWHERE = new Set(['src/runtime/flow-runner.ts → ARCHITECTURE.md']);
-
 /** The [start, end) ranges of a TypeScript or JavaScript file's comments. */
 function commentRanges(file: string, text: string): [number, number][] {
   const kind = /\.(m|c)?js$/.test(file) ? ts.ScriptKind.JS : ts.ScriptKind.TS;
@@ -418,7 +416,7 @@ describe('documents named in comments', () => {
         const at = [resolve(dirname(file), doc), resolve(ROOT, doc)].find((p) => existsSync(p));
         const where = `${rel(file)}:${text.slice(0, ref.index).split('\n').length}`;
         if (!at) {
-          if (!FIXED_ELSEWHERE.has(`${rel(file)} → ${doc}`)) broken.push(`${where}: ${doc} does not exist`);
+          broken.push(`${where}: ${doc} does not exist`);
         } else if (ref[1] !== undefined && !anchorsOf(read(at)).has(anchorsOf(`# ${ref[1]}`).values().next().value!)) {
           broken.push(`${where}: ${rel(at)} has no section "${ref[1]}"`);
         }

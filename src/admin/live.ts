@@ -9,7 +9,8 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import type { FlowRunner, MessageNotice } from '../runtime/flow-runner.js';
+import type { MessageNotice } from '../runtime/flow-control.js';
+import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Principal, AdminSecurity } from './security.js';
 import { SECURITY_HEADERS } from './security.js';
 

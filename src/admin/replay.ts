@@ -12,9 +12,11 @@ import type { ErrorInfo, MessageLog, MessageQuery, MessageRecord, MessageStatus,
 import { JournalError } from '../journal/errors.js';
 import { bodyBytes } from '../journal/shared.js';
 import { Bulkhead } from '../runtime/bulkhead.js';
-import type { FlowRunner, ReplayTarget } from '../runtime/flow-runner.js';
+import type { FlowRunner } from '../runtime/flow-runner.js';
 import { errorInfo, journalInput } from '../runtime/journal.js';
+import type { ReplayTarget } from '../runtime/message-context.js';
 import { BULK_DEFAULT } from './api/constants.js';
+import { checkEdited, inputProblems } from './input-check.js';
 
 export interface ReplayOptions {
   to?: 'start' | 'failed-step';
@@ -125,7 +127,7 @@ export class Replayer {
   async replayOne(id: string, options: ReplayOptions, requestKey: string, by: string): Promise<ReplayResult> {
     const { runner, edited, target, runTarget, message } = await this.#prepare(id, options);
     if (runner.paused) throw hubError('CONFLICT', `flow "${runner.name}" is paused: it takes no messages, replays included; resume it first (POST /admin/api/flows/${runner.name}/resume)`);
-    if (edited) await checkEdited(runner, message, runTarget);
+    if (edited) await checkEdited(runner.def, message, runTarget, this.logger);
 
     const request: ReplayRequest = { requestKey, originalId: id, newId: message.id, by, target, ...(edited ? { editedBody: edited } : {}), ...(options.note ? { note: options.note } : {}) };
     // The journal holds the new message whole, with a retry due later as its safety net, before the booking
@@ -152,7 +154,7 @@ export class Replayer {
    */
   async check(id: string, options: ReplayOptions): Promise<ReplayCheck> {
     const { runner, runTarget, message } = await this.#prepare(id, options);
-    const { schema, problems } = await inputProblems(runner, message, runTarget);
+    const { schema, problems } = await inputProblems(runner.def, message, runTarget, this.logger);
     return { ok: problems.length === 0, ...(schema ? { schema } : {}), errors: problems };
   }
 
@@ -304,29 +306,4 @@ function decodeBody(body: string, encoding: 'utf8' | 'base64'): Buffer {
   const compact = body.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw hubError('BAD_REQUEST', '`body` is not valid base64 (bodyEncoding: base64)');
   return Buffer.from(compact, 'base64');
-}
-
-/**
- * An edited body must pass what the flow expects at the point it enters: the flow's input schema when it runs the
- * steps (runner.checkInput); only well-formedness when it goes straight to a sink, since the input schema describes
- * what a source delivers, not what a sink takes.
- */
-async function checkEdited(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<void> {
-  const { schema, problems } = await inputProblems(runner, message, target);
-  if (problems.length === 0) return;
-  if (target.sink !== undefined) throw hubError('VALIDATION_FAILED', `the edited body is not well-formed: ${problems[0]!.message}`, { details: { errors: problems } });
-  const what = schema ? `the flow's input schema "${schema}"` : 'the flow';
-  throw hubError('VALIDATION_FAILED', `the edited body does not pass ${what}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}; nothing was sent`, { details: { schema, errors: problems } });
-}
-
-async function inputProblems(runner: FlowRunner, message: Message, target: ReplayTarget): Promise<{ schema: string | undefined; problems: { path: string; message: string }[] }> {
-  if (target.sink === undefined) return runner.checkInput(message);
-  try {
-    if (message.isJson) message.json();
-    else if (message.isXml) message.xml();
-    return { schema: undefined, problems: [] };
-  } catch (err) {
-    const e = toHubError(err);
-    return { schema: undefined, problems: [{ path: '/', message: `${e.code}: ${e.message}` }] };
-  }
 }

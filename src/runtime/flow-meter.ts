@@ -1,3 +1,18 @@
+/** A flow's counts since its runner started (FlowRunner.stats): the admin API's flow list and the console read them. */
+export interface FlowStats {
+  received: number;
+  completed: number;
+  failed: number;
+  inFlight: number;
+  /** Messages parked for a durable retry (each time). */
+  waiting: number;
+  /** Messages parked as dead. */
+  dead: number;
+  /** Durable retries run from the journal. */
+  retried: number;
+  lastError?: { code: string; message: string; step?: string; at: string; messageId: string };
+}
+
 /** Seconds the rate is taken over. */
 export const METER_WINDOW_S = 60;
 /** Completions whose latency is kept for the p99: the latest ones, within the window. */

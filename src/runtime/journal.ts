@@ -1,14 +1,15 @@
 /**
- * The runtime's side of the journal: turning messages into journal records and back, and the durable retry's
- * backoff. The parking decisions themselves are the flow runner's (flow-runner.ts), the polling of due retries the
- * retry poller's (retry-poller.ts).
+ * The runtime's side of the journal: turning messages into journal records and back, the durable retry's backoff,
+ * and writing an outcome nothing waits on. The parking decisions themselves are parking.ts's, the polling of due
+ * retries the retry poller's (retry-poller.ts).
  */
+import type { Logger } from 'pino';
 import type { RetryPolicy } from '../config/load-flows.js';
 import { hubError, type HubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
-import type { ErrorInfo, MessageInput, MessageRecord } from '../journal/contract.js';
+import type { ErrorInfo, MessageInput, MessageRecord, TimelineEvent } from '../journal/contract.js';
 import { JournalError } from '../journal/errors.js';
-import type { TrailSubject } from '../journal/trail.js';
+import type { MessageTrail, TrailSubject } from '../journal/trail.js';
 import { bodyBytes } from '../journal/shared.js';
 import { backoffMs } from './retry.js';
 
@@ -64,4 +65,20 @@ export function durableDueAt(policy: RetryPolicy, attempt: number): string {
 export function journalUnavailable(err: unknown, doing: string): HubError {
   const reason = err instanceof JournalError ? `${err.code}: ${err.message}` : (err as Error)?.message ?? String(err);
   return hubError('JOURNAL_UNAVAILABLE', `the journal could not ${doing} (${reason}); the message stays with its source`, { cause: err });
+}
+
+/**
+ * Writes an outcome the message does not depend on (it was delivered, or its caller gets the error): a journal
+ * failure is logged, not thrown. Undefined when the trail wrote nothing (MessageTrail.event): a caller awaits only a write.
+ */
+export function recordOutcome(trail: MessageTrail, event: TimelineEvent, logger: Logger): Promise<void> | undefined {
+  let written: Promise<void> | undefined;
+  try {
+    written = trail.event(event);
+  } catch (err) {
+    written = Promise.reject(err);
+  }
+  return written?.catch((err: unknown) => {
+    logger.warn({ err, messageId: trail.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
+  });
 }
