@@ -1,3 +1,5 @@
+import { Deadlines } from './deadlines.js';
+
 
 /**
  * What undici's request takes as `signal` (it reads `aborted` and `reason` and adds one abort listener), made for
@@ -7,7 +9,7 @@
 export class AttemptSignal {
   aborted = false;
   reason: unknown = undefined;
-  /** When the attempt's time runs out (performance.now() milliseconds). */
+  /** When the attempt's time runs out (performance.now() milliseconds; set by Deadlines). */
   deadline = 0;
   #listener: (() => void) | undefined;
 
@@ -61,51 +63,32 @@ export class AttemptTimedOut extends Error {
 }
 
 /**
- * One HTTP sink's timeout, connect to last byte, for all its attempts in flight on one timer: they share the
- * timeout, so they run out in the order they began (a Set keeps that order), and the timer waits for the first.
- * `begin` when an attempt starts, `end` when it settled (either way); an attempt still running at its deadline is
- * aborted with an AttemptTimedOut, which `transportError` makes a TIMEOUT hub error.
+ * One HTTP sink's timeout, connect to last byte, for all its attempts in flight on one timer (Deadlines). `begin`
+ * when an attempt starts, `end` when it settled (either way); an attempt still running at its deadline is aborted
+ * with an AttemptTimedOut, which `transportError` makes a TIMEOUT hub error.
  */
 export class AttemptTimeouts {
-  readonly #running = new Set<AttemptSignal>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #running: Deadlines<AttemptSignal>;
 
-  constructor(readonly timeoutMs: number) {}
+  constructor(readonly timeoutMs: number) {
+    this.#running = new Deadlines(timeoutMs, (attempt) => attempt.abort(new AttemptTimedOut(timeoutMs)));
+  }
 
   /** A new attempt, following the flow's signal when given. */
   begin(flow?: AbortSignal): AttemptSignal {
     const attempt = new AttemptSignal();
     if (flow) attempt.follow(flow);
-    attempt.deadline = performance.now() + this.timeoutMs;
     this.#running.add(attempt);
-    this.#timer ??= setTimeout(this.#expire, this.timeoutMs);
     return attempt;
   }
 
   end(attempt: AttemptSignal): void {
     attempt.unfollow();
     this.#running.delete(attempt);
-    if (this.#running.size === 0 && this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
   }
 
   /** How many attempts are in flight (for tests). */
   get size(): number {
     return this.#running.size;
   }
-
-  readonly #expire = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    for (const attempt of this.#running) {
-      if (attempt.deadline > now) {
-        this.#timer = setTimeout(this.#expire, Math.ceil(attempt.deadline - now));
-        return;
-      }
-      this.#running.delete(attempt);
-      attempt.abort(new AttemptTimedOut(this.timeoutMs));
-    }
-  };
 }
