@@ -146,11 +146,11 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
 
       it('rejects a bad argument as INVALID', async () => {
         const { j } = await setup();
-        expect((await rejection(j.record(message({ id: '' }), [], CAP))).code).toBe('INVALID');
+        expect((await rejection(j.record(message({ id: '' }), [], CAP))).code).toBe('JOURNAL_INVALID_ARGUMENT');
         const m = message();
         await j.record(m, [], CAP);
-        expect((await rejection(j.append(m.id, [{ type: 'bogus' as 'step', at: at() }]))).code).toBe('INVALID');
-        expect((await rejection(j.append(m.id, [{ type: 'step', at: 'yesterday' }]))).code).toBe('INVALID');
+        expect((await rejection(j.append(m.id, [{ type: 'bogus' as 'step', at: at() }]))).code).toBe('JOURNAL_INVALID_ARGUMENT');
+        expect((await rejection(j.append(m.id, [{ type: 'step', at: 'yesterday' }]))).code).toBe('JOURNAL_INVALID_ARGUMENT');
       });
     });
 
@@ -171,7 +171,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
           () => j.recordReplay({ requestKey: randomUUID(), originalId: m.id, newId: `m-${randomUUID()}`, by: 'ops', target: { to: 'start' } }),
         ]) {
           const err = await rejection(call());
-          expect(err.code).toBe('NOT_FOUND');
+          expect(err.code).toBe('JOURNAL_NOT_FOUND');
           expect(err.message).toContain(m.id);
         }
         expect(await j.claimDueRetries(10)).toEqual([]);
@@ -275,8 +275,8 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
 
       it('refuses a bad cursor or limit as INVALID', async () => {
         const { j } = await setup();
-        expect((await rejection(j.query({ cursor: 'not-a-cursor' }))).code).toBe('INVALID');
-        expect((await rejection(j.query({ limit: 0 }))).code).toBe('INVALID');
+        expect((await rejection(j.query({ cursor: 'not-a-cursor' }))).code).toBe('JOURNAL_INVALID_ARGUMENT');
+        expect((await rejection(j.query({ limit: 0 }))).code).toBe('JOURNAL_INVALID_ARGUMENT');
       });
     });
 
@@ -300,7 +300,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         await j.append(soon.id, [{ type: 'delivered', at: at(), attempt: 2 }]);
         expect((await j.get(soon.id))!.status).toBe('delivered');
         expect(await j.claimDueRetries(10)).toEqual([]);
-        expect((await rejection(j.completeRetry(claim!))).code).toBe('NOT_FOUND');
+        expect((await rejection(j.completeRetry(claim!))).code).toBe('JOURNAL_NOT_FOUND');
       });
 
       it('takes a released retry back: due again at a new time, or at once', async () => {
@@ -335,7 +335,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         }
         expect(again).toHaveLength(1);
         expect(again[0]).toMatchObject({ id: m.id, attempt: 2 });
-        expect((await rejection(j.completeRetry(stale!))).code).toBe('NOT_FOUND');
+        expect((await rejection(j.completeRetry(stale!))).code).toBe('JOURNAL_NOT_FOUND');
         await j.completeRetry(again[0]!);
       });
 
@@ -367,7 +367,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
           expect(await other.claimDueRetries(1)).toEqual([]);
         }
         await j.releaseRetry(claim!, { dueAt: at(60_000), attempt: 3 });
-        expect((await rejection(j.extendRetry(claim!))).code).toBe('NOT_FOUND');
+        expect((await rejection(j.extendRetry(claim!))).code).toBe('JOURNAL_NOT_FOUND');
         expect(await j.get(m.id)).toMatchObject({ status: 'waiting-for-retry', attempts: 3 });
       });
 
@@ -607,7 +607,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await j.dedupe('restart-dedupe', 60_000, 'm-owner')).toBe(true);
         const before = await j.get(dead.id);
         await j.close();
-        expect((await rejection(j.get(dead.id))).code).toBe('CLOSED');
+        expect((await rejection(j.get(dead.id))).code).toBe('JOURNAL_CLOSED');
 
         const k = await h.open();
         expect(await k.get(dead.id)).toEqual(before);

@@ -48,7 +48,7 @@ describe('embedded journal', () => {
     const first = await openEmbeddedJournal({ dir });
     const err = await openEmbeddedJournal({ dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JournalError);
-    expect((err as JournalError).code).toBe('LOCKED');
+    expect((err as JournalError).code).toBe('JOURNAL_LOCKED');
     await first.close();
     journals.push(await openEmbeddedJournal({ dir }));
   });
