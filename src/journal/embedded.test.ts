@@ -124,7 +124,14 @@ describe('embedded journal', () => {
 
   it('keeps every acknowledged write when the process is killed with SIGKILL mid-write', async () => {
     // The child runs the real module, transpiled to plain JavaScript (Node 20 cannot run TypeScript itself).
-    const build = await tempDir();
+    // Laid out as in src/ (journal/ beside core/), so the journal's imports of core/ resolve.
+    const root = await tempDir();
+    const build = join(root, 'journal');
+    await mkdir(join(root, 'core'));
+    await mkdir(build);
+    const core = ts.transpileModule(await readFile(join(HERE, '..', 'core', 'errors.ts'), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    await writeFile(join(root, 'core', 'errors.js'), core.outputText);
+    await writeFile(join(root, 'package.json'), '{"type":"module"}');
     for (const file of ['contract', 'errors', 'shared', 'embedded']) {
       const out = ts.transpileModule(await readFile(join(HERE, `${file}.ts`), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
       await writeFile(join(build, `${file}.js`), out.outputText);
