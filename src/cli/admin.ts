@@ -25,9 +25,9 @@ export const adminGroup = group({
     command({
       name: 'admin hash-password',
       summary: 'Read a password on stdin and print its hash for admin.users[].password_hash in hub.yaml.',
-      usage: ['printf %s "$PASSWORD" | hub admin hash-password'],
+      usage: ['hub admin hash-password < PASSWORD'],
       description:
-        'Read a password on stdin (everything piped in, or one line typed at a terminal) and print its scrypt hash for admin.users[].password_hash in hub.yaml. It takes no password as an argument: an argument would show in `ps` and the shell\'s history.',
+        'Read a password on stdin (everything piped in, as in printf %s "$PASSWORD" | hub admin hash-password, or one line typed at a terminal) and print its scrypt hash for admin.users[].password_hash in hub.yaml. It takes no password as an argument: an argument would show in `ps` and the shell\'s history.',
       options: {},
       async run(_values, _args, io) {
         const password = await readPassword(io);
