@@ -109,7 +109,8 @@ export const replayCommand = command({
         await delay(JOB_POLL_MS);
         data = (await api.call<ReplayJob>('GET', `/replays/jobs/${encodeURIComponent(started.data.id)}`)).data;
       }
-      if (data.state === 'failed') io.err(`hub: the bulk replay stopped after ${data.done} of ${data.matched}: ${data.error ?? 'unknown error'}; run it again (what was replayed is not replayed twice)`);
+      // The job's error is the hub's own, CODE: message.
+      if (data.state === 'failed') io.err(`hub: ${data.error ?? 'INTERNAL: unknown error'} (the bulk replay stopped after ${data.done} of ${data.matched}; run it again: what was replayed is not replayed twice)`);
       if (values.json) io.out(JSON.stringify(data, null, 2));
       else {
         const o = data.outcomes;
