@@ -41,7 +41,8 @@ describe('the argument parser', () => {
   });
 
   it('names every unknown option at once, with the nearest known one', () => {
-    expect(problem(['--frob', '--nme', 'x', '-z'])).toEqual({ code: 'CLI_UNKNOWN_OPTION', message: 'unknown options --frob, --nme (did you mean --name?), -z; hub try takes --name, --tag, --style, --out, --max, --rate and --json (and --help)' });
+    expect(problem(['--frob', '--nme', 'x', '-z'])).toEqual({ code: 'CLI_UNKNOWN_OPTION', message: 'unknown options --frob, --nme (did you mean --name?), -z' });
+    expect(() => parse({ name: 'bare', options: {} }, ['--json'])).toThrow('unknown option --json: hub bare takes none');
   });
 
   it('says what an option takes: a value, no value, one of its choices, a number in its range, itself when required', () => {

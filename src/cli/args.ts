@@ -157,10 +157,11 @@ export function parse<O extends Options>(spec: Pick<CommandSpec<O>, 'name' | 'op
   const unknown = [...new Set(tokens.flatMap((t) => (t.kind === 'option' && !Object.hasOwn(spec.options, t.name) ? [t.rawName] : [])))];
   if (unknown.length) {
     const named = unknown.map((u) => {
-      const near = closest(u.replace(/^-+/, ''), known);
+      const word = u.replace(/^-+/, '');
+      const near = word.length > 2 ? closest(word, known) : undefined;
       return near ? `${u} (did you mean --${near}?)` : u;
     });
-    throw new UsageError('CLI_UNKNOWN_OPTION', `unknown option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; hub ${spec.name} takes ${known.length ? list(known.map((k) => `--${k}`), 'and') : 'no options'} (and --help)`);
+    throw new UsageError('CLI_UNKNOWN_OPTION', `unknown option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}${known.length ? '' : `: hub ${spec.name} takes none`}`);
   }
   const values: Record<string, unknown> = {};
   const args: string[] = [];
@@ -250,8 +251,8 @@ export function group(spec: { name: string; summary: string; main?: Command; com
         io.out(helpText(self));
         return 0;
       }
-      const takes = `hub ${spec.name} ${words.length > 1 ? `takes ${list(words)}` : `has ${words[0]}`}`;
       if (spec.main && !(first && spec.main.args.length === 0)) return spec.main.invoke(argv, io);
+      const takes = `hub ${spec.name} ${words.length > 1 ? `takes ${list(words)}` : `has ${words[0]}`}`;
       const problem = first
         ? new UsageError('CLI_UNKNOWN_COMMAND', `unknown command "hub ${spec.name} ${first.value}"${closest(first.value, words) ? ` (did you mean ${closest(first.value, words)}?)` : ''}; ${takes}`)
         : new UsageError('CLI_BAD_ARGUMENTS', `name a command: ${takes}`);
