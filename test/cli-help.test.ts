@@ -38,6 +38,15 @@ describe('hub COMMAND --help', () => {
     expect((await hub(['help', ...name.split(' ')])).stdout).toBe((await hub([...name.split(' '), '--help'])).stdout);
   });
 
+  it('each command\'s usage lines name only options it declares, and every option but the common ones', () => {
+    const common = ['url', 'user', 'json', 'config'];
+    for (const c of commands) {
+      const named = new Set(c.usage.flatMap((u) => [...u.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!)));
+      expect([...named].filter((o) => !(o in c.options)), c.name).toEqual([]);
+      expect(Object.keys(c.options).filter((o) => !named.has(o) && !common.includes(o)), c.name).toEqual([]);
+    }
+  });
+
   it.each(entries.filter((e) => e.kind === 'group').map((g) => [g.name, g] as const))('hub %s --help: the group with each of its commands, exit 0', async (name, g) => {
     const r = await hub([name, '--help']);
     expect([r.code, r.stderr]).toEqual([0, '']);
