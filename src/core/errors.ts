@@ -1,6 +1,7 @@
 /**
- * The one table of error codes. Every error the hub raises while handling a message carries one of these codes, and so
- * does every error answer of the admin API.
+ * The error codes, in two tables: this one for messages, CONFIG_ERROR_CODES below for configuration (and the command
+ * line). Every error the hub raises while handling a message carries one of these codes, and so does every error
+ * answer of the admin API.
  *
  * - `kind` drives control flow: `retryable` errors are retried with backoff (then dead-lettered), `permanent` ones go
  *   straight to the dead letter. Code never inspects message text to decide this.
