@@ -3,12 +3,12 @@ import { registerAdminApi, type AdminApi } from './admin/routes.js';
 import type { Logger } from 'pino';
 import type { HubConfig } from './config/hub-config.js';
 import { redactUrl } from './kit/http-client.js';
-import { formatDiagnostics, hasErrors, loadFlows, type FlowDefinition } from './config/load-flows.js';
+import { hasErrors, loadFlows, type FlowDefinition } from './config/load-flows.js';
 import { MessageSchemas } from './config/schema-validator.js';
-import type { Diagnostic } from './config/yaml-source.js';
+import { ConfigFileError, type Diagnostic } from './config/yaml-source.js';
 import type { Registry } from './core/registry.js';
 import type { Journal } from './journal/contract.js';
-import { JournalError } from './journal/errors.js';
+import { journalFailure } from './journal/errors.js';
 import { openJournal } from './journal/open.js';
 import { FlowRunner } from './runtime/flow-runner.js';
 import { createHttpServer } from './kit/http-server.js';
@@ -20,9 +20,11 @@ import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './kit/problem.j
 import { flowJournalDir, selectFlow, servicePort } from './config/flow-mode.js';
 import { FlowScopedJournal } from './journal/scoped.js';
 
-export class FlowLoadError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(`flows have errors; nothing was started:\n${formatDiagnostics(diagnostics)}`);
+/** The flows have errors (each at its line and column), so the hub starts nothing. */
+export class FlowLoadError extends ConfigFileError {
+  override readonly name = 'FlowLoadError';
+  constructor(diagnostics: Diagnostic[]) {
+    super('FLOW_INVALID', diagnostics, `${diagnostics.length} error(s) in the flows, so nothing was started (hub validate PATH checks flows without starting them):`);
   }
 }
 
@@ -154,8 +156,7 @@ export class Hub {
       logger.info(`journal: ${where}`);
       return journal;
     } catch (err) {
-      const hint = err instanceof JournalError ? ` ${err.hint}` : '';
-      throw new Error(`cannot open the journal (${where}): ${(err as Error).message}.${hint}`, { cause: err });
+      throw journalFailure(err, `cannot open the journal (${where})`);
     }
   }
 

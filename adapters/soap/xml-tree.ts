@@ -42,8 +42,12 @@ export interface XmlElement {
   end: number;
 }
 
-export class XmlTreeError extends Error {
+/** The text is not well-formed XML (the tree's own checks, beyond `checkXml`'s): BAD_XML, the sender's fault. */
+export class XmlTreeError extends PermanentError {
   override readonly name = 'XmlTreeError';
+  constructor(message: string) {
+    super('BAD_XML', message);
+  }
 }
 
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };

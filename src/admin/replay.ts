@@ -86,8 +86,8 @@ export function requestHash(parts: unknown): string {
 /** A journal failure as the admin API answers it. */
 export function fromJournalError(err: unknown): HubError {
   if (!(err instanceof JournalError)) return toHubError(err);
-  if (err.code === 'NOT_FOUND') return hubError('NOT_FOUND', err.message, { cause: err });
-  if (err.code === 'INVALID') return hubError('BAD_REQUEST', err.message, { cause: err });
+  if (err.code === 'JOURNAL_NOT_FOUND') return hubError('NOT_FOUND', err.message, { cause: err });
+  if (err.code === 'JOURNAL_INVALID_ARGUMENT') return hubError('BAD_REQUEST', err.message, { cause: err });
   return hubError('JOURNAL_UNAVAILABLE', `the journal cannot be used (${err.code}: ${err.message})`, { cause: err });
 }
 

@@ -1,34 +1,18 @@
+/** `hub mesh lint` and `hub mesh render`: who owns resilience on each hop, and the Kubernetes and Istio objects. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import type { HubConfig } from '../config/hub-config.js';
 import { formatDiagnostics, hasErrors, loadFlows, type LoadResult } from '../config/load-flows.js';
 import { MessageSchemas } from '../config/schema-validator.js';
+import { ConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { formatOwnership, ownershipOf } from '../mesh/lint.js';
-import { renderManifests, type RenderStyle } from '../mesh/render.js';
+import { renderManifests } from '../mesh/render.js';
+import { command, group, UsageError, type Print } from './args.js';
+import { CONFIG_OPTION, setup } from './setup.js';
 
-type Setup = (configPath: string | undefined) => Promise<{ config: HubConfig; registry: Registry }>;
-
-export const MESH_USAGE = `  hub mesh lint [--config FILE] [--json] [PATH...]
-        Per flow (default: those in the flows folder), who owns retries, timeouts and circuit breaking on each hop
-        (hub, mesh, both: stacked, or none), with the numbers in force.
-  hub mesh render [--style hub|mesh] --out DIR [--flows DIR]... [--image IMAGE] [--namespace NS] [--flows-in-image DIR]
-        Write the Kubernetes and Istio objects: mesh style (default) a Deployment, Service, VirtualService and
-        DestinationRule per flow; hub style one set for the hub; egress rules for HTTP peers; PeerAuthentication STRICT.`;
-
-/** `hub mesh lint` and `hub mesh render`; resolves with the exit code (1: the flows have errors). */
-export async function meshCommand(argv: string[], out: (s: string) => void, err: (s: string) => void, setup: Setup): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === 'lint') return lint(rest, out, err, setup);
-  if (sub === 'render') return render(rest, out, err, setup);
-  err(`hub mesh: ${sub === undefined ? 'name a subcommand' : `unknown subcommand "${sub}"`}: lint or render\n\n${MESH_USAGE}`);
-  return 2;
-}
-
-async function load(paths: string[], configPath: string | undefined, setup: Setup, err: (s: string) => void): Promise<{ result: LoadResult; registry: Registry } | undefined> {
+async function load(paths: string[], configPath: string | undefined, err: Print): Promise<{ result: LoadResult; registry: Registry } | undefined> {
   const { config, registry } = await setup(configPath);
   const result = loadFlows(paths.length ? paths : [config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger: pino({ level: 'silent' }), limits: config.limits, mode: 'validate' });
   if (result.diagnostics.length) err(formatDiagnostics(result.diagnostics));
@@ -41,48 +25,65 @@ async function load(paths: string[], configPath: string | undefined, setup: Setu
   return { result, registry };
 }
 
-async function lint(argv: string[], out: (s: string) => void, err: (s: string) => void, setup: Setup): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' }, json: { type: 'boolean' } } });
-  const loaded = await load(positionals, values.config, setup, err);
-  if (!loaded) return 1;
-  const table = loaded.result.flows.map(ownershipOf).filter((o) => o !== undefined);
-  if (values.json) out(JSON.stringify(table, null, 2));
-  else out(table.map(formatOwnership).join('\n\n'));
-  return 0;
-}
+const lint = command({
+  name: 'mesh lint',
+  summary: 'Per flow and hop: who owns retries, timeouts and circuit breaking (hub, mesh, both, none).',
+  usage: ['hub mesh lint [--config FILE] [--json] [PATH...]'],
+  description:
+    'Per flow (default: those in the flows folder), who owns retries, timeouts and circuit breaking on each hop (hub, mesh, both: stacked, or none), with the numbers in force. Exit 1 when the flows have errors.',
+  options: { ...CONFIG_OPTION, json: { type: 'boolean', description: 'Print the table as JSON.' } },
+  args: [{ name: 'PATH', variadic: true, description: 'Flow files or folders (default: the flows folder).' }],
+  async run(values, paths, io) {
+    const loaded = await load(paths, values.config, io.err);
+    if (!loaded) return 1;
+    const table = loaded.result.flows.map(ownershipOf).filter((o) => o !== undefined);
+    if (values.json) io.out(JSON.stringify(table, null, 2));
+    else io.out(table.map(formatOwnership).join('\n\n'));
+    return 0;
+  },
+});
 
-async function render(argv: string[], out: (s: string) => void, err: (s: string) => void, setup: Setup): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string' }, style: { type: 'string', default: 'mesh' }, out: { type: 'string' }, flows: { type: 'string', multiple: true }, image: { type: 'string', default: 'integration-hub:latest' }, namespace: { type: 'string' }, 'flows-in-image': { type: 'string' } },
-  });
-  if (values.style !== 'hub' && values.style !== 'mesh') {
-    err(`hub mesh render: --style is hub or mesh (got "${values.style}")`);
-    return 2;
-  }
-  if (!values.out) {
-    err('hub mesh render: name the folder to write to with --out DIR');
-    return 2;
-  }
-  if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.namespace)) {
-    err(`hub mesh render: --namespace must be a DNS label (lower-case letters, digits, "-"; got "${values.namespace}")`);
-    return 2;
-  }
-  const loaded = await load(values.flows ?? [], values.config, setup, err);
-  if (!loaded) return 1;
-  const { files, warnings } = renderManifests(loaded.result.flows, {
-    style: values.style as RenderStyle,
-    image: values.image,
-    namespace: values.namespace,
-    registry: loaded.registry,
-    ...(values['flows-in-image'] ? { flowsInImage: values['flows-in-image'] } : {}),
-  });
-  for (const w of warnings) err(`warning: ${w}`);
-  mkdirSync(values.out, { recursive: true });
-  for (const f of files) {
-    const text = `# Generated by \`hub mesh render --style ${values.style}\` from the flows' service blocks; render again rather than edit.\n` + f.objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
-    writeFileSync(join(values.out, f.name), text);
-  }
-  out(`wrote ${files.map((f) => `${f.name} (${f.objects.map((o) => o.kind).join(', ')})`).join('; ')} to ${values.out}`);
-  return 0;
-}
+const render = command({
+  name: 'mesh render',
+  summary: 'Write the Kubernetes and Istio objects for the flows, mesh style or hub style.',
+  usage: ['hub mesh render [--style hub|mesh] --out DIR [--flows DIR]... [--image IMAGE] [--namespace NS] [--flows-in-image DIR] [--config FILE]'],
+  description:
+    'Write the Kubernetes and Istio objects: mesh style a Deployment, Service, VirtualService and DestinationRule per flow; hub style one set for the hub; egress rules for HTTP peers; PeerAuthentication STRICT. Exit 1 when the flows have errors.',
+  options: {
+    ...CONFIG_OPTION,
+    style: { type: 'string', value: 'STYLE', choices: ['hub', 'mesh'], default: 'mesh', description: 'One service per flow (mesh) or one hub for every flow (hub).' },
+    out: { type: 'string', value: 'DIR', required: true, description: 'The folder to write the YAML files to.' },
+    flows: { type: 'string', value: 'DIR', multiple: true, description: 'Flow files or folders (default: the flows folder).' },
+    image: { type: 'string', value: 'IMAGE', default: 'integration-hub:latest', description: 'The container image of the hub.' },
+    namespace: { type: 'string', value: 'NS', description: 'The Kubernetes namespace of the objects (a DNS label).' },
+    'flows-in-image': { type: 'string', value: 'DIR', description: 'The flows folder as seen inside the image, for the containers\' hub run --flows (default: /app/ and the flows\' folder relative to the working directory).' },
+  },
+  async run(values, _args, io) {
+    if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.namespace)) {
+      throw new UsageError('CLI_BAD_OPTION', `--namespace must be a DNS label (lower-case letters, digits, "-"; got "${values.namespace}")`);
+    }
+    const loaded = await load(values.flows ?? [], values.config, io.err);
+    if (!loaded) return 1;
+    const { files, warnings } = renderManifests(loaded.result.flows, {
+      style: values.style,
+      image: values.image,
+      namespace: values.namespace,
+      registry: loaded.registry,
+      ...(values['flows-in-image'] ? { flowsInImage: values['flows-in-image'] } : {}),
+    });
+    for (const w of warnings) io.err(`warning: ${w}`);
+    try {
+      mkdirSync(values.out, { recursive: true });
+      for (const f of files) {
+        const text = `# Generated by \`hub mesh render --style ${values.style}\` from the flows' service blocks; render again rather than edit.\n` + f.objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+        writeFileSync(join(values.out, f.name), text);
+      }
+    } catch (e) {
+      throw new ConfigError('CLI_OUTPUT_FAILED', `cannot write to ${values.out}: ${(e as Error).message}`, { cause: e });
+    }
+    io.out(`wrote ${files.map((f) => `${f.name} (${f.objects.map((o) => o.kind).join(', ')})`).join('; ')} to ${values.out}`);
+    return 0;
+  },
+});
+
+export const meshGroup = group({ name: 'mesh', summary: 'Hub style and mesh style: lint who owns resilience, render the Kubernetes and Istio objects.', commands: [lint, render] });

@@ -61,9 +61,9 @@ describe('FlowScopedJournal', () => {
       expect(await j.deadLetterGroups({ flow: 'shipping-quote-soap' })).toEqual([]);
       const refused = await j.append(other.id, [{ type: 'archived', at: new Date().toISOString() }]).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(JournalError);
-      expect((refused as JournalError).code).toBe('NOT_FOUND');
+      expect((refused as JournalError).code).toBe('JOURNAL_NOT_FOUND');
       const replay = { requestKey: randomUUID(), newId: `m-${randomUUID()}`, by: 'test', target: { to: 'start' as const } };
-      expect(((await j.recordReplay({ ...replay, originalId: other.id }).catch((e: unknown) => e)) as JournalError).code).toBe('NOT_FOUND');
+      expect(((await j.recordReplay({ ...replay, originalId: other.id }).catch((e: unknown) => e)) as JournalError).code).toBe('JOURNAL_NOT_FOUND');
       expect(await j.remove(other.id)).toBe(false);
       expect(await inner.get(other.id)).toBeDefined();
       await inner.recordReplay({ ...replay, requestKey: randomUUID(), originalId: other.id });

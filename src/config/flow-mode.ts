@@ -4,18 +4,20 @@
  * services run side by side on one machine.
  */
 import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { closest, type FlowDefinition } from './load-flows.js';
 import type { HubConfig } from './hub-config.js';
 
 /** `--flow NAME` names no flow in the flows folder. */
-export class UnknownFlowError extends Error {
+export class UnknownFlowError extends ConfigError {
+  override readonly name = 'UnknownFlowError';
   constructor(
     readonly flow: string,
     readonly known: string[],
     readonly flowsDir: string,
   ) {
     const suggestion = closest(flow, known);
-    super(`no flow named "${flow}" in ${flowsDir}${suggestion ? `; did you mean "${suggestion}"?` : ''} (flows: ${known.join(', ') || 'none'})`);
+    super('FLOW_UNKNOWN', `no flow named "${flow}" in ${flowsDir}${suggestion ? `; did you mean "${suggestion}"?` : ''} (flows: ${known.join(', ') || 'none'})`);
   }
 }
 

@@ -7,7 +7,7 @@ import { describeSchemaErrors } from './load-flows.js';
 import { Registry } from '../core/registry.js';
 import { PROJECT_ROOT } from './paths.js';
 import { compileFlowSchema } from './schema-validator.js';
-import { YamlSource, type Diagnostic } from './yaml-source.js';
+import { ConfigFileError, YamlSource, type Diagnostic } from './yaml-source.js';
 import type { Retention } from '../journal/retention.js';
 
 /** How long settled journal records are kept unless hub.yaml says otherwise. */
@@ -71,9 +71,11 @@ export interface HubConfigOverrides {
   logLevel?: string;
 }
 
-export class HubConfigError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`).join('\n'));
+/** hub.yaml (or what overrides it) has problems, each at its line and column; or the file named is not there. */
+export class HubConfigError extends ConfigFileError {
+  override readonly name = 'HubConfigError';
+  constructor(diagnostics: Diagnostic[], code: 'HUB_CONFIG_INVALID' | 'HUB_CONFIG_NOT_FOUND' = 'HUB_CONFIG_INVALID') {
+    super(code, diagnostics);
   }
 }
 
@@ -102,7 +104,10 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
   const file = explicit ? resolve(cwd, explicit) : existsSync(resolve(cwd, 'hub.yaml')) ? resolve(cwd, 'hub.yaml') : undefined;
   let raw: RawHubConfig = {};
   if (file) {
-    if (!existsSync(file)) throw new HubConfigError([{ file, line: 1, col: 1, message: 'configuration file not found', severity: 'error' }]);
+    if (!existsSync(file)) {
+      const namedBy = overrides.config !== undefined ? '--config' : 'HUB_CONFIG';
+      throw new HubConfigError([{ file, line: 1, col: 1, message: `configuration file not found (named by ${namedBy}): name an existing file, or leave out ${namedBy} to use ./hub.yaml or the defaults`, severity: 'error' }], 'HUB_CONFIG_NOT_FOUND');
+    }
     const src = new YamlSource(file, readFileSync(file, 'utf8'));
     if (src.ok && src.value !== undefined && src.value !== null) {
       const validate = compileFlowSchema(JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'schemas', 'hub.schema.json'), 'utf8')));
@@ -118,7 +123,10 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
 function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides: HubConfigOverrides, env: NodeJS.ProcessEnv, cwd: string): HubConfig {
   const base = file ? dirname(file) : cwd;
   const port = overrides.port ?? (env.HUB_PORT ? Number(env.HUB_PORT) : undefined) ?? raw.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HubConfigError([{ file: file ?? '<flags>', line: 1, col: 1, message: `port must be an integer from 0 to 65535 (got ${port})`, severity: 'error' }]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    const [from, given] = overrides.port !== undefined ? ['--port', overrides.port] : env.HUB_PORT ? ['HUB_PORT', env.HUB_PORT] : ['port', raw.port];
+    throw new HubConfigError([{ file: file ?? '<flags>', line: 1, col: 1, message: `${from} must be an integer from 0 to 65535 (got "${given}")`, severity: 'error' }]);
+  }
   return {
     file,
     host: overrides.host ?? env.HUB_HOST ?? raw.host ?? '127.0.0.1',

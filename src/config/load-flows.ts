@@ -4,7 +4,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { AdapterContext, Claim, HubLimits, JsonSchema, Sink, Source, Step, StepBuildContext } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
-import type { ConfigIssue } from '../core/errors.js';
+import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../kit/expression.js';
 import { reservedPathOf } from '../kit/http-route.js';
 import type { Registry } from '../core/registry.js';
@@ -13,7 +13,7 @@ import { hubDeadlineMs, resolveService, stackedWarnings, type ServiceDefinition,
 import { findLiteralSecrets, substituteEnv } from './env.js';
 import { buildFlowSchema } from './flow-schema.js';
 import { compileFlowSchema, MessageSchemas } from './schema-validator.js';
-import { formatDiagnostic, YamlSource, type Diagnostic } from './yaml-source.js';
+import { formatDiagnostics, YamlSource, type Diagnostic } from './yaml-source.js';
 
 export interface RetryPolicy {
   attempts: number;
@@ -69,9 +69,8 @@ export function hasErrors(result: { diagnostics: Diagnostic[] }): boolean {
   return result.diagnostics.some((d) => d.severity === 'error');
 }
 
-export function formatDiagnostics(diagnostics: Diagnostic[]): string {
-  return [...diagnostics].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col).map(formatDiagnostic).join('\n');
-}
+/** Kept here too: the callers that load flows print their diagnostics. */
+export { formatDiagnostics };
 
 /** Flow files under the given paths: files as given, folders searched (not recursively) for *.yaml and *.yml. */
 export function findFlowFiles(paths: string[]): string[] {
@@ -79,7 +78,7 @@ export function findFlowFiles(paths: string[]): string[] {
   for (const p of paths) {
     const abs = resolve(p);
     const st = statSync(abs, { throwIfNoEntry: false });
-    if (!st) throw new Error(`no such file or folder: ${p}`);
+    if (!st) throw new ConfigError('FLOWS_NOT_FOUND', `no such file or folder: ${p}; name flow files or folders that exist`);
     if (st.isDirectory()) {
       for (const f of readdirSync(abs).sort()) if (/\.ya?ml$/.test(f)) out.push(join(abs, f));
     } else out.push(abs);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { JsonSchema, SchemaError } from '../core/contracts.js';
+import { ConfigError } from '../core/errors.js';
 import { ANNOTATION_KEYWORDS } from './flow-schema.js';
 
 function newAjv(): Ajv2020 {
@@ -33,24 +34,24 @@ export class MessageSchemas {
     return join(this.dir, name.endsWith('.json') ? name : `${name}.schema.json`);
   }
 
-  /** The validator for a schema name; throws an Error whose message says what is wrong (missing, not JSON, invalid). */
+  /** The validator for a schema name; throws a ConfigError (MESSAGE_SCHEMA_NOT_FOUND, MESSAGE_SCHEMA_INVALID) saying what is wrong. */
   get(name: string): MessageValidator {
     const cached = this.#cache.get(name);
     if (cached) return cached;
-    if (!/^[\w.-]+$/.test(name)) throw new Error(`schema name "${name}" may use letters, digits, ".", "-" and "_" only`);
+    if (!/^[\w.-]+$/.test(name)) throw new ConfigError('MESSAGE_SCHEMA_NOT_FOUND', `schema name "${name}" may use letters, digits, ".", "-" and "_" only`);
     const file = this.fileFor(name);
-    if (!existsSync(file)) throw new Error(`schema "${name}" not found: expected ${file}`);
+    if (!existsSync(file)) throw new ConfigError('MESSAGE_SCHEMA_NOT_FOUND', `schema "${name}" not found: expected ${file}`);
     let schema: JsonSchema;
     try {
       schema = JSON.parse(readFileSync(file, 'utf8')) as JsonSchema;
     } catch (err) {
-      throw new Error(`schema "${name}" (${file}) is not valid JSON: ${(err as Error).message}`);
+      throw new ConfigError('MESSAGE_SCHEMA_INVALID', `schema "${name}" (${file}) is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
     let fn: ValidateFunction;
     try {
       fn = this.#ajv.getSchema(String(schema.$id ?? '')) ?? this.#ajv.compile(schema);
     } catch (err) {
-      throw new Error(`schema "${name}" (${file}) does not compile: ${(err as Error).message}`);
+      throw new ConfigError('MESSAGE_SCHEMA_INVALID', `schema "${name}" (${file}) does not compile: ${(err as Error).message}`, { cause: err });
     }
     const validator: MessageValidator = (value) => {
       const valid = fn(value) as boolean;

@@ -1,3 +1,4 @@
+import { ConfigError, type ConfigErrorCode } from '../core/errors.js';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
 
 /** A problem found in a config file, with its 1-based line and column. */
@@ -11,6 +12,26 @@ export interface Diagnostic {
 
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
+}
+
+/** One line per problem, `file:line:col: message`, in file and line order. */
+export function formatDiagnostics(diagnostics: Diagnostic[]): string {
+  return [...diagnostics].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col).map(formatDiagnostic).join('\n');
+}
+
+/**
+ * Problems in configuration files, every one at its line and column (hub.yaml, flow files, a load plan): the message
+ * is `lead` (when given) and then one line per problem, so the CLI prints them all at once.
+ */
+export class ConfigFileError extends ConfigError {
+  override readonly name: string = 'ConfigFileError';
+  constructor(
+    code: ConfigErrorCode,
+    readonly diagnostics: Diagnostic[],
+    lead?: string,
+  ) {
+    super(code, `${lead ? `${lead}\n` : ''}${formatDiagnostics(diagnostics)}`);
+  }
 }
 
 /** Above this many alias expansions a document is refused as an alias bomb ("billion laughs" in YAML). */

@@ -1,6 +1,7 @@
 /**
- * The one table of error codes. Every error the hub raises while handling a message carries one of these codes, and so
- * does every error answer of the admin API.
+ * The error codes, in two tables: this one for messages, CONFIG_ERROR_CODES below for configuration (and the command
+ * line). Every error the hub raises while handling a message carries one of these codes, and so does every error
+ * answer of the admin API.
  *
  * - `kind` drives control flow: `retryable` errors are retried with backoff (then dead-lettered), `permanent` ones go
  *   straight to the dead letter. Code never inspects message text to decide this.
@@ -99,12 +100,12 @@ export abstract class HubError extends Error {
 }
 
 export class RetryableError extends HubError {
-  override readonly name = 'RetryableError';
+  override readonly name: string = 'RetryableError';
   readonly retryable = true;
 }
 
 export class PermanentError extends HubError {
-  override readonly name = 'PermanentError';
+  override readonly name: string = 'PermanentError';
   readonly retryable = false;
 }
 
@@ -121,7 +122,7 @@ export function toHubError(err: unknown): HubError {
 }
 
 /**
- * A problem in configuration (a flow file, the hub configuration), found before anything starts. `path` is the
+ * A problem found in configuration (a flow file, the hub configuration) before anything starts: `path` is the
  * location inside the config object being built (e.g. ['steps', 2, 'transform', 'jsonata']) so the linter can
  * point at line and column; `offset` optionally points inside the string value at that path.
  */
@@ -132,9 +133,80 @@ export interface ConfigIssue {
   offset?: number;
 }
 
+/**
+ * The second table: errors of configuration in the wide sense, what an operator or a flow author sets up and gets
+ * wrong, as opposed to a message that fails. The flow files and hub.yaml, the adapter modules and message schemas
+ * they name, the command line, and what the configuration points at: the journal's store, the port, the hub the
+ * CLI talks to. They end a command or a start, never a message, so they have no kind, HTTP status or SOAP side.
+ *
+ * - `exit` is the status `hub` exits with when the error ends a command: 2 for a command line to correct, 1 for the
+ *   rest. The CLI prints `hub: CODE: message`.
+ * - `hint` says how to get out of it; the message of each error says it for the case at hand (fastify's manner).
+ *
+ * A code is unique across both tables (src/core/error-table.test.ts checks it, and that each code is used).
+ */
+export const CONFIG_ERROR_CODES = {
+  // The command line.
+  CLI_UNKNOWN_COMMAND: { exit: 2, title: 'Unknown command', hint: 'hub --help lists the commands; hub COMMAND --help shows one with its options.' },
+  CLI_UNKNOWN_OPTION: { exit: 2, title: 'Unknown option', hint: 'The command does not take this option: hub COMMAND --help lists those it takes.' },
+  CLI_BAD_OPTION: { exit: 2, title: 'Bad option value', hint: 'An option lacks its value, has one it does not take, or one out of its range; the message names the option and what it takes.' },
+  CLI_BAD_ARGUMENTS: { exit: 2, title: 'Bad arguments', hint: 'Arguments are missing, extra, or options that do not go together; the usage printed with the error shows the forms the command takes.' },
+  CLI_BAD_INPUT: { exit: 1, title: 'Unusable input', hint: 'What the command read (on stdin) cannot be used; the message says why.' },
+  CLI_OUTPUT_FAILED: { exit: 1, title: 'Cannot write the output', hint: 'The file or folder named with --out cannot be written: check the path and its permissions.' },
+
+  // Configuration files and what they name.
+  HUB_CONFIG_NOT_FOUND: { exit: 1, title: 'Hub configuration not found', hint: 'Name an existing file with --config or HUB_CONFIG, or leave both out to use ./hub.yaml when there is one (else the defaults).' },
+  HUB_CONFIG_INVALID: { exit: 1, title: 'Invalid hub configuration', hint: 'Fix each problem at its line and column (schemas/hub.schema.json describes the file); an environment variable (HUB_PORT ...) or a flag may be the culprit when the file is not named.' },
+  FLOWS_NOT_FOUND: { exit: 1, title: 'No such flow file or folder', hint: 'Name flow files or folders that exist (hub run reads ./flows unless --flows, HUB_FLOWS or hub.yaml\'s flows says otherwise).' },
+  FLOW_INVALID: { exit: 1, title: 'Invalid flows', hint: 'Fix each problem at its line and column; hub validate PATH checks flows without starting anything.' },
+  FLOW_UNKNOWN: { exit: 2, title: 'No such flow', hint: 'hub run --flow NAME takes the name of a flow in the flows folder (its name:, else its file name); the message lists them.' },
+  ADAPTER_MODULE_LOAD_FAILED: { exit: 1, title: 'Adapter module not loaded', hint: 'A module of hub.yaml\'s adapters: list could not be imported: check the path (relative to hub.yaml) or install the package, and that it loads in Node.' },
+  ADAPTER_MODULE_INVALID: { exit: 1, title: 'Not an adapter module', hint: 'The module must default-export an adapter registration ({ name, description, source?, sink? }) or a list of them; the README\'s "Writing your own" (under Adapters) shows one.' },
+  MESSAGE_SCHEMA_NOT_FOUND: { exit: 1, title: 'Message schema not found', hint: 'Put NAME.schema.json in the schemas folder (hub.yaml\'s schemas, or HUB_SCHEMAS), or correct the name.' },
+  MESSAGE_SCHEMA_INVALID: { exit: 1, title: 'Invalid message schema', hint: 'The schema file must be valid JSON and a JSON Schema that ajv compiles; the message says where it fails.' },
+  COMPARE_PLAN_NOT_FOUND: { exit: 1, title: 'No load plan', hint: 'hub compare reads load.json beside the flows it compares: see flows/compare/load.json and schemas/compare-load.schema.json.' },
+  COMPARE_PLAN_INVALID: { exit: 1, title: 'Invalid load plan', hint: 'Fix each problem of load.json at its line and column, or the option (--flows, --faulty, --neighbour) it names.' },
+
+  // What the configuration points at.
+  PORT_IN_USE: { exit: 1, title: 'Port in use', hint: 'Another process listens on the port: stop it, or choose another port with --port (HUB_PORT, or port: in hub.yaml).' },
+  LISTEN_FAILED: { exit: 1, title: 'Cannot listen', hint: 'The hub cannot open its port on that address: check --host (HUB_HOST) names an address of this machine, and the port is one the process may open.' },
+  JOURNAL_NOT_FOUND: { exit: 1, title: 'No journal record', hint: 'The message has no journal record: it was never recorded under its flow\'s journal policy, or it was removed; or the retry claim is no longer held.' },
+  JOURNAL_INVALID_ARGUMENT: { exit: 1, title: 'Bad journal argument', hint: 'The journal was called with a bad argument (an id, a cursor, a limit, an event): a bug in the caller, or a request to correct.' },
+  JOURNAL_STORE_UNAVAILABLE: { exit: 1, title: 'Journal store unavailable', hint: 'The journal\'s store (Redis, or the embedded store\'s folder) cannot be reached or written: bring it back, or check REDIS_URL or the folder\'s permissions; settle no transport on the strength of this call.' },
+  JOURNAL_LOCKED: { exit: 1, title: 'Journal in use', hint: 'Another process has this journal open; stop it, or give this hub its own journal directory (journal.dir in hub.yaml, or HUB_JOURNAL_DIR).' },
+  JOURNAL_CLOSED: { exit: 1, title: 'Journal closed', hint: 'The journal was closed (the hub is stopping); a bug if it happens while the hub runs.' },
+  ADMIN_UNREACHABLE: { exit: 1, title: 'Hub not reachable', hint: 'No hub answers at that address: start it, or name it with --url (or HUB_URL).' },
+  ADMIN_REFUSED: { exit: 1, title: 'Refused by the hub', hint: 'The hub answered with a problem: its title, status and code (of the message table, ERROR_CODES) follow, with how to fix it.' },
+  ADMIN_UNEXPECTED_ANSWER: { exit: 1, title: 'Unexpected answer', hint: 'What answered at that address does not speak the hub\'s admin API: check --url (or HUB_URL).' },
+} as const satisfies Record<string, ConfigErrorSpec>;
+
+export interface ConfigErrorSpec {
+  exit: 1 | 2;
+  title: string;
+  hint: string;
+}
+
+export type ConfigErrorCode = keyof typeof CONFIG_ERROR_CODES;
+
+/**
+ * An error of configuration (CONFIG_ERROR_CODES): callers branch on its class or `code`, never on its text. Its
+ * subclasses add what their callers need (a flow file's diagnostics, the flows there are, the command line's usage).
+ */
 export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map((i) => `${i.path.join('.') || '<root>'}: ${i.message}`).join('\n'));
+  override readonly name: string = 'ConfigError';
+  readonly code: ConfigErrorCode;
+
+  constructor(code: ConfigErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+
+  get spec(): ConfigErrorSpec {
+    return CONFIG_ERROR_CODES[this.code];
+  }
+
+  /** The status the CLI exits with when this error ends a command. */
+  get exitCode(): 1 | 2 {
+    return this.spec.exit;
   }
 }

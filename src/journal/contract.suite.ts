@@ -45,7 +45,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await j.dedupe('restart-dedupe', 60_000, 'm-owner')).toBe(true);
         const before = await j.get(dead.id);
         await j.close();
-        expect((await rejection(j.get(dead.id))).code).toBe('CLOSED');
+        expect((await rejection(j.get(dead.id))).code).toBe('JOURNAL_CLOSED');
 
         const k = await h.open();
         expect(await k.get(dead.id)).toEqual(before);

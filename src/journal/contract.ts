@@ -17,7 +17,8 @@
  * - "Durable" means: the embedded backend has written it and fdatasync'd the log; the Redis backend has had it
  *   acknowledged by Redis, so it is exactly as durable as that Redis's persistence (AOF with appendfsync everysec or
  *   always in production).
- * - A rejection is a `JournalError` (errors.ts). Any method may reject `UNAVAILABLE` (the store cannot be reached or
+ * - A rejection is a `JournalError` (errors.ts), whose `failure` is named below and whose `code` is the table's
+ *   (JOURNAL_STORE_UNAVAILABLE, JOURNAL_CLOSED, ...). Any method may reject `UNAVAILABLE` (the store cannot be reached or
  *   written: retryable, and nothing may be acknowledged to a transport on the strength of this call) and `CLOSED`
  *   (called after close()). `NOT_FOUND` (the message has no record: never recorded under the flow's policy, or
  *   removed since) and `INVALID` (a bad argument: a caller bug) only where the method says so. `LOCKED` comes only

@@ -48,7 +48,7 @@ describe('embedded journal', () => {
     const first = await openEmbeddedJournal({ dir });
     const err = await openEmbeddedJournal({ dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JournalError);
-    expect((err as JournalError).code).toBe('LOCKED');
+    expect((err as JournalError).code).toBe('JOURNAL_LOCKED');
     await first.close();
     journals.push(await openEmbeddedJournal({ dir }));
   });
@@ -124,7 +124,14 @@ describe('embedded journal', () => {
 
   it('keeps every acknowledged write when the process is killed with SIGKILL mid-write', async () => {
     // The child runs the real module, transpiled to plain JavaScript (Node 20 cannot run TypeScript itself).
-    const build = await tempDir();
+    // Laid out as in src/ (journal/ beside core/), so the journal's imports of core/ resolve.
+    const root = await tempDir();
+    const build = join(root, 'journal');
+    await mkdir(join(root, 'core'));
+    await mkdir(build);
+    const core = ts.transpileModule(await readFile(join(HERE, '..', 'core', 'errors.ts'), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    await writeFile(join(root, 'core', 'errors.js'), core.outputText);
+    await writeFile(join(root, 'package.json'), '{"type":"module"}');
     const parts = (await readdir(join(HERE, 'embedded'))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `embedded/${f.slice(0, -3)}`);
     await mkdir(join(build, 'embedded'));
     for (const file of ['contract', 'errors', 'shared', 'embedded', ...parts]) {

@@ -125,7 +125,7 @@ describe('redis journal', () => {
       await proxy.cut();
       await sleep(100);
       const outcome = await Promise.race([j.claimDueRetries(5).catch((e: unknown) => e), sleep(3_000).then(() => 'still waiting after 3 s')]);
-      expect(outcome).toMatchObject({ name: 'JournalError', code: 'UNAVAILABLE' });
+      expect(outcome).toMatchObject({ name: 'JournalError', code: 'JOURNAL_STORE_UNAVAILABLE' });
       await sleep(1_000); // reconnect attempts meet a closed port meanwhile
       await proxy.listen();
       let claims: Awaited<ReturnType<Journal['claimDueRetries']>> = [];
@@ -195,6 +195,6 @@ describe('redis journal', () => {
   it('rejects UNAVAILABLE when Redis cannot be reached', async () => {
     const err = await openRedisJournal({ url: 'redis://127.0.0.1:1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JournalError);
-    expect((err as JournalError).code).toBe('UNAVAILABLE');
+    expect((err as JournalError).code).toBe('JOURNAL_STORE_UNAVAILABLE');
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubConfigError, loadHubConfig } from '../config/hub-config.js';
-import { adminCommand, UsageError } from '../cli/admin.js';
+import { main } from '../cli/main.js';
 import { LoginLimiter } from '../admin/login-limiter.js';
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js';
 import { SessionStore } from '../admin/sessions.js';
@@ -87,7 +87,7 @@ describe('hub admin hash-password', () => {
   const run = async (stdin: string, args: string[] = ['hash-password']): Promise<{ code: number; out: string[]; err: string[] }> => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await adminCommand(args, (s) => out.push(s), (s) => err.push(s), Readable.from([Buffer.from(stdin)]));
+    const code = await main(['admin', ...args], (s) => out.push(s), (s) => err.push(s), { stdin: Readable.from([Buffer.from(stdin)]) });
     return { code, out, err };
   };
 
@@ -99,12 +99,12 @@ describe('hub admin hash-password', () => {
   });
 
   it('refuses an empty password, warns about a short one, takes no password as an argument', async () => {
-    expect(await run('')).toMatchObject({ code: 1, out: [], err: [expect.stringContaining('the password is empty')] });
+    expect(await run('')).toMatchObject({ code: 1, out: [], err: [expect.stringMatching(/^hub: CLI_BAD_INPUT: the password is empty/)] });
     const short = await run('short');
     expect(short.code).toBe(0);
     expect(short.err).toEqual([expect.stringContaining('shorter than 12')]);
-    await expect(run('', ['hash-password', 'secret'])).rejects.toThrow(UsageError);
-    await expect(run('', ['hash'])).rejects.toThrow(/unknown admin command "hash"/);
+    expect(await run('', ['hash-password', 'secret'])).toMatchObject({ code: 2, err: [expect.stringMatching(/^hub: CLI_BAD_ARGUMENTS: unexpected argument "secret"/), '', expect.stringContaining('hub admin hash-password')] });
+    expect(await run('', ['hash'])).toMatchObject({ code: 2, err: ['hub: CLI_UNKNOWN_COMMAND: unknown command "hub admin hash"; hub admin has hash-password', '', expect.any(String)] });
   });
 });
 

@@ -77,11 +77,11 @@ export function messageLogCases(setup: Setup): void {
 
     it('rejects a bad argument as INVALID', async () => {
       const { j } = await setup();
-      expect((await rejection(j.record(message({ id: '' }), [], CAP))).code).toBe('INVALID');
+      expect((await rejection(j.record(message({ id: '' }), [], CAP))).code).toBe('JOURNAL_INVALID_ARGUMENT');
       const m = message();
       await j.record(m, [], CAP);
-      expect((await rejection(j.append(m.id, [{ type: 'bogus' as 'step', at: at() }]))).code).toBe('INVALID');
-      expect((await rejection(j.append(m.id, [{ type: 'step', at: 'yesterday' }]))).code).toBe('INVALID');
+      expect((await rejection(j.append(m.id, [{ type: 'bogus' as 'step', at: at() }]))).code).toBe('JOURNAL_INVALID_ARGUMENT');
+      expect((await rejection(j.append(m.id, [{ type: 'step', at: 'yesterday' }]))).code).toBe('JOURNAL_INVALID_ARGUMENT');
     });
   });
 
@@ -182,8 +182,8 @@ export function messageLogCases(setup: Setup): void {
 
     it('refuses a bad cursor or limit as INVALID', async () => {
       const { j } = await setup();
-      expect((await rejection(j.query({ cursor: 'not-a-cursor' }))).code).toBe('INVALID');
-      expect((await rejection(j.query({ limit: 0 }))).code).toBe('INVALID');
+      expect((await rejection(j.query({ cursor: 'not-a-cursor' }))).code).toBe('JOURNAL_INVALID_ARGUMENT');
+      expect((await rejection(j.query({ limit: 0 }))).code).toBe('JOURNAL_INVALID_ARGUMENT');
     });
   });
 
@@ -204,7 +204,7 @@ export function messageLogCases(setup: Setup): void {
         () => j.recordReplay({ requestKey: randomUUID(), originalId: m.id, newId: `m-${randomUUID()}`, by: 'ops', target: { to: 'start' } }),
       ]) {
         const err = await rejection(call());
-        expect(err.code).toBe('NOT_FOUND');
+        expect(err.code).toBe('JOURNAL_NOT_FOUND');
         expect(err.message).toContain(m.id);
       }
       expect(await j.claimDueRetries(10)).toEqual([]);

@@ -26,7 +26,7 @@ export function retryQueueCases(setup: Setup): void {
     await j.append(soon.id, [{ type: 'delivered', at: at(), attempt: 2 }]);
     expect((await j.get(soon.id))!.status).toBe('delivered');
     expect(await j.claimDueRetries(10)).toEqual([]);
-    expect((await rejection(j.completeRetry(claim!))).code).toBe('NOT_FOUND');
+    expect((await rejection(j.completeRetry(claim!))).code).toBe('JOURNAL_NOT_FOUND');
   });
 
   it('takes a released retry back: due again at a new time, or at once', async () => {
@@ -61,7 +61,7 @@ export function retryQueueCases(setup: Setup): void {
     }
     expect(again).toHaveLength(1);
     expect(again[0]).toMatchObject({ id: m.id, attempt: 2 });
-    expect((await rejection(j.completeRetry(stale!))).code).toBe('NOT_FOUND');
+    expect((await rejection(j.completeRetry(stale!))).code).toBe('JOURNAL_NOT_FOUND');
     await j.completeRetry(again[0]!);
   });
 
@@ -79,7 +79,7 @@ export function retryQueueCases(setup: Setup): void {
       expect(await other.claimDueRetries(1)).toEqual([]);
     }
     await j.releaseRetry(claim!, { dueAt: at(60_000), attempt: 3 });
-    expect((await rejection(j.extendRetry(claim!))).code).toBe('NOT_FOUND');
+    expect((await rejection(j.extendRetry(claim!))).code).toBe('JOURNAL_NOT_FOUND');
     expect(await j.get(m.id)).toMatchObject({ status: 'waiting-for-retry', attempts: 3 });
   });
 

@@ -5,11 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { HubConfigError } from '../../config/hub-config.js';
 import { describeSchemaErrors, findFlowFiles } from '../../config/load-flows.js';
 import { PROJECT_ROOT } from '../../config/paths.js';
 import { compileFlowSchema } from '../../config/schema-validator.js';
-import { YamlSource } from '../../config/yaml-source.js';
+import { ConfigFileError, YamlSource } from '../../config/yaml-source.js';
 import { toMs, type Duration } from '../../core/duration.js';
 import { Registry } from '../../core/registry.js';
 
@@ -78,18 +77,18 @@ function flowNames(dir: string): Map<string, string> {
   return names;
 }
 
-/** Reads and checks DIR/load.json against the folder's flows; throws HubConfigError with every problem at once. */
+/** Reads and checks DIR/load.json against the folder's flows; throws a ConfigFileError with every problem at once. */
 export function loadPlan(flowsDir: string, overrides: PlanOverrides = {}): LoadPlan {
   const dir = resolve(flowsDir);
   const file = join(dir, PLAN_FILE);
-  if (!existsSync(dir)) throw new HubConfigError([{ file: flowsDir, line: 1, col: 1, message: 'no such folder of flows', severity: 'error' }]);
-  if (!existsSync(file)) throw new HubConfigError([{ file, line: 1, col: 1, message: `hub compare needs a load plan beside the flows: write ${PLAN_FILE} (see flows/compare/${PLAN_FILE} and schemas/compare-load.schema.json)`, severity: 'error' }]);
+  if (!existsSync(dir)) throw new ConfigFileError('FLOWS_NOT_FOUND', [{ file: flowsDir, line: 1, col: 1, message: 'no such folder of flows: name one with --flows-dir, or leave it out for flows/compare', severity: 'error' }]);
+  if (!existsSync(file)) throw new ConfigFileError('COMPARE_PLAN_NOT_FOUND', [{ file, line: 1, col: 1, message: `hub compare needs a load plan beside the flows: write ${PLAN_FILE} (see flows/compare/${PLAN_FILE} and schemas/compare-load.schema.json)`, severity: 'error' }]);
   const src = new YamlSource(file, readFileSync(file, 'utf8'));
   if (src.ok) {
     const validate = compileFlowSchema(JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'schemas', 'compare-load.schema.json'), 'utf8')));
     if (!validate(src.value)) for (const d of describeSchemaErrors(validate.errors ?? [], new Registry())) src.report(d.path, d.message, { at: d.at });
   }
-  if (!src.ok) throw new HubConfigError(src.diagnostics);
+  if (!src.ok) throw new ConfigFileError('COMPARE_PLAN_INVALID', src.diagnostics);
   const raw = src.value as RawPlan;
   const names = flowNames(dir);
   for (const name of Object.keys(raw.flows)) if (!names.has(name)) src.report(['flows', name], `no flow named "${name}" in ${flowsDir} (flows: ${[...names.keys()].join(', ') || 'none'})`, { at: 'key' });
@@ -108,7 +107,7 @@ export function loadPlan(flowsDir: string, overrides: PlanOverrides = {}): LoadP
   if (!faulty) src.report(['flows'], 'hub compare needs at least one flow besides the neighbour', { at: 'key' });
   if (!raw.flows[raw.faulty]) src.report(['faulty'], `"${raw.faulty}" is not a flow of this plan (flows: ${Object.keys(raw.flows).join(', ')})`);
   if (raw.neighbour !== undefined && !raw.flows[raw.neighbour]) src.report(['neighbour'], `"${raw.neighbour}" is not a flow of this plan (flows: ${Object.keys(raw.flows).join(', ')})`);
-  if (!src.ok) throw new HubConfigError(src.diagnostics);
+  if (!src.ok) throw new ConfigFileError('COMPARE_PLAN_INVALID', src.diagnostics);
 
   const defaultRate = overrides.rate ?? raw.rate ?? 40;
   const flows = [...normal, ...(neighbour ? [neighbour] : [])].map((flow): FlowRequest => {

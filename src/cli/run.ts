@@ -1,0 +1,91 @@
+/**
+ * `hub run`: every flow in one process on one port (hub mode), or one flow as its own service (flow mode, --flow).
+ * It runs until SIGTERM or SIGINT, then stops taking messages, finishes those in flight and exits 0.
+ */
+import { pino, type Logger } from 'pino';
+import { ConfigError } from '../core/errors.js';
+import { Hub } from '../hub.js';
+import { redactUrl } from '../kit/http-client.js';
+import { hubWorkload } from '../runtime/metrics.js';
+import { startTracing, type TracingSdk } from '../runtime/tracing-sdk.js';
+import { command, UsageError } from './args.js';
+import { CONFIG_OPTION, setup, version } from './setup.js';
+
+export const runCommand = command({
+  name: 'run',
+  summary: 'Serve every flow on one HTTP port (hub mode), or one flow as its own service (--flow NAME).',
+  usage: ['hub run [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--log-level L]', 'hub run --flow NAME [--flows DIR] [--port N] [--host ADDR] [--config FILE] [--log-level L]'],
+  description:
+    'Serve every flow in the flows folder on one HTTP port, with /healthz, /readyz, /metrics and the admin API and console under /admin. --flow NAME runs that one flow alone as its own service (mesh style): only its routes, /healthz, /readyz (ready when its source and sinks are connected), /metrics, and its embedded journal in <journal dir>/NAME; one flow per process. It stops on SIGTERM or SIGINT after the messages in flight are done.',
+  options: {
+    ...CONFIG_OPTION,
+    flows: { type: 'string', value: 'DIR', description: 'The folder of flow files (else HUB_FLOWS, else hub.yaml\'s flows, else ./flows).' },
+    port: { type: 'number', value: 'N', integer: true, min: 0, max: 65535, description: 'The HTTP port (else HUB_PORT, else the flow\'s own in flow mode, else hub.yaml\'s, else 8080); 0 picks a free one.' },
+    host: { type: 'string', value: 'ADDR', description: 'The address to listen on (else HUB_HOST, else hub.yaml\'s, else 127.0.0.1).' },
+    flow: { type: 'string', value: 'NAME', multiple: true, description: 'Run only this flow, as a service of its own (flow mode); once per process.' },
+    'log-level': { type: 'string', value: 'L', description: 'trace, debug, info, warn, error or silent (else HUB_LOG_LEVEL, else hub.yaml\'s, else info).' },
+  },
+  async run(values, _args, io) {
+    // One process, one flow: several flows as services are several processes (or hub mode, which runs them all).
+    if (values.flow && values.flow.length > 1) {
+      throw new UsageError('CLI_BAD_OPTION', `--flow is given ${values.flow.length} times (${values.flow.map((f) => `"${f}"`).join(', ')}); a flow service runs one flow: start one hub run --flow per flow, or hub run without --flow for all of them`);
+    }
+    const flow = values.flow?.[0];
+    if (flow !== undefined && flow.trim() === '') throw new UsageError('CLI_BAD_OPTION', '--flow needs the name of a flow (e.g. hub run --flow orders-api); hub validate lists problems, hub run without --flow runs every flow');
+    const overrides = { ...(values.flows ? { flows: values.flows } : {}), ...(values.port !== undefined ? { port: values.port } : {}), ...(values.host ? { host: values.host } : {}), ...(values['log-level'] ? { logLevel: values['log-level'] } : {}) };
+    const { config, registry } = await setup(values.config, overrides);
+    const logger: Logger = pino({ level: config.logLevel, base: { service: flow ?? 'hub' } });
+    // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
+    process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
+    const workload = hubWorkload(flow);
+    const endpoint = config.tracing?.endpoint;
+    // Registered before the flows are built, so the first message is traced; flushed after the hub stopped.
+    const tracing: TracingSdk | undefined = config.tracing && endpoint ? startTracing({ tracing: config.tracing, workload, version: version(), logger }) : undefined;
+    if (tracing) logger.info({ endpoint, serviceName: io.env.OTEL_SERVICE_NAME || workload.name }, `tracing: exporting spans over OTLP to ${redactUrl(endpoint!)}`);
+    let hub: Hub;
+    try {
+      hub = await Hub.build({ config, registry, logger, ...(flow !== undefined ? { flow } : {}) });
+    } catch (e) {
+      await tracing?.shutdown().catch(() => {});
+      throw e;
+    }
+    try {
+      await hub.listen();
+    } catch (e) {
+      await hub.stop();
+      await tracing?.shutdown().catch(() => {});
+      // Node's own system error code: the only sign that another process holds the port.
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new ConfigError('PORT_IN_USE', `port ${hub.port} on ${config.host} is already in use; choose another with --port${flow !== undefined ? ' (each flow service needs a port of its own)' : ''}`, { cause: e });
+      }
+      throw new ConfigError('LISTEN_FAILED', `cannot listen on ${config.host}:${hub.port}: ${(e as Error).message}`, { cause: e });
+    }
+    return new Promise<number>((resolveExit) => {
+      let stopping = false;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (stopping) {
+          // A second Ctrl-C means "now"; a repeated SIGTERM (an orchestrator insisting) changes nothing.
+          if (signal === 'SIGINT') process.exit(130);
+          return;
+        }
+        stopping = true;
+        logger.info({ signal }, `${signal}: no longer taking messages; finishing those in flight`);
+        const flushed = (): Promise<void> => tracing?.shutdown().catch((e: unknown) => logger.warn({ err: e }, 'tracing: the last spans could not be exported')) ?? Promise.resolve();
+        hub.stop().then(
+          async () => {
+            await flushed();
+            logger.info('stopped');
+            resolveExit(0);
+          },
+          async (e: unknown) => {
+            await flushed();
+            logger.error({ err: e }, 'unclean stop');
+            resolveExit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+  },
+});
