@@ -8,7 +8,12 @@ import { ApiError, call, setSession, whenUnauthorized, type Session } from './ap
 import { h, link, problemBox, replace } from './dom.js';
 import { connect, disconnect, onLive } from './live.js';
 import { comparePage } from './compare-page.js';
-import { auditPage, can, deadLettersPage, flowsPage, messagePage, messagesPage, type Ctx } from './pages.js';
+import { auditPage } from './audit-page.js';
+import { deadLettersPage } from './dead-letters-page.js';
+import { flowsPage } from './flows-page.js';
+import { messagePage } from './message-page.js';
+import { messagesPage } from './messages-page.js';
+import { can, type Ctx } from './page-parts.js';
 
 const main = document.getElementById('main')!;
 const nav = document.getElementById('nav')!;
