@@ -85,7 +85,7 @@ export class RestSink implements Sink {
     const payload = this.#payload(message);
     if (payload) headers['content-type'] = payload.contentType;
 
-    const attempt = this.#timeouts.begin(ctx.signal);
+    const attempt = this.#timeouts.begin(ctx);
     try {
       let response: Dispatcher.ResponseData;
       try {

@@ -74,7 +74,7 @@ export class SoapSink implements Sink {
     let status: number;
     let contentType: string | undefined;
     let raw: Buffer;
-    const attempt = this.#timeouts.begin(ctx.signal);
+    const attempt = this.#timeouts.begin(ctx);
     try {
       const res = await request(config.url, { dispatcher: agent, method: 'POST', headers, body: envelope, signal: attempt.asSignal });
       status = res.statusCode;

@@ -101,12 +101,25 @@ export interface SendContext {
   /** True once `signal` is aborted (or would be, had it been made); costs nothing to read. */
   readonly aborted: boolean;
   /**
+   * `signal` without the signal, for a sink that waits on I/O for every message: until `unfollow(target)`, the
+   * flow's cut calls `target.abort(reason)` once (at once when already cut), with the reason the signal would carry.
+   * A target follows at most one context at a time; follow and unfollow are each called once per wait, in that order.
+   * Optional: a context without them (a test's) is followed through `signal`.
+   */
+  follow?(target: Abortable): void;
+  unfollow?(target: Abortable): void;
+  /**
    * Set when the flow pipelines ordered deliveries (see DeliverOptions.onIssued). A sink that can say when its
    * write is on its way calls it once, synchronously after handing the write to its transport and before awaiting
    * the confirm, so that writes of sends that each waited for the previous one's `issued` reach the peer in call
    * order (one AMQP channel, one Kafka producer batch). A sink that never calls it is correct, just not pipelined.
    */
   readonly issued?: () => void;
+}
+
+/** What SendContext.follow cuts short: an attempt of a sink's, say. */
+export interface Abortable {
+  abort(reason: unknown): void;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Abortable, SendContext } from '../core/contracts.js';
 import { Deadlines } from './deadlines.js';
 
 
@@ -6,7 +7,7 @@ import { Deadlines } from './deadlines.js';
  * one attempt of an HTTP sink. A plain object: Node takes microseconds to make an AbortSignal, and
  * AbortSignal.timeout keeps a timer and the signal alive for the whole timeout even after the request finished.
  */
-export class AttemptSignal {
+export class AttemptSignal implements Abortable {
   aborted = false;
   reason: unknown = undefined;
   /** When the attempt's time runs out (performance.now() milliseconds; set by Deadlines). */
@@ -31,23 +32,28 @@ export class AttemptSignal {
     listener?.();
   }
 
-  /** Aborts this attempt when the flow gives up on the message first (its timeout, or the hub stopping). */
-  follow(flow: AbortSignal): void {
-    if (flow.aborted) this.abort(flow.reason);
-    else {
-      this.#flow = flow;
-      flow.addEventListener('abort', this.#onFlowAbort);
-    }
+  /**
+   * Aborts this attempt when the flow gives up on the message first (its timeout, or the hub stopping): through the
+   * context's follow (no AbortSignal made), or its signal for a context without it.
+   */
+  follow(ctx: SendContext): void {
+    this.#ctx = ctx;
+    if (ctx.follow) ctx.follow(this);
+    else if (ctx.signal.aborted) this.abort(ctx.signal.reason);
+    else ctx.signal.addEventListener('abort', (this.#onSignal = () => this.abort(ctx.signal.reason)));
   }
 
-  /** Stops following the flow's signal: the attempt is over. */
+  /** Stops following the flow: the attempt is over. */
   unfollow(): void {
-    this.#flow?.removeEventListener('abort', this.#onFlowAbort);
-    this.#flow = undefined;
+    const ctx = this.#ctx;
+    if (!ctx) return;
+    this.#ctx = undefined;
+    if (ctx.unfollow) ctx.unfollow(this);
+    else if (this.#onSignal) ctx.signal.removeEventListener('abort', this.#onSignal);
   }
 
-  #flow: AbortSignal | undefined;
-  readonly #onFlowAbort = (): void => this.abort(this.#flow?.reason);
+  #ctx: SendContext | undefined;
+  #onSignal: (() => void) | undefined;
 
   /** This object as the AbortSignal type undici's options are declared with (it reads only what this class has). */
   get asSignal(): AbortSignal {
@@ -74,10 +80,10 @@ export class AttemptTimeouts {
     this.#running = new Deadlines(timeoutMs, (attempt) => attempt.abort(new AttemptTimedOut(timeoutMs)));
   }
 
-  /** A new attempt, following the flow's signal when given. */
-  begin(flow?: AbortSignal): AttemptSignal {
+  /** A new attempt, following the flow's cut when given its send context. */
+  begin(ctx?: SendContext): AttemptSignal {
     const attempt = new AttemptSignal();
-    if (flow) attempt.follow(flow);
+    if (ctx) attempt.follow(ctx);
     this.#running.add(attempt);
     return attempt;
   }

@@ -1,3 +1,4 @@
+import type { Abortable } from '../core/contracts.js';
 import type { HubError } from '../core/errors.js';
 
 /**
@@ -9,6 +10,9 @@ export class Cancellation {
   #reason: HubError | undefined;
   #controller: AbortController | undefined;
   #reject: ((reason: HubError) => void) | undefined;
+  /** What follows the cut (SendContext.follow): one slot, since a message waits on one sink call at a time mostly. */
+  #follower: Abortable | undefined;
+  #followers: Abortable[] | undefined;
   /** When its timeout cuts it (performance.now() milliseconds), for whoever keeps the time: the flow runner. */
   deadline = Number.POSITIVE_INFINITY;
 
@@ -25,12 +29,33 @@ export class Cancellation {
     return this.#controller.signal;
   }
 
+  /** Has `target.abort(reason)` called at the cut (at once if it already came), until `unfollow(target)`. */
+  follow(target: Abortable): void {
+    if (this.#reason) target.abort(this.#reason);
+    else if (this.#follower === undefined) this.#follower = target;
+    else (this.#followers ??= []).push(target);
+  }
+
+  unfollow(target: Abortable): void {
+    if (this.#follower === target) this.#follower = undefined;
+    else if (this.#followers) {
+      const at = this.#followers.indexOf(target);
+      if (at !== -1) this.#followers.splice(at, 1);
+    }
+  }
+
   /** Cuts the run short; the first reason counts. */
   cut(reason: HubError): void {
     if (this.#reason) return;
     this.#reason = reason;
     this.#controller?.abort(reason);
     this.#reject?.(reason);
+    const follower = this.#follower;
+    const followers = this.#followers;
+    this.#follower = undefined;
+    this.#followers = undefined;
+    follower?.abort(reason);
+    if (followers) for (const f of followers) f.abort(reason);
   }
 
   /** `run`'s outcome, or the cut's reason as soon as it is cut (at once if it already is). One race per cancellation. */

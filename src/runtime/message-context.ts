@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SendContext, StepContext } from '../core/contracts.js';
+import type { Abortable, SendContext, StepContext } from '../core/contracts.js';
 import type { Message } from '../core/message.js';
 import type { MessageTrail } from '../journal/trail.js';
 import type { Cancellation } from './cancellation.js';
@@ -97,6 +97,14 @@ export class MessageContext implements StepContext, SendContext {
 
   get signal(): AbortSignal {
     return this.#cancel.signal;
+  }
+
+  follow(target: Abortable): void {
+    this.#cancel.follow(target);
+  }
+
+  unfollow(target: Abortable): void {
+    this.#cancel.unfollow(target);
   }
 
   get aborted(): boolean {
