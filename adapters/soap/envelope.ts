@@ -5,7 +5,7 @@
  * Every document is checked by the hub's `checkXml` before anything reads it: no DOCTYPE (so no entity expansion,
  * no external entities), bounded depth, no __proto__/constructor names, well-formed.
  */
-import { checkXml } from '../../src/core/codec.js';
+import { checkXml, vouchXml } from '../../src/core/codec.js';
 import { ERROR_CODES, PermanentError, type HubError } from '../../src/core/errors.js';
 import { callerDetail } from '../../src/kit/http-route.js';
 import { attribute, child, escapeXml, innerXml, outerXml, parseTree, textOf, XmlTreeError, type XmlElement } from './xml-tree.js';
@@ -110,6 +110,8 @@ export interface ParsedEnvelope {
   body: XmlElement;
   /** The Body's first child element: the payload or a Fault. */
   payload: XmlElement | undefined;
+  /** How deep the document is (checkXml's count); its payload is no deeper. */
+  depth: number;
 }
 
 export interface ParseOptions {
@@ -122,7 +124,7 @@ export interface ParseOptions {
  * SOAP_BAD_ENVELOPE when it is not an Envelope or has no Body.
  */
 export function parseEnvelope(text: string, options: ParseOptions): ParsedEnvelope {
-  checkXml(text, { maxDepth: options.maxDepth });
+  const depth = checkXml(text, { maxDepth: options.maxDepth });
   let root: XmlElement;
   try {
     root = parseTree(text);
@@ -145,12 +147,19 @@ export function parseEnvelope(text: string, options: ParseOptions): ParsedEnvelo
     }
   }
   if (!body) throw new PermanentError('SOAP_BAD_ENVELOPE', 'the Envelope has no Body');
-  return { version, text, envelope: root, headers: header?.children ?? [], body, payload: body.children[0] };
+  return { version, text, envelope: root, headers: header?.children ?? [], body, payload: body.children[0], depth };
 }
 
 /** The Body payload as a standalone XML document (namespace declarations it inherits carried onto it). */
+/**
+ * The payload element as a document of its own (with the namespace declarations it needs from its ancestors). Cut
+ * whole out of a checked envelope, it is vouched for (vouchXml), so that reading it next (xml_to_json) skips the check.
+ */
 export function payloadXml(parsed: ParsedEnvelope): string | undefined {
-  return parsed.payload ? outerXml(parsed.text, parsed.payload) : undefined;
+  if (!parsed.payload) return undefined;
+  const xml = outerXml(parsed.text, parsed.payload);
+  vouchXml(xml, parsed.depth);
+  return xml;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildXml, checkXml, parseJson, parseXml } from './codec.js';
+import { buildXml, checkXml, parseJson, parseXml, vouchXml } from './codec.js';
 import { PermanentError } from './errors.js';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -65,6 +65,16 @@ describe('checkXml / parseXml', () => {
     expect(codeOf(() => checkXml(laughs))).toBe('XML_DOCTYPE_FORBIDDEN');
     expect(codeOf(() => checkXml(xxe))).toBe('XML_DOCTYPE_FORBIDDEN');
   });
+  it('gives the depth of a document it passed, and takes a document again (or one vouched for) only within that depth', () => {
+    expect(checkXml('<a><b><c/></b><d/></a>')).toBe(2);
+    expect(checkXml('<a><b><c/></b><d/></a>', { maxDepth: 2 })).toBe(2);
+    expect(() => checkXml('<a><b><c/></b><d/></a>', { maxDepth: 1 })).toThrow(/deeper than 1/);
+    vouchXml('<x><y>1</y></x>', 2);
+    expect(checkXml('<x><y>1</y></x>', { maxDepth: 2 })).toBe(2);
+    expect(() => checkXml('<x><y>1</y></x>', { maxDepth: 1 })).toThrow(/deeper than 1/);
+    for (let i = 0; i < 2; i++) expect(() => checkXml('<a><b></a>')).toThrow(/malformed XML/);
+  });
+
   it('refuses deep nesting', () => {
     expect(codeOf(() => checkXml('<a>'.repeat(10_000) + '</a>'.repeat(10_000)))).toBe('TOO_DEEP');
   });

@@ -147,11 +147,15 @@ export function scanXml(text: string, visit: (token: XmlToken) => void): void {
 /**
  * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
  * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
- * constructor or prototype, and well-formedness (with the line and column of the first error).
+ * constructor or prototype, and well-formedness (with the line and column of the first error). Returns the
+ * document's depth. A document checked (or vouched for) a moment ago is not checked again: see `vouchXml`.
  */
-export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
+export function checkXml(text: string, limits: Partial<XmlLimits> = {}): number {
   const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  const known = checked.get(text);
+  if (known !== undefined && known <= maxDepth) return known;
   let depth = 0;
+  let deepest = 0;
   scanXml(text, (token) => {
     if (token.kind !== 'tag') return;
     const tag = token.value;
@@ -160,6 +164,7 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
       return;
     }
     if (!tag.endsWith('/') && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
+    if (depth > deepest) deepest = depth;
     const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
     for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
       const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
@@ -171,6 +176,28 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): void {
     const { msg, line, col } = valid.err;
     throw new PermanentError('BAD_XML', `malformed XML at line ${line}, column ${col}: ${msg}`, { details: { line, col } });
   }
+  vouchXml(text, deepest);
+  return deepest;
+}
+
+/**
+ * Documents that passed checkXml a moment ago, with their depth: the same document is often checked twice on its
+ * way (a SOAP envelope's payload by the source, then by xml_to_json; a reply built, then read), and a check costs
+ * tens of microseconds. Small documents only, and a few of them: a cache of recent work, not of everything.
+ */
+const checked = new Map<string, number>();
+const CHECKED_MAX_ENTRIES = 128;
+const CHECKED_MAX_CHARS = 16 * 1024;
+
+/**
+ * Records that `text` is a well-formed document `depth` deep that passes checkXml's rules, for a caller that knows
+ * it without checking it: one that cut it out of a checked document whole (a SOAP envelope's payload element, with
+ * its namespace declarations). checkXml then takes it as checked.
+ */
+export function vouchXml(text: string, depth: number): void {
+  if (text.length > CHECKED_MAX_CHARS) return;
+  if (checked.size >= CHECKED_MAX_ENTRIES) checked.delete(checked.keys().next().value!);
+  checked.set(text, depth);
 }
 
 export interface XmlParseOptions {
@@ -185,7 +212,21 @@ export interface XmlParseOptions {
 export const ATTRIBUTE_PREFIX = '@_';
 export const TEXT_KEY = '#text';
 
+/** One parser per set of options (a parser keeps no state between documents); a flow has a few such sets. */
+const parsers = new Map<string, XMLParser>();
+
 function parserFor(options: XmlParseOptions, maxDepth: number): XMLParser {
+  const key = `${options.stripNamespaces ?? false}|${options.parseValues ?? false}|${maxDepth}|${(options.alwaysArray ?? []).join(',')}`;
+  let parser = parsers.get(key);
+  if (!parser) {
+    parser = newParser(options, maxDepth);
+    if (parsers.size >= 64) parsers.delete(parsers.keys().next().value!);
+    parsers.set(key, parser);
+  }
+  return parser;
+}
+
+function newParser(options: XmlParseOptions, maxDepth: number): XMLParser {
   const arrays = new Set(options.alwaysArray ?? []);
   return new XMLParser({
     ignoreAttributes: false,
@@ -222,18 +263,17 @@ export interface XmlBuildOptions {
   pretty?: boolean;
 }
 
+function newBuilder(pretty: boolean): XMLBuilder {
+  return new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: ATTRIBUTE_PREFIX, textNodeName: TEXT_KEY, format: pretty, suppressEmptyNode: false, processEntities: true });
+}
+/** A builder keeps no state between documents. */
+const builder = newBuilder(false);
+const prettyBuilder = newBuilder(true);
+
 /** Serializes a JSON value to XML: keys become elements, `@_name` keys attributes, `#text` text. */
 export function buildXml(value: unknown, options: XmlBuildOptions = {}): string {
   let tree = value;
   if (options.root) tree = { [options.root]: value };
-  const builder = new XMLBuilder({
-    ignoreAttributes: false,
-    attributeNamePrefix: ATTRIBUTE_PREFIX,
-    textNodeName: TEXT_KEY,
-    format: options.pretty ?? false,
-    suppressEmptyNode: false,
-    processEntities: true,
-  });
-  const xml = builder.build(tree) as string;
+  const xml = (options.pretty ? prettyBuilder : builder).build(tree) as string;
   return options.declaration ? `<?xml version="1.0" encoding="UTF-8"?>${options.pretty ? '\n' : ''}${xml}` : xml;
 }
