@@ -20,6 +20,7 @@ import { builtinRegistry } from '../src/builtins.js';
 import { loadFlows } from '../src/config/load-flows.js';
 import { compileFlowSchema, MessageSchemas } from '../src/config/schema-validator.js';
 import type { AdapterRegistration } from '../src/core/contracts.js';
+import { main } from '../src/cli/main.js';
 import { ROOT, runHub } from './support/processes.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
@@ -296,17 +297,27 @@ describe('commands shown', () => {
   let help = '';
   const perCommand = new Map<string, { code: number | null; text: string }>();
 
+  /** `hub ARGS` in this process (help only: nothing starts), as the CLI prints it; a process per question took minutes. */
+  async function hub(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(args, (s) => (stdout += `${s}\n`), (s) => (stderr += `${s}\n`));
+    return { code, stdout, stderr };
+  }
+
   beforeAll(async () => {
-    const r = await runHub(['--help']);
+    const r = await hub(['--help']);
     expect(r.code).toBe(0);
     help = r.stdout;
+    // The built CLI answers the same (the in-process answers stand for it).
+    expect((await runHub(['--help'])).stdout).toBe(help);
   });
 
   /** `hub CMD --help` (its help, or its usage error), asked only when the overall help does not settle a question. */
   async function helpOf(words: string[]): Promise<{ code: number | null; text: string }> {
     const key = words.join(' ');
     if (!perCommand.has(key)) {
-      const r = await runHub([...words, '--help']);
+      const r = await hub([...words, '--help']);
       perCommand.set(key, { code: r.code, text: `${r.stdout}\n${r.stderr}` });
     }
     return perCommand.get(key)!;
