@@ -57,6 +57,10 @@ export async function startProcess(name: string, args: (port: number) => string[
   child.stderr!.on('data', keep);
   let exited = false;
   child.once('exit', () => (exited = true));
+  child.once('error', (err) => {
+    output += `\n${err.message}`;
+    exited = true;
+  });
   const stop = async (): Promise<void> => {
     if (!exited) {
       child.kill('SIGTERM');

@@ -224,8 +224,7 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
     }
     out();
   } finally {
-    for (const pipe of pipes) await pipe.stop();
-    await backend.stop();
+    await Promise.allSettled([...pipes, backend].map((p) => p.stop()));
   }
   return ok;
 }

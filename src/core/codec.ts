@@ -216,7 +216,7 @@ export const TEXT_KEY = '#text';
 const parsers = new Map<string, XMLParser>();
 
 function parserFor(options: XmlParseOptions, maxDepth: number): XMLParser {
-  const key = `${options.stripNamespaces ?? false}|${options.parseValues ?? false}|${maxDepth}|${(options.alwaysArray ?? []).join(',')}`;
+  const key = JSON.stringify([options.stripNamespaces ?? false, options.parseValues ?? false, maxDepth, options.alwaysArray ?? []]);
   let parser = parsers.get(key);
   if (!parser) {
     parser = newParser(options, maxDepth);

@@ -45,17 +45,24 @@ export class Deadlines<T extends Timed> {
     return this.#items.values();
   }
 
-  /** Hands over the items whose deadline passed (the first ones), and sets the timer for the next deadline. */
+  /**
+   * Hands over the items whose deadline passed (the first ones), and sets the timer for the next deadline, even when
+   * `onExpired` throws or adds an item (whose own timer it takes over).
+   */
   readonly #expire = (): void => {
     this.#timer = undefined;
     const now = performance.now();
-    for (const item of this.#items) {
-      if (item.deadline > now) {
-        this.#timer = setTimeout(this.#expire, Math.ceil(item.deadline - now));
-        return;
+    try {
+      for (const item of this.#items) {
+        if (item.deadline > now) break;
+        this.#items.delete(item);
+        this.onExpired(item);
       }
-      this.#items.delete(item);
-      this.onExpired(item);
+    } finally {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const next = this.#items.values().next();
+      if (!next.done) this.#timer = setTimeout(this.#expire, Math.max(0, Math.ceil(next.value.deadline - performance.now())));
     }
   };
 }
