@@ -143,23 +143,24 @@ export class RestSink implements Sink {
 
   /** The reply message: same id, the downstream's body and content type, the request's correlation headers. */
   #reply(request: Message, body: Buffer, contentType: string | undefined, status: number, url: string): Message {
-    const target = this.#target(url);
     const type = contentType ?? (body.length === 0 ? undefined : 'application/octet-stream');
     const kind = type === undefined ? 'empty' : isJsonType(type) ? 'json' : isXmlType(type) ? 'xml' : /^text\//i.test(type) ? 'text' : 'other';
     if (this.#expect !== 'any' && kind !== this.#expect && !(kind === 'empty')) {
-      throw new PermanentError('BAD_REPLY', `${target} answered ${type}, expected ${this.#expect}`, { details: { status, contentType: type, body: excerptOf(body) } });
+      throw new PermanentError('BAD_REPLY', `${this.#target(url)} answered ${type}, expected ${this.#expect}`, { details: { status, contentType: type, body: excerptOf(body) } });
     }
-    const headers: Record<string, string> = { ...outboundHeaders(request.headers), ...(type ? { 'content-type': type } : {}) };
+    const headers: Record<string, string> = outboundHeaders(request.headers);
+    if (type) headers['content-type'] = type;
     const meta = { ...request.meta, downstreamStatus: status };
     const limits = { maxDepth: this.#limits.maxDepth };
     try {
-      if (kind === 'json') return new Message({ id: request.id, body, value: parseJson(body, limits), headers, meta });
+      // Headers and meta are made here for this message alone: owned, frozen as they are.
+      if (kind === 'json') return new Message({ id: request.id, body, value: parseJson(body, limits), headers, meta, owned: true });
       if (kind === 'xml') checkXml(body.toString('utf8'), limits);
     } catch (err) {
       const e = toHubError(err);
-      throw new PermanentError('BAD_REPLY', `${target} answered an unreadable ${kind.toUpperCase()} body: ${e.message}`, { cause: err, details: { status, contentType: type, reason: e.code, body: excerptOf(body) } });
+      throw new PermanentError('BAD_REPLY', `${this.#target(url)} answered an unreadable ${kind.toUpperCase()} body: ${e.message}`, { cause: err, details: { status, contentType: type, reason: e.code, body: excerptOf(body) } });
     }
-    return new Message({ id: request.id, body, headers, meta });
+    return new Message({ id: request.id, body, headers, meta, owned: true });
   }
 
   #transportError(err: unknown, url: string, flowSignal: AbortSignal): HubError {
