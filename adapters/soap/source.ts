@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../../src/core/id.js';
-import { buildXml, checkXml } from '../../src/core/codec.js';
+import { buildXml, checkXml, plainXmlValue } from '../../src/core/codec.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
@@ -387,7 +387,10 @@ export class SoapSource implements Source {
     if (reply.isXml) {
       xml = stripDeclaration(reply.text());
     } else if (reply.isJson || reply.contentType === undefined) {
-      xml = buildXml(jsonRoot(reply.json(), wrapper, ns));
+      const tree = jsonRoot(reply.json(), wrapper, ns);
+      xml = buildXml(tree);
+      // Built from a value of plain names and text, the document is sound without scanning it again.
+      if (plainXmlValue(tree, this.maxDepth + 2)) return xml;
     } else {
       xml = `<${wrapper}${ns ? ` xmlns="${escapeXml(ns)}"` : ''}>${escapeXml(reply.text())}</${wrapper}>`;
     }
