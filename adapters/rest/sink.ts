@@ -63,20 +63,19 @@ export class RestSink implements Sink {
     const agent = this.#pool.agent;
     if (!agent) return Promise.reject(hubError('FLOW_STOPPING', 'the REST sink is not started'));
     // A constant URL and no header templates (the common case) go straight on, without a turn per template.
-    const url = this.#url;
-    if (url.constant !== undefined && this.#headers.length === 0) return this.#exchange(agent, message, ctx, url.constant, url.origin!, url.path!, undefined);
+    const constant = this.#url.constant;
+    if (constant !== undefined && this.#headers.length === 0) return this.#exchange(agent, message, ctx, constant, undefined);
     return this.#rendered(agent, message, ctx);
   }
 
   async #rendered(agent: Dispatcher, message: Message, ctx: SendContext): Promise<Message> {
-    const url = await this.#url.render(message);
+    const target = await this.#url.render(message);
     const extra: Record<string, string> = {};
     for (const [name, template] of this.#headers) extra[name] = await template.render(message);
-    const { origin, pathname, search } = new URL(url);
-    return this.#exchange(agent, message, ctx, url, origin, `${pathname}${search}`, extra);
+    return this.#exchange(agent, message, ctx, target, extra);
   }
 
-  async #exchange(agent: Dispatcher, message: Message, ctx: SendContext, url: string, origin: string, path: string, extra: Record<string, string> | undefined): Promise<Message> {
+  async #exchange(agent: Dispatcher, message: Message, ctx: SendContext, { url, origin, path }: RenderedUrl, extra: Record<string, string> | undefined): Promise<Message> {
     const headers: Record<string, string> = outboundHeaders(message.headers);
     headers[MESSAGE_ID_HEADER] = message.id;
     if (extra) Object.assign(headers, extra);
@@ -178,13 +177,17 @@ const ACCEPT: Record<SinkExpect, string | undefined> = {
   text: 'text/plain',
 };
 
+/** A URL, checked, with its origin and path (and query) as undici's request takes them. */
+interface RenderedUrl {
+  url: string;
+  origin: string;
+  path: string;
+}
+
 interface UrlTemplate {
-  render(message: Message): Promise<string>;
-  /** The URL when it has no template part. */
-  constant?: string;
-  /** The constant URL's origin and path (with its query), as undici's request takes them. */
-  origin?: string;
-  path?: string;
+  render(message: Message): Promise<RenderedUrl>;
+  /** The URL when it has no template part (and is a valid one). */
+  constant?: RenderedUrl;
 }
 
 /**
@@ -206,7 +209,7 @@ export function compileUrl(source: string, report: (issue: ConfigIssue) => void)
     last = at + m[0].length;
   }
   if (last < source.length) parts.push(source.slice(last));
-  const check = (url: string): string => {
+  const check = (url: string): RenderedUrl => {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -214,17 +217,18 @@ export function compileUrl(source: string, report: (issue: ConfigIssue) => void)
       throw new TypeError(`"${redactUrl(url)}" is not an absolute URL`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`"${redactUrl(url)}" is not an http(s) URL`);
-    return url;
+    return { url, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
   };
   if (parts.every((p) => typeof p === 'string')) {
+    let constant: RenderedUrl;
     try {
-      check(source);
+      constant = check(source);
     } catch (err) {
+      // Reported: the flow does not load, so nothing is ever sent to it.
       report({ path: ['url'], message: (err as Error).message });
-      return { render: async () => source };
+      return { render: async () => ({ url: source, origin: '', path: '' }) };
     }
-    const u = new URL(source);
-    return { render: async () => source, constant: source, origin: u.origin, path: `${u.pathname}${u.search}` };
+    return { render: async () => constant, constant };
   }
   return {
     async render(message) {
