@@ -30,6 +30,7 @@ export class RestSource implements Source {
   readonly #accept: ReadonlySet<BodyFormat>;
   readonly #status: number;
   readonly #keepHeaders: readonly string[];
+  readonly #endpoint: string;
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Ids given to requests as they arrive, so that even an error raised before the handler has one. */
   readonly #ids = new WeakMap<FastifyRequest, Incoming>();
@@ -42,10 +43,11 @@ export class RestSource implements Source {
     this.#accept = new Set(config.accept ?? ALL_FORMATS);
     this.#status = config.status ?? 200;
     this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
+    this.#endpoint = `rest:${this.#method} ${this.#path}`;
   }
 
   get endpoint(): string {
-    return `rest:${this.#method} ${this.#path}`;
+    return this.#endpoint;
   }
 
   async start(ctx: SourceContext): Promise<void> {

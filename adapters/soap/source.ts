@@ -8,8 +8,10 @@
 import { resolve } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
-import { buildXml, checkXml, plainXmlValue } from '../../src/core/codec.js';
+import { buildXml, checkXml } from '../../src/core/codec.js';
+import { plainXml } from '../../src/core/xml-fast.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
@@ -232,6 +234,8 @@ export class SoapSource implements Source {
   readonly operations: string[];
   readonly wsdl: WsdlInfo | undefined;
   readonly maxDepth: number;
+  /** meta.source of its messages. */
+  readonly #source: string;
   readonly #verifier: UsernameTokenVerifier | undefined;
   readonly #versions: Set<SoapVersion>;
   readonly #inflight = new Set<Promise<unknown>>();
@@ -244,6 +248,7 @@ export class SoapSource implements Source {
     this.path = routePath(config.path);
     this.operations = operationsOf(config);
     this.maxDepth = ctx.limits.maxDepth;
+    this.#source = `soap:POST ${this.path}`;
     this.#versions = new Set(config.versions ?? ['1.1', '1.2']);
     if (config.wsdl) {
       const file = resolve(ctx.baseDir, config.wsdl);
@@ -342,8 +347,8 @@ export class SoapSource implements Source {
       headers,
       meta: {
         flow: ctx.flow,
-        source: `soap:POST ${this.path}`,
-        receivedAt: new Date().toISOString(),
+        source: this.#source,
+        receivedAt: isoNow(),
         attempt: 1,
         soapVersion: parsed.version,
         operation,
@@ -388,9 +393,10 @@ export class SoapSource implements Source {
       xml = stripDeclaration(reply.text());
     } else if (reply.isJson || reply.contentType === undefined) {
       const tree = jsonRoot(reply.json(), wrapper, ns);
+      // A value of plain names and text is written directly, as a document sound without scanning it again.
+      const plain = plainXml(tree, this.maxDepth + 2);
+      if (plain !== undefined) return plain;
       xml = buildXml(tree);
-      // Built from a value of plain names and text, the document is sound without scanning it again.
-      if (plainXmlValue(tree, this.maxDepth + 2)) return xml;
     } else {
       xml = `<${wrapper}${ns ? ` xmlns="${escapeXml(ns)}"` : ''}>${escapeXml(reply.text())}</${wrapper}>`;
     }

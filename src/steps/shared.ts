@@ -2,7 +2,8 @@
  * Helpers the built-in steps share: config checks made at load, JSONata truthiness, sending to a sink and carrying
  * on with its reply, and reading an XML body into a JSON value.
  */
-import { parseXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
+import { checkXml, parseCheckedXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
+import { fastXmlValue } from '../core/xml-fast.js';
 import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
 import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../kit/expression.js';
@@ -121,7 +122,12 @@ export function continuing(message: Message, sink: string, reply: Message | unde
 
 /** Parses an XML body into a JSON value, without the `?xml` declaration node. */
 export function xmlToValue(body: Buffer | string, options: XmlParseOptions, limits: Partial<XmlLimits> = {}): unknown {
-  const tree = parseXml(body, limits, options);
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  checkXml(text, limits);
+  // Elements and text only (a SOAP payload, most business documents): the same value in one pass (core/xml-fast.ts).
+  const fast = fastXmlValue(text, options);
+  if (fast !== undefined) return fast;
+  const tree = parseCheckedXml(text, limits, options);
   if (tree && typeof tree === 'object' && !Array.isArray(tree) && '?xml' in tree) {
     const { '?xml': _declaration, ...rest } = tree as Record<string, unknown>;
     return rest;
