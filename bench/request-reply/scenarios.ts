@@ -72,9 +72,9 @@ const quoteTarget = (port: number | string): Target => ({
   status: 200,
 });
 
-const ORDERS_FLOW = (backend: string) => `name: bench-orders-rr
+const ORDERS_FLOW = (backend: string, journal = '') => `name: bench-orders-rr
 description: bench scenario 4, REST -> JSONata -> REST
-source:
+${journal}source:
   rest: { path: /orders, method: POST }
 steps:
   - transform:
@@ -125,6 +125,8 @@ export async function scenario4(out: Out): Promise<boolean> {
     [
       `raw:      fastify + the mapping in plain JS + undici Pool (bench/request-reply/raw-rest.ts)`,
       `hub:      hub run, one flow: rest source -> transform (JSONata) -> rest sink (expect: json), journal: failures (the default), embedded journal`,
+      `hub+all:   the hub with the flow's journal: { record: all } (every message written to the embedded journal)`,
+      `hub+trace: the hub with tracing on (every message sampled, spans exported over OTLP/HTTP to the backend process)`,
       `node-red: Node-RED ${process.env.BENCH_NODE_RED_VERSION ?? '4'}: http in -> change (the same JSONata) -> http request -> http response (installed on demand in .cache/node-red)`,
       `jsonata:  ${ORDER_JSONATA}`,
     ],
@@ -132,6 +134,11 @@ export async function scenario4(out: Out): Promise<boolean> {
     [
       { name: 'raw', start: (backend) => startProcess('raw', () => [join(DIST, 'raw-rest.js')], { env: { BACKEND: backend }, ready: ordersTarget('{port}') }) },
       { name: 'hub', start: (backend) => startHubProcess('hub', ORDERS_FLOW(backend), ordersTarget('{port}'), {}) },
+      { name: 'hub+all', start: (backend) => startHubProcess('hub+all', ORDERS_FLOW(backend, 'journal: { record: all }\n'), ordersTarget('{port}'), {}) },
+      {
+        name: 'hub+trace',
+        start: (backend) => startHubProcess('hub+trace', ORDERS_FLOW(backend), ordersTarget('{port}'), { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${backend}/v1/traces`, OTEL_TRACES_SAMPLER_ARG: '1' }),
+      },
       { name: 'node-red', start: (backend) => startNodeRed(ORDER_JSONATA.replace(/\b(id|customer|lines)\b/g, 'payload.$1'), `${backend}/orders`, ordersTarget('{port}')) },
     ],
   );
@@ -213,6 +220,16 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
       out(`   hub/raw throughput: ${r.toFixed(2)}  ${verdict(r >= RAW_TARGET)} (target >= ${RAW_TARGET}); CPU per request ${paired('raw', (x) => x.cpuUsPerRequest).toFixed(2)}x the raw pipe's`);
       const d = med('hub', (x) => x.open.p99) - med('raw', (x) => x.open.p99);
       out(`   hub - raw p99 at ${fmt(RR.rate)} req/s: ${d >= 0 ? '+' : ''}${d.toFixed(2)} ms  ${verdict(d <= P99_MARGIN_MS)} (target <= +${P99_MARGIN_MS} ms, what a sidecar pair adds)`);
+    }
+    // What a feature costs when on: the same hub with it, against the hub without it, round by round.
+    for (const [pipe, feature] of [
+      ['hub+all', 'journal: all'],
+      ['hub+trace', 'tracing (every message sampled)'],
+    ] as const) {
+      if (!rounds.has('hub') || !rounds.has(pipe)) continue;
+      const cost = 1 - 1 / paired(pipe, (x) => x.closed.throughput);
+      const cpu = median(rounds.get(pipe)!.flatMap((r, i) => (rounds.get('hub')![i] ? [r.cpuUsPerRequest - rounds.get('hub')![i]!.cpuUsPerRequest] : [])));
+      out(`   ${feature} on: ${(cost * 100).toFixed(1)}% of the hub's throughput, ${cpu >= 0 ? '+' : ''}${fmt(cpu)} µs CPU per request`);
     }
     if (rounds.has('hub') && rounds.has('node-red')) {
       const r = paired('node-red', (x) => x.closed.throughput);
