@@ -43,32 +43,43 @@ const SOAK_GROWTH = 0.1;
 const DIST = join(PROJECT_ROOT, 'dist', 'bench', 'request-reply');
 
 export const ORDER_JSONATA = '{ "orderId": id, "customer": customer.name, "total": $sum(lines.(qty * price)) }';
-const ORDER = JSON.stringify({
-  id: 'ORD-00012345',
-  customer: { name: 'Ada Lovelace', tier: 'gold', email: 'ada@example.com' },
-  currency: 'EUR',
-  lines: [
-    { sku: 'A-100', qty: 2, price: 19.5 },
-    { sku: 'B-200', qty: 1, price: 120 },
-    { sku: 'C-300', qty: 5, price: 3.25 },
-  ],
-});
-const QUOTE_SOAP =
+/**
+ * Every request a different document (VARIANTS of them, taken in turn), as in real traffic: a pipe may keep what it
+ * learnt of a document it saw a moment ago (the hub remembers the XML documents it checked), and the same body sent
+ * again and again would measure that memory instead of the work.
+ */
+const VARIANTS = 1000;
+const order = (i: number): string =>
+  JSON.stringify({
+    id: `ORD-${String(12345 + i).padStart(8, '0')}`,
+    customer: { name: 'Ada Lovelace', tier: 'gold', email: 'ada@example.com' },
+    currency: 'EUR',
+    lines: [
+      { sku: 'A-100', qty: 2 + (i % 7), price: 19.5 },
+      { sku: 'B-200', qty: 1, price: 120 },
+      { sku: 'C-300', qty: 5, price: 3.25 + (i % 10) },
+    ],
+  });
+const COUNTRIES = ['DE', 'FR', 'NL', 'BE', 'AT', 'IT', 'ES', 'PL'];
+const quote = (i: number): string =>
   '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="urn:example:shipping"><soap:Body><s:GetShippingQuote>' +
-  '<s:WeightKg>2.5</s:WeightKg><s:FromCountry>DE</s:FromCountry><s:ToCountry>FR</s:ToCountry></s:GetShippingQuote></soap:Body></soap:Envelope>';
+  `<s:WeightKg>${(0.5 + (i % 200) / 10).toFixed(1)}</s:WeightKg><s:FromCountry>${COUNTRIES[i % 8]}</s:FromCountry><s:ToCountry>${COUNTRIES[Math.floor(i / 8) % 8]}</s:ToCountry>` +
+  '</s:GetShippingQuote></soap:Body></soap:Envelope>';
+const ORDERS = Array.from({ length: VARIANTS }, (_, i) => order(i));
+const QUOTES = Array.from({ length: VARIANTS }, (_, i) => quote(i));
 
 const ordersTarget = (port: number | string): Target => ({
   url: `http://127.0.0.1:${port}/orders`,
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: ORDER,
+  bodies: ORDERS,
   status: 200,
 });
 const quoteTarget = (port: number | string): Target => ({
   url: `http://127.0.0.1:${port}/soap/shipping`,
   method: 'POST',
   headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '"urn:example:shipping/GetShippingQuote"' },
-  body: QUOTE_SOAP,
+  bodies: QUOTES,
   status: 200,
 });
 
@@ -165,7 +176,7 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
   for (const note of notes) out(`   ${note}`);
   out(`   load: closed loop ${RR.connections} connections ${RR.closedSeconds} s (autocannon); open loop ${fmt(RR.rate)} req/s ${RR.openSeconds} s, latency from the scheduled send (HDR); warm-up ${RR.warmupSeconds} s; ${RR.rounds} rounds, pipes taking turns`);
   const only = process.env.BENCH_PIPES?.split(',').map((s) => s.trim());
-  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], { ready: { ...ordersTarget('{port}'), body: JSON.stringify({ orderId: 'x', customer: 'y', total: 1 }) } });
+  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], { ready: { ...ordersTarget('{port}'), bodies: [JSON.stringify({ orderId: 'x', customer: 'y', total: 1 })] } });
   const backendUrl = `http://127.0.0.1:${backend.port}`;
   const pipes: Proc[] = [];
   let ok = true;
