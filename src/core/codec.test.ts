@@ -83,6 +83,8 @@ describe('checkXml / parseXml', () => {
     expect(codeOf(() => checkXml('<a><__proto__><x>1</x></__proto__></a>'))).toBe('FORBIDDEN_KEY');
     expect(codeOf(() => checkXml('<a><ns:constructor xmlns:ns="urn:x"/></a>'))).toBe('FORBIDDEN_KEY');
     expect(codeOf(() => checkXml('<a __proto__="1"/>'))).toBe('FORBIDDEN_KEY');
+    expect(codeOf(() => checkXml('<a><ns:prototype/></a>'))).toBe('FORBIDDEN_KEY');
+    expect(codeOf(() => checkXml('<a><constructor></constructor></a>'))).toBe('FORBIDDEN_KEY');
     expect(() => checkXml('<a note="__proto__">constructor</a>')).not.toThrow();
   });
   it('skips comments, CDATA and processing instructions', () => {

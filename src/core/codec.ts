@@ -144,6 +144,9 @@ export function scanXml(text: string, visit: (token: XmlToken) => void): void {
   }
 }
 
+/** A start tag that is a name alone, maybe self-closing: no blanks, quotes, `=` or `>`. */
+const PLAIN_TAG = /^[^\s"'=/>]+\/?$/;
+
 /**
  * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
  * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
@@ -165,6 +168,13 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): number 
     }
     if (!tag.endsWith('/') && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
     if (depth > deepest) deepest = depth;
+    // Most tags are a name alone (`s:WeightKg`, `Body/`): its local part is the only name to look at.
+    if (PLAIN_TAG.test(tag)) {
+      const name = tag.endsWith('/') ? tag.slice(0, -1) : tag;
+      const local = name.slice(name.indexOf(':') + 1);
+      if (FORBIDDEN_KEYS.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${name}" is refused (prototype pollution guard)`);
+      return;
+    }
     const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
     for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
       const local = m[1]!.slice(m[1]!.indexOf(':') + 1);

@@ -30,6 +30,7 @@ const TAKEN = [
   "<p:a xmlns:p='urn:p' xmlns='urn:d'><p:b>1</p:b><b>2</b></p:a>",
   '<a><b><c><d>deep</d></c></b></a>',
   '<root/>',
+  '<q><a>1.0</a><b>0.10</b><c>-0.50</c><d>2.50</d><f>0.0</f><g>-0.0</g><h>123456789012345678</h><i>1.5000000000000001</i><j>10.5</j><k>-12</k></q>',
   '<a>x &gt; y</a>'.replace('&gt;', '>'),
 ];
 
@@ -47,6 +48,7 @@ const OTHERS = [
   '<a xmlns:s="urn:s"><b>1</b></a>',
   '\uFEFF<a>1</a>',
   '<a>\r\n1\r\n</a>',
+  '<a><b>100000000000000000000000</b><c>0.0000001</c></a>',
 ];
 
 describe('fastXmlValue', () => {

@@ -12,9 +12,10 @@
  */
 import { FORBIDDEN_KEYS, type XmlParseOptions } from './codec.js';
 
-/** Integers and decimals whose text is their number's own (no leading zeros, no trailing zeros, no exponent). */
-const PLAIN_NUMBER = /^-?(?:0|[1-9]\d{0,14})(?:\.\d{0,14}[1-9])?$/;
-/** Text fast-xml-parser might read as a number in some other way (signs, zeros, exponents, hex): left to it. */
+/** Numbers as fast-xml-parser's strnum reads them with the hub's options (no leading zeros), in their plainest forms. */
+const INTEGER = /^(?:0|-?[1-9]\d*)$/;
+const DECIMAL = /^-?(?:0|[1-9]\d*)\.\d+$/;
+/** Text strnum might read as a number in some other way (signs, leading zeros, exponents, hex, infinities): left to it. */
 const NUMBER_LIKE = /^[+\-.]?(?:\d|\.\d|Infinity|NaN)|^0x/i;
 
 /** What one open element holds so far. */
@@ -135,9 +136,26 @@ function valueOf(open: Open, parse: boolean): unknown {
   if (!parse || text === '') return text;
   if (text === 'true') return true;
   if (text === 'false') return false;
-  if (PLAIN_NUMBER.test(text)) return Number(text);
-  if (NUMBER_LIKE.test(text)) return undefined;
-  return text;
+  return INTEGER.test(text) || DECIMAL.test(text) ? plainNumber(text) : NUMBER_LIKE.test(text) ? undefined : text;
+}
+
+/**
+ * strnum's answer for an integer or a decimal without leading zeros: the number when its own text is the given one
+ * (a decimal's trailing zeros aside), else the text; undefined when the number's text has an exponent (left to it).
+ */
+function plainNumber(text: string): unknown {
+  const num = Number(text);
+  if (num === 0) return num;
+  const own = String(num);
+  if (own.includes('e')) return undefined;
+  let given = text;
+  if (given.includes('.')) {
+    let end = given.length;
+    while (given.charCodeAt(end - 1) === 48) end--;
+    if (given.charCodeAt(end - 1) === 46) end--;
+    given = given.slice(0, end);
+  }
+  return own === given ? num : text;
 }
 
 /** An element's value under its name; a name met again (or always an array) makes a list. An element's own value is never an array. */
