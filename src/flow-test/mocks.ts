@@ -116,7 +116,7 @@ export class MockSink implements Sink {
       call.error = failureError(this.name, this.adapter, outcome.fail);
       return Promise.reject(call.error);
     }
-    if (!this.requestReply) return Promise.resolve(undefined);
+    if (!this.requestReply || !('reply' in outcome)) return Promise.resolve(undefined);
     const { body, value, contentType } = bodyOf(outcome.reply, this.baseDir);
     const headers: Record<string, string> = { ...lower(outcome.reply.headers), ...(contentType ? { 'content-type': contentType } : {}) };
     for (const name of ['correlation-id', 'traceparent', 'tracestate', 'x-request-id']) if (message.headers[name] !== undefined) headers[name] ??= message.headers[name]!;

@@ -33,7 +33,7 @@ export interface CaseInput {
 }
 
 export type Failure = 'timeout' | 'refused' | 'unroutable' | { http: number } | { soap_fault: { code?: 'Client' | 'Server' | 'Sender' | 'Receiver'; reason?: string } } | { code: string; message?: string };
-export type Outcome = { reply: { status?: number; headers?: Strings; body?: unknown; body_file?: string } } | { fail: Failure };
+export type Outcome = { accept: true } | { reply: { status?: number; headers?: Strings; body?: unknown; body_file?: string } } | { fail: Failure };
 
 export interface SinkExpectation {
   calls?: number;
@@ -167,6 +167,7 @@ export function checkAgainstFlow(test: TestFile, def: FlowDefinition): void {
         continue;
       }
       (Array.isArray(mock) ? mock : [mock]).forEach((o, j) => {
+        if ('accept' in o && sink.requestReply) test.src.report(['cases', i, 'sinks', name, ...(Array.isArray(mock) ? [j] : []), 'accept'], `sink "${name}" (${sink.adapter}) answers with a reply: mock it with reply:`, { at: 'key' });
         if ('reply' in o && !sink.requestReply) test.src.report(['cases', i, 'sinks', name, ...(Array.isArray(mock) ? [j] : []), 'reply'], `sink "${name}" (${sink.adapter}) gives no reply: mock it with fail:, or leave it out (it accepts)`, { at: 'key' });
       });
     }
