@@ -199,7 +199,8 @@ export async function judge(c: TestCase, i: number, seen: Observation): Promise<
         if (h !== v) out.push({ path: at('sinks', name, 'headers', k), message: `${what}: header ${k}: expected "${v}", got ${h === undefined ? 'none' : `"${h}"`}` });
       }
       if (x.assert) {
-        const msg = call.message.isJson || /^text\//i.test(call.message.contentType ?? '') ? call.message : asJson(body, call.message.headers as Record<string, string>, call.message.meta);
+        const sent = call.message;
+        const msg = sent.isJson || /^text\//i.test(sent.contentType ?? '') ? sent : asJson(body, sent.headers as Record<string, string>, sent.meta);
         out.push(...(await assertAll(x.assert, msg, at('sinks', name, 'assert'), what)));
       }
     }
@@ -213,11 +214,11 @@ export async function judge(c: TestCase, i: number, seen: Observation): Promise<
   return dedupe(out);
 }
 
-/** The same mismatch on each of several calls is said once. */
+/** The same mismatch on each of several calls (the same place and diff) is said once, for the first call. */
 function dedupe(list: Mismatch[]): Mismatch[] {
   const seen = new Set<string>();
   return list.filter((m) => {
-    const key = `${m.path.join('/')}|${m.message.replace(/call \d+/, 'call')}|${m.diff ?? ''}`;
+    const key = `${m.path.join('/')}|${m.diff ?? m.message}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -77,7 +77,7 @@ async function runFile(file: string, options: TestOptions): Promise<FileResult> 
   const def = loaded.flows[0];
   if (!def) {
     const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-    const unset = errors.some((d) => /environment variable \w+ is not set/.test(d.message));
+    const unset = [...readFileSync(test.flowFile, 'utf8').matchAll(/\$\{env:(\w+)\}/g)].some(([, name]) => test.env[name!] === undefined && (options.env ?? process.env)[name!] === undefined);
     test.src.report(test.src.value && typeof test.src.value === 'object' && 'flow' in test.src.value ? ['flow'] : [], `the flow ${displayName(test.flowFile)} does not pass the linter, so no case runs:\n${formatDiagnostics(errors)}${unset ? '\n(a variable the flow needs and has no default for goes under `env:` in the test file)' : ''}`);
     result.problems = test.src.diagnostics;
     return result;
