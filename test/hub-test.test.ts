@@ -121,6 +121,22 @@ describe('hub test', () => {
     expect(xml).toContain('-   &quot;total&quot;: 40,');
   });
 
+  it('runs the example of docs/flow-authoring.md with the output the page shows, passing and failing', async () => {
+    const page = readFileSync(join(ROOT, 'docs', 'flow-authoring.md'), 'utf8');
+    const example = /```yaml\n(# flows\/orders-api\.test\.yaml\n[\s\S]*?)```/.exec(page)![1]!;
+    const [passing, failing] = [...page.matchAll(/```\n(flows\/orders-api\.test\.yaml \(flow orders-api\)\n[\s\S]*?)```/g)].map((m) => m[1]!.trimEnd());
+    const dir = project({ 'orders-api.test.yaml': example });
+    const shown = (text: string): string => text.replaceAll(`${dir}/`, '').replace(/\(\d+(\.\d+)? ms\)/g, '(N ms)');
+    const ok = await hub('test', join(dir, 'flows', 'orders-api.test.yaml'));
+    expect(ok.code, ok.err).toBe(0);
+    expect(shown(ok.out)).toBe(shown(passing!));
+    const flow = join(dir, 'flows', 'orders-api.yaml');
+    writeFileSync(flow, readFileSync(flow, 'utf8').replace('> 10000', '> 10'));
+    const failed = await hub('test', join(dir, 'flows', 'orders-api.test.yaml'));
+    expect(failed.code).toBe(1);
+    expect(shown(failed.err).startsWith(shown(failing!.replace(/\n\s*\.\.\.$/, '')))).toBe(true);
+  });
+
   it('says when a path holds no test files', async () => {
     const dir = mkdtempSync(join(work, 'empty-'));
     const { code, err } = await hub('test', dir);

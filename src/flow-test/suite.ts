@@ -99,7 +99,7 @@ async function runFile(file: string, options: TestOptions): Promise<FileResult> 
         file: test.file,
         ...at,
         ok: mismatches.length === 0,
-        failures: mismatches.map((m) => ({ file: test.file, ...test.src.position(m.path), message: m.message, ...(m.diff ? { diff: m.diff } : {}) })),
+        failures: mismatches.map((m) => ({ file: test.file, ...test.src.position(m.path), message: m.message, ...(m.diff ? { diff: m.diff } : {}) })).sort((a, b) => a.line - b.line || a.col - b.col),
         ms: seen.tookMs,
       });
     }
