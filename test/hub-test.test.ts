@@ -3,13 +3,14 @@
  * behaviour changes fails at the line of the expectation it breaks; a bad test file is refused at its line and
  * column. In this process, through the CLI's main() (no build needed), on copies of the example flows.
  */
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { findFlowFiles } from '../src/config/load-flows.js';
-import { ROOT } from './support/processes.js';
+import { HUB_BIN, ROOT } from './support/processes.js';
 
 const work = mkdtempSync(join(tmpdir(), 'hub-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -135,6 +136,30 @@ describe('hub test', () => {
     const failed = await hub('test', join(dir, 'flows', 'orders-api.test.yaml'));
     expect(failed.code).toBe(1);
     expect(shown(failed.err).startsWith(shown(failing!.replace(/\n\s*\.\.\.$/, '')))).toBe(true);
+  });
+
+  it('--watch runs the cases again when the flow changes, until Ctrl-C', async () => {
+    const test = readFileSync(join(ROOT, 'flows', 'orders-api.test.yaml'), 'utf8');
+    const dir = project({ 'orders-api.test.yaml': test });
+    const child = spawn(process.execPath, [HUB_BIN, 'test', '--watch', join(dir, 'flows')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const until = async (what: RegExp): Promise<void> => {
+      for (let i = 0; i < 300 && !what.test(output); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(output).toMatch(what);
+    };
+    try {
+      await until(/ok: 6 passed, 0 failed[\s\S]*watching for changes/);
+      const flow = join(dir, 'flows', 'orders-api.yaml');
+      writeFileSync(flow, readFileSync(flow, 'utf8').replace('> 10000', '> 10'));
+      await until(/FAILED: 5 passed, 1 failed/);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('says when a path holds no test files', async () => {
