@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { findFlowFiles } from '../src/config/load-flows.js';
+import type { JsonSchema } from '../src/core/contracts.js';
+import type { CaseInput, Expectations, SinkExpectation, TestCase } from '../src/flow-test/test-file.js';
+import { compileStrict, expectKeys, type Keys } from './support/config-schema.js';
 import { HUB_BIN, ROOT } from './support/processes.js';
 
 const work = mkdtempSync(join(tmpdir(), 'hub-test-'));
@@ -43,6 +46,20 @@ function lineCol(text: string, needle: string): string {
   const before = text.slice(0, at).split('\n');
   return `${before.length}:${before.at(-1)!.length + 1}`;
 }
+
+describe('the test file schema', () => {
+  const schema = JSON.parse(readFileSync(join(ROOT, 'schemas', 'flow-test.schema.json'), 'utf8')) as JsonSchema;
+
+  it('compiles strictly, and names exactly the keys the engine reads (src/flow-test/test-file.ts)', () => {
+    compileStrict(schema);
+    expectKeys(schema, '', { flow: 'optional', env: 'optional', cases: 'required' });
+    expectKeys(schema, '$defs.case', { name: 'required', input: 'required', sinks: 'optional', expect: 'required' } satisfies Keys<TestCase>);
+    expectKeys(schema, '$defs.input', { body: 'optional', body_file: 'optional', headers: 'optional', method: 'optional', path: 'optional', query: 'optional', operation: 'optional', soap_version: 'optional', key: 'optional', topic: 'optional', routing_key: 'optional', exchange: 'optional', properties: 'optional' } satisfies Keys<CaseInput>);
+    expectKeys(schema, '$defs.expect', { reply: 'optional', error: 'optional', delivered: 'optional', route: 'optional', sinks: 'optional', order: 'optional' } satisfies Keys<Expectations>);
+    expectKeys(schema, '$defs.expect.properties.sinks.additionalProperties', { calls: 'optional', received: 'optional', includes: 'optional', headers: 'optional', assert: 'optional' } satisfies Keys<SinkExpectation>);
+    expectKeys(schema, '$defs.expect.properties.reply', { status: 'optional', headers: 'optional', body: 'optional', body_includes: 'optional', assert: 'optional' } satisfies Keys<NonNullable<Expectations['reply']>>);
+  });
+});
 
 describe('hub test', () => {
   it('every example flow has a test file beside it, and `hub test flows` passes them all', async () => {
