@@ -127,6 +127,15 @@ describe('hub test', () => {
     expect(second.err).toContain(`${at('orders-api.test.yaml', '"7:validate"', unknown)}: flow "orders-api" has no step "7:validate"`);
   });
 
+  it('asks for the request path of a REST source whose path has parameters', async () => {
+    const text = '# yaml-language-server: $schema=../schemas/flow-test.schema.json\ncases:\n  - name: no path\n    input: { method: GET }\n    expect: { reply: { status: 200 } }\n';
+    const dir = project({ 'order-status-api.yaml': null });
+    writeFileSync(join(dir, 'flows', 'order-status-api.test.yaml'), text);
+    const { code, err } = await hub('test', join(dir, 'flows', 'order-status-api.test.yaml'));
+    expect(code).toBe(1);
+    expect(err).toContain(`order-status-api.test.yaml:${lineCol(text, '{ method')}: the source's path /api/orders/:id has parameters: give \`path:\` with them filled in (e.g. /api/orders/X-id)`);
+  });
+
   it('writes JUnit XML for CI, a failed case with its place and diff', async () => {
     const test = readFileSync(join(ROOT, 'flows', 'orders-api.test.yaml'), 'utf8').replace('total: 39, approvalRequired: false', 'total: 40, approvalRequired: false');
     const dir = project({ 'orders-api.test.yaml': test });

@@ -335,7 +335,7 @@ function masked(record: MessageRecord): MessageRecord {
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
     // What the journal keeps under `all`: the transport's facts and the sinks' replies, withheld like the body.
-    timeline: record.timeline.map(({ meta: _meta, ...e }) => (e.call?.reply ? { ...e, call: { ...e.call, reply: { ...e.call.reply, headers: Object.fromEntries(Object.keys(e.call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } as NonNullable<typeof e.call.reply> } } : e)),
+    timeline: record.timeline.map(({ meta: _meta, ...e }) => (e.call?.reply ? { ...e, call: { ...e.call, reply: { ...e.call.reply, headers: Object.fromEntries(Object.keys(e.call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } } } : e)),
   };
 }
 

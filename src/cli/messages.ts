@@ -169,5 +169,6 @@ function describeEvent(e: TimelineEvent): string {
   if (e.error) parts.push(errorLine(e.error));
   if (e.dueAt) parts.push(`due ${e.dueAt}`);
   if (e.detail) parts.push(e.detail);
+  if (e.call) parts.push(`try ${e.call.try}`, e.call.failure ? errorLine(e.call.failure) : e.call.reply ? `replied${e.call.reply.status === undefined ? '' : ` ${e.call.reply.status}`} (${e.call.reply.masked ? 'masked' : `${e.call.reply.body.length} chars`})` : 'took it');
   return parts.join('  ');
 }

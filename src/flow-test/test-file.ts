@@ -160,6 +160,10 @@ export function checkAgainstFlow(test: TestFile, def: FlowDefinition): void {
       if (kind === adapter) continue;
       for (const key of keys) if (key in c.input && !(facts[adapter] ?? []).includes(key)) test.src.report(['cases', i, 'input', key], `\`${key}\` is a fact of a ${kind} source; flow "${def.name}" has a ${adapter} source`, { at: 'key' });
     }
+    const path = (def.source.config as { path?: unknown }).path;
+    if (adapter === 'rest' && typeof path === 'string' && /(^|\/):/.test(path) && c.input.path === undefined) {
+      test.src.report(['cases', i, 'input'], `the source's path ${path} has parameters: give \`path:\` with them filled in (e.g. ${path.replace(/:(\w+)/g, 'X-$1')})`);
+    }
     for (const [name, mock] of Object.entries(c.sinks ?? {})) {
       const sink = def.sinks.get(name);
       if (!sink) {

@@ -106,8 +106,11 @@ export interface SinkCallRecord {
   sink: string;
   /** The try's number, 1 for the first (the flow's retry policy makes the others). */
   try: number;
-  /** A request-reply sink's answer: its status (when it has one), headers and body, stored as the message body is. */
-  reply?: { status?: number; headers: Record<string, string>; body: string; encoding: 'utf8' | 'base64'; truncated: boolean };
+  /**
+   * A request-reply sink's answer: its status (when it has one), headers and body, stored as the message body is.
+   * `masked` is set by the admin API for a viewer, whose body and header values are withheld.
+   */
+  reply?: { status?: number; headers: Record<string, string>; body: string; encoding: 'utf8' | 'base64'; truncated: boolean; masked?: boolean };
   /** The try's error. */
   failure?: ErrorInfo;
 }
