@@ -11,5 +11,7 @@ echo "== import cycles"
 npx madge --circular --extensions ts --ts-config tsconfig.json src adapters sim
 echo "== hub validate flows/ flows/brokers/ flows/compare/"
 node bin/hub.js validate flows/ flows/brokers/ flows/compare/
+echo "== hub test flows (every example flow's test cases)"
+node bin/hub.js test flows
 echo "== tests"
 npx vitest run "$@"

@@ -328,12 +328,14 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** A record as a viewer sees it: no body bytes, no header values. */
+/** A record as a viewer sees it: no body bytes, no header values, no transport facts or sink replies. */
 function masked(record: MessageRecord): MessageRecord {
   return {
     ...record,
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
+    // What the journal keeps under `all`: the transport's facts and the sinks' replies, withheld like the body.
+    timeline: record.timeline.map(({ meta: _meta, ...e }) => (e.call?.reply ? { ...e, call: { ...e.call, reply: { ...e.call.reply, headers: Object.fromEntries(Object.keys(e.call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } } } : e)),
   };
 }
 

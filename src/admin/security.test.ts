@@ -188,6 +188,8 @@ describe('admin API security (a hub with users and a token)', () => {
   });
 
   it('a viewer reads flows, messages, dead letters and the replay audit, with bodies and header values masked', async () => {
+    // What a flow journalled under `all` keeps of a sink's reply: masked like the body (hub messages fixture's input).
+    await hub.journal.append(ids[0]!, [{ type: 'sink', at: new Date().toISOString(), step: 'sink:orders', call: { sink: 'orders', try: 1, reply: { status: 200, headers: { 'x-order': 's-1' }, body: '{"order":"s-1"}', encoding: 'utf8', truncated: false } } }]);
     for (const path of ['/flows', '/messages?status=dead', '/dead-letters', '/replays', '/openapi.json', DOCS_PATH]) expect((await request('GET', path, { as: viewer })).statusCode, path).toBe(200);
     const seen = (await request('GET', `/messages/${ids[0]}`, { as: viewer })).json() as MessageRecord & { body: { masked?: boolean } };
     expect(seen.body).toMatchObject({ data: '', masked: true, size: JSON.stringify({ orderId: 's-1', qty: 1 }).length });
@@ -197,6 +199,8 @@ describe('admin API security (a hub with users and a token)', () => {
     // The same record as an operator is whole.
     const whole = (await request('GET', `/messages/${ids[0]}`, { as: operator })).json() as MessageRecord;
     expect(whole.body.data).toBe(JSON.stringify({ orderId: 's-1', qty: 1 }));
+    expect(seen.timeline.at(-1)!.call!.reply).toMatchObject({ body: '', headers: { 'x-order': '***' }, masked: true });
+    expect(whole.timeline.at(-1)!.call!.reply).toMatchObject({ body: '{"order":"s-1"}', headers: { 'x-order': 's-1' } });
     expect(whole.headers['correlation-id']).toBe('sec-1');
   });
 

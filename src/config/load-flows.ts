@@ -72,7 +72,7 @@ export function hasErrors(result: { diagnostics: Diagnostic[] }): boolean {
 /** Kept here too: the callers that load flows print their diagnostics. */
 export { formatDiagnostics };
 
-/** Flow files under the given paths: files as given, folders searched (not recursively) for *.yaml and *.yml. */
+/** Flow files under the given paths: files as given, folders searched (not recursively) for *.yaml and *.yml, but not the test files beside the flows (*.test.yaml, read by `hub test`). */
 export function findFlowFiles(paths: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
@@ -80,7 +80,7 @@ export function findFlowFiles(paths: string[]): string[] {
     const st = statSync(abs, { throwIfNoEntry: false });
     if (!st) throw new ConfigError('FLOWS_NOT_FOUND', `no such file or folder: ${p}; name flow files or folders that exist`);
     if (st.isDirectory()) {
-      for (const f of readdirSync(abs).sort()) if (/\.ya?ml$/.test(f)) out.push(join(abs, f));
+      for (const f of readdirSync(abs).sort()) if (/\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)) out.push(join(abs, f));
     } else out.push(abs);
   }
   return out;

@@ -45,7 +45,7 @@ export interface FlowJournalOptions {
 
 export const DEFAULT_FLOW_JOURNAL: FlowJournalOptions = { record: 'failures', maxBodyBytes: 64 * 1024 };
 
-export type TimelineEventType = 'received' | 'step' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
+export type TimelineEventType = 'received' | 'step' | 'sink' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
 
 /**
  * Where a message stands: the status its latest status-setting event gave it. `step` and `replayed` set none.
@@ -57,6 +57,7 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export const STATUS_OF_EVENT: Readonly<Record<TimelineEventType, MessageStatus | undefined>> = {
   received: 'received',
   step: undefined,
+  sink: undefined,
   delivered: 'delivered',
   failed: 'failed',
   'waiting-for-retry': 'waiting-for-retry',
@@ -87,6 +88,31 @@ export interface TimelineEvent {
   dueAt?: string;
   /** Free text: the replay id for `replayed`, who resolved it, an archive reason. */
   detail?: string;
+  /**
+   * For `received` under the `all` policy: the transport's facts the source gave besides the body and headers (a
+   * REST request's method, path, params and query; a SOAP call's operation; a Kafka record's topic and key; an AMQP
+   * message's exchange and routing key), so that the message can be given to its flow again as it came.
+   */
+  meta?: Record<string, unknown>;
+  /** For `sink` (recorded under the `all` policy only): one try of a sink call and what the sink answered. */
+  call?: SinkCallRecord;
+}
+
+/**
+ * One try of a sink call as the journal keeps it under `all`: `hub messages fixture` makes a test case's mocks from
+ * these. Its failure is not the message's error (a later try may succeed), so it is not the event's `error`.
+ */
+export interface SinkCallRecord {
+  sink: string;
+  /** The try's number, 1 for the first (the flow's retry policy makes the others). */
+  try: number;
+  /**
+   * A request-reply sink's answer: its status (when it has one), headers and body, stored as the message body is.
+   * `masked` is set by the admin API for a viewer, whose body and header values are withheld.
+   */
+  reply?: { status?: number; headers: Record<string, string>; body: string; encoding: 'utf8' | 'base64'; truncated: boolean; masked?: boolean };
+  /** The try's error. */
+  failure?: ErrorInfo;
 }
 
 /** A message as the runtime hands it to the journal (a snapshot: the journal keeps no reference to it). */

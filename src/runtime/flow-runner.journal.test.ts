@@ -178,7 +178,10 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     const m2 = msg();
     await b.deliver(m2);
     const rec = await journal.get(m2.id);
-    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'step', 'delivered']);
+    // Under `all` the sink's try is recorded too (the replies are what `hub messages fixture` mocks sinks with).
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'sink', 'step', 'delivered']);
+    expect(rec!.timeline[0]!.meta).toEqual({});
+    expect(rec!.timeline[1]).toMatchObject({ step: 'sink:out', call: { sink: 'out', try: 1 } });
     expect(rec!.body).toMatchObject({ truncated: true, size: m2.body.length });
   });
 
@@ -188,7 +191,10 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect((await deliver(m)).parked).toBe('dead');
     const rec = await journal.get(m.id);
     expect(rec!.body).toMatchObject({ truncated: false, data: m.body.toString() });
-    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'dead']);
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'sink', 'sink', 'failed', 'dead']);
+    // Each try's failure is its own, not the message's error: the record's attempts stay the flow's.
+    expect(rec!.timeline.slice(1, 3).map((e) => e.call)).toEqual([1, 2].map((n) => ({ sink: 'out', try: n, failure: { code: 'DOWNSTREAM_UNAVAILABLE', message: expect.any(String) } })));
+    expect(rec!.attempts).toBe(1);
   });
 
   it('rejects JOURNAL_UNAVAILABLE (retryable) when it cannot park, so the source keeps the message', async () => {

@@ -13,7 +13,7 @@ import type { Cancellation } from './cancellation.js';
 import { DedupeKeys } from './dedupe-keys.js';
 import { FlowControl, type MessageNotice } from './flow-control.js';
 import { FlowMeter, type FlowStats } from './flow-meter.js';
-import { journalUnavailable, recordOutcome, trailSubject } from './journal.js';
+import { journalUnavailable, recordOutcome, trailSubject, transportFacts } from './journal.js';
 import { ALWAYS_NEW, Lane, MessageContext, type Deduper, type Handling, type ReplayTarget, type Sender } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
 import { Parking } from './parking.js';
@@ -285,7 +285,8 @@ export class FlowRunner {
     const journal = this.#journal!;
     try {
       if (how.recorded) return MessageTrail.resume(journal, this.def.journal, trailSubject(message));
-      const begun = MessageTrail.begin(journal, this.def.journal, trailSubject(message), message.meta.attempt ?? 1);
+      const facts = this.def.journal.record === 'all' ? transportFacts(message.meta) : undefined;
+      const begun = MessageTrail.begin(journal, this.def.journal, trailSubject(message), message.meta.attempt ?? 1, facts);
       return begun instanceof MessageTrail ? begun : begun.catch((err: unknown) => Promise.reject(journalUnavailable(err, 'record the message')));
     } catch (err) {
       throw journalUnavailable(err, 'record the message');

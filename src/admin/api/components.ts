@@ -70,6 +70,22 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       error: ref('ErrorInfo'),
       dueAt: { type: 'string', format: 'date-time' },
       detail: { type: 'string' },
+      meta: { type: 'object', additionalProperties: true, description: 'For `received` under the `all` journal policy: the transport\'s facts (method, path, params, query; operation; topic, key; exchange, routing key). Withheld from a viewer.' },
+      call: {
+        type: 'object',
+        description: 'For `sink` (under the `all` journal policy): one try of a sink call, and the reply (body withheld from a viewer) or the error.',
+        required: ['sink', 'try'],
+        properties: {
+          sink: { type: 'string' },
+          try: { type: 'integer', minimum: 1 },
+          reply: {
+            type: 'object',
+            required: ['headers', 'body', 'encoding', 'truncated'],
+            properties: { status: { type: 'integer' }, headers: { type: 'object', additionalProperties: { type: 'string' } }, body: { type: 'string' }, encoding: { enum: ['utf8', 'base64'] }, truncated: { type: 'boolean' }, masked: { type: 'boolean' } },
+          },
+          failure: ref('ErrorInfo'),
+        },
+      },
     },
   },
   MessageRecord: {

@@ -55,13 +55,29 @@ export interface StoredBody {
 }
 
 export interface TimelineEvent {
-  type: 'received' | 'step' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
+  type: 'received' | 'step' | 'sink' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
   at: string;
   attempt?: number;
   step?: string;
   error?: ErrorInfo;
   dueAt?: string;
   detail?: string;
+  /** For `received` under the `all` journal policy: the transport's facts (method, path, params, query; operation; topic, key; exchange, routing key). Withheld from a viewer. */
+  meta?: Record<string, unknown>;
+  /** For `sink` (under the `all` journal policy): one try of a sink call, and the reply (body withheld from a viewer) or the error. */
+  call?: {
+    sink: string;
+    try: number;
+    reply?: {
+      status?: number;
+      headers: Record<string, string>;
+      body: string;
+      encoding: 'utf8' | 'base64';
+      truncated: boolean;
+      masked?: boolean;
+    };
+    failure?: ErrorInfo;
+  };
 }
 
 export type MessageRecord = MessageSummary & {
