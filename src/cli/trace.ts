@@ -82,12 +82,12 @@ export function formatReload(r: ReloadReport): string[] {
 /** One traced message as the terminal shows it. */
 export function formatTraced(m: TracedMessage): string[] {
   const out = [`── ${m.id}  ${m.receivedAt}  ${m.outcome}${m.error ? ` ${m.error.code}${m.error.step ? ` at ${m.error.step}` : ''}: ${m.error.message}` : ''}  ${m.tookMs} ms`];
-  out.push(`   in   ${body(m.input)}`);
+  out.push(`   in    ${body(m.input)}`);
   for (const s of m.steps) {
-    const head = `   ${String(s.index + 1).padStart(2)}. ${s.label}  ${s.tookMs} ms${s.route ? `  → ${s.route}` : ''}${s.error ? `  FAILED ${s.error.code}: ${s.error.message}` : ''}`;
+    const head = `   ${s.label}  ${s.tookMs} ms${s.route ? `  → ${s.route}` : ''}${s.error ? `  FAILED ${s.error.code}: ${s.error.message}` : ''}`;
     out.push(head);
     for (const c of m.sinks.filter((c) => c.step === s.label)) out.push(...sinkLines(c));
-    if (!s.error) out.push(s.output.length === 0 ? '       out  (nothing: the message stops here)' : ` ${s.output.map((o) => `      out  ${body(o)}`).join('\n ')}`);
+    if (!s.error) out.push(...(s.output.length === 0 ? ['     out   (nothing: the message stops here)'] : s.output.map((o) => `     out   ${body(o)}`)));
   }
   for (const c of m.sinks.filter((c) => !c.step)) out.push(...sinkLines(c));
   for (const r of m.replies ?? []) out.push(`   reply ${body(r)}`);
@@ -95,7 +95,7 @@ export function formatTraced(m: TracedMessage): string[] {
 }
 
 function sinkLines(c: TracedMessage['sinks'][number]): string[] {
-  return [`       sink ${c.sink}  ${c.tookMs} ms  sent ${body(c.sent)}`, c.error ? `            error ${c.error.code}: ${c.error.message}` : c.reply ? `            reply ${body(c.reply)}` : '            (no reply)'];
+  return [`     sink  ${c.sink}  ${c.tookMs} ms  sent ${body(c.sent)}`, c.error ? `           error ${c.error.code}: ${c.error.message}` : c.reply ? `           reply ${body(c.reply)}` : '           (no reply)'];
 }
 
 function body(b: TracedBody): string {
