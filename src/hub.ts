@@ -20,7 +20,7 @@ import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './kit/problem.j
 import { flowJournalDir, selectFlow, servicePort } from './config/flow-mode.js';
 import { FlowScopedJournal } from './journal/scoped.js';
 import { RouteSwitch } from './runtime/route-switch.js';
-import { FlowReloader, type ReloadReport } from './runtime/flow-reload.js';
+import { FlowReloader, flowPrints, type ReloadReport } from './runtime/flow-reload.js';
 import { TRACE_MAX_SESSIONS, type TraceSession } from './runtime/flow-trace.js';
 
 /** The flows have errors (each at its line and column), so the hub starts nothing. */
@@ -74,6 +74,7 @@ export class Hub {
     readonly options: HubOptions,
     flows: FlowDefinition[],
     readonly journal: Journal,
+    prints: ReadonlyMap<string, string>,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger, options.config.trustProxy);
     const service = flows[0]?.service;
@@ -135,6 +136,7 @@ export class Hub {
       newRunner,
       retire: (runner) => runner.stop(options.config.shutdownGraceMs),
       changed: (added, removed) => this.#admin.flowsChanged(added, removed),
+      prints,
     });
   }
 
@@ -167,6 +169,7 @@ export class Hub {
   static async build(options: HubOptions): Promise<Hub> {
     const { config, logger } = options;
     const result = Hub.#load(options);
+    const prints = flowPrints(result.files, config.schemasDir);
     for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     let flows = result.flows;
@@ -185,7 +188,7 @@ export class Hub {
       flows = [selectFlow(flows, wanted, config.flowsDir)];
     }
     const journal = options.journal ?? (await Hub.#openJournal(config, logger, options.flow));
-    const hub = new Hub(options, flows, journal);
+    const hub = new Hub(options, flows, journal, prints);
     try {
       for (const runner of hub.runners) await runner.start(hub.#routes.http, config.limits);
       await hub.app.ready();

@@ -46,7 +46,10 @@ function watchFlows({ hub, address }: Served, dirs: string[], io: Io, test: bool
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let again = false;
-  const reload = async (): Promise<void> => {
+  /** Test files saved since the last reload: with --test they run too, though no flow changed. */
+  const savedTests = new Set<string>();
+  /** `quiet`: say nothing when nothing changed (the catch-up reload when the watch begins). */
+  const reload = async (quiet = false): Promise<void> => {
     if (running) {
       again = true;
       return;
@@ -56,8 +59,10 @@ function watchFlows({ hub, address }: Served, dirs: string[], io: Io, test: bool
       do {
         again = false;
         const report = await hub.reload({ wait: true });
-        print(report, io);
-        if (test) await runTests(hub.runners, report, io);
+        if (!quiet || report.problems.length || report.added.length || report.changed.length || report.removed.length) print(report, io);
+        const saved = [...savedTests];
+        savedTests.clear();
+        if (test) await runTests(hub.runners, report, saved, io);
       } while (again);
     } catch (err) {
       io.err(`hub dev: the reload failed: ${(err as Error).message}`);
@@ -65,17 +70,20 @@ function watchFlows({ hub, address }: Served, dirs: string[], io: Io, test: bool
       running = false;
     }
   };
-  const changed = (): void => {
+  const changed = (dir: string, file: string | null): void => {
+    if (file && /\.test\.ya?ml$/.test(file)) savedTests.add(resolve(dir, file));
     clearTimeout(timer);
     timer = setTimeout(() => void reload(), SETTLE_MS);
   };
   const watchers: FSWatcher[] = [];
   for (const dir of dirs) {
     if (!existsSync(dir)) continue;
-    const w = watch(dir, { recursive: true }, changed);
+    const w = watch(dir, { recursive: true }, (_event, file) => changed(dir, file));
     w.on('error', (err) => io.err(`hub dev: cannot watch ${dir}: ${err.message}`));
     watchers.push(w);
   }
+  // An edit saved while the hub was starting, before the watch began.
+  void reload(true);
   return () => {
     clearTimeout(timer);
     for (const w of watchers) w.close();
@@ -89,15 +97,19 @@ function print(report: ReloadReport, io: Io): void {
   else for (const line of lines) io.out(`[${time}] ${line}`);
 }
 
-/** `hub test <flow>.test.yaml` for each flow the reload started, in a process of its own, its output passed on. */
-async function runTests(runners: readonly FlowRunner[], report: ReloadReport, io: Io): Promise<void> {
+/**
+ * `hub test <flow>.test.yaml` for each flow the reload started and each test file saved, in a process of its own
+ * (the test runner is its own command), its output passed on.
+ */
+async function runTests(runners: readonly FlowRunner[], report: ReloadReport, saved: string[], io: Io): Promise<void> {
   const names = new Set([...report.added, ...report.changed]);
+  const files = new Set(saved.filter((f) => existsSync(f)));
   for (const r of runners.filter((x) => names.has(x.name))) {
     const file = r.def.file.replace(/\.ya?ml$/, '.test.yaml');
-    if (!existsSync(file)) {
-      io.out(`   ${r.name}: no test file (${file})`);
-      continue;
-    }
+    if (existsSync(file)) files.add(file);
+    else io.out(`   ${r.name}: no test file (${file})`);
+  }
+  for (const file of files) {
     await new Promise<void>((done) => {
       const child = spawn(process.execPath, [resolve(PROJECT_ROOT, 'bin', 'hub.js'), 'test', file], { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout.on('data', (d: Buffer) => io.out(d.toString('utf8').trimEnd()));

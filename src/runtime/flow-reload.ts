@@ -42,6 +42,8 @@ export interface FlowReloaderOptions {
   retire: (runner: FlowRunner) => Promise<void>;
   /** The runners changed (the admin API watches the new ones). */
   changed: (added: FlowRunner[], removed: FlowRunner[]) => void;
+  /** What the running flows were loaded from (flowPrints, taken right after their load). */
+  prints: ReadonlyMap<string, string>;
 }
 
 /**
@@ -59,8 +61,7 @@ export class FlowReloader {
 
   constructor(options: FlowReloaderOptions) {
     this.#o = options;
-    const schemas = folderPrint(options.schemasDir);
-    for (const r of options.runners) this.#prints.set(r, print(r.def.file, schemas));
+    for (const r of options.runners) this.#prints.set(r, options.prints.get(r.def.file) ?? '');
   }
 
   get busy(): boolean {
@@ -154,6 +155,15 @@ export class FlowReloader {
     o.runners[o.runners.indexOf(old)] = next;
     o.byName.set(next.name, next);
   }
+}
+
+/**
+ * Each flow file's fingerprint (its text and the schemas folder, hashed): taken right after a load, with no await
+ * between, so that an edit made while the hub starts is seen as a change by the first reload.
+ */
+export function flowPrints(files: readonly string[], schemasDir: string): Map<string, string> {
+  const schemas = folderPrint(schemasDir);
+  return new Map(files.map((f) => [f, print(f, schemas)]));
 }
 
 /** The HTTP routes a flow's source holds (claims and their conflicts, `http METHOD /path`). */
