@@ -179,3 +179,48 @@ sinks:
     expect(res.statusCode).toBe(401);
   });
 });
+
+describe('reloading a SOAP flow', () => {
+  const work = mkdtempSync(join(tmpdir(), 'h15-reload-soap-'));
+  const file = join(work, 'flows', 'soap-echo.yaml');
+  const base = `http://127.0.0.1:${PORT + 5}`;
+  const flow = (version: string): string => `name: soap-echo
+source:
+  soap: { path: /h15/soap, operation: Echo, namespace: "urn:h15:echo" }
+steps:
+  - xml_to_json: {}
+  - transform: { jsonata: '{ "EchoResponse": { "Text": "${version} " & $.*.Text } }' }
+`;
+  const echo = async (): Promise<{ status: number; text: string }> => {
+    const res = await request(`${base}/h15/soap`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '"Echo"' },
+      body: '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:e="urn:h15:echo"><soap:Body><e:Echo><e:Text>hi</e:Text></e:Echo></soap:Body></soap:Envelope>',
+    });
+    return { status: res.statusCode, text: await res.body.text() };
+  };
+  let hub: Hub;
+
+  beforeAll(async () => {
+    mkdirSync(join(work, 'flows'));
+    writeFileSync(file, flow('v1'));
+    hub = await Hub.build({ config: defaultHubConfig({ port: PORT + 5, flowsDir: join(work, 'flows'), logLevel: 'silent', journal: { dir: join(work, 'journal') } }), registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
+    await hub.listen();
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the new version takes the operation over on the same endpoint; removed, the endpoint answers 404', async () => {
+    expect((await echo()).text).toContain('<Text>v1 hi</Text>');
+    writeFileSync(file, flow('v2'));
+    expect((await hub.reload()).changed).toEqual(['soap-echo']);
+    const after = await echo();
+    expect(after.status).toBe(200);
+    expect(after.text).toContain('<Text>v2 hi</Text>');
+    unlinkSync(file);
+    expect((await hub.reload()).removed).toEqual(['soap-echo']);
+    expect((await echo()).status).toBe(404);
+  });
+});
