@@ -20,7 +20,7 @@ import { Parking } from './parking.js';
 import { RunTimeouts } from './run-timeouts.js';
 import { SinkCalls } from './sink-calls.js';
 import { failSpan, FlowTracing } from './tracing.js';
-import { FlowTracer, TraceSession } from './flow-trace.js';
+import { FlowTracer, type TraceSession } from './flow-trace.js';
 
 export interface FlowRunnerOptions {
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
