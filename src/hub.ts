@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { registerAdminApi, type AdminApi } from './admin/routes.js';
 import type { Logger } from 'pino';
 import type { HubConfig } from './config/hub-config.js';
@@ -19,6 +19,9 @@ import { hubError } from './core/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from './kit/problem.js';
 import { flowJournalDir, selectFlow, servicePort } from './config/flow-mode.js';
 import { FlowScopedJournal } from './journal/scoped.js';
+import { RouteSwitch } from './runtime/route-switch.js';
+import { FlowReloader, flowPrints, type ReloadReport } from './runtime/flow-reload.js';
+import { TRACE_MAX_SESSIONS, type TraceSession } from './runtime/flow-trace.js';
 
 /** The flows have errors (each at its line and column), so the hub starts nothing. */
 export class FlowLoadError extends ConfigFileError {
@@ -61,18 +64,26 @@ export class Hub {
   #stopping = false;
   #started = false;
   readonly #admin: AdminApi;
+  /** The flows' routes, switchable while serving (a reload). */
+  readonly #routes: RouteSwitch;
+  readonly #byName: Map<string, FlowRunner>;
+  readonly #reloader: FlowReloader;
+  readonly #traces = new Set<TraceSession>();
 
   private constructor(
     readonly options: HubOptions,
     flows: FlowDefinition[],
     readonly journal: Journal,
+    prints: ReadonlyMap<string, string>,
   ) {
     this.app = createHttpServer(options.config.limits, options.logger, options.config.trustProxy);
     const service = flows[0]?.service;
     this.port = options.flow === undefined ? options.config.port : servicePort(options.config, service?.declared ? service.port : undefined);
     this.metrics = new HubMetrics(hubWorkload(options.flow, options.env ?? process.env));
-    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) }));
-    this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
+    const newRunner = (f: FlowDefinition): FlowRunner => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) });
+    this.runners = flows.map(newRunner);
+    this.#byName = new Map(this.runners.map((r) => [r.name, r]));
+    this.retries = new RetryPoller(journal, this.#byName, options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     const own = options.flow === undefined ? journal : new FlowScopedJournal(journal, options.flow);
     this.retention = new RetentionSweeper(own, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
@@ -85,7 +96,7 @@ export class Hub {
       const parts = runner && { service: runner.name, source: state(runner.def.source.instance.ready()), sinks: Object.fromEntries([...runner.def.sinks].map(([name, sink]) => [name, state(sink.instance.ready())])) };
       return reply.code(ready ? 200 : 503).send({ status: state(ready), flows, ...parts });
     });
-    this.app.setNotFoundHandler((request, reply) => {
+    const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
       const path = request.url.split('?')[0]!;
       const where = options.flow === undefined ? `this hub (flows: ${this.runners.map((r) => r.name).join(', ') || 'none'})` : `the service of flow "${options.flow}", which serves only that flow's own routes`;
       const err = hubError('NOT_FOUND', `no route ${request.method} ${path} in ${where}`);
@@ -93,7 +104,10 @@ export class Hub {
         .code(404)
         .headers({ ...problemHeaders(err), 'content-type': PROBLEM_CONTENT_TYPE })
         .send(JSON.stringify(toProblem(err, { instance: path })));
-    });
+    };
+    this.#routes = new RouteSwitch(this.app, options.config.limits, options.logger, notFound);
+    // A route a reload added after the server was ready is on the switch's late server.
+    this.app.setNotFoundHandler(async (request, reply) => ((await this.#routes.forward(request, reply)) ? reply : notFound(request, reply)));
     // No login: Prometheus (or the mesh's scraper) reads it, as it reads /healthz; it holds counts, not messages.
     this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.scrape()));
     const admin = options.config.admin;
@@ -108,13 +122,54 @@ export class Hub {
       ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
       retention: options.config.journal.keep ?? {},
       ...(options.config.compareReportsDir ? { compareReportsDir: options.config.compareReportsDir } : {}),
+      flows: { reload: () => this.reload(), trace: (flow, session) => this.trace(flow, session) },
     });
+    this.#reloader = new FlowReloader({
+      runners: this.runners,
+      byName: this.#byName,
+      routes: this.#routes,
+      limits: options.config.limits,
+      logger: options.logger.child({ component: 'reload' }),
+      schemasDir: options.config.schemasDir,
+      load: () => Hub.#load(options),
+      select: (all) => (options.flow === undefined ? all : all.filter((f) => f.name === options.flow)),
+      newRunner,
+      retire: (runner) => runner.stop(options.config.shutdownGraceMs),
+      changed: (added, removed) => this.#admin.flowsChanged(added, removed),
+      prints,
+    });
+  }
+
+  static #load(options: HubOptions): ReturnType<typeof loadFlows> {
+    const { config, registry, logger } = options;
+    return loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
+  }
+
+  /**
+   * Loads and lints the flows again and replaces those that changed (FlowReloader): the new version takes new
+   * messages, the old one finishes those it has; a flow whose file has errors keeps running as it was (the report
+   * lists its problems). One at a time: CONFLICT while another runs, unless `wait`.
+   */
+  reload(options: { wait?: boolean } = {}): Promise<ReloadReport> {
+    if (this.#stopping) return Promise.reject(hubError('FLOW_STOPPING', 'the hub is shutting down; nothing is reloaded'));
+    return this.#reloader.reload(options);
+  }
+
+  /** Opens a trace session on a flow (flow-trace.ts); NOT_FOUND for a flow this hub does not run, TOO_MANY_REQUESTS past TRACE_MAX_SESSIONS. */
+  trace(flow: string, session: TraceSession): void {
+    const runner = this.#byName.get(flow);
+    if (!runner) throw hubError('NOT_FOUND', `no flow named "${flow}" runs in this hub (flows here: ${this.runners.map((r) => r.name).join(', ') || 'none'})`);
+    for (const s of this.#traces) if (s.ended) this.#traces.delete(s);
+    if (this.#traces.size >= TRACE_MAX_SESSIONS) throw hubError('TOO_MANY_REQUESTS', `the hub has ${TRACE_MAX_SESSIONS} traces open already; end one first`);
+    this.#traces.add(session);
+    runner.trace(session);
   }
 
   /** Loads the flows and starts their runners (sources add routes). Throws FlowLoadError with every problem found. */
   static async build(options: HubOptions): Promise<Hub> {
-    const { config, registry, logger } = options;
-    const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
+    const { config, logger } = options;
+    const result = Hub.#load(options);
+    const prints = flowPrints(result.files, config.schemasDir);
     for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     let flows = result.flows;
@@ -133,10 +188,11 @@ export class Hub {
       flows = [selectFlow(flows, wanted, config.flowsDir)];
     }
     const journal = options.journal ?? (await Hub.#openJournal(config, logger, options.flow));
-    const hub = new Hub(options, flows, journal);
+    const hub = new Hub(options, flows, journal, prints);
     try {
-      for (const runner of hub.runners) await runner.start(hub.app, config.limits);
+      for (const runner of hub.runners) await runner.start(hub.#routes.http, config.limits);
       await hub.app.ready();
+      hub.#routes.serving();
     } catch (err) {
       await hub.stop().catch(() => {});
       throw err;
@@ -176,8 +232,10 @@ export class Hub {
     const grace = this.options.config.shutdownGraceMs;
     this.retries.halt();
     await this.retention.stop();
+    await this.#reloader.idle();
     await Promise.all(this.runners.map((r) => r.stop(grace)));
     await this.retries.drained();
+    await this.#routes.close();
     await this.app.close();
     await this.#admin.audit.flush();
     if (!this.options.journal) await this.journal.close();

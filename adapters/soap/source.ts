@@ -292,9 +292,11 @@ export class SoapSource implements Source {
     const endpoint = endpointFor(ctx.http, this.path, ctx.logger);
     for (const op of this.operations) {
       const holder = endpoint.operations.get(op);
-      if (holder instanceof SoapSource && holder !== this) {
+      // A new version of the same flow (a reload) takes its operations over; the old one finishes what it has.
+      if (holder instanceof SoapSource && holder !== this && holder.#ctx?.flow !== ctx.flow) {
         throw new Error(`SOAP operation ${op} on ${this.path} is already served by flow "${holder.#ctx?.flow ?? '?'}"`);
       }
+      if (holder instanceof SoapSource && holder !== this) endpoint.sources.delete(holder);
     }
     endpoint.sources.add(this);
     for (const op of this.operations) endpoint.operations.set(op, this);

@@ -25,6 +25,9 @@ import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
 import { LiveFeed } from './live.js';
+import { streamTrace } from './trace-feed.js';
+import { describe as describeReload, type ReloadReport } from '../runtime/flow-reload.js';
+import type { TraceSession } from '../runtime/flow-trace.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
 import { ReportFolder } from '../mesh/compare/report-folder.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
@@ -43,11 +46,21 @@ export interface AdminApiOptions extends AdminSecurityConfig {
   retention?: Retention;
   /** Where hub compare's reports are (compare.reports); without it the comparison routes list none. */
   compareReportsDir?: string;
+  /** The hub's reload and trace (hub.ts); without them those routes answer 404. */
+  flows?: FlowControls;
+}
+
+export interface FlowControls {
+  reload: () => Promise<ReloadReport>;
+  /** Opens a trace session on a flow; throws NOT_FOUND or TOO_MANY_REQUESTS. */
+  trace: (flow: string, session: TraceSession) => void;
 }
 
 export interface AdminApi {
   security: AdminSecurity;
   audit: AuditLog;
+  /** A reload replaced runners: the live feed hears the new ones. */
+  flowsChanged: (added: FlowRunner[], removed: FlowRunner[]) => void;
 }
 
 const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
@@ -67,8 +80,9 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
   }
-  void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit), { prefix: ADMIN_ROOT });
-  return { security, audit };
+  const api: AdminApi = { security, audit, flowsChanged: () => {} };
+  void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit, api), { prefix: ADMIN_ROOT });
+  return api;
 }
 
 type Handlers = Record<OperationId, RouteHandlerMethod>;
@@ -85,7 +99,7 @@ function operationOf(request: FastifyRequest): OperationSpec | undefined {
   return (request.routeOptions.config as RouteConfig | undefined)?.op;
 }
 
-async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog): Promise<void> {
+async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog, api: AdminApi): Promise<void> {
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
@@ -104,6 +118,11 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     })),
   });
   const feed = new LiveFeed(runners, flowInfos, security, logger);
+  api.flowsChanged = (added, removed) => feed.flowsChanged(added, removed);
+  const controls = (): FlowControls => {
+    if (!options.flows) throw hubError('NOT_FOUND', 'this server does not reload or trace flows');
+    return options.flows;
+  };
   app.addHook('preClose', async () => feed.close());
   const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
@@ -202,6 +221,17 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const changed = runner.resume(principal(request).actor);
       outcomes.set(request, changed ? `resumed (${held} held deliveries go on)` : 'was running already');
       return { name: runner.name, changed, ...flowState(runner) };
+    },
+    reloadFlows: async (request) => {
+      const report = await controls().reload();
+      outcomes.set(request, `${describeReload(report)}${report.problems.length ? `; ${report.problems.length} problem(s)` : ''} in ${report.tookMs} ms`);
+      return report;
+    },
+    traceFlow: async (request, reply) => {
+      const { name } = request.params as { name: string };
+      const { limit, seconds, bodyBytes } = request.query as { limit: number; seconds: number; bodyBytes: number };
+      const flows = controls();
+      streamTrace(reply, name, { limit, seconds, bodyBytes }, principal(request).role === 'viewer', (session) => flows.trace(name, session));
     },
     listMessages: async (request) => {
       const { status, ...q } = request.query as Omit<MessageQuery, 'status'> & { status?: string[] };

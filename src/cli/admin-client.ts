@@ -58,6 +58,50 @@ export class AdminClient {
     return this.#fetch<T>(method, path, { ...options, headers: { ...session, ...options.headers } });
   }
 
+  /**
+   * Reads a server-sent event stream (GET), calling `onEvent` for each event, until the server ends it (resolves)
+   * or `signal` aborts (resolves too).
+   */
+  async events(path: string, onEvent: (event: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
+    if (this.#login && !this.#session) await this.#logIn(this.#login);
+    const target = `${this.url}${ADMIN_PREFIX}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(target, { headers: { ...this.#headers, accept: 'text/event-stream', ...(this.#session ? { cookie: `${SESSION_COOKIE}=${this.#session.cookie}` } : {}) }, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) return;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the hub at ${this.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is it running? Name it with --url or HUB_URL`, { cause: err });
+    }
+    if (res.status >= 400 || !res.body) {
+      const text = await res.text();
+      let data: unknown = text;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        // Not JSON: shown as text.
+      }
+      throw new AdminError('ADMIN_REFUSED', describeProblem(res.status, data, res.headers));
+    }
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffered.indexOf('\n\n')) !== -1) {
+          const frame = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (event && data) onEvent(event, JSON.parse(data));
+        }
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
+  }
+
   /** Ends the session the CLI opened, if any (best effort: it would end by itself). */
   async close(): Promise<void> {
     if (!this.#session) return;

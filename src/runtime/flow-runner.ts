@@ -20,6 +20,7 @@ import { Parking } from './parking.js';
 import { RunTimeouts } from './run-timeouts.js';
 import { SinkCalls } from './sink-calls.js';
 import { failSpan, FlowTracing } from './tracing.js';
+import { FlowTracer, type TraceSession } from './flow-trace.js';
 
 export interface FlowRunnerOptions {
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
@@ -82,6 +83,10 @@ export class FlowRunner {
   readonly #keys: DedupeKeys;
   readonly #control: FlowControl;
   readonly #parking: Parking;
+  /** Set only while someone traces the flow (flow-trace.ts); then #steps and #sender are its wrapped ones. */
+  #tracer: FlowTracer | undefined;
+  #steps: FlowDefinition['steps'];
+  #sender: Sender;
 
   constructor(
     readonly def: FlowDefinition,
@@ -97,6 +102,8 @@ export class FlowRunner {
     this.#tracing = new FlowTracing(def);
     this.#pipelinable = pipelinable(def);
     this.#sinks = new SinkCalls(def, this.#logger, this.#tracing, this.#metrics);
+    this.#steps = def.steps;
+    this.#sender = this.#sinks.sender;
     this.#keys = new DedupeKeys(def.name, journal, this.#logger);
     this.#control = new FlowControl(def.name, this.#logger);
     this.#parking = new Parking(def, this.#logger, journal, {
@@ -158,7 +165,44 @@ export class FlowRunner {
   deliver(message: Message, options?: DeliverOptions): Promise<FlowResult> {
     if (this.#control.holding) return this.#whenResumed(message);
     const lane = options?.onIssued && this.#pipelinable ? new Lane(options.onIssued) : undefined;
+    if (this.#tracer) return this.#tracer.run(message, () => this.#handle(message, { park: !this.def.source.requestReply, lane }));
     return this.#handle(message, { park: !this.def.source.requestReply, lane });
+  }
+
+  /**
+   * Follows the flow's next messages step by step for `session` (flow-trace.ts) until it has its count, its time
+   * is up or it ends; nothing is wrapped while no session is open.
+   */
+  trace(session: TraceSession): void {
+    if (this.#stopping) {
+      session.end('flow-stopped');
+      return;
+    }
+    if (!this.#tracer) {
+      const tracer = new FlowTracer(this.def, () => {
+        if (this.#tracer !== tracer) return;
+        this.#tracer = undefined;
+        this.#steps = this.def.steps;
+        this.#sender = this.#sinks.sender;
+      });
+      this.#tracer = tracer;
+      this.#steps = tracer.steps(this.def.steps);
+      this.#sender = tracer.sender(this.#sinks.sender);
+    }
+    this.#tracer.join(session);
+  }
+
+  /** The open trace sessions of the version this runner replaces (a reload): they follow this one from now on. */
+  adoptTraces(old: FlowRunner): void {
+    for (const s of old.#tracer ? [...old.#tracer.sessions] : []) {
+      old.#tracer!.sessions.delete(s);
+      this.trace(s);
+    }
+  }
+
+  /** How many trace sessions are open on the flow. */
+  get traces(): number {
+    return this.#tracer?.sessions.size ?? 0;
   }
 
   /**
@@ -308,7 +352,7 @@ export class FlowRunner {
     if (target.sink !== undefined) return this.#straightToSink(target.sink, input, cancel, trail);
     // A replay is an operator's decision: dedupe steps let it through.
     const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : this.#keys.deduper;
-    const ctx = this.#context(input, cancel, this.#sinks.sender, dedupe, lane);
+    const ctx = this.#context(input, cancel, this.#sender, dedupe, lane);
     ctx.trail = trail;
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     if (target.startAt !== undefined && target.startAt > 0) {
@@ -330,7 +374,7 @@ export class FlowRunner {
    * through #stepEach.
    */
   #stepsFrom(i: number, current: Message[], ctx: MessageContext): Message[] | Promise<Message[]> {
-    const steps = this.def.steps;
+    const steps = this.#steps;
     for (; ; i++) {
       if (i === steps.length || current.length === 0) {
         const { expression, status } = this.def.reply;
@@ -367,7 +411,7 @@ export class FlowRunner {
    * answers later goes `onward` (#onward) from the same `then`, when asked: one turn of the microtask queue less.
    */
   #step(i: number, message: Message, ctx: MessageContext, onward: boolean): Message[] | Promise<Message[]> {
-    const step = this.def.steps[i]!;
+    const step = this.#steps[i]!;
     const stepCtx = i < ctx.resume ? ctx.replay! : ctx;
     const span = this.#tracing.step(i);
     const clock = performance.now();
@@ -440,6 +484,7 @@ export class FlowRunner {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
+    for (const s of this.#tracer ? [...this.#tracer.sessions] : []) s.end('flow-stopped');
     this.#control.stop();
     if (this.stats.inFlight > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);

@@ -83,6 +83,11 @@ export class MessageContext implements StepContext, SendContext {
     this.issued = lane?.issue;
   }
 
+  /** The id of the message as it entered the flow. */
+  get messageId(): string {
+    return this.#input.id;
+  }
+
   send(sink: string, message: Message): Promise<Message | undefined> {
     return this.#sender(sink, message, this);
   }

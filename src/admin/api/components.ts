@@ -207,6 +207,19 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },
     },
   },
+  ReloadReport: {
+    type: 'object',
+    required: ['added', 'changed', 'removed', 'unchanged', 'kept', 'problems', 'tookMs'],
+    properties: {
+      added: { type: 'array', items: { type: 'string' }, description: 'New flows, started.' },
+      changed: { type: 'array', items: { type: 'string' }, description: 'Flows whose new version took over.' },
+      removed: { type: 'array', items: { type: 'string' }, description: 'Flows whose file is gone, stopped.' },
+      unchanged: { type: 'array', items: { type: 'string' } },
+      kept: { type: 'array', items: { type: 'string' }, description: 'Flows whose file has errors: the running version goes on.' },
+      problems: { type: 'array', items: { type: 'object', required: ['file', 'line', 'col', 'message'], properties: { file: { type: 'string' }, line: { type: 'integer' }, col: { type: 'integer' }, message: { type: 'string' }, severity: { enum: ['error', 'warning'] } } } },
+      tookMs: { type: 'integer', minimum: 0 },
+    },
+  },
   FlowState: {
     type: 'object',
     required: ['name', 'state', 'changed'],

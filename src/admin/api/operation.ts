@@ -17,6 +17,8 @@ export type OperationId =
   | 'streamEvents'
   | 'pauseFlow'
   | 'resumeFlow'
+  | 'reloadFlows'
+  | 'traceFlow'
   | 'listMessages'
   | 'getMessage'
   | 'getMessageBody'

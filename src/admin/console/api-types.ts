@@ -198,6 +198,20 @@ export interface Session {
   expiresAt?: string;
 }
 
+export interface ReloadReport {
+  /** New flows, started. */
+  added: string[];
+  /** Flows whose new version took over. */
+  changed: string[];
+  /** Flows whose file is gone, stopped. */
+  removed: string[];
+  unchanged: string[];
+  /** Flows whose file has errors: the running version goes on. */
+  kept: string[];
+  problems: { file: string; line: number; col: number; message: string; severity?: 'error' | 'warning' }[];
+  tookMs: number;
+}
+
 export interface FlowState {
   name: string;
   state: 'running' | 'paused';
@@ -227,7 +241,7 @@ export interface GroupArchiveResult {
 export interface AuditEntry {
   seq: number;
   at: string;
-  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive';
+  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'reload';
   outcome: 'ok' | 'failed' | 'denied' | 'rate-limited';
   /** A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous". */
   actor: string;
@@ -391,6 +405,8 @@ export interface Answers {
   pauseFlow: FlowState;
   /** POST /flows/:name/resume: Resume a paused flow */
   resumeFlow: FlowState;
+  /** POST /flows/reload: Reload the flows from their files, without a restart */
+  reloadFlows: ReloadReport;
   /** GET /messages: Search the journal */
   listMessages: MessagePage;
   /** GET /messages/:id: One message with its stored body, headers and timeline */

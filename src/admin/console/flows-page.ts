@@ -46,7 +46,7 @@ function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: (
     h('span', { class: 'num' }, String(f.stats.waiting)),
     link('/dead-letters', { flow: f.name }, h('span', { class: f.stats.dead ? 'num bad' : 'num' }, String(f.stats.dead))),
     h('div', {}, ...errorCell(f.stats.lastError), f.stats.lastError?.messageId ? link(`/message/${f.stats.lastError.messageId}`, {}, 'message') : null),
-    link('/messages', { flow: f.name }, 'messages'),
+    h('div', {}, link('/messages', { flow: f.name }, 'messages'), ' ', link('/trace', { flow: f.name }, 'trace')),
   ]);
   return table(['Flow', 'State', 'Source', 'Sinks', 'Msg/s', 'p99', 'In', 'Out', 'Failed', 'Waiting', 'Dead', 'Last error', ''], rows, { id: 'flows' });
 }
