@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { Peer } from './support/journal-faults.js';
 import { kill9, untilReady } from './support/processes.js';
-import { ids, ReplicaRig, until } from './support/replicas.js';
+import { ids, listeningAfter, ReplicaRig, until } from './support/replicas.js';
 
 /** Published on each broker all along the kills: a batch every 50 ms for LOAD_MS. */
 const BATCH = 5;
@@ -32,6 +32,7 @@ describe('three replicas on one journal, one consumer group, one queue', () => {
     try {
       await rig.open(6);
       const [a, b, c] = await Promise.all([rig.start(), rig.start(), rig.start()]);
+      const listening = [a!, b!, c!].map((hub) => listeningAfter(hub, mark));
       phase('start');
 
       // Dedupe: each order id posted to two replicas at the same moment.
@@ -90,7 +91,7 @@ describe('three replicas on one journal, one consumer group, one queue', () => {
       const kafka = rig.tally(kafkaIds);
       const amqp = rig.tally(amqpIds);
       console.log(
-        `replicas: ${JSON.stringify({ kafka, amqp, dedupe: rig.tally(orders), durableRetries: { messages: retried.length, triesEach: 3 }, inFlightAtKills: [inFlightAtFirstKill, inFlightAtSecondKill], phases, seconds: Math.round((Date.now() - started) / 1000) })}`,
+        `replicas: ${JSON.stringify({ kafka, amqp, dedupe: rig.tally(orders), durableRetries: { messages: retried.length, triesEach: 3 }, inFlightAtKills: [inFlightAtFirstKill, inFlightAtSecondKill], phases, listening, seconds: Math.round((Date.now() - started) / 1000) })}`,
       );
       expect(kafka.lost).toBe(0);
       expect(amqp.lost).toBe(0);

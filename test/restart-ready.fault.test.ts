@@ -13,25 +13,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { logLines, Peer } from './support/journal-faults.js';
+import { Peer } from './support/journal-faults.js';
 import { OwnRedis } from './support/own-redis.js';
-import { freePort, kill9, untilReady, type HubProcess } from './support/processes.js';
-import { ids, ReplicaRig, until } from './support/replicas.js';
+import { freePort, kill9, untilReady } from './support/processes.js';
+import { ids, listeningAfter, ReplicaRig, until } from './support/replicas.js';
 
 /** The Kafka source's default max_in_flight: at most this many records are in the flow when the hub is killed. */
 const MAX_IN_FLIGHT = 16;
 /** The Kafka source's default session_timeout: how long the group waits for a member killed with -9. */
 const SESSION_MS = 6_000;
-
-/**
- * How long after `since` the hub's process was up and listening (its own log line): the part of a restart that is
- * Node starting and loading the flows, long on a machine short of CPU, and nothing the group protocol decides.
- */
-function listeningAfter(hub: HubProcess, since: number): number {
-  const [line] = logLines(hub.logs(), 'hub listening on');
-  if (!line) throw new Error(`the hub never said it listens:\n${hub.logs()}`);
-  return (line.time as number) - since;
-}
 
 describe('a hub back to work quickly', () => {
   it('is ready again in under 10 s after kill -9, repeating at most the records in flight; after SIGTERM at once', async () => {

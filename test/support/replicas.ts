@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { Broker, BROKER_URL } from '../../adapters/amqp/test-support.js';
 import { TestKafka } from '../../adapters/kafka/test-support.js';
-import { deleteRedisPrefix, Peer, publishIds } from './journal-faults.js';
+import { deleteRedisPrefix, logLines, Peer, publishIds } from './journal-faults.js';
 import { ROOT, startHub, type HubProcess } from './processes.js';
 
 export const REPLICAS_CONFIG = join(ROOT, 'test', 'fixtures', 'replicas', 'hub.yaml');
@@ -115,6 +115,16 @@ export class ReplicaRig {
 /** Ids `<kind>-<run>-<n>` for n from `from`, `count` of them. */
 export function ids(kind: string, run: string, count: number, from = 0): string[] {
   return Array.from({ length: count }, (_, i) => `${kind}-${run}-${String(from + i).padStart(5, '0')}`);
+}
+
+/**
+ * How long after `since` the hub's process was up and listening (its own log line): the part of a (re)start that is
+ * Node starting and loading the flows, long on a machine short of CPU, and nothing the group protocol decides.
+ */
+export function listeningAfter(hub: HubProcess, since: number): number {
+  const [line] = logLines(hub.logs(), 'hub listening on');
+  if (!line) throw new Error(`the hub never said it listens:\n${hub.logs()}`);
+  return (line.time as number) - since;
 }
 
 /** Waits until `check` holds, polling every 50 ms; rejects with `what` when `ms` pass first. */
