@@ -43,6 +43,21 @@ describe('DedupeKeys', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
   });
 
+  it('stops waiting when its run is cut, leaving the key to whoever comes next', async () => {
+    const keys = new DedupeKeys('keys-test', undefined, logger, 60_000);
+    const first = msg();
+    await keys.check(first, 'o-1', 60_000);
+    const run = { aborted: false };
+    const second = msg();
+    const waiting = keys.check(second, 'o-1', 60_000, run);
+    await sleep(60);
+    run.aborted = true;
+    await expect(waiting).rejects.toMatchObject({ retryable: true });
+    expect(keys.took(second)).toBe(false);
+    await keys.settle(first, false);
+    expect(await keys.check(msg(), 'o-1', 60_000)).toBe(true);
+  });
+
   it('given up when its message settles undelivered (handed back): the next copy passes', async () => {
     const keys = new DedupeKeys('keys-test', undefined, logger);
     const first = msg();

@@ -32,7 +32,7 @@ export class DedupeKeys {
   readonly #taken = new WeakMap<Message, { scoped: string; ttlMs: number }[]>();
 
   /** The check a message's context makes (MessageContext.dedupe): made once, here, rather than a closure per message. */
-  readonly deduper: Deduper = (input, key, ttlMs) => this.check(input, key, ttlMs);
+  readonly deduper: Deduper = (input, key, ttlMs, run) => this.check(input, key, ttlMs, run);
 
   constructor(flow: string, journal: Journal | undefined, logger: Logger, leaseMs = 30_000 + LEASE_MARGIN_MS) {
     this.#flow = flow;
@@ -45,10 +45,10 @@ export class DedupeKeys {
    * The dedupe step's check for `input` (the message as it entered the flow; its id owns the keys it reserves):
    * true when the key was free or is `input`'s own (it is now reserved for it), false for a duplicate (a key another
    * message keeps). While another running message has the key reserved it waits for that one's outcome, at most a
-   * lease; rejects DOWNSTREAM_UNAVAILABLE (retryable) if it is still undecided then, JOURNAL_UNAVAILABLE when the
-   * journal cannot say.
+   * lease, or until `run` is cut (its deadline); rejects DOWNSTREAM_UNAVAILABLE (retryable) if it is still
+   * undecided then, JOURNAL_UNAVAILABLE when the journal cannot say.
    */
-  async check(input: Message, key: string, ttlMs: number): Promise<boolean> {
+  async check(input: Message, key: string, ttlMs: number, run?: { readonly aborted: boolean }): Promise<boolean> {
     const scoped = `${this.#flow}\u0000${key}`;
     const owner = input.id;
     const giveUp = Date.now() + this.#leaseMs;
@@ -61,12 +61,17 @@ export class DedupeKeys {
       }
       if (found === 'held') return false;
       if (found === 'reserved') {
+        // Cut while it waited: the runner has settled it already, so the key goes back at once.
+        if (run?.aborted) {
+          await this.#release(scoped, owner).catch(() => {});
+          throw hubError('TIMEOUT', `the message ran out of time waiting for dedupe key "${key}"`);
+        }
         let keys = this.#taken.get(input);
         if (!keys) this.#taken.set(input, (keys = []));
         if (!keys.some((k) => k.scoped === scoped)) keys.push({ scoped, ttlMs });
         return true;
       }
-      if (Date.now() > giveUp) throw hubError('DOWNSTREAM_UNAVAILABLE', `another message with dedupe key "${key}" is still running after ${this.#leaseMs} ms; this one is tried again later`);
+      if (Date.now() > giveUp || run?.aborted) throw hubError('DOWNSTREAM_UNAVAILABLE', `another message with dedupe key "${key}" is still running after ${this.#leaseMs} ms; this one is tried again later`);
       await new Promise((resolve) => setTimeout(resolve, BUSY_POLL_MS));
     }
   }
@@ -87,17 +92,18 @@ export class DedupeKeys {
     this.#taken.delete(input);
     for (const { scoped, ttlMs } of keys) {
       try {
-        if (this.#journal) {
-          if (keep) await this.#journal.dedupe(scoped, ttlMs, input.id);
-          else await this.#journal.releaseDedupe(scoped, input.id);
-        } else if (this.#memory.get(scoped)?.owner === input.id) {
-          if (keep) this.#memory.set(scoped, { until: Date.now() + ttlMs, owner: input.id, reserved: false });
-          else this.#memory.delete(scoped);
-        }
+        if (!keep) await this.#release(scoped, input.id);
+        else if (this.#journal) await this.#journal.dedupe(scoped, ttlMs, input.id);
+        else if (this.#memory.get(scoped)?.owner === input.id) this.#memory.set(scoped, { until: Date.now() + ttlMs, owner: input.id, reserved: false });
       } catch (err) {
         this.#logger.warn({ err, messageId: input.id }, keep ? 'the journal could not keep a dedupe key of a settled message; a later duplicate may pass' : 'the journal could not give up a dedupe key of a failed message; the next message with it waits for its lease');
       }
     }
+  }
+
+  async #release(scoped: string, owner: string): Promise<void> {
+    if (this.#journal) await this.#journal.releaseDedupe(scoped, owner);
+    else if (this.#memory.get(scoped)?.owner === owner && this.#memory.get(scoped)?.reserved) this.#memory.delete(scoped);
   }
 
   #memoryReserve(scoped: string, owner: string): DedupeReservation {
