@@ -67,7 +67,7 @@ describe('a hub back to work quickly', () => {
     } finally {
       await rig.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('starts while its Redis journal is away: up, not ready, saying what it waits for; ready by itself once Redis answers', async () => {
     const port = await freePort();
@@ -77,7 +77,7 @@ describe('a hub back to work quickly', () => {
     try {
       await rig.open(1);
       const hub = await rig.start({ waitReady: false });
-      await until('the hub answers /healthz', async () => (await fetch(`${hub.url}/healthz`).catch(() => undefined))?.status === 200, 15_000);
+      await until('the hub answers /healthz', async () => (await fetch(`${hub.url}/healthz`).catch(() => undefined))?.status === 200, 30_000);
       await sleep(1_500);
       expect(hub.child.exitCode).toBeNull();
       const probe = await fetch(`${hub.url}/readyz`);
@@ -103,5 +103,5 @@ describe('a hub back to work quickly', () => {
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 90_000);
 });
