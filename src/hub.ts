@@ -10,6 +10,7 @@ import type { Registry } from './core/registry.js';
 import type { Journal } from './journal/contract.js';
 import { journalFailure } from './journal/errors.js';
 import { openJournal } from './journal/open.js';
+import { DeferredJournal } from './journal/deferred.js';
 import { FlowRunner } from './runtime/flow-runner.js';
 import { createHttpServer } from './kit/http-server.js';
 import { HubMetrics, hubWorkload } from './runtime/metrics.js';
@@ -63,6 +64,8 @@ export class Hub {
   readonly metrics: HubMetrics;
   #stopping = false;
   #started = false;
+  /** The journal's store when it was away at start: the hub is not ready until it answers. */
+  #pending: { journal: DeferredJournal; where: string } | undefined;
   readonly #admin: AdminApi;
   /** The flows' routes, switchable while serving (a reload). */
   readonly #routes: RouteSwitch;
@@ -90,11 +93,19 @@ export class Hub {
     this.app.get('/readyz', async (_req, reply) => {
       const state = (ok: boolean): string => (ok ? 'ready' : 'not ready');
       const flows = Object.fromEntries(this.runners.map((r) => [r.name, state(r.ready())]));
-      const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready());
+      const ready = this.#started && !this.#stopping && this.runners.every((r) => r.ready()) && !this.#waitingForJournal;
+      // What it waits for, in words, for whoever reads a failing probe (an operator, a replica's log).
+      const waiting = [
+        ...(this.#waitingForJournal ? [`journal: ${this.#pending!.where}`] : []),
+        ...this.runners.flatMap((r) => [
+          ...(r.def.source.instance.ready() ? [] : [`flow ${r.name}: its source (${r.def.source.adapter})`]),
+          ...[...r.def.sinks].filter(([, sink]) => !sink.instance.ready()).map(([name, sink]) => `flow ${r.name}: its sink ${name} (${sink.adapter})`),
+        ]),
+      ];
       // A flow service also says which of its connections is not up, for whoever reads its probe's failure.
       const runner = options.flow === undefined ? undefined : this.runners[0];
       const parts = runner && { service: runner.name, source: state(runner.def.source.instance.ready()), sinks: Object.fromEntries([...runner.def.sinks].map(([name, sink]) => [name, state(sink.instance.ready())])) };
-      return reply.code(ready ? 200 : 503).send({ status: state(ready), flows, ...parts });
+      return reply.code(ready ? 200 : 503).send({ status: state(ready), flows, ...parts, ...(ready || this.#stopping ? {} : { waiting }) });
     });
     const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
       const path = request.url.split('?')[0]!;
@@ -187,8 +198,14 @@ export class Hub {
       if (others.length > 0) logger.warn({ files: others }, `flow files with errors are not loaded (hub validate ${others.join(' ')} lists them); flow "${wanted}" does not depend on them`);
       flows = [selectFlow(flows, wanted, config.flowsDir)];
     }
-    const journal = options.journal ?? (await Hub.#openJournal(config, logger, options.flow));
-    const hub = new Hub(options, flows, journal, prints);
+    const opened = options.journal ? { journal: options.journal } : await Hub.#openJournal(config, logger, options.flow);
+    const hub = new Hub(options, flows, opened.journal, prints);
+    if (opened.pending) {
+      hub.#pending = opened.pending;
+      void opened.pending.journal.opened.then((j) => {
+        if (j) logger.info(`journal: ${opened.pending!.where} answers; the journal is open`);
+      });
+    }
     try {
       for (const runner of hub.runners) await runner.start(hub.#routes.http, config.limits);
       await hub.app.ready();
@@ -203,17 +220,32 @@ export class Hub {
     return hub;
   }
 
-  static async #openJournal(config: HubConfig, logger: Logger, flow: string | undefined): Promise<Journal> {
+  /**
+   * Opens the journal the configuration names. A Redis that does not answer is waited for in the background (the
+   * hub starts, not ready, and says so at /readyz): the journal it hands out rejects UNAVAILABLE until then, as it
+   * does when Redis goes away later. Anything else (a locked or unwritable embedded store, a bad URL) throws.
+   */
+  static async #openJournal(config: HubConfig, logger: Logger, flow: string | undefined): Promise<{ journal: Journal; pending?: { journal: DeferredJournal; where: string } }> {
     const j = config.journal;
     const dir = flow === undefined ? j.dir : flowJournalDir(j, flow);
     const where = j.redisUrl ? `Redis at ${redactUrl(j.redisUrl)} (prefix "${j.prefix}")` : `the embedded store in ${dir}`;
+    const open = (): Promise<Journal> => openJournal({ ...(j.redisUrl ? { redisUrl: j.redisUrl, prefix: j.prefix } : { dir }), leaseMs: j.leaseMs, onWarning: (m) => logger.warn(`journal: ${m}`) });
     try {
-      const journal = await openJournal({ ...(j.redisUrl ? { redisUrl: j.redisUrl, prefix: j.prefix } : { dir }), leaseMs: j.leaseMs, onWarning: (m) => logger.warn(`journal: ${m}`) });
+      const journal = await open();
       logger.info(`journal: ${where}`);
-      return journal;
+      return { journal };
     } catch (err) {
-      throw journalFailure(err, `cannot open the journal (${where})`);
+      const failure = journalFailure(err, `cannot open the journal (${where})`);
+      if (!j.redisUrl || failure.failure !== 'UNAVAILABLE') throw failure;
+      logger.warn({ err }, `journal: ${where} does not answer; the hub waits for it, not ready (GET /readyz says what it waits for) until it does`);
+      const pending = new DeferredJournal({ open, where, onRetry: (e, attempt) => logger.debug({ err: e, attempt }, `journal: ${where} still does not answer`) });
+      return { journal: pending.journal, pending: { journal: pending, where } };
     }
+  }
+
+  /** True while the journal's store, away at start, has not answered yet. */
+  get #waitingForJournal(): boolean {
+    return this.#pending !== undefined && !this.#pending.journal.isOpen;
   }
 
   /** Opens the port; resolves with the address it listens on. */

@@ -241,7 +241,7 @@ describe('a flow service\'s /readyz follows its own source and sinks', () => {
       let probe: Awaited<ReturnType<typeof readyz>>;
       const listening = Date.now() + 60_000;
       while (!(probe = await readyz(hub.url)) && Date.now() < listening) await sleep(100);
-      expect(probe).toEqual({ status: 503, body: { status: 'not ready', service: 'fulfilment', flows: { fulfilment: 'not ready' }, source: 'not ready', sinks: { 'fulfilment-api': 'ready' } } });
+      expect(probe).toEqual({ status: 503, body: { status: 'not ready', service: 'fulfilment', flows: { fulfilment: 'not ready' }, source: 'not ready', sinks: { 'fulfilment-api': 'ready' }, waiting: ['flow fulfilment: its source (amqp)'] } });
       await sleep(1_000);
       expect((await readyz(hub.url))?.status).toBe(503); // still: nothing to connect to
       await door.open();

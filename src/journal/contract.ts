@@ -458,26 +458,48 @@ export interface ReplayBook {
 export interface DedupeKeys {
   /**
    * Takes a key, atomically: resolves true when `key` is free (never taken, or its time to live ran out), and it is
-   * now held by `owner` for `ttlMs`; true as well when the same non-empty `owner` holds it, whose time to live then
-   * starts again from now (a retry of the message that took it must pass again, or it would be dropped
-   * undelivered); false, changing nothing, when another owner (or an owner-less taker) holds it. Called by the flow
-   * runner once a message that passed dedupe steps is delivered or parked, once per key, with the message's id as
-   * owner; while the message runs it only reads the holder (dedupeHolder), so that a message handed back to its
-   * source (a crash, a shutdown, a caller that gets an error) holds no key when it comes again. Calls may overlap,
-   * across replicas too: of concurrent calls with one free key and different owners exactly one gets true. Durable
-   * on resolve, so a restart does not forget it. Rejects INVALID for an empty key (or one over 512 characters) or a
+   * now held by `owner` for `ttlMs`; true as well when the same non-empty `owner` holds it or has it reserved
+   * (reserveDedupe), whose time to live then starts again from now (a retry of the message that took it must pass
+   * again, or it would be dropped undelivered); false, changing nothing, when another owner (or an owner-less taker)
+   * holds it or has it reserved. Called by the flow runner once a message that reserved keys is delivered or parked,
+   * once per key, with the message's id as owner: its reservation becomes a kept key. Calls may overlap, across
+   * replicas too: of concurrent calls with one free key and different owners exactly one gets true. Durable on
+   * resolve, so a restart does not forget it. Rejects INVALID for an empty key (or one over 512 characters) or a
    * time to live that is not positive.
    */
   dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean>;
 
   /**
-   * Who holds a dedupe key now: its owner ('' for one taken without an owner), or undefined when it is free (never
-   * taken, or its time to live ran out). Called by the flow runner for each key a dedupe step checks, while the
-   * message runs: a key held by another message makes it a duplicate; its own (it was parked, and is retried now)
-   * lets it through. Calls may overlap. A read: changes nothing.
+   * Who holds a dedupe key now, kept or reserved: its owner ('' for one taken without an owner), or undefined when
+   * it is free (never taken, or its time to live or lease ran out). For operators and tests; calls may overlap. A
+   * read: changes nothing.
    */
   dedupeHolder(key: string): Promise<string | undefined>;
+
+  /**
+   * Reserves a key for a message while it runs, atomically, across replicas: 'reserved' when `key` was free (now
+   * reserved by `owner` for `leaseMs`) or is `owner`'s already (reserved or kept: a retry of that message, which
+   * changes nothing); 'held' when another owner keeps it (a message that settled: this one is a duplicate); 'busy'
+   * when another owner's reservation is still running (its message is in flight, here or on another replica: ask
+   * again later, its outcome decides). A reservation ends when its owner keeps the key (`dedupe`), gives it up
+   * (`releaseDedupe`), or its lease runs out (a replica killed mid-message). Called by the flow runner for each key
+   * a dedupe step checks, as the message arrives. Calls may overlap, across replicas too: of concurrent calls with
+   * one free key and different owners exactly one gets 'reserved'. Redis: durable on resolve; embedded: held in the
+   * process (the only one that may open the store), so a restart forgets it. Rejects INVALID for an empty key (or
+   * one over 512 characters), an empty owner, or a lease that is not positive.
+   */
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation>;
+
+  /**
+   * Gives up `owner`'s reservation of `key` (its message failed and went back to its source or caller), so that the
+   * next message with the key passes at once; a key kept (or held by another) stays as it is. Called by the flow
+   * runner when a message that reserved keys is not delivered or parked. Calls may overlap.
+   */
+  releaseDedupe(key: string, owner: string): Promise<void>;
 }
+
+/** What reserveDedupe found: see there. */
+export type DedupeReservation = 'reserved' | 'held' | 'busy';
 
 /** The admin audit: every login and change made through the admin API, kept and read by the admin API's AuditLog. */
 export interface AdminAudit {

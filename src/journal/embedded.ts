@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import type {
   AuditRecord,
   DeadLetterGroup,
+  DedupeReservation,
   ErrorInfo,
   Journal,
   MessageInput,
@@ -27,7 +28,7 @@ import type {
   TimelineEvent,
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { releaseLock, takeLock } from './embedded/lock.js';
 import { LogFile } from './embedded/log-file.js';
 import { EmbeddedState, type Op } from './embedded/state.js';
@@ -60,6 +61,11 @@ export class EmbeddedJournal implements Journal {
   readonly #dir: string;
   readonly #leaseMs: number;
   readonly #state = new EmbeddedState();
+  /**
+   * Dedupe keys reserved by messages still running: in memory only, since the store's lock admits one process, and
+   * a process that died took its running messages with it.
+   */
+  readonly #reserved = new Map<string, { until: number; owner: string }>();
   readonly #log: LogFile<Op>;
   #closed = false;
 
@@ -256,15 +262,44 @@ export class EmbeddedJournal implements Journal {
     const now = Date.now();
     const held = keys.get(key);
     if (held !== undefined && held.until > now && (owner === undefined || held.owner !== owner)) return false;
+    const reserved = this.#reservation(key, now);
+    if (reserved !== undefined && reserved.owner !== owner) return false;
     if (keys.size > 10_000) for (const [k, d] of keys) if (d.until <= now) keys.delete(k);
     await this.#write([{ o: 'dd', k: key, x: now + ttlMs, ...(owner ? { w: owner } : {}) }]);
+    if (this.#reserved.get(key)?.owner === owner) this.#reserved.delete(key);
     return true;
   }
 
   async dedupeHolder(key: string): Promise<string | undefined> {
     this.#check();
+    const now = Date.now();
     const held = this.#state.dedupe.get(key);
-    return held !== undefined && held.until > Date.now() ? (held.owner ?? '') : undefined;
+    if (held !== undefined && held.until > now) return held.owner ?? '';
+    return this.#reservation(key, now)?.owner;
+  }
+
+  async reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    this.#check();
+    validateReservation(key, owner, leaseMs);
+    const now = Date.now();
+    const held = this.#state.dedupe.get(key);
+    if (held !== undefined && held.until > now) return held.owner === owner ? 'reserved' : 'held';
+    const reserved = this.#reservation(key, now);
+    if (reserved !== undefined) return reserved.owner === owner ? 'reserved' : 'busy';
+    if (this.#reserved.size > 10_000) for (const [k, r] of this.#reserved) if (r.until <= now) this.#reserved.delete(k);
+    this.#reserved.set(key, { until: now + leaseMs, owner });
+    return 'reserved';
+  }
+
+  async releaseDedupe(key: string, owner: string): Promise<void> {
+    this.#check();
+    if (this.#reserved.get(key)?.owner === owner) this.#reserved.delete(key);
+  }
+
+  /** The live reservation of a key, if any. */
+  #reservation(key: string, now: number): { until: number; owner: string } | undefined {
+    const r = this.#reserved.get(key);
+    return r !== undefined && r.until > now ? r : undefined;
   }
 
   // ------------------------------------------------------------------------------------------------------------

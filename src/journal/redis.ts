@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import type {
   AuditRecord,
   DeadLetterGroup,
+  DedupeReservation,
   ErrorInfo,
   Journal,
   MessageInput,
@@ -27,11 +28,11 @@ import type {
 } from './contract.js';
 import { AUDIT_KEPT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { checkEvictionPolicy, connect, redact } from './redis/connections.js';
 import { queryMessages, summaryOf } from './redis/message-query.js';
 import { RetryQueues } from './redis/retry-queues.js';
-import { defineJournalCommands, eventArgs, type JournalRedis } from './redis/scripts.js';
+import { defineJournalCommands, eventArgs, RESERVED, type JournalRedis } from './redis/scripts.js';
 
 export { checkEvictionPolicy, evictionWarning } from './redis/connections.js';
 
@@ -286,7 +287,24 @@ export class RedisJournal implements Journal {
   }
 
   dedupeHolder(key: string): Promise<string | undefined> {
-    return this.#run('read a dedupe key', async () => (await this.#redis.get(this.#k('d', key))) ?? undefined);
+    return this.#run('read a dedupe key', async () => {
+      const held = await this.#redis.get(this.#k('d', key));
+      return held?.startsWith(RESERVED) ? held.slice(RESERVED.length) : (held ?? undefined);
+    });
+  }
+
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    return this.#run('reserve a dedupe key', async () => {
+      validateReservation(key, owner, leaseMs);
+      const found = await this.#redis.journalReserve(this.#k('d', key), owner, Math.ceil(leaseMs));
+      return found === 1 ? 'reserved' : found === 2 ? 'busy' : 'held';
+    });
+  }
+
+  releaseDedupe(key: string, owner: string): Promise<void> {
+    return this.#run('release a dedupe key', async () => {
+      await this.#redis.journalRelease(this.#k('d', key), owner);
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------------

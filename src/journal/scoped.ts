@@ -1,6 +1,7 @@
 import type {
   AuditRecord,
   DeadLetterGroup,
+  DedupeReservation,
   ErrorInfo,
   FlowJournalOptions,
   Journal,
@@ -128,6 +129,14 @@ export class FlowScopedJournal implements Journal {
 
   dedupeHolder(key: string): Promise<string | undefined> {
     return this.inner.dedupeHolder(key);
+  }
+
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    return this.inner.reserveDedupe(key, owner, leaseMs);
+  }
+
+  releaseDedupe(key: string, owner: string): Promise<void> {
+    return this.inner.releaseDedupe(key, owner);
   }
 
   // AdminAudit: the process's own, not a flow's; every entry is this service's.

@@ -148,6 +148,13 @@ export function validateMessageId(id: unknown, what = 'message id'): asserts id 
   if (typeof id !== 'string' || id.length === 0 || id.length > 512) throw new JournalError('INVALID', `${what} must be a non-empty string of at most 512 characters`);
 }
 
+/** Checks reserveDedupe's arguments (both backends). */
+export function validateReservation(key: unknown, owner: unknown, leaseMs: number): void {
+  validateMessageId(key, 'dedupe key');
+  validateMessageId(owner, 'dedupe key owner');
+  if (!(leaseMs > 0)) throw new JournalError('INVALID', 'the dedupe reservation lease must be positive');
+}
+
 export function waitingEvent(retry: { dueAt: string; attempt: number; error?: ErrorInfo }): TimelineEvent {
   return { type: 'waiting-for-retry', at: new Date().toISOString(), attempt: retry.attempt, dueAt: retry.dueAt, ...(retry.error ? { error: retry.error } : {}) };
 }

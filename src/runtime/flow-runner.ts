@@ -10,7 +10,7 @@ import type { Journal, RetryClaim } from '../journal/contract.js';
 import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
 import type { Cancellation } from './cancellation.js';
-import { DedupeKeys } from './dedupe-keys.js';
+import { DedupeKeys, LEASE_MARGIN_MS } from './dedupe-keys.js';
 import { FlowControl, type MessageNotice } from './flow-control.js';
 import { FlowMeter, type FlowStats } from './flow-meter.js';
 import { journalUnavailable, recordOutcome, trailSubject, transportFacts } from './journal.js';
@@ -104,7 +104,7 @@ export class FlowRunner {
     this.#sinks = new SinkCalls(def, this.#logger, this.#tracing, this.#metrics);
     this.#steps = def.steps;
     this.#sender = this.#sinks.sender;
-    this.#keys = new DedupeKeys(def.name, journal, this.#logger);
+    this.#keys = new DedupeKeys(def.name, journal, this.#logger, def.timeoutMs + LEASE_MARGIN_MS);
     this.#control = new FlowControl(def.name, this.#logger);
     this.#parking = new Parking(def, this.#logger, journal, {
       stats: this.stats,

@@ -41,8 +41,8 @@ export class Lane {
 /** How a message's context sends: made once per runner (SinkCalls), never per message. */
 export type Sender = (sink: string, message: Message, ctx: MessageContext) => Promise<Message | undefined>;
 
-/** The dedupe check of a message's context: `input` is the message as it entered the flow. */
-export type Deduper = (input: Message, key: string, ttlMs: number) => Promise<boolean>;
+/** The dedupe check of a message's context: `input` is the message as it entered the flow; `run`, its run (cut: give up waiting). */
+export type Deduper = (input: Message, key: string, ttlMs: number, run?: { readonly aborted: boolean }) => Promise<boolean>;
 
 /** The dedupe check of a message that passes every key: a replay (an operator's decision), a dead letter. */
 export const ALWAYS_NEW: Deduper = () => Promise.resolve(true);
@@ -93,7 +93,7 @@ export class MessageContext implements StepContext, SendContext {
   }
 
   dedupe(key: string, ttlMs: number): Promise<boolean> {
-    return this.#deduper(this.#input, key, ttlMs);
+    return this.#deduper(this.#input, key, ttlMs, this.#cancel);
   }
 
   get logger(): Logger {

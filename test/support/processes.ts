@@ -76,17 +76,34 @@ export async function startHub(args: string[] = [], options: { cwd?: string; env
     },
   };
   if (options.waitReady === false) return hub;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  try {
+    await untilReady(hub, options.readyTimeoutMs ?? 20_000);
+  } catch (err) {
+    await hub.stop();
+    throw err;
+  }
+  return hub;
+}
+
+/** Waits until the hub's /readyz answers 200 (polled every 50 ms); rejects with its log if it exits or the time runs out. */
+export async function untilReady(hub: HubProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode} before it was ready:\n${output}`);
+    if (hub.child.exitCode !== null) throw new Error(`hub exited with ${hub.child.exitCode} before it was ready:\n${hub.logs()}`);
     try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.status === 200) return hub;
+      const res = await fetch(`${hub.url}/readyz`);
+      await res.body?.cancel();
+      if (res.status === 200) return;
     } catch {
       // not listening yet
     }
-    await sleep(100);
+    await sleep(50);
   }
+  throw new Error(`hub not ready within ${timeoutMs} ms:\n${hub.logs()}`);
+}
+
+/** kill -9, then waits for the exit. */
+export async function kill9(hub: HubProcess): Promise<void> {
+  hub.child.kill('SIGKILL');
   await hub.stop();
-  throw new Error(`hub not ready within the time limit:\n${output}`);
 }
