@@ -71,7 +71,7 @@ export class Hub {
     const service = flows[0]?.service;
     this.port = options.flow === undefined ? options.config.port : servicePort(options.config, service?.declared ? service.port : undefined);
     this.metrics = new HubMetrics(hubWorkload(options.flow, options.env ?? process.env));
-    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) }));
+    this.runners = flows.map((f) => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f), redisUrl: options.config.journal.redisUrl }));
     this.retries = new RetryPoller(journal, new Map(this.runners.map((r) => [r.name, r])), options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });
     const own = options.flow === undefined ? journal : new FlowScopedJournal(journal, options.flow);
     this.retention = new RetentionSweeper(own, options.config.journal.keep ?? {}, options.logger.child({ component: 'retention' }));

@@ -1,3 +1,7 @@
+import type { GroupStore } from '../core/contracts.js';
+
+export type { GroupAdd, GroupMember, GroupStore, GroupSummary } from '../core/contracts.js';
+
 /**
  * The journal contract: where the hub records what happened to each message, keeps the retries that wait, keeps the
  * dead letters, and books replays. It is one contract by role, since each caller needs only a part of it:
@@ -474,69 +478,13 @@ export interface AdminAudit {
   listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>>;
 }
 
-/** One member of an aggregate group, as stored: the message's id, when it joined, its headers and its body. */
-export interface GroupMember {
-  id: string;
-  /** ISO time it joined. */
-  at: string;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** An aggregate group's state: open (taking members) or sealed (complete, its result not yet settled). */
-export interface GroupSummary {
-  /** The group's id, given by the caller when the group opened: the id of the message the group becomes. */
-  id: string;
-  /** The correlation key its members share. */
-  key: string;
-  /** ISO times of the first and the last member. */
-  openedAt: string;
-  lastAt: string;
-  size: number;
-  /** Set once sealed: when, and why (the caller's word: count, predicate, timeout, idle, size ...). */
-  sealed?: { at: string; reason: string };
-}
-
 /**
- * What became of a member handed to addToGroup: `added` to its key's open group (opened for it when none was open),
- * or `duplicate` (a member with its id is in that group already; nothing changed), each with the group as it is now;
- * or refused, changing nothing: `closed` (the key's last group was sealed within its closed time, and the caller
- * asked for late members to be refused), `full` (opening a group would pass `maxOpen`).
+ * The aggregate steps' groups (GroupStore in core/contracts.ts, where the steps' side of it is written down): kept in
+ * the journal so that a member's source settles once the member is stored, and a hub killed mid-group loses nothing.
+ * Used by the flow runner's step runtime (runtime/step-runtime.ts) alone; calls may overlap, across replicas too.
  */
-export type GroupAdd = { outcome: 'added' | 'duplicate'; group: GroupSummary } | { outcome: 'closed' | 'full' };
+export interface AggregateGroups extends GroupStore {}
 
-/**
- * The aggregate steps' groups, kept in the journal so that a member's source can settle once the member is stored,
- * and a hub killed mid-group loses nothing. Groups live in a `scope` (the runtime uses one per flow and step); in a
- * scope each correlation key has at most one open group. Used by the flow runner's aggregations
- * (runtime/aggregations.ts) alone. Calls may overlap, across replicas sharing the journal too.
- */
-export interface AggregateGroups {
-  /**
-   * Adds a member to the open group of `key`, atomically: opens one with id `newGroupId` when the key has none
-   * (unless `refuseClosed` and the key's last group was sealed within its closed time: `closed`; or `maxOpen` groups
-   * are open in the scope already: `full`). A member whose id the open group holds is not added again
-   * (`duplicate`). Called by the aggregate step for each member, before its source settles. Durable on resolve.
-   * Rejects INVALID for an empty scope, key or member id (or one over 512 characters).
-   */
-  addToGroup(scope: string, key: string, member: GroupMember, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }): Promise<GroupAdd>;
-
-  /**
-   * Seals a group: it takes no more members (the key's next member opens a new group), and the key counts as
-   * closed for `closedTtlMs` (see addToGroup's `refuseClosed`). Resolves with the group and its members in the
-   * order they joined; sealing a sealed group changes nothing and resolves with it again (a caller that died before
-   * it settled the group's result seals it again after a restart). Undefined when the group is gone (removed).
-   * Of callers sealing one group at once, each gets it: the caller decides who emits (the runtime: the one whose
-   * seal changed it, `first`). Durable on resolve.
-   */
-  sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined>;
-
-  /** Removes a group and its members, once its result is settled (delivered, or dead). False when it was gone. Durable on resolve. */
-  removeGroup(scope: string, groupId: string): Promise<boolean>;
-
-  /** Every group of the scope, open and sealed, oldest first. Called by the runtime's timer (completion by time) and at start (sealed groups left by a crash). */
-  listGroups(scope: string): Promise<GroupSummary[]>;
-}
 
 /**
  * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and

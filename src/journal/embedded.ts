@@ -312,17 +312,12 @@ export class EmbeddedJournal implements Journal {
     this.#check();
     validateGroupArgs(scope, key, member.id);
     const groups = this.#state.groups;
-    let open = groups.openOf(scope, key);
-    if (open?.ids.has(member.id)) return { outcome: 'duplicate', group: { ...open.summary } };
-    if (!open) {
-      if (options.refuseClosed && groups.closed(scope, key, Date.now())) return { outcome: 'closed' };
-      if (options.maxOpen !== undefined && groups.openCount(scope) >= options.maxOpen) return { outcome: 'full' };
-    }
-    const groupId = open?.summary.id ?? options.newGroupId;
-    validateMessageId(groupId, 'group id');
-    await this.#write([{ o: 'ga', s: scope, k: key, g: groupId, m: toLine(member) }]);
-    open = groups.get(scope, groupId);
-    return { outcome: 'added', group: open ? { ...open.summary } : { id: groupId, key, openedAt: member.at, lastAt: member.at, size: 1 } };
+    const admitted = groups.admit(scope, key, member.id, options, Date.now());
+    if (admitted.outcome !== 'add') return admitted;
+    validateMessageId(admitted.groupId, 'group id');
+    await this.#write([{ o: 'ga', s: scope, k: key, g: admitted.groupId, m: toLine(member) }]);
+    const group = groups.get(scope, admitted.groupId);
+    return { outcome: 'added', group: group ? { ...group.summary } : { id: admitted.groupId, key, openedAt: member.at, lastAt: member.at, size: 1 } };
   }
 
   async sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined> {

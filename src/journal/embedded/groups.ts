@@ -2,7 +2,7 @@
  * The embedded journal's aggregate groups in memory (the AggregateGroups role), built by the log's `ga`, `gs`, `gr`
  * and `gc` operations (state.ts): each scope's groups by id, the open group of each key, and the keys closed lately.
  */
-import type { GroupMember, GroupSummary } from '../contract.js';
+import type { GroupAdd, GroupMember, GroupSummary } from '../contract.js';
 
 export interface StoredGroup {
   summary: GroupSummary;
@@ -49,6 +49,20 @@ export class Groups {
   closed(scope: string, key: string, now: number): boolean {
     const until = this.#closed.get(scoped(scope, key));
     return until !== undefined && until > now;
+  }
+
+  /**
+   * AddToGroup's decision for a member, made in memory (the caller then writes the member, with `add`): refused
+   * (`closed`, `full`) or `duplicate`, as the contract says, or to be added to group `groupId` (the open one, else a
+   * new one with `newGroupId`).
+   */
+  admit(scope: string, key: string, memberId: string, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }, now: number): GroupAdd | { outcome: 'add'; groupId: string } {
+    const open = this.openOf(scope, key);
+    if (open?.ids.has(memberId)) return { outcome: 'duplicate', group: { ...open.summary } };
+    if (open) return { outcome: 'add', groupId: open.summary.id };
+    if (options.refuseClosed && this.closed(scope, key, now)) return { outcome: 'closed' };
+    if (options.maxOpen !== undefined && this.openCount(scope) >= options.maxOpen) return { outcome: 'full' };
+    return { outcome: 'add', groupId: options.newGroupId };
   }
 
   list(scope: string): GroupSummary[] {

@@ -87,7 +87,7 @@ const enrich: StepRegistration<EnrichConfig> = {
 };
 
 /** The reply body as a JSON value: XML replies are parsed (namespaces stripped, values typed), an empty body is null. */
-function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
+export function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
   try {
     if (reply.body.length === 0) return null;
     if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true }, limits);
