@@ -10,6 +10,9 @@ import { isJsonType, isXmlType, Message } from '../../core/message.js';
 import { xmlToValue } from '../shared.js';
 
 export interface CompletionTimes {
+  /** Complete at this many members, or at max_size: checked by the timer too, for a group a crash left unsealed. */
+  count: number | undefined;
+  maxSize: number;
   /** Since the first member (ms). */
   timeoutMs: number | undefined;
   /** Since the last member (ms). */
@@ -127,8 +130,10 @@ export class Completer implements StepLifecycle {
           if (this.#unsettled.has(g.id) || now - Date.parse(g.sealed.at) > ORPHAN_MS) this.#track(g.id, this.#sealAndEmit(g.id, g.sealed.reason, true));
           continue;
         }
-        const { timeoutMs, idleMs } = this.#times;
-        if (timeoutMs !== undefined && now - Date.parse(g.openedAt) >= timeoutMs) this.complete(g.id, 'timeout');
+        const { timeoutMs, idleMs, count, maxSize } = this.#times;
+        if (count !== undefined && g.size >= count) this.complete(g.id, 'count');
+        else if (g.size >= maxSize) this.complete(g.id, 'max_size');
+        else if (timeoutMs !== undefined && now - Date.parse(g.openedAt) >= timeoutMs) this.complete(g.id, 'timeout');
         else if (idleMs !== undefined && now - Date.parse(g.lastAt) >= idleMs) this.complete(g.id, 'idle');
       }
     } catch (err) {

@@ -72,7 +72,7 @@ const aggregate: StepRegistration<AggregateConfig> = {
     if (count !== undefined && count > maxSize) issues.report({ path: ['complete', 'count'], message: `a count of ${count} is never reached: max_size is ${maxSize}` });
     if (!key || issues.errors) return unusableStep('aggregate');
 
-    const completer = new Completer({ timeoutMs: timeoutMs ?? (idleMs === undefined ? 3_600_000 : undefined), idleMs, closedMs });
+    const completer = new Completer({ count, maxSize, timeoutMs: timeoutMs ?? (idleMs === undefined ? 3_600_000 : undefined), idleMs, closedMs });
     const refuseLate = c.late === 'dead_letter';
 
     /** The group's message, emitted by the completer, made into what goes on: the aggregation expression over its members. */
@@ -113,8 +113,9 @@ const aggregate: StepRegistration<AggregateConfig> = {
         throw hubError('JOURNAL_UNAVAILABLE', `the journal could not keep the aggregate member (${(err as Error).message}); the message stays with its source`, { cause: err });
       }
       if (added.outcome === 'closed') throw new PermanentError('LATE_MEMBER', `the group of key "${groupKey}" completed less than closed_for ago and this step sends late members to the dead letters`, { details: { key: groupKey } });
-      if (added.outcome === 'full') throw hubError('FLOW_OVERLOADED', `the aggregate step has ${maxOpen} open groups (max_open); the message stays with its source`);
-      if (added.outcome !== 'added') return [];
+      if (added.outcome !== 'added' && added.outcome !== 'duplicate') throw hubError('FLOW_OVERLOADED', `the aggregate step has ${maxOpen} open groups (max_open); the message stays with its source`);
+      // A duplicate (a redelivery of a member stored just before a crash) checks completion again: the crash may
+      // have come before the group it completed was sealed.
       const group = added.group;
       let reason: string | undefined;
       if (count !== undefined && group.size >= count) reason = 'count';
