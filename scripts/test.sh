@@ -9,7 +9,7 @@ echo "== type check (tests included)"
 npx tsc -p tsconfig.test.json
 echo "== import cycles"
 npx madge --circular --extensions ts --ts-config tsconfig.json src adapters sim
-echo "== hub validate flows/ flows/brokers/ flows/compare/"
-node bin/hub.js validate flows/ flows/brokers/ flows/compare/
+echo "== hub validate flows/ flows/brokers/ flows/compare/ flows/patterns/"
+node bin/hub.js validate flows/ flows/brokers/ flows/compare/ flows/patterns/
 echo "== tests"
 npx vitest run "$@"

@@ -143,7 +143,7 @@ describe('integration patterns against the real brokers', () => {
           KAFKA_BROKERS: kafka.brokers[0],
           // The main hub's aggregator reads a queue of its own: the kill test runs a hub of its own on q.lines.
           ORDER_LINES_QUEUE: `${q.lines}.main`,
-          ORDER_LINES_TIMEOUT: '8s',
+          ORDER_LINES_TIMEOUT: '3s',
           INVOICING_URL: `${invoicing.url}/invoices`,
           ORDER_FANOUT_QUEUE: q.fanout,
           FANOUT_URL: fanout.url,
@@ -166,7 +166,8 @@ describe('integration patterns against the real brokers', () => {
         const own = make();
         const dir = mkdtempSync(join(tmpdir(), 'patterns-flows-'));
         copyFileSync(join(FLOWS, 'order-lines-aggregate.yaml'), join(dir, 'order-lines-aggregate.yaml'));
-        const aggEnv = { ...env, ...own.env, ORDER_LINES_QUEUE: q.lines };
+        // A timeout longer than two restarts under load: the orders complete by their lines, not by time.
+        const aggEnv = { ...env, ...own.env, ORDER_LINES_QUEUE: q.lines, ORDER_LINES_TIMEOUT: '45s' };
         let hub: HubProcess | undefined;
         const start = async () => (hub = await startHub(['--flows', dir], { cwd: ROOT, env: aggEnv, readyTimeoutMs: 30_000 }));
         const inJournal = async <T>(read: (j: Journal) => Promise<T>): Promise<T> => {
@@ -184,13 +185,15 @@ describe('integration patterns against the real brokers', () => {
         const orders = Array.from({ length: 8 }, (_, i) => `O${i}-${id}`);
         // Two lines of each order, and a line whose key expression fails: stored (acknowledged), then the hub dies.
         await publish(broker, q.lines, [...orders.flatMap((o) => [line(o, 1), line(o, 2)]), { lineId: 'no-order', qty: 1 }]);
-        await waitFor('the lines acknowledged', async () => (await broker.count(q.lines)) === 0);
+        await waitFor('the lines delivered', async () => (await broker.count(q.lines)) === 0);
+        await sleep(300 + Math.random() * 700);
         hub!.child.kill('SIGKILL');
         await hub!.stop();
         await start();
         // The third lines, and again a line of each order (a redelivery): the groups complete; a kill right after.
         await publish(broker, q.lines, orders.flatMap((o) => [line(o, 3), line(o, 3)]));
-        await waitFor('the last lines acknowledged', async () => (await broker.count(q.lines)) === 0);
+        await waitFor('the last lines delivered', async () => (await broker.count(q.lines)) === 0);
+        await sleep(Math.random() * 500);
         hub!.child.kill('SIGKILL');
         await hub!.stop();
         await start();
@@ -204,7 +207,9 @@ describe('integration patterns against the real brokers', () => {
           expect(mine[0]!.lines.map((l) => l.lineId).sort()).toEqual([`${o}-1`, `${o}-2`, `${o}-3`]);
         }
         // A member arriving after its group completed: dead (late: dead_letter); a group that never completes: closed by its timeout.
-        await publish(broker, q.lines, [line(orders[0]!, 4, 4), line(`lonely-${id}`, 1)]);
+        await publish(broker, q.lines, [line(orders[0]!, 4, 4)]);
+        // (On the main hub, whose aggregator has a timeout of 3 s.)
+        await publish(broker, `${q.lines}.main`, [line(`lonely-${id}`, 1)]);
         await waitFor('the lonely order closed by its timeout', () => invoicing.received.some((r) => r.body.includes(`lonely-${id}`)), 25_000);
         const lonely = JSON.parse(invoicing.received.find((r) => r.body.includes(`lonely-${id}`))!.body) as { complete: boolean; lines: unknown[] };
         expect(lonely).toMatchObject({ complete: false, lines: [{ lineId: `lonely-${id}-1` }] });

@@ -3,8 +3,7 @@ import { durationOption, durationSchema, type Duration } from '../../core/durati
 import { hubError, toHubError, type HubError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { Recipients } from '../recipient_list/index.js';
-import { readReply } from '../enrich/index.js';
-import { expressionAt, issueCounter, objectConfig, producedNothing, unusableStep } from '../shared.js';
+import { expressionAt, issueCounter, objectConfig, producedNothing, readReply, unusableStep } from '../shared.js';
 
 export interface ScatterGatherConfig {
   to?: string[];

@@ -32,14 +32,16 @@ class Limiter implements StepLifecycle {
 
   constructor(readonly points: number, readonly seconds: number) {}
 
-  start(runtime: StepRuntime): void {
+  async start(runtime: StepRuntime): Promise<void> {
     const memory = new RateLimiterMemory({ points: this.points, duration: this.seconds });
     if (!runtime.redisUrl) {
       this.limiter = memory;
       return;
     }
-    this.#redis = new Redis(runtime.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+    // No offline queue: while Redis is away a count fails at once and the memory limiter answers (insuranceLimiter).
+    this.#redis = new Redis(runtime.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     this.#redis.on('error', (err) => runtime.logger.debug({ err }, 'throttle: Redis connection error; counting in memory meanwhile'));
+    await this.#redis.connect().catch((err: unknown) => runtime.logger.warn({ err }, 'throttle: Redis is not reachable; this replica counts its rate alone until it is'));
     this.limiter = new RateLimiterRedis({
       storeClient: this.#redis,
       keyPrefix: `hub:throttle:${runtime.flow}:${runtime.step}`,
