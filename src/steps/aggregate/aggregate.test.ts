@@ -13,6 +13,8 @@ import { Message } from '../../core/message.js';
 import type { Journal } from '../../journal/contract.js';
 import { openEmbeddedJournal } from '../../journal/embedded.js';
 import { FlowRunner } from '../../runtime/flow-runner.js';
+import { RetryPoller } from '../../runtime/retry-poller.js';
+import { hubError } from '../../core/errors.js';
 import { idleSource, testFlow } from '../../runtime/testing.js';
 import { buildContext } from '../testing.js';
 import aggregate, { type AggregateConfig } from './index.js';
@@ -32,24 +34,29 @@ describe('aggregate step', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  async function setup(config: AggregateConfig, dir?: string) {
+  async function setup(config: AggregateConfig, dir?: string, send?: Sink['send']) {
     dir ??= await mkdtemp(join(tmpdir(), 'aggregate-'));
     const journal: Journal = await openEmbeddedJournal({ dir });
     const sent: Message[] = [];
-    const sink: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: async (m) => void sent.push(m) };
+    const sink: Sink = { start: async () => {}, stop: async () => {}, ready: () => true, send: send ?? (async (m) => void sent.push(m)) };
     const ctx = buildContext({ sinks: { out: { requestReply: false } } });
     const step = aggregate.create(config, ctx);
     expect(ctx.issues).toEqual([]);
     let source!: SourceContext;
     const def = testFlow('agg', idleSource(async (c) => void (source = c)), { out: sink }, {
+      durable: { attempts: 3, backoff: 'fixed', initialMs: 50, maxMs: 50 },
       steps: [
         { label: '0:aggregate', kind: 'aggregate', run: step },
         { label: '1:to', kind: 'to', run: (m, run) => run.send('out', m).then(() => [m]) },
       ],
     });
     const runner = new FlowRunner(def, logger, journal);
+    const poller = new RetryPoller(journal, new Map([['agg', runner]]), logger, { pollMs: 50, leaseMs: 5_000 });
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
+    poller.start();
     const stop = async () => {
+      poller.halt();
+      await poller.drained();
       await runner.stop(100);
       await journal.close();
     };
@@ -122,6 +129,22 @@ describe('aggregate step', () => {
     expect(second.sent[0]!.id).toBe(open!.id);
     for (let i = 0; i < 50 && (await second.journal.listGroups('agg/0:aggregate')).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await second.journal.listGroups('agg/0:aggregate')).toEqual([]);
+  });
+
+  it('parks a group message that fails downstream, and its durable retry runs from the aggregate step on', async () => {
+    const got: Message[] = [];
+    let calls = 0;
+    const { deliver } = await setup({ key: 'k', complete: { count: 2 }, jsonata: '{ "k": $key, "n": $size }' }, undefined, async (m) => {
+      if (++calls <= 3) throw hubError('DOWNSTREAM_UNAVAILABLE', 'down for a moment');
+      got.push(m);
+      return undefined;
+    });
+    await deliver({ k: 'p', v: 1 });
+    await deliver({ k: 'p', v: 2 });
+    await waitFor(() => got.length === 1);
+    // The retry finished the group again from its members, not aggregated it as a member of a new group.
+    expect(JSON.parse(got[0]!.body.toString())).toEqual({ k: 'p', n: 2 });
+    expect(calls).toBe(4);
   });
 
   it('reports a configuration that can never complete a group', () => {
