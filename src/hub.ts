@@ -83,7 +83,7 @@ export class Hub {
     const service = flows[0]?.service;
     this.port = options.flow === undefined ? options.config.port : servicePort(options.config, service?.declared ? service.port : undefined);
     this.metrics = new HubMetrics(hubWorkload(options.flow, options.env ?? process.env));
-    const newRunner = (f: FlowDefinition): FlowRunner => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f) });
+    const newRunner = (f: FlowDefinition): FlowRunner => new FlowRunner(f, options.logger, journal, { metrics: this.metrics.forFlow(f), redisUrl: options.config.journal.redisUrl });
     this.runners = flows.map(newRunner);
     this.#byName = new Map(this.runners.map((r) => [r.name, r]));
     this.retries = new RetryPoller(journal, this.#byName, options.logger.child({ component: 'retries' }), { pollMs: options.config.journal.retryPollMs, leaseMs: options.config.journal.leaseMs });

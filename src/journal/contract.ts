@@ -1,3 +1,7 @@
+import type { GroupStore } from '../core/contracts.js';
+
+export type { GroupAdd, GroupMember, GroupStore, GroupSummary } from '../core/contracts.js';
+
 /**
  * The journal contract: where the hub records what happened to each message, keeps the retries that wait, keeps the
  * dead letters, and books replays. It is one contract by role, since each caller needs only a part of it:
@@ -6,6 +10,7 @@
  * - ReplayBook: the replays operators asked for, booked once per request key;
  * - DedupeKeys: the dedupe steps' keys;
  * - AdminAudit: the admin API's audit entries;
+ * - AggregateGroups: the aggregate steps' open groups and their members;
  * and `Journal`, all of them with close(), which the backends implement: embedded.ts (a local append-only file, the
  * default) and redis.ts (Redis with BullMQ, for production and several replicas). Both pass one suite
  * (contract.suite.ts).
@@ -522,10 +527,18 @@ export interface AdminAudit {
 }
 
 /**
+ * The aggregate steps' groups (GroupStore in core/contracts.ts, where the steps' side of it is written down): kept in
+ * the journal so that a member's source settles once the member is stored, and a hub killed mid-group loses nothing.
+ * Used by the flow runner's step runtime (runtime/step-runtime.ts) alone; calls may overlap, across replicas too.
+ */
+export interface AggregateGroups extends GroupStore {}
+
+
+/**
  * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and
  * openJournal (open.ts) returns; held by its owner, the hub (hub.ts), which hands each part its role and closes it.
  */
-export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit {
+export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, AggregateGroups {
   /**
    * Waits for the writes under way, then releases the store (embedded: the log file and the lock; Redis: BullMQ's
    * queues and workers, waited for at most 2 s, and the connections). Claims still held are not released: they are

@@ -14,6 +14,9 @@ import type {
   DeadLetterGroup,
   DedupeReservation,
   ErrorInfo,
+  GroupAdd,
+  GroupMember,
+  GroupSummary,
   Journal,
   MessageInput,
   MessageQuery,
@@ -28,10 +31,11 @@ import type {
   TimelineEvent,
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, validateReservation, waitingEvent } from './shared.js';
+import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { releaseLock, takeLock } from './embedded/lock.js';
 import { LogFile } from './embedded/log-file.js';
 import { EmbeddedState, type Op } from './embedded/state.js';
+import { toLine } from './embedded/groups.js';
 
 export interface EmbeddedJournalOptions {
   /** The journal's directory (created if missing). One process at a time: a second open rejects LOCKED. */
@@ -334,6 +338,45 @@ export class EmbeddedJournal implements Journal {
     let more = false;
     for (let j = i; j >= 0 && !more; j--) more = filter.action === undefined || audit[j]!.action === filter.action;
     return { items, ...(more && items.length > 0 ? { next: String(items.at(-1)!.seq) } : {}) };
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // AggregateGroups
+
+  async addToGroup(scope: string, key: string, member: GroupMember, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }): Promise<GroupAdd> {
+    this.#check();
+    validateGroupArgs(scope, key, member.id);
+    const groups = this.#state.groups;
+    const admitted = groups.admit(scope, key, member.id, options, Date.now());
+    if (admitted.outcome !== 'add') return admitted;
+    validateMessageId(admitted.groupId, 'group id');
+    await this.#write([{ o: 'ga', s: scope, k: key, g: admitted.groupId, m: toLine(member) }]);
+    const group = groups.get(scope, admitted.groupId);
+    return { outcome: 'added', group: group ? { ...group.summary } : { id: admitted.groupId, key, openedAt: member.at, lastAt: member.at, size: 1 } };
+  }
+
+  async sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined> {
+    this.#check();
+    const g = this.#state.groups.get(scope, groupId);
+    if (!g) return undefined;
+    const first = !g.summary.sealed;
+    if (first) {
+      const x = seal.closedTtlMs ? Date.now() + seal.closedTtlMs : undefined;
+      await this.#write([{ o: 'gs', s: scope, g: groupId, r: seal.reason, at: new Date().toISOString(), ...(x === undefined ? {} : { x }) }]);
+    }
+    return { group: { ...g.summary, sealed: { ...g.summary.sealed! } }, members: g.members.map((m) => ({ ...m, headers: { ...m.headers } })), first };
+  }
+
+  async removeGroup(scope: string, groupId: string): Promise<boolean> {
+    this.#check();
+    if (!this.#state.groups.get(scope, groupId)) return false;
+    await this.#write([{ o: 'gr', s: scope, g: groupId }]);
+    return true;
+  }
+
+  async listGroups(scope: string): Promise<GroupSummary[]> {
+    this.#check();
+    return this.#state.groups.list(scope);
   }
 
   // ------------------------------------------------------------------------------------------------------------

@@ -139,6 +139,24 @@ export class FlowScopedJournal implements Journal {
     return this.inner.releaseDedupe(key, owner);
   }
 
+  // AggregateGroups: scoped by the runtime itself (flow and step).
+
+  addToGroup(...args: Parameters<Journal['addToGroup']>): ReturnType<Journal['addToGroup']> {
+    return this.inner.addToGroup(...args);
+  }
+
+  sealGroup(...args: Parameters<Journal['sealGroup']>): ReturnType<Journal['sealGroup']> {
+    return this.inner.sealGroup(...args);
+  }
+
+  removeGroup(scope: string, groupId: string): Promise<boolean> {
+    return this.inner.removeGroup(scope, groupId);
+  }
+
+  listGroups(scope: string): ReturnType<Journal['listGroups']> {
+    return this.inner.listGroups(scope);
+  }
+
   // AdminAudit: the process's own, not a flow's; every entry is this service's.
 
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {

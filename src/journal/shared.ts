@@ -181,3 +181,10 @@ export function replayEvents(replay: ReplayRecord): TimelineEvent[] {
     { type: 'resolved', at: replay.at, detail: `replayed as ${replay.newId} by ${replay.by}` },
   ];
 }
+
+/** Checks the names an aggregate group call is given (AggregateGroups): a scope, a key and a member id, each 1 to 512 characters. */
+export function validateGroupArgs(scope: unknown, key: unknown, memberId: unknown): void {
+  validateMessageId(scope, 'group scope');
+  validateMessageId(key, 'group key');
+  validateMessageId(memberId, 'member id');
+}

@@ -19,6 +19,7 @@ import type { FlowMetrics } from './metrics.js';
 import { Parking } from './parking.js';
 import { RunTimeouts } from './run-timeouts.js';
 import { SinkCalls } from './sink-calls.js';
+import { EMITTED_BY, firstStep, StepRuntimes } from './step-runtime.js';
 import { failSpan, FlowTracing } from './tracing.js';
 import { FlowTracer, type TraceSession } from './flow-trace.js';
 
@@ -27,6 +28,8 @@ export interface FlowRunnerOptions {
   pausedRetryMs?: number;
   /** The flow's Prometheus metrics (HubMetrics.forFlow); none in unit tests that do not look at them. */
   metrics?: FlowMetrics;
+  /** The Redis of the hub's journal, for steps whose state replicas share (throttle). */
+  redisUrl?: string;
 }
 
 /** How a durable retry's run is handled by #run: from the first step, not pipelined. */
@@ -87,6 +90,9 @@ export class FlowRunner {
   #tracer: FlowTracer | undefined;
   #steps: FlowDefinition['steps'];
   #sender: Sender;
+  /** The steps with a lifecycle of their own (aggregate, recipient_list, throttle). */
+  readonly #stepRuntimes: StepRuntimes;
+  readonly #redisUrl: string | undefined;
 
   constructor(
     readonly def: FlowDefinition,
@@ -106,6 +112,8 @@ export class FlowRunner {
     this.#sender = this.#sinks.sender;
     this.#keys = new DedupeKeys(def.name, journal, this.#logger, def.timeoutMs + LEASE_MARGIN_MS);
     this.#control = new FlowControl(def.name, this.#logger);
+    this.#stepRuntimes = new StepRuntimes(def, this.#logger, journal);
+    this.#redisUrl = options.redisUrl;
     this.#parking = new Parking(def, this.#logger, journal, {
       stats: this.stats,
       meter: this.meter,
@@ -143,6 +151,7 @@ export class FlowRunner {
         }
       }),
     );
+    if (this.#stepRuntimes.any) await this.#stepRuntimes.start((message, from) => this.#emit(message, from), this.#redisUrl);
     await this.def.source.instance.start({
       flow: this.def.name,
       logger: this.#logger.child({ source: this.def.source.adapter }),
@@ -247,12 +256,18 @@ export class FlowRunner {
     if (target.startAt !== undefined && !(Number.isInteger(target.startAt) && target.startAt >= 0 && target.startAt < this.def.steps.length)) {
       throw hubError('NOT_FOUND', `flow "${this.name}" has no step ${target.startAt} (steps 0 to ${this.def.steps.length - 1})`);
     }
-    return this.#handle(message, { park: true, target, recorded });
+    const from = target.startAt === undefined && target.sink === undefined && message.headers[EMITTED_BY] !== undefined ? firstStep(this.def, message) : undefined;
+    return this.#handle(message, { park: true, target, recorded, ...(from ? { from } : {}) });
   }
 
   /** Runs one durable retry claimed from the journal (the retry poller calls it); see Parking.retry. */
   retry(claim: RetryClaim): Promise<void> {
     return this.#parking.retry(claim);
+  }
+
+  /** A message a step emitted (StepRuntime.emit), run from step `from` and parked when it fails: resolves once delivered or parked. */
+  async #emit(message: Message, from: number): Promise<void> {
+    await this.#handle(message, { park: true, from });
   }
 
   async #handle(message: Message, how: Handling): Promise<FlowResult> {
@@ -308,8 +323,8 @@ export class FlowRunner {
    * make each call of it allocate the variables it captures, traced or not.
    */
   #run(message: Message, run: Cancellation, trail: MessageTrail | undefined, how: Handling, span: Span | undefined): Promise<Message[]> {
-    if (this.#tracing.untraced(span)) return run.race(this.#runSteps(message, run, trail, how.target, how.lane));
-    return this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true);
+    if (this.#tracing.untraced(span)) return run.race(this.#runSteps(message, run, trail, how.target, how.lane, how.from));
+    return this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane, how.from)), true);
   }
 
   /** A durable retry's run (Parking.retry): its steps from the first, under the bulkhead and the flow's timeout. */
@@ -317,7 +332,7 @@ export class FlowRunner {
     return this.#bulkhead.run(async () => {
       const run = this.#timeouts.track();
       try {
-        return await this.#run(message, run, trail, RETRY_RUN, span);
+        return await this.#run(message, run, trail, message.headers[EMITTED_BY] === undefined ? RETRY_RUN : { park: true, from: firstStep(this.def, message) }, span);
       } finally {
         this.#timeouts.untrack(run);
       }
@@ -348,7 +363,7 @@ export class FlowRunner {
     if (this.stats.inFlight === 0) this.#idle?.();
   }
 
-  #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
+  #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane, from = 0): Promise<Message[]> {
     if (target.sink !== undefined) return this.#straightToSink(target.sink, input, cancel, trail);
     // A replay is an operator's decision: dedupe steps let it through.
     const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : this.#keys.deduper;
@@ -360,7 +375,7 @@ export class FlowRunner {
       ctx.replay = this.#context(input, cancel, this.#sinks.replaySender, dedupe, lane);
     }
     try {
-      const out = this.#stepsFrom(0, [input], ctx);
+      const out = this.#stepsFrom(from, [input], ctx);
       return Array.isArray(out) ? Promise.resolve(out) : out;
     } catch (err) {
       return Promise.reject(err as Error);
@@ -490,6 +505,7 @@ export class FlowRunner {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     this.#timeouts.stop();
+    await this.#stepRuntimes.stop();
     await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
     await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
   }

@@ -21,6 +21,8 @@ export interface Handling {
   recorded?: boolean;
   /** An ordered source pipelines this message (DeliverOptions.onIssued); set only when the flow can keep the order. */
   lane?: Lane;
+  /** The first step to run (a message a step emitted, StepRuntime.emit: the one after it); 0 when unset. */
+  from?: number;
 }
 
 /**

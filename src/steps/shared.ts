@@ -5,7 +5,7 @@
 import { checkXml, parseCheckedXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
 import { fastXmlValue } from '../core/xml-fast.js';
 import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
-import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
+import { HubError, PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../kit/expression.js';
 import type { Message } from '../core/message.js';
 
@@ -164,4 +164,16 @@ export function conditionSchema(examples: string[]): Record<string, unknown> {
       'JSONata condition over the JSON body ($headers, $meta and $id bound). It holds when its result is true as JSONata\'s $boolean sees it: 0, "", null, empty arrays and objects, and a path that matched nothing are false. Note that a comparison with a missing value is false: write `$not(a = "x")` rather than `a != "x"` when `a` may be absent.',
     examples,
   };
+}
+
+/** The reply body as a JSON value: XML replies are parsed (namespaces stripped, values typed), an empty body is null. */
+export function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
+  try {
+    if (reply.body.length === 0) return null;
+    if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true }, limits);
+    return reply.json();
+  } catch (err) {
+    if (!(err instanceof HubError)) throw err;
+    throw new PermanentError('BAD_REPLY', `the reply of sink "${sink}" cannot be read: ${err.message}`, { cause: err, details: { sink, contentType: reply.contentType } });
+  }
 }
