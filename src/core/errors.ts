@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   SOAP_MUST_UNDERSTAND: { kind: 'permanent', status: 400, fault: 'client', title: 'Header not understood', hint: 'A SOAP header marked mustUnderstand is one this endpoint does not process; drop it or the mustUnderstand flag.' },
   SOAP_UNKNOWN_OPERATION: { kind: 'permanent', status: 400, fault: 'client', title: 'Unknown SOAP operation', hint: 'Call one of the operations the endpoint\'s WSDL lists.' },
   SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
+  AUTH_REQUIRED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication required', hint: 'Send the credential the endpoint asks for in its WWW-Authenticate header (an API key, a bearer token, or a user and password); the hub log says exactly what failed.' },
+  AUTH_FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Not allowed', hint: 'The caller is known but lacks a scope or claim the endpoint requires: ask its owner for a token with it.' },
+  RATE_LIMITED: { kind: 'permanent', status: 429, fault: 'client', title: 'Rate limit exceeded', hint: 'The caller (or the flow) sent more requests than its rate_limit allows: wait as long as Retry-After says.' },
+  AUTH_UNAVAILABLE: { kind: 'retryable', status: 503, fault: 'server', title: 'Authentication unavailable', hint: 'The hub cannot check tokens: the JWKS URL of the source\'s auth.jwt block is unreachable and no keys are cached; bring the identity provider back or fix jwks_url.' },
   VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
   NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
 
