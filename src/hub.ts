@@ -114,7 +114,7 @@ export class Hub {
   /** Loads the flows and starts their runners (sources add routes). Throws FlowLoadError with every problem found. */
   static async build(options: HubOptions): Promise<Hub> {
     const { config, registry, logger } = options;
-    const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
+    const result = loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, ...(config.httpSources ? { httpSources: config.httpSources as Record<string, unknown> } : {}), mode: 'run', ...(options.env ? { env: options.env } : {}) });
     for (const d of result.diagnostics.filter((x) => x.severity === 'warning')) logger.warn(`${d.file}:${d.line}:${d.col}: ${d.message}`);
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     let flows = result.flows;

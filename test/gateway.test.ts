@@ -21,7 +21,9 @@ import type { AdapterContext, HubLimits, Source } from '../src/core/contracts.js
 import type { ConfigIssue } from '../src/core/errors.js';
 import type { Message } from '../src/core/message.js';
 import type { GatewayDefaults } from '../src/kit/gateway/guard.js';
+import { createGuard } from '../src/kit/gateway/guard.js';
 import { createHttpServer } from '../src/kit/http-server.js';
+import { Redis } from 'ioredis';
 import { hashPassword } from '../src/kit/password.js';
 import { TestIdp } from './support/idp.js';
 
@@ -353,5 +355,29 @@ describe('SOAP', () => {
     const fault = faultOf(res);
     expect(fault.standardCode).toBe('Sender');
     expect(fault.reason).toContain('the token has expired');
+  });
+});
+
+describe('shared through Redis', () => {
+  it('counts a consumer once across replicas when REDIS_URL is set', async () => {
+    const prefix = `test:gateway:${process.pid}:${Date.now()}:`;
+    const http = { redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: prefix };
+    const config = { auth: { api_key: { keys: [{ consumer: 'partner-a', secret: PARTNER_KEY }] } }, rate_limit: { consumer: { rate: '3/m' } } };
+    // Two replicas of one flow: each its own guard, one Redis.
+    const replicas = [createGuard(config, adapterCtx('shared-api', http), 'rest:POST /shared')!, createGuard(config, adapterCtx('shared-api', http), 'rest:POST /shared')!];
+    const redis = new Redis(http.redisUrl);
+    try {
+      for (const g of replicas) await g.start();
+      const req = { headers: { 'x-api-key': PARTNER_KEY }, url: '/shared', ip: '127.0.0.1' };
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) outcomes.push(await replicas[i % 2]!.admit(req).then((a) => `ok ${a.headers['ratelimit-remaining']}`, (e: { code: string }) => e.code));
+      expect(outcomes).toEqual(['ok 2', 'ok 1', 'ok 0', 'RATE_LIMITED']);
+      expect((await redis.keys(`${prefix}*`)).length).toBeGreaterThan(0);
+    } finally {
+      for (const g of replicas) await g.stop();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    }
   });
 });

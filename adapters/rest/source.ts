@@ -55,6 +55,7 @@ export class RestSource implements Source {
 
   async start(ctx: SourceContext): Promise<void> {
     this.#ctx = ctx;
+    await this.#guard?.start();
     const http: FastifyInstance = ctx.http;
     try {
       http.route({

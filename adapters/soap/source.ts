@@ -288,6 +288,7 @@ export class SoapSource implements Source {
 
   async start(ctx: SourceContext): Promise<void> {
     this.#ctx = ctx;
+    await this.#guard?.start();
     const endpoint = endpointFor(ctx.http, this.path, ctx.logger);
     for (const op of this.operations) {
       const holder = endpoint.operations.get(op);

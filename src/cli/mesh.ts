@@ -14,7 +14,7 @@ import { CONFIG_OPTION, setup } from './setup.js';
 
 async function load(paths: string[], configPath: string | undefined, err: Print): Promise<{ result: LoadResult; registry: Registry } | undefined> {
   const { config, registry } = await setup(configPath);
-  const result = loadFlows(paths.length ? paths : [config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger: pino({ level: 'silent' }), limits: config.limits, mode: 'validate' });
+  const result = loadFlows(paths.length ? paths : [config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger: pino({ level: 'silent' }), limits: config.limits, ...(config.httpSources ? { httpSources: config.httpSources as Record<string, unknown> } : {}), mode: 'validate' });
   if (result.diagnostics.length) err(formatDiagnostics(result.diagnostics));
   if (hasErrors(result)) {
     err(`${result.diagnostics.filter((d) => d.severity === 'error').length} error(s) in ${result.files.length} file(s): nothing done`);

@@ -164,6 +164,11 @@ export class Guard {
     return undefined;
   }
 
+  /** Opens what the counters need (a source's start): the Redis connection when they are shared. */
+  async start(): Promise<void> {
+    await this.#store.open((message) => this.#logger.warn({ endpoint: this.#what }, `${this.#what}: ${message}`));
+  }
+
   async stop(): Promise<void> {
     await this.#store.close();
   }

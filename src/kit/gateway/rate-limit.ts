@@ -108,14 +108,24 @@ export class LimitStore {
     return this.#redisUrl ? 'redis' : 'process';
   }
 
+  /**
+   * Connects to Redis, if counters are shared, before the first count (a source's start): until it is connected,
+   * counts would fall to each replica's in-process insurance. A Redis that does not answer in time is logged, not
+   * fatal: the insurance counts meanwhile and the client goes on reconnecting.
+   */
+  async open(onError: (message: string) => void): Promise<void> {
+    if (!this.#redisUrl || this.#redis) return;
+    // No offline queue: a count while Redis is away fails at once, and the in-process insurance answers.
+    const redis = (this.#redis = new Redis(this.#redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true }));
+    redis.on('error', () => undefined);
+    await Promise.race([redis.connect(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 2 s')), 2000).unref())]).catch((err: Error) =>
+      onError(`rate-limit counters cannot reach Redis (${err.message}); each replica counts on its own until it can`),
+    );
+  }
+
   limiter(name: string, points: number, seconds: number): RateLimiterAbstract {
     const keyPrefix = `${this.#prefix}${name}`;
-    if (!this.#redisUrl) return new RateLimiterMemory({ keyPrefix, points, duration: seconds });
-    if (!this.#redis) {
-      // No offline queue: a count while Redis is away fails at once, and the in-process insurance answers.
-      this.#redis = new Redis(this.#redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-      this.#redis.on('error', () => undefined);
-    }
+    if (!this.#redisUrl || !this.#redis) return new RateLimiterMemory({ keyPrefix, points, duration: seconds });
     return new RateLimiterRedis({ storeClient: this.#redis, keyPrefix, points, duration: seconds, insuranceLimiter: new RateLimiterMemory({ keyPrefix: `${keyPrefix}:i`, points, duration: seconds }) });
   }
 

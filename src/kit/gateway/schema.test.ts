@@ -43,3 +43,11 @@ describe('the gateway blocks', () => {
     expect(() => parseRate('0/s')).toThrow(/not a rate/);
   });
 });
+
+describe('hub.yaml', () => {
+  it('takes the same blocks as defaults for every HTTP source (schemas/hub.schema.json in step with these schemas)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const hub = JSON.parse(readFileSync(new URL('../../../schemas/hub.schema.json', import.meta.url), 'utf8')) as { properties: { http_sources: { properties: unknown } } };
+    expect(hub.properties.http_sources.properties).toEqual(JSON.parse(JSON.stringify({ auth: authSchema, rate_limit: rateLimitSchema })));
+  });
+});
