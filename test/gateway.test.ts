@@ -25,7 +25,9 @@ import { createGuard } from '../src/kit/gateway/guard.js';
 import { createHttpServer } from '../src/kit/http-server.js';
 import { Redis } from 'ioredis';
 import { hashPassword } from '../src/kit/password.js';
+import { Downstream } from './support/downstream.js';
 import { TestIdp } from './support/idp.js';
+import { startHub } from './support/processes.js';
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 32 };
 const logLines: string[] = [];
@@ -378,6 +380,37 @@ describe('shared through Redis', () => {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();
+    }
+  });
+});
+
+describe('the example flow flows/partner-quotes-api.yaml, in a real hub', () => {
+  it('answers a partner with its key, refuses a call without one, and answers 429 past the rate and burst', async () => {
+    const shipping = new Downstream();
+    shipping.failing = false;
+    const hub = await startHub(['--flows', 'flows/partner-quotes-api.yaml'], { env: { SHIPPING_API_URL: await shipping.start() } });
+    try {
+      const quote = (headers: Record<string, string>) => request(`${hub.url}/api/partner/quotes`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"weightKg":2.5,"fromCountry":"DE","toCountry":"FR"}' });
+      const ok = await quote({ 'x-api-key': 'demo-partner-a-key-0001' });
+      expect(ok.statusCode).toBe(200);
+      expect(await ok.body.json()).toEqual({ partner: 'partner-a' });
+      const none = await quote({});
+      expect(none.statusCode).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('ApiKey realm="hub", header="x-api-key"');
+      await none.body.dump();
+      const burst = await Promise.all(Array.from({ length: 30 }, async () => {
+        const r = await quote({ 'x-api-key': 'demo-partner-a-key-0001' });
+        await r.body.dump();
+        return r;
+      }));
+      const limited = burst.filter((r) => r.statusCode === 429);
+      expect(limited.length).toBeGreaterThan(0);
+      expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThan(0);
+      expect(hub.logs()).toContain('partner-a is over the consumer rate limit');
+      expect(hub.logs()).not.toContain('demo-partner-a-key-0001');
+    } finally {
+      await hub.stop();
+      await shipping.close();
     }
   });
 });
