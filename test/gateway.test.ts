@@ -24,10 +24,13 @@ import type { GatewayDefaults } from '../src/kit/gateway/guard.js';
 import { createGuard } from '../src/kit/gateway/guard.js';
 import { createHttpServer } from '../src/kit/http-server.js';
 import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { main } from '../src/cli/main.js';
+import { ROOT, startHub } from './support/processes.js';
 import { hashPassword } from '../src/kit/password.js';
 import { Downstream } from './support/downstream.js';
 import { TestIdp } from './support/idp.js';
-import { startHub } from './support/processes.js';
+
 
 const limits: HubLimits = { bodyBytes: 64 * 1024, maxDepth: 32 };
 const logLines: string[] = [];
@@ -97,6 +100,7 @@ beforeAll(async () => {
   await addRest('open-api', { path: '/open', rate_limit: { flow: { rate: '3/m' } } });
   await addRest('default-api', { path: '/defaulted' }, { auth: { api_key: { keys: [{ consumer: 'hub-wide', secret: FILE_KEY }] } } });
   await addRest('optout-api', { path: '/optout', auth: 'none' }, { auth: { api_key: { keys: [{ consumer: 'hub-wide', secret: FILE_KEY }] } } });
+  await addRest('mesh-api', { path: '/mesh', auth: { jwt: { ...jwt(), owner: 'mesh' } } });
   await addSoap('soap-orders', { path: '/soap/orders', operation: 'PlaceOrder', auth: { jwt: jwt() }, rate_limit: { consumer: { rate: '3/m' } } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -412,5 +416,26 @@ describe('the example flow flows/partner-quotes-api.yaml, in a real hub', () => 
       await hub.stop();
       await shipping.close();
     }
+  });
+});
+
+describe('the mesh owning JWT checks', () => {
+  it('takes the consumer from the payload the sidecar verified and forwarded, still checks scopes, and refuses a call that bypassed the mesh', async () => {
+    const ok = await call('/mesh', { 'x-jwt-payload': b64({ iss: idp.issuer, sub: 'meshed-partner', scope: 'orders:write' }) });
+    expect(ok.status).toBe(200);
+    expect(delivered[0]!.meta.consumer).toBe('meshed-partner');
+    expect(delivered[0]!.headers['x-jwt-payload']).toBeUndefined();
+    expect((await call('/mesh', { 'x-jwt-payload': b64({ sub: 'meshed-partner', scope: 'orders:read' }) })).status).toBe(403);
+    const bypassed = await call('/mesh');
+    expect(bypassed.status).toBe(401);
+    expect(logged()).toContain('auth.jwt.owner is mesh but the request has no x-jwt-payload header');
+  });
+});
+
+describe('docs/gateway.md', () => {
+  it('shows `hub mesh lint` of the example flow as it prints', async () => {
+    const lines: string[] = [];
+    expect(await main(['mesh', 'lint', join(ROOT, 'flows', 'partner-quotes-api.yaml')], (x) => lines.push(x), () => {})).toBe(0);
+    expect(readFileSync(join(ROOT, 'docs', 'gateway.md'), 'utf8')).toContain('$ hub mesh lint flows/partner-quotes-api.yaml\n' + lines.join('\n') + '\n```');
   });
 });

@@ -39,7 +39,12 @@ export class ApiKeys {
   constructor(config: ApiKeyConfig, ctx: LoadContext, path: (string | number)[]) {
     this.query = config.query;
     this.header = config.query ? undefined : (config.header ?? 'x-api-key').toLowerCase();
-    (config.keys ?? []).forEach((k) => this.#byHash.set(sha256(k.secret), k.consumer));
+    (config.keys ?? []).forEach((k, i) => {
+      // Empty: an environment variable unset while validating (running, it is an error of its own).
+      if (k.secret === '') return;
+      if (k.secret.length < 16) ctx.report({ path: [...path, 'keys', i, 'secret'], message: `the key of ${k.consumer} is ${k.secret.length} characters long: a key must have at least 16, random` });
+      else this.#byHash.set(sha256(k.secret), k.consumer);
+    });
     if (config.keys_file) {
       const file = resolve(ctx.baseDir, config.keys_file);
       let text = '';

@@ -42,6 +42,9 @@ export interface GatewayDefaults {
   keyPrefix?: string;
 }
 
+/** The reason of a request that carried no credential at all: it does not count as a failed check. */
+const NO_CREDENTIAL = 'no credential in the request';
+
 /** JWKS caches shared by the guards of one process: one per provider URL, however many sources check its tokens. */
 const jwksCaches = new Map<string, JwksCache>();
 
@@ -127,12 +130,13 @@ export class Guard {
     try {
       const identity = await this.#identify(request);
       if (!identity) {
-        throw refuse('AUTH_REQUIRED', `this endpoint needs credentials: ${this.#accepted()}`, 'no credential in the request', { 'www-authenticate': this.#challenges.join(', ') });
+        const why = this.#jwt?.owner === 'mesh' ? ' (auth.jwt.owner is mesh but the request has no x-jwt-payload header: is the flow running behind the mesh that `hub mesh render` configured?)' : '';
+        throw refuse('AUTH_REQUIRED', `this endpoint needs credentials: ${this.#accepted()}`, `${NO_CREDENTIAL}${why}`, { 'www-authenticate': this.#challenges.join(', ') });
       }
       return identity;
     } catch (err) {
       if (isRefusal(err)) {
-        if (err.code === 'AUTH_REQUIRED' && err.reason !== 'no credential in the request') await this.#failures!.take(request.ip);
+        if (err.code === 'AUTH_REQUIRED' && !err.reason.startsWith(NO_CREDENTIAL)) await this.#failures!.take(request.ip);
         const line = { endpoint: this.#what, address: request.ip, code: err.code, reason: err.reason };
         if (err.code === 'AUTH_UNAVAILABLE') this.#logger.error(line, `${this.#what}: cannot authenticate: ${err.reason}`);
         else this.#logger.warn(line, `${this.#what}: authentication refused: ${err.reason}`);

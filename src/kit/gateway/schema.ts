@@ -67,7 +67,7 @@ export const authSchema: JsonSchema = {
                 type: 'object',
                 additionalProperties: false,
                 required: ['consumer', 'secret'],
-                properties: { consumer: consumerName, secret: { type: 'string', minLength: 16, 'x-secret': true, description: 'The key, as an environment reference `${env:NAME}` (at least 16 characters).', examples: ['${env:PARTNER_A_KEY}'] } },
+                properties: { consumer: consumerName, secret: { type: 'string', 'x-secret': true, description: 'The key, as an environment reference `${env:NAME}` (at least 16 characters).', examples: ['${env:PARTNER_A_KEY}'] } },
               },
             },
             keys_file: { type: 'string', minLength: 1, examples: ['keys/orders-api.txt'], description: 'A file (relative to the flow file) of hashed keys, one `CONSUMER sha256:HEX` a line (HEX: the SHA-256 of the key, e.g. `printf %s "$KEY" | sha256sum`); # starts a comment.' },
