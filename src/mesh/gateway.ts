@@ -8,7 +8,7 @@ import type { IAuthorizationPolicy, IRequestAuthentication } from '@kubernetes-m
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { GatewayDefaults } from '../kit/gateway/guard.js';
 import type { AuthBlock, GatewayConfig, JwtConfig, LimitConfig } from '../kit/gateway/schema.js';
-import type { K8sObject } from './render.js';
+import type { K8sObject } from './k8s-object.js';
 
 export interface GatewayOwnership {
   /** Who checks callers: the hub, the mesh, or no one. */

@@ -12,13 +12,14 @@ import type { Registry } from '../core/registry.js';
 import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from '../config/service.js';
 import type { GatewayDefaults } from '../kit/gateway/guard.js';
 import { meshAuthObjects } from './gateway.js';
+import type { K8sObject } from './k8s-object.js';
 
 // The object types come from the Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio: types
 // only, erased at build): a misspelt or misplaced field fails the type check here, and the tests validate every
 // rendered object against the same schemas at run time.
 
-/** One Kubernetes object as rendered: plain data, ready for YAML. */
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<string, unknown>;
+/** One Kubernetes object as rendered (in k8s-object.ts, so that gateway.ts can share it without a cycle). */
+export type { K8sObject };
 
 export type RenderStyle = 'hub' | 'mesh';
 
