@@ -153,7 +153,15 @@ export class Hub {
 
   static #load(options: HubOptions): ReturnType<typeof loadFlows> {
     const { config, registry, logger } = options;
-    return loadFlows([config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger, limits: config.limits, mode: 'run', ...(options.env ? { env: options.env } : {}) });
+    return loadFlows([config.flowsDir], {
+      registry,
+      schemas: new MessageSchemas(config.schemasDir),
+      logger,
+      limits: config.limits,
+      ...(config.httpSources ? { httpSources: config.httpSources as Record<string, unknown> } : {}),
+      mode: 'run',
+      ...(options.env ? { env: options.env } : {}),
+    });
   }
 
   /**

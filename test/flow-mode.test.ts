@@ -43,10 +43,10 @@ describe('hub run --flow: bad input gets a clear message and a non-zero exit', (
   it('an unknown flow name: the nearest name suggested, the flows there are listed, exit 2', async () => {
     const r = await runHub(['run', '--flow', 'order-api', '--port', '0']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe(`hub: FLOW_UNKNOWN: no flow named "order-api" in ${join(ROOT, 'flows')}; did you mean "orders-api"? (flows: order-status-api, orders-api, shipping-quote-soap)`);
+    expect(r.stderr.trim()).toBe(`hub: FLOW_UNKNOWN: no flow named "order-api" in ${join(ROOT, 'flows')}; did you mean "orders-api"? (flows: order-status-api, orders-api, partner-quotes-api, shipping-quote-soap)`);
     const far = await runHub(['run', '--flow', 'payroll', '--port', '0']);
     expect([far.code, far.stderr]).toEqual([2, expect.not.stringContaining('did you mean')]);
-    expect(far.stderr).toContain('(flows: order-status-api, orders-api, shipping-quote-soap)');
+    expect(far.stderr).toContain('(flows: order-status-api, orders-api, partner-quotes-api, shipping-quote-soap)');
   });
 
   it('--flow given twice, or empty, or without a value: exit 2', async () => {

@@ -15,6 +15,7 @@ import { plainXml } from '../../src/core/xml-fast.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
+import { createGuard, refusalHeaders, type Admission, type Guard } from '../../src/kit/gateway/guard.js';
 import { httpRouteKey, normalizePath, routePath } from '../../src/kit/http-route.js';
 import { Message } from '../../src/core/message.js';
 import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
@@ -88,7 +89,7 @@ function faultAnswer(version: SoapVersion, err: HubError, messageId: string | un
     status: faultStatus(version, fault, err),
     contentType: contentTypeFor(version),
     body: buildFault(version, fault),
-    headers: correlationId ? { 'correlation-id': correlationId } : {},
+    headers: { ...refusalHeaders(err), ...(correlationId ? { 'correlation-id': correlationId } : {}) },
   };
 }
 
@@ -239,6 +240,8 @@ export class SoapSource implements Source {
   readonly #verifier: UsernameTokenVerifier | undefined;
   readonly #versions: Set<SoapVersion>;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** The auth and rate-limit gate; undefined (and not a cost) when the source has neither. */
+  readonly #guard: Guard | undefined;
   #ctx: SourceContext | undefined;
   #endpoint: Endpoint | undefined;
   #running = false;
@@ -250,6 +253,7 @@ export class SoapSource implements Source {
     this.maxDepth = ctx.limits.maxDepth;
     this.#source = `soap:POST ${this.path}`;
     this.#versions = new Set(config.versions ?? ['1.1', '1.2']);
+    this.#guard = createGuard(config, ctx, `soap:POST ${this.path}`);
     if (config.wsdl) {
       const file = resolve(ctx.baseDir, config.wsdl);
       try {
@@ -289,6 +293,7 @@ export class SoapSource implements Source {
 
   async start(ctx: SourceContext): Promise<void> {
     this.#ctx = ctx;
+    await this.#guard?.start();
     const endpoint = endpointFor(ctx.http, this.path, ctx.logger);
     for (const op of this.operations) {
       const holder = endpoint.operations.get(op);
@@ -311,6 +316,7 @@ export class SoapSource implements Source {
       for (const op of this.operations) if (endpoint.operations.get(op) === this) endpoint.operations.set(op, 'stopped');
     }
     await Promise.allSettled([...this.#inflight]);
+    await this.#guard?.stop();
   }
 
   ready(): boolean {
@@ -333,6 +339,8 @@ export class SoapSource implements Source {
         throw err;
       }
     }
+    let admitted: Admission | undefined;
+    if (this.#guard) admitted = await this.#guard.admit(request);
     const body = payloadXml(parsed);
     if (body === undefined) throw new PermanentError('SOAP_BAD_ENVELOPE', 'the Body is empty: it must hold the operation\'s request element');
 
@@ -342,6 +350,7 @@ export class SoapSource implements Source {
       ...inboundHeaders(request.headers, messageId),
       'content-type': 'application/xml',
       ...(soapAction ? { 'soap-action': soapAction } : {}),
+      ...(admitted?.consumer ? { 'x-consumer': admitted.consumer } : {}),
     };
     const message = new Message({
       id: messageId,
@@ -356,6 +365,7 @@ export class SoapSource implements Source {
         operation,
         path: this.path,
         upstreamId: upstreamId(request.headers),
+        ...(admitted?.consumer ? { consumer: admitted.consumer } : {}),
       },
     });
     const correlationId = headers['correlation-id'];
@@ -370,7 +380,7 @@ export class SoapSource implements Source {
         status: 200,
         contentType: contentTypeFor(parsed.version),
         body: buildEnvelope(parsed.version, payload),
-        headers: correlationId ? { 'correlation-id': correlationId } : {},
+        headers: { ...admitted?.headers, ...(correlationId ? { 'correlation-id': correlationId } : {}) },
       };
     } catch (error) {
       const err = toHubError(error);

@@ -4,6 +4,9 @@ import { parsePasswordHash } from '../kit/password.js';
 import type { HubLimits } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
 import { describeSchemaErrors } from './load-flows.js';
+import { substituteEnv } from './env.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
+import type { GatewayConfig } from '../kit/gateway/schema.js';
 import { Registry } from '../core/registry.js';
 import { PROJECT_ROOT } from './paths.js';
 import { compileFlowSchema } from './schema-validator.js';
@@ -27,6 +30,8 @@ export interface HubConfig {
   limits: HubLimits;
   /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default. */
   trustProxy?: string[];
+  /** What every HTTP source gets (hub.yaml's `http_sources`, in src/kit/gateway's terms: GatewayDefaults). */
+  httpSources?: GatewayDefaults;
   logLevel: string;
   shutdownGraceMs: number;
   journal: {
@@ -87,6 +92,7 @@ interface RawHubConfig {
   adapters?: string[];
   limits?: { body_bytes?: number; max_depth?: number };
   trust_proxy?: string[];
+  http_sources?: { auth?: GatewayConfig['auth']; rate_limit?: GatewayConfig['rate_limit'] };
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
@@ -137,6 +143,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),
     limits: { bodyBytes: raw.limits?.body_bytes ?? 1024 * 1024, maxDepth: raw.limits?.max_depth ?? 64 },
     ...(raw.trust_proxy?.length ? { trustProxy: raw.trust_proxy } : {}),
+    httpSources: httpSourcesOf(raw, base, env),
     logLevel: overrides.logLevel ?? env.HUB_LOG_LEVEL ?? raw.log?.level ?? 'info',
     shutdownGraceMs: toMs(raw.shutdown?.grace ?? '10s'),
     journal: {
@@ -175,6 +182,17 @@ function resolveTracing(raw: RawHubConfig['tracing'], env: NodeJS.ProcessEnv): T
   if (env.OTEL_SDK_DISABLED?.toLowerCase() === 'true') return { endpoint: undefined, sampleRatio };
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined;
   return { endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || base || raw?.endpoint || undefined, sampleRatio };
+}
+
+/**
+ * The defaults of HTTP sources: hub.yaml's blocks (environment references resolved, as in flow files), and where
+ * rate-limit counters are shared (the journal's Redis; a key prefix of their own).
+ */
+function httpSourcesOf(raw: RawHubConfig, base: string, env: NodeJS.ProcessEnv): GatewayDefaults {
+  const blocks = raw.http_sources ? substituteEnv(raw.http_sources, env).value : {};
+  const redisUrl = env.REDIS_URL || raw.journal?.redis_url || undefined;
+  const prefix = env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal';
+  return { ...blocks, baseDir: base, ...(redisUrl ? { redisUrl } : {}), keyPrefix: `${prefix.replace(/:journal$/, '')}:ratelimit:` };
 }
 
 /** What the schema cannot say about admin.users: each hash well-formed and of a sane cost, each name once. */

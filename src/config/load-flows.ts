@@ -54,6 +54,8 @@ export interface LoadOptions {
   schemas: MessageSchemas;
   logger: Logger;
   limits: HubLimits;
+  /** What every HTTP source gets (hub.yaml's `http_sources`), passed on to adapters as AdapterContext.http. */
+  httpSources?: Readonly<Record<string, unknown>>;
   env?: NodeJS.ProcessEnv;
   /** `validate`: unset environment variables are warnings. `run`: they are errors. */
   mode: 'validate' | 'run';
@@ -222,6 +224,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     schemasDir: options.schemas.dir,
     logger: options.logger.child({ flow: name }),
     limits: options.limits,
+    ...(options.httpSources ? { http: options.httpSources } : {}),
     report: (issue: ConfigIssue) => src.report([...base, ...issue.path], issue.message, reportOptions(issue)),
   });
 

@@ -168,6 +168,12 @@ export interface AdapterContext {
   readonly schemasDir: string;
   readonly logger: Logger;
   readonly limits: HubLimits;
+  /**
+   * The hub-wide settings of sources that take calls over HTTP (hub.yaml's `http_sources`: a default `auth` and
+   * `rate_limit` block, where rate counters are shared), in the terms of src/kit/gateway (GatewayDefaults), which
+   * reads it; absent when the hub sets none.
+   */
+  readonly http?: Readonly<Record<string, unknown>>;
   /** Records a config problem at a path inside this adapter's config; the flow then does not start. */
   report(issue: ConfigIssue): void;
 }

@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   SOAP_MUST_UNDERSTAND: { kind: 'permanent', status: 400, fault: 'client', title: 'Header not understood', hint: 'A SOAP header marked mustUnderstand is one this endpoint does not process; drop it or the mustUnderstand flag.' },
   SOAP_UNKNOWN_OPERATION: { kind: 'permanent', status: 400, fault: 'client', title: 'Unknown SOAP operation', hint: 'Call one of the operations the endpoint\'s WSDL lists.' },
   SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
+  AUTH_REQUIRED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication required', hint: 'Send the credential the endpoint asks for in its WWW-Authenticate header (an API key, a bearer token, or a user and password); the hub log says exactly what failed.' },
+  AUTH_FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Not allowed', hint: 'The caller is known but lacks a scope or claim the endpoint requires: ask its owner for a token with it.' },
+  RATE_LIMITED: { kind: 'retryable', status: 429, fault: 'client', title: 'Rate limited', hint: 'More requests than allowed: the caller\'s (or the flow\'s) rate_limit, or a throttle step whose queue is full. Send again after Retry-After seconds; the flow\'s owner can raise the rate or max_queue.' },
+  AUTH_UNAVAILABLE: { kind: 'retryable', status: 503, fault: 'server', title: 'Authentication unavailable', hint: 'The hub cannot check tokens: the JWKS URL of the source\'s auth.jwt block is unreachable and no keys are cached; bring the identity provider back or fix jwks_url.' },
   VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
   NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
 
@@ -40,7 +44,6 @@ export const ERROR_CODES = {
   TEMPLATE_FAILED: { kind: 'permanent', status: 500, fault: 'server', title: 'Template failed', hint: 'A {{ }} template in the flow could not be evaluated for this message.' },
   LATE_MEMBER: { kind: 'permanent', status: 409, fault: 'client', title: 'Late aggregate member', hint: 'Its group was completed lately and the aggregate step says `late: dead_letter`; replay it to start a new group, or send members before the group completes.' },
   UNKNOWN_RECIPIENT: { kind: 'permanent', status: 422, fault: 'client', title: 'Unknown recipient', hint: 'The recipient_list expression named a sink the flow does not declare; declare it under `sinks:` or fix the expression.' },
-  RATE_LIMITED: { kind: 'retryable', status: 429, fault: 'server', title: 'Rate limited', hint: 'The flow\'s throttle holds as many messages as its queue takes; send again after Retry-After seconds, or raise the throttle\'s rate or max_queue.' },
   FLOW_OVERLOADED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow overloaded', hint: 'The flow is at its concurrency limit with a full queue; retry later or raise the flow\'s concurrency.' },
   FLOW_PAUSED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow paused', hint: 'An operator paused this flow (POST /admin/api/flows/{name}/pause); retry after it is resumed.' },
   FLOW_STOPPING: { kind: 'retryable', status: 503, fault: 'server', title: 'Hub is stopping', hint: 'Retry against another replica or after the restart.' },

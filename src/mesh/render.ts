@@ -10,13 +10,16 @@ import type { FlowDefinition } from '../config/load-flows.js';
 import { isSecretKey } from '../config/env.js';
 import type { Registry } from '../core/registry.js';
 import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from '../config/service.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
+import { meshAuthObjects } from './gateway.js';
+import type { K8sObject } from './k8s-object.js';
 
 // The object types come from the Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio: types
 // only, erased at build): a misspelt or misplaced field fails the type check here, and the tests validate every
 // rendered object against the same schemas at run time.
 
-/** One Kubernetes object as rendered: plain data, ready for YAML. */
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<string, unknown>;
+/** One Kubernetes object as rendered (in k8s-object.ts, so that gateway.ts can share it without a cycle). */
+export type { K8sObject };
 
 export type RenderStyle = 'hub' | 'mesh';
 
@@ -30,6 +33,8 @@ export interface RenderOptions {
   registry: Registry;
   /** The environment rendered into ConfigMaps (not secrets: those are only referenced). */
   env?: NodeJS.ProcessEnv;
+  /** hub.yaml's defaults for HTTP sources: a default `auth` handed to the mesh is rendered for each flow that takes it. */
+  httpSources?: GatewayDefaults;
 }
 
 export interface RenderedFile {
@@ -322,7 +327,8 @@ function destinationRule(name: string, host: string, namespace: string | undefin
  * The Kubernetes and Istio objects for the flows. Mesh style: per flow a Deployment (`hub run --flow NAME`), its
  * Service, ConfigMap, and for a flow with an HTTP source its VirtualService and DestinationRule from its
  * resilience block. Hub style: the same for one hub that runs every flow, with one route per flow in its
- * VirtualService. Both: egress rules for the HTTP peers the flows call, and PeerAuthentication STRICT. Files and
+ * VirtualService. Where a flow hands JWT checks to the mesh, its RequestAuthentication and AuthorizationPolicy
+ * (src/mesh/gateway.ts). Both: egress rules for the HTTP peers the flows call, and PeerAuthentication STRICT. Files and
  * objects come in a stable order.
  */
 export function renderManifests(flows: FlowDefinition[], options: RenderOptions): RenderResult {
@@ -345,6 +351,7 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
         const inbound = s.hops[0]!;
         const vs: IVirtualService & K8sObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: meta(s.name, namespace, { app: s.name }), spec: { hosts: [host], http: [inboundRoute(flow, host, s.port, undefined) as HttpRoute] } };
         objects.push(vs, destinationRule(s.name, host, namespace, inbound.mesh.circuitBreaker, inbound.mesh.connectionPool));
+        objects.push(...meshAuthObjects(flow, s.name, namespace, options.httpSources));
       }
       files.push({ name: `${s.name}.yaml`, objects });
     }
@@ -364,6 +371,7 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
       }
     }
     objects.push(vs, destinationRule(HUB, host, namespace, undefined, undefined));
+    for (const f of sorted.filter(isHttpSource)) objects.push(...meshAuthObjects(f, HUB, namespace, options.httpSources));
     files.push({ name: 'hub.yaml', objects });
   }
   const out = egress(sorted, options.style, namespace, warnings);
