@@ -60,7 +60,8 @@ export class Hub {
   readonly metrics: HubMetrics;
   #stopping = false;
   #started = false;
-  readonly #admin: AdminApi;
+  /** The admin API's security and audit (one-time login links come from here). */
+  readonly admin: AdminApi;
 
   private constructor(
     readonly options: HubOptions,
@@ -97,7 +98,7 @@ export class Hub {
     // No login: Prometheus (or the mesh's scraper) reads it, as it reads /healthz; it holds counts, not messages.
     this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.scrape()));
     const admin = options.config.admin;
-    this.#admin = registerAdminApi(this.app, {
+    this.admin = registerAdminApi(this.app, {
       journal: own,
       runners: this.runners,
       token: admin?.token,
@@ -179,7 +180,7 @@ export class Hub {
     await Promise.all(this.runners.map((r) => r.stop(grace)));
     await this.retries.drained();
     await this.app.close();
-    await this.#admin.audit.flush();
+    await this.admin.audit.flush();
     if (!this.options.journal) await this.journal.close();
   }
 }

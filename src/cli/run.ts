@@ -3,6 +3,8 @@
  * It runs until SIGTERM or SIGINT, then stops taking messages, finishes those in flight and exits 0.
  */
 import { pino, type Logger } from 'pino';
+import { ensureAdminToken, type StateToken } from '../admin/admin-token.js';
+import { LOGIN_LINK_PATH } from '../admin/routes.js';
 import { ConfigError } from '../core/errors.js';
 import { Hub } from '../hub.js';
 import { redactUrl } from '../kit/http-client.js';
@@ -34,6 +36,12 @@ export const runCommand = command({
     if (flow !== undefined && flow.trim() === '') throw new UsageError('CLI_BAD_OPTION', '--flow needs the name of a flow (e.g. hub run --flow orders-api); hub validate lists problems, hub run without --flow runs every flow');
     const overrides = { ...(values.flows ? { flows: values.flows } : {}), ...(values.port !== undefined ? { port: values.port } : {}), ...(values.host ? { host: values.host } : {}), ...(values['log-level'] ? { logLevel: values['log-level'] } : {}) };
     const { config, registry } = await setup(values.config, overrides);
+    // Closed by default: without users or a token, the hub's own token from its state folder (made at first start).
+    let stateToken: StateToken | undefined;
+    if (!config.admin?.token && !config.admin?.users?.length) {
+      stateToken = ensureAdminToken(config.stateDir);
+      config.admin = { ...config.admin, token: stateToken.token };
+    }
     const logger: Logger = pino({ level: config.logLevel, base: { service: flow ?? 'hub' } });
     // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
     process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
@@ -49,8 +57,9 @@ export const runCommand = command({
       await tracing?.shutdown().catch(() => {});
       throw e;
     }
+    let address: string;
     try {
-      await hub.listen();
+      address = await hub.listen();
     } catch (e) {
       await hub.stop();
       await tracing?.shutdown().catch(() => {});
@@ -60,6 +69,7 @@ export const runCommand = command({
       }
       throw new ConfigError('LISTEN_FAILED', `cannot listen on ${config.host}:${hub.port}: ${(e as Error).message}`, { cause: e });
     }
+    if (stateToken) io.err(howToLogIn(stateToken, hub, address));
     return new Promise<number>((resolveExit) => {
       let stopping = false;
       const onSignal = (signal: NodeJS.Signals): void => {
@@ -89,3 +99,22 @@ export const runCommand = command({
     });
   },
 });
+
+/**
+ * What the hub prints at start when it uses its own token: a one-time console link (a new one at every start, each
+ * usable once within 15 minutes), and at the first start only, the token itself for the CLI elsewhere.
+ */
+function howToLogIn(stateToken: StateToken, hub: Hub, address: string): string {
+  const { code, expiresAt } = hub.admin.security.issueLoginLink();
+  // A wildcard address is not one a browser can open; the loopback of the same machine is.
+  const base = address.replace(/^(https?:\/\/)(0\.0\.0\.0|\[::\])(?=[:/]|$)/, '$1127.0.0.1');
+  const lines = [
+    'admin: no admin users or token are configured, so the hub uses its own token, kept readable by this user only in',
+    `  ${stateToken.file}`,
+    `  console: open ${base}${LOGIN_LINK_PATH}?code=${code}`,
+    `           (one-time login link, usable once until ${expiresAt.toISOString()}; \`hub admin login-link\` makes another)`,
+    '  CLI:     hub commands run by this user here read the token from that file by themselves',
+  ];
+  if (stateToken.created) lines.push(`           elsewhere: HUB_ADMIN_TOKEN=${stateToken.token}  (printed this once; it stays in the file)`);
+  return lines.join('\n');
+}
