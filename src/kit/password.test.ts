@@ -105,7 +105,7 @@ describe('hub admin hash-password', () => {
     expect(short.code).toBe(0);
     expect(short.err).toEqual([expect.stringContaining('shorter than 12')]);
     expect(await run('', ['hash-password', 'secret'])).toMatchObject({ code: 2, err: [expect.stringMatching(/^hub: CLI_BAD_ARGUMENTS: unexpected argument "secret"/), '', expect.stringContaining('hub admin hash-password')] });
-    expect(await run('', ['hash'])).toMatchObject({ code: 2, err: ['hub: CLI_UNKNOWN_COMMAND: unknown command "hub admin hash"; hub admin has hash-password', '', expect.any(String)] });
+    expect(await run('', ['hash'])).toMatchObject({ code: 2, err: ['hub: CLI_UNKNOWN_COMMAND: unknown command "hub admin hash"; hub admin takes hash-password or login-link', '', expect.any(String)] });
   });
 });
 

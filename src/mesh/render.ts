@@ -146,8 +146,8 @@ function workload(name: string, flows: FlowDefinition[], args: string[], port: n
   const envVars: NonNullable<NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>['containers'][number]['env']> = [
     { name: 'HUB_HOST', value: '0.0.0.0' },
     // The journal and the admin token, from the Secret when it has them: without REDIS_URL each pod keeps an embedded
-    // journal that is lost with the pod (parked retries and dead letters with it); without a token the admin API
-    // answers only inside the pod.
+    // journal that is lost with the pod (parked retries and dead letters with it); without a token each pod makes
+    // one of its own (in HUB_STATE_DIR, printed once in its log).
     { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: secretName, key: 'REDIS_URL', optional: true } } },
     { name: 'HUB_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'HUB_ADMIN_TOKEN', optional: true } } },
   ];
