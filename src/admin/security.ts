@@ -280,7 +280,7 @@ export class AdminSecurity {
     const detail = user ? undefined : 'unknown user';
     if (this.#users.size === 0) {
       this.audit.record({ action: 'login', outcome: 'failed', actor, client, status: 401, detail: 'no users are configured' });
-      throw hubError('UNAUTHORIZED', 'this hub has no admin users (admin.users in hub.yaml); use the admin token');
+      throw hubError('UNAUTHORIZED', 'this hub has no admin users (admin.users in hub.yaml): open the one-time login link it printed at start (hub admin login-link makes another), or use the admin token');
     }
     // Per name AND address: one address that guesses a name's password locks that name out for itself only; the
     // address's own limit stops it spraying names; the name's own limit, set above what one address can reach
