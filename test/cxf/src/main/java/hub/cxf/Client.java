@@ -5,6 +5,7 @@ import hub.cxf.shipping.GetShippingQuoteResponse;
 import hub.cxf.shipping.ShippingQuotePortType;
 import hub.cxf.shipping.ShippingQuoteService;
 import jakarta.xml.soap.SOAPFault;
+import org.apache.cxf.binding.soap.SoapFault;
 import jakarta.xml.ws.BindingProvider;
 import jakarta.xml.ws.WebServiceException;
 import jakarta.xml.ws.handler.MessageContext;
@@ -84,6 +85,23 @@ public final class Client {
       out.put("ok", false);
       out.put("fault", m);
     } catch (WebServiceException e) {
+      if (e.getCause() instanceof SoapFault fault) {
+        // CXF read the fault; without a SAAJ implementation on the classpath JAX-WS hands it over as the cause of a
+        // WebServiceException rather than as a SOAPFaultException: the same fault, read from CXF's own SoapFault.
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("code", fault.getFaultCode().getLocalPart());
+        m.put("codeNamespace", fault.getFaultCode().getNamespaceURI());
+        List<Object> subcodes = new ArrayList<>();
+        if (fault.getSubCodes() != null) for (QName q : fault.getSubCodes()) subcodes.add(q.getLocalPart());
+        m.put("subcodes", subcodes);
+        m.put("reason", fault.getReason());
+        m.put("detail", fault.getDetail() == null ? null : fault.getDetail().getTextContent());
+        out.put("ok", false);
+        out.put("fault", m);
+        Object status = bp.getResponseContext() == null ? null : bp.getResponseContext().get(MessageContext.HTTP_RESPONSE_CODE);
+        out.put("httpStatus", status);
+        return json(out);
+      }
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("exception", e.getClass().getName());
       m.put("message", String.valueOf(e.getMessage()));
