@@ -180,7 +180,7 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
 describe('closed by default: the token a hub makes at first start, its one-time login links, and the CLI that finds it', () => {
   const state = mkdtempSync(join(tmpdir(), 'cli-admin-state-'));
   const flows = mkdtempSync(join(tmpdir(), 'cli-admin-state-flows-'));
-  const run = (env: NodeJS.ProcessEnv = {}) => startHub(['--flows', flows], { env: { HUB_STATE_DIR: state, ...env } });
+  const run = (env: NodeJS.ProcessEnv = {}) => startHub(['--flows', flows], { env: { HUB_STATE_DIR: state, ...env }, readyTimeoutMs: 60_000 });
   afterAll(() => {
     rmSync(state, { recursive: true, force: true });
     rmSync(flows, { recursive: true, force: true });
@@ -225,7 +225,7 @@ describe('closed by default: the token a hub makes at first start, its one-time 
     } finally {
       await hub.stop();
     }
-  }, 60_000);
+  }, 180_000); // two hub starts and three CLI runs: minutes on a busy two-core machine
 
   it('refuses to start with a token file others may read', async () => {
     chmodSync(join(state, 'admin-token'), 0o644);
