@@ -88,10 +88,9 @@ describe.skipIf(unavailable !== undefined)('a real Apache CXF 4.1 client, genera
     const flow = readFileSync(join(ROOT, 'flows', 'shipping-quote-soap.yaml'), 'utf8')
       .replace('wsdl: ../schemas/wsdl/shipping-quote.wsdl', `wsdl: ${join(ROOT, 'schemas', 'wsdl', 'shipping-quote.wsdl')}\n    soap12_sender_status: 400`);
     writeFileSync(join(work, 'shipping-quote-soap.yaml'), flow);
-    [hub, strict] = await Promise.all([
-      startHub(['--flow', 'shipping-quote-soap'], { env: { SHIPPING_API_URL: ratesUrl }, readyTimeoutMs: 90_000 }),
-      startHub(['--flows', work, '--flow', 'shipping-quote-soap'], { env: { SHIPPING_API_URL: ratesUrl, HUB_SCHEMAS: join(ROOT, 'schemas') }, readyTimeoutMs: 90_000 }),
-    ]);
+    // One after the other, so that afterAll stops whichever started should the other fail.
+    hub = await startHub(['--flow', 'shipping-quote-soap'], { env: { SHIPPING_API_URL: ratesUrl }, readyTimeoutMs: 90_000 });
+    strict = await startHub(['--flows', work, '--flow', 'shipping-quote-soap'], { env: { SHIPPING_API_URL: ratesUrl, HUB_SCHEMAS: join(ROOT, 'schemas') }, readyTimeoutMs: 90_000 });
     cxf = cxfClient(await (await fetch(`${hub.url}/soap/shipping?wsdl`)).text());
   }, 600_000);
 
