@@ -66,7 +66,8 @@ export class Hub {
   #started = false;
   /** The journal's store when it was away at start: the hub is not ready until it answers. */
   #pending: { journal: DeferredJournal; where: string } | undefined;
-  readonly #admin: AdminApi;
+  /** The admin API's security and audit (one-time login links come from here). */
+  readonly admin: AdminApi;
   /** The flows' routes, switchable while serving (a reload). */
   readonly #routes: RouteSwitch;
   readonly #byName: Map<string, FlowRunner>;
@@ -122,7 +123,7 @@ export class Hub {
     // No login: Prometheus (or the mesh's scraper) reads it, as it reads /healthz; it holds counts, not messages.
     this.app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.scrape()));
     const admin = options.config.admin;
-    this.#admin = registerAdminApi(this.app, {
+    this.admin = registerAdminApi(this.app, {
       journal: own,
       runners: this.runners,
       token: admin?.token,
@@ -146,7 +147,7 @@ export class Hub {
       select: (all) => (options.flow === undefined ? all : all.filter((f) => f.name === options.flow)),
       newRunner,
       retire: (runner) => runner.stop(options.config.shutdownGraceMs),
-      changed: (added, removed) => this.#admin.flowsChanged(added, removed),
+      changed: (added, removed) => this.admin.flowsChanged(added, removed),
       prints,
     });
   }
@@ -277,7 +278,7 @@ export class Hub {
     await this.retries.drained();
     await this.#routes.close();
     await this.app.close();
-    await this.#admin.audit.flush();
+    await this.admin.audit.flush();
     if (!this.options.journal) await this.journal.close();
   }
 }

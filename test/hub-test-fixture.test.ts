@@ -18,6 +18,8 @@ import { Hub } from '../src/hub.js';
 import type { MessageStatus } from '../src/journal/contract.js';
 
 const TOKEN = 'hub-test-fixture-token-0123456789abcdef';
+// The broker's password by reference, as a flow must give it (the hub and `hub test` read it from the environment).
+process.env.FIXTURE_TEST_AMQP_URL = BROKER_URL;
 
 async function hub(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -29,7 +31,7 @@ async function hub(args: string[]): Promise<{ code: number; out: string; err: st
 function flow(name: string, queue: string, peer: string, journal: string): string {
   return `name: ${name}
 source:
-  amqp: { url: "${BROKER_URL}", queue: "${queue}" }
+  amqp: { url: "\${env:FIXTURE_TEST_AMQP_URL}", queue: "${queue}" }
 steps:
   - to: pricing
   - transform: { jsonata: '$merge([$, { "priced": true }])' }

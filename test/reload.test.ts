@@ -36,11 +36,11 @@ steps:
   - transform: { jsonata: '$merge([$, { "version": "${version}" }])' }
   - to: queue
 sinks:
-  queue: { amqp: { url: "${BROKER_URL}", exchange: "", routing_key: "${queue}" } }
+  queue: { amqp: { url: "\${env:RELOAD_TEST_AMQP_URL}", exchange: "", routing_key: "${queue}" } }
 `;
   const outFlow = (version: string): string => `name: orders-out
 source:
-  amqp: { url: "${BROKER_URL}", queue: "${queue}", prefetch: 20 }
+  amqp: { url: "\${env:RELOAD_TEST_AMQP_URL}", queue: "${queue}", prefetch: 20 }
 steps:
   - transform: { jsonata: '$merge([$, { "outVersion": "${version}" }])' }
   - to: service
@@ -64,6 +64,8 @@ sinks:
       config: defaultHubConfig({ port: PORT, flowsDir: flows, schemasDir: join(work, 'schemas'), logLevel: 'silent', journal: { dir: join(work, 'journal') }, admin: { token: TOKEN } }),
       registry: builtinRegistry(),
       logger: pino({ level: 'silent' }),
+      // The broker's password by reference, as a flow must give it.
+      env: { ...process.env, RELOAD_TEST_AMQP_URL: BROKER_URL },
     });
     await hub.listen();
     await waitFor(() => hub.runners.every((r) => r.ready()), 15_000, 'the flows to be ready');

@@ -10,7 +10,7 @@ const source = compileStrict(sourceSchema);
 const sink = compileStrict(sinkSchema);
 
 // Every key of the TypeScript config types, and whether it is required: a key added to one side only fails here.
-const SOURCE: Keys<SoapSourceConfig> = { path: 'required', wsdl: 'optional', operations: 'optional', operation: 'optional', namespace: 'optional', versions: 'optional', ws_security: 'optional', auth: 'optional', rate_limit: 'optional' };
+const SOURCE: Keys<SoapSourceConfig> = { path: 'required', wsdl: 'optional', operations: 'optional', operation: 'optional', namespace: 'optional', versions: 'optional', soap12_sender_status: 'optional', ws_security: 'optional', auth: 'optional', rate_limit: 'optional' };
 const SOURCE_SECURITY: Keys<SoapSourceSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional', max_age: 'optional', nonce_cache_size: 'optional' };
 const SINK: Keys<SoapSinkConfig> = { url: 'required', operation: 'required', soap_action: 'optional', version: 'optional', namespace: 'optional', element_form: 'optional', timeout: 'optional', headers: 'optional', ws_security: 'optional' };
 const SINK_SECURITY: Keys<SoapSinkSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional' };

@@ -33,6 +33,8 @@ export interface SoapSourceConfig extends GatewayConfig {
   namespace?: string;
   /** Default both. */
   versions?: SoapVersion[];
+  /** Default 500. */
+  soap12_sender_status?: 400 | 500;
   ws_security?: SoapSourceSecurityConfig;
 }
 

@@ -24,6 +24,7 @@ import {
   buildEnvelope,
   buildFault,
   contentTypeFor,
+  DEFAULT_SOAP12_SENDER_STATUS,
   faultForError,
   faultStatus,
   headersForUs,
@@ -83,10 +84,10 @@ function send(reply: FastifyReply, answer: Answer): FastifyReply {
   return reply.send(answer.body);
 }
 
-function faultAnswer(version: SoapVersion, err: HubError, messageId: string | undefined, correlationId?: string): Answer {
+function faultAnswer(version: SoapVersion, err: HubError, messageId: string | undefined, correlationId: string | undefined, senderStatus: 400 | 500): Answer {
   const fault = faultForError(version, err, messageId);
   return {
-    status: faultStatus(version, fault, err),
+    status: faultStatus(version, fault, err, senderStatus),
     contentType: contentTypeFor(version),
     body: buildFault(version, fault),
     headers: { ...refusalHeaders(err), ...(correlationId ? { 'correlation-id': correlationId } : {}) },
@@ -108,7 +109,7 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
           ? new PermanentError('BAD_REQUEST', error.message)
           : toHubError(error);
     if (err.code === 'INTERNAL') logger.error({ err: error, path: endpoint.path }, 'SOAP request failed');
-    return send(reply, faultAnswer(version, err, undefined));
+    return send(reply, faultAnswer(version, err, undefined, undefined, senderStatusOf(endpoint)));
   };
 
   app.route({
@@ -131,12 +132,27 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
           .header('content-type', 'text/plain; charset=utf-8')
           .send(wsdl ? `This is a SOAP endpoint; its WSDL is at ${endpoint.path}?wsdl\n` : 'This SOAP endpoint has no WSDL configured.\n');
       }
-      // HTTP/1.0 clients may send no Host header; then the address the request came in on.
-      const host = request.host || `${request.socket.localAddress}:${request.socket.localPort}`;
-      const url = `${request.protocol}://${host}${endpoint.path}`;
+      const url = `${publicOrigin(request)}${endpoint.path}`;
       return reply.code(200).header('content-type', 'text/xml; charset=utf-8').send(rewriteLocations(wsdl, url));
     },
   });
+}
+
+/** A scheme and a host[:port] fit for a URL; anything else a proxy (or a client) forwarded is not used. */
+const URL_SCHEME = /^https?$/;
+const URL_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
+/**
+ * The origin a client used to reach the hub, for the WSDL's soap:address: behind a reverse proxy named in the hub's
+ * trust_proxy (fastify's request.protocol and request.host read X-Forwarded-Proto and X-Forwarded-Host only from
+ * it), the proxy's public scheme and host, so that a client behind a TLS-terminating proxy calls https://public-name;
+ * else the Host the request was sent to (or, from an HTTP/1.0 client without one, the address it came in on).
+ */
+export function publicOrigin(request: FastifyRequest): string {
+  const own = `${request.socket.localAddress?.includes(':') ? `[${request.socket.localAddress}]` : request.socket.localAddress}:${request.socket.localPort}`;
+  const host = (request.host || '').trim();
+  const protocol = (request.protocol || 'http').trim().toLowerCase();
+  return `${URL_SCHEME.test(protocol) ? protocol : 'http'}://${URL_HOST.test(host) ? host : own}`;
 }
 
 async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: SourceContext['logger']): Promise<Answer> {
@@ -172,8 +188,13 @@ async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: Sou
     const version = parsed && !(err instanceof VersionMismatchError) ? parsed.version : guessVersion(transportVersion, text);
     if (err.code === 'INTERNAL') logger.error({ err: error, messageId, path: endpoint.path }, 'SOAP request failed');
     else logger.debug({ code: err.code, reason: err.message, messageId, path: endpoint.path }, 'SOAP request refused');
-    return faultAnswer(version, err, messageId);
+    return faultAnswer(version, err, messageId, undefined, senderStatusOf(endpoint));
   }
+}
+
+/** The SOAP 1.2 Sender fault status of a call no flow took yet: the path's first source's choice. */
+function senderStatusOf(endpoint: Endpoint): 400 | 500 {
+  return endpoint.sources.values().next().value?.senderStatus ?? DEFAULT_SOAP12_SENDER_STATUS;
 }
 
 function maxDepthOf(endpoint: Endpoint): number {
@@ -237,6 +258,8 @@ export class SoapSource implements Source {
   readonly maxDepth: number;
   /** meta.source of its messages. */
   readonly #source: string;
+  /** The HTTP status of this flow's SOAP 1.2 Sender faults (soap12_sender_status). */
+  readonly senderStatus: 400 | 500;
   readonly #verifier: UsernameTokenVerifier | undefined;
   readonly #versions: Set<SoapVersion>;
   readonly #inflight = new Set<Promise<unknown>>();
@@ -252,6 +275,7 @@ export class SoapSource implements Source {
     this.operations = operationsOf(config);
     this.maxDepth = ctx.limits.maxDepth;
     this.#source = `soap:POST ${this.path}`;
+    this.senderStatus = config.soap12_sender_status ?? DEFAULT_SOAP12_SENDER_STATUS;
     this.#versions = new Set(config.versions ?? ['1.1', '1.2']);
     this.#guard = createGuard(config, ctx, `soap:POST ${this.path}`);
     if (config.wsdl) {
@@ -386,7 +410,7 @@ export class SoapSource implements Source {
       const err = toHubError(error);
       if (err.code === 'INTERNAL') ctx.logger.error({ err: error, messageId, operation }, 'SOAP flow failed');
       else ctx.logger.debug({ code: err.code, reason: err.message, messageId, operation }, 'SOAP flow refused the call');
-      return faultAnswer(parsed.version, err, messageId, correlationId);
+      return faultAnswer(parsed.version, err, messageId, correlationId, this.senderStatus);
     } finally {
       this.#inflight.delete(delivery);
     }

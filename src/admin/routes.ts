@@ -67,16 +67,14 @@ const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 /**
  * Adds the admin API to the hub's server (before it is ready). Logs one warning when neither users nor a token
- * protect it (it then answers loopback clients only). Throws when a user's password hash is malformed.
+ * were given (it then answers no one). Throws when a user's password hash is malformed.
  */
 export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions): AdminApi {
   const logger = options.logger.child({ component: 'admin' });
   const audit = new AuditLog(options.journal, logger);
   const security = new AdminSecurity(options, audit, logger);
   if (security.closed) {
-    options.logger.warn(`admin API: closed: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, and the hub listens on ${options.listenHost}, beyond loopback; configure one to use the admin API and console`);
-  } else if (security.open) {
-    options.logger.warn('admin API: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, so it answers clients on this machine only, without login');
+    options.logger.warn('admin API: closed: no admin users (admin.users) and no admin token (admin.token) were given to this hub; configure one to use the admin API and console');
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
   }
@@ -86,6 +84,14 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
 }
 
 type Handlers = Record<OperationId, RouteHandlerMethod>;
+
+/** The path of a one-time login link (GET, public). */
+export const LOGIN_LINK_PATH = `${ADMIN_ROOT}/login`;
+
+/** A one-time login link at the address the request came to. */
+function loginLinkUrl(request: FastifyRequest, code: string): string {
+  return `${request.protocol}://${request.host}${LOGIN_LINK_PATH}?code=${code}`;
+}
 
 interface IdParams {
   id: string;
@@ -197,6 +203,14 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return security.describe({ via: 'session', user: session.user, role: session.role, actor: session.user, session });
     },
     getSession: async (request) => security.describe(principal(request)),
+    createLoginLink: async (request) => {
+      const { code, expiresAt } = security.issueLoginLink();
+      return { url: loginLinkUrl(request, code), expiresAt: expiresAt.toISOString() };
+    },
+    redeemLoginLink: async (request, reply) => {
+      const session = security.redeemLoginLink(request, reply, (request.query as { code: string }).code);
+      return reply.header('set-cookie', security.sessionCookie(session)).header('location', `${ADMIN_ROOT}/`).code(303).send();
+    },
     deleteSession: async (request, reply) => {
       security.logout(request, principal(request));
       return reply.header('set-cookie', security.clearedCookie()).code(204).send();

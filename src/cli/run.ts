@@ -4,6 +4,8 @@
  * the flows that changed (Hub.reload), as POST /admin/api/flows/reload does.
  */
 import { pino, type Logger } from 'pino';
+import { ensureAdminToken, type StateToken } from '../admin/admin-token.js';
+import { LOGIN_LINK_PATH } from '../admin/routes.js';
 import { ConfigError } from '../core/errors.js';
 import { Hub } from '../hub.js';
 import { redactUrl } from '../kit/http-client.js';
@@ -51,6 +53,12 @@ export interface Served {
  */
 export async function serve(setupResult: Awaited<ReturnType<typeof setup>>, flow: string | undefined, io: Io, started?: (served: Served) => (() => void) | void): Promise<number> {
   const { config, registry } = setupResult;
+  // Closed by default: without users or a token, the hub's own token from its state folder (made at first start).
+  let stateToken: StateToken | undefined;
+  if (!config.admin?.token && !config.admin?.users?.length) {
+    stateToken = ensureAdminToken(config.stateDir);
+    config.admin = { ...config.admin, token: stateToken.token };
+  }
   const logger: Logger = pino({ level: config.logLevel, base: { service: flow ?? 'hub' } });
   // A promise an adapter forgot to handle must not take every flow down with it; it is a bug, logged as one.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection (a bug in the hub or an adapter)'));
@@ -78,6 +86,7 @@ export async function serve(setupResult: Awaited<ReturnType<typeof setup>>, flow
     }
     throw new ConfigError('LISTEN_FAILED', `cannot listen on ${config.host}:${hub.port}: ${(e as Error).message}`, { cause: e });
   }
+  if (stateToken) io.err(howToLogIn(stateToken, hub, address));
   const atStop = started?.({ hub, logger, address });
   const onHangUp = (): void => {
     logger.info('SIGHUP: reloading the flows');
@@ -118,4 +127,23 @@ export async function serve(setupResult: Awaited<ReturnType<typeof setup>>, flow
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/**
+ * What the hub prints at start when it uses its own token: a one-time console link (a new one at every start, each
+ * usable once within 15 minutes), and at the first start only, the token itself for the CLI elsewhere.
+ */
+function howToLogIn(stateToken: StateToken, hub: Hub, address: string): string {
+  const { code, expiresAt } = hub.admin.security.issueLoginLink();
+  // A wildcard address is not one a browser can open; the loopback of the same machine is.
+  const base = address.replace(/^(https?:\/\/)(0\.0\.0\.0|\[::\])(?=[:/]|$)/, '$1127.0.0.1');
+  const lines = [
+    'admin: no admin users or token are configured, so the hub uses its own token, kept readable by this user only in',
+    `  ${stateToken.file}`,
+    `  console: open ${base}${LOGIN_LINK_PATH}?code=${code}`,
+    `           (one-time login link, usable once until ${expiresAt.toISOString()}; \`hub admin login-link\` makes another)`,
+    '  CLI:     hub commands run by this user here read the token from that file by themselves',
+  ];
+  if (stateToken.created) lines.push(`           elsewhere: HUB_ADMIN_TOKEN=${stateToken.token}  (printed this once; it stays in the file)`);
+  return lines.join('\n');
 }

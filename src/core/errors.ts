@@ -185,6 +185,7 @@ export const CONFIG_ERROR_CODES = {
   FIXTURE_INCOMPLETE: { exit: 1, title: 'Message not journalled in full', hint: 'A test case is written only from a message recorded whole: set `journal: all` on its flow so that the journal keeps its input and the replies its sinks gave, then record another.' },
   ADMIN_UNREACHABLE: { exit: 1, title: 'Hub not reachable', hint: 'No hub answers at that address: start it, or name it with --url (or HUB_URL).' },
   ADMIN_REFUSED: { exit: 1, title: 'Refused by the hub', hint: 'The hub answered with a problem: its title, status and code (of the message table, ERROR_CODES) follow, with how to fix it.' },
+  ADMIN_TOKEN_UNSAFE: { exit: 1, title: 'Unsafe admin token file', hint: 'The admin token file in the state folder (state_dir, HUB_STATE_DIR) must belong to the hub\'s user and be readable by it only (chmod 600); delete it to have the hub make a new token, or set HUB_ADMIN_TOKEN.' },
   ADMIN_UNEXPECTED_ANSWER: { exit: 1, title: 'Unexpected answer', hint: 'What answered at that address does not speak the hub\'s admin API: check --url (or HUB_URL).' },
 } as const satisfies Record<string, ConfigErrorSpec>;
 

@@ -171,6 +171,32 @@ service: {}
     expect(d.spec.template.spec.containers[0].env).toContainEqual({ name: 'ERP_TOKEN', valueFrom: { secretKeyRef: { name: 'secret-flow-secrets', key: 'ERP_TOKEN' } } });
   });
 
+  it('a password inside a URL is never rendered: a reference in its place, or a variable whose URL holds one, comes from the Secret', () => {
+    const dir = mkdtempSync(join(root, 'url-secret-'));
+    writeFileSync(join(dir, 'url-secret.yaml'), `name: url-secret
+source:
+  rest: { method: POST, path: /url-secret }
+steps:
+  - to: erp
+  - to: rates
+sinks:
+  erp:
+    rest: { url: "http://svc:\${env:ERP_PASSWORD}@erp:8080/x" }
+  rates:
+    rest: { url: "\${env:RATES_URL}" }
+service: {}
+`);
+    const secretEnv = { ...env, ERP_PASSWORD: 'hunter2-erp', RATES_URL: 'https://user:pa55word@api.example/rates' };
+    const { files, warnings } = renderManifests(load([dir], secretEnv), { style: 'mesh', image: 'hub:1', namespace: undefined, registry: builtinRegistry(), env: secretEnv });
+    const text = JSON.stringify(files);
+    expect(text).not.toContain('hunter2-erp');
+    expect(text).not.toContain('pa55word');
+    const c = find(files[0]!.objects, 'Deployment', 'url-secret').spec.template.spec.containers[0];
+    expect(c.env).toContainEqual({ name: 'ERP_PASSWORD', valueFrom: { secretKeyRef: { name: 'url-secret-secrets', key: 'ERP_PASSWORD' } } });
+    expect(c.env).toContainEqual({ name: 'RATES_URL', valueFrom: { secretKeyRef: { name: 'url-secret-secrets', key: 'RATES_URL' } } });
+    expect(warnings).toContainEqual(expect.stringContaining('RATES_URL holds a URL with a password'));
+  });
+
   it('the schema check is real: wrong objects are rejected', () => {
     const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['x'], http: [{ route: [{ destination: { host: 'x' } }], retries: { attempts: 'two' } }] } };
     expect(() => validateObject(vs)).toThrow(/retries\/attempts must be integer/);

@@ -7,7 +7,7 @@ import type { IDestinationRule, IServiceEntry, IVirtualService } from '@kubernet
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
 import { parse } from 'yaml';
 import type { FlowDefinition } from '../config/load-flows.js';
-import { isSecretKey } from '../config/env.js';
+import { hasUrlPassword, isSecretKey, urlPasswords } from '../config/env.js';
 import type { Registry } from '../core/registry.js';
 import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from '../config/service.js';
 import type { GatewayDefaults } from '../kit/gateway/guard.js';
@@ -84,9 +84,11 @@ export function envRefsOf(flow: FlowDefinition, registry: Registry): EnvRef[] {
   const refs = new Map<string, EnvRef>();
   const walk = (v: unknown, key: string): void => {
     if (typeof v === 'string') {
+      // A reference that is (or is in) the password of a URL is a secret whatever its key.
+      const inPasswords = urlPasswords(v).map((p) => p.password).join(' ');
       for (const m of v.matchAll(REF)) {
         const name = m[1]!;
-        const secret = isSecretKey(key) || CREDENTIAL_HEADERS.test(key) || secrets.has(key);
+        const secret = isSecretKey(key) || CREDENTIAL_HEADERS.test(key) || secrets.has(key) || inPasswords.includes(m[0]);
         const prior = refs.get(name);
         refs.set(name, { name, fallback: prior?.fallback ?? m[2], secret: secret || (prior?.secret ?? false) });
       }
@@ -149,18 +151,20 @@ function workload(name: string, flows: FlowDefinition[], args: string[], port: n
   const envVars: NonNullable<NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>['containers'][number]['env']> = [
     { name: 'HUB_HOST', value: '0.0.0.0' },
     // The journal and the admin token, from the Secret when it has them: without REDIS_URL each pod keeps an embedded
-    // journal that is lost with the pod (parked retries and dead letters with it); without a token the admin API
-    // answers only inside the pod.
+    // journal that is lost with the pod (parked retries and dead letters with it); without a token each pod makes
+    // one of its own (in HUB_STATE_DIR, printed once in its log).
     { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: secretName, key: 'REDIS_URL', optional: true } } },
     { name: 'HUB_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'HUB_ADMIN_TOKEN', optional: true } } },
   ];
   for (const r of [...refs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     if (r.name === 'REDIS_URL' || r.name === 'HUB_ADMIN_TOKEN' || r.name === 'HUB_HOST') continue;
-    if (r.secret) {
+    const value = env[r.name] ?? r.fallback;
+    // A value with a password inside a URL (AMQP_URL=amqp://user:pw@host) is a secret too: never in a ConfigMap.
+    if (r.secret || (value !== undefined && hasUrlPassword(value))) {
       envVars.push({ name: r.name, valueFrom: { secretKeyRef: { name: secretName, key: r.name } } });
+      if (!r.secret) warnings.push(`${name}: ${r.name} holds a URL with a password, so it is taken from Secret ${secretName} (key ${r.name}), not rendered`);
       continue;
     }
-    const value = env[r.name] ?? r.fallback;
     if (value !== undefined) {
       data[r.name] = value;
       if (/(^|[/@,])(127\.\d+\.\d+\.\d+|localhost)([:/,]|$)/.test(value)) warnings.push(`${name}: ${r.name} is ${value}, the loopback inside a pod: set it in ConfigMap ${configName} (or in the environment of \`hub mesh render\`)`);

@@ -199,9 +199,9 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     description: 'The caller of the admin API.',
     required: ['user', 'role', 'via'],
     properties: {
-      user: { type: 'string', description: 'The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token.' },
+      user: { type: 'string', description: 'The user name; "token" for the bearer token; "login-link" for a session opened with a one-time login link.' },
       role: { enum: [...ADMIN_ROLES] },
-      via: { enum: ['session', 'token', 'loopback'] },
+      via: { enum: ['session', 'token'] },
       csrfToken: { type: 'string', description: 'For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE.' },
       idleExpiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends unless used before.' },
       expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },

@@ -13,6 +13,8 @@ export type OperationId =
   | 'createSession'
   | 'getSession'
   | 'deleteSession'
+  | 'createLoginLink'
+  | 'redeemLoginLink'
   | 'listFlows'
   | 'streamEvents'
   | 'pauseFlow'

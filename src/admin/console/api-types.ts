@@ -186,10 +186,10 @@ export type ReplayJob = BulkReplayResult & {
 
 /** The caller of the admin API. */
 export interface Session {
-  /** The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token. */
+  /** The user name; "token" for the bearer token; "login-link" for a session opened with a one-time login link. */
   user: string;
   role: 'viewer' | 'operator' | 'admin';
-  via: 'session' | 'token' | 'loopback';
+  via: 'session' | 'token';
   /** For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE. */
   csrfToken?: string;
   /** For a session: when it ends unless used before. */
@@ -399,6 +399,8 @@ export interface Answers {
   createSession: Session;
   /** GET /session: Who am I */
   getSession: Session;
+  /** POST /session/links: Make a one-time login link */
+  createLoginLink: { url: string; expiresAt: string };
   /** GET /flows: The flows this hub runs */
   listFlows: { flows: FlowInfo[] };
   /** POST /flows/:name/pause: Pause a flow: it takes no new messages until resumed */
