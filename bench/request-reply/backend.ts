@@ -3,6 +3,7 @@
  *   POST /orders  scenario 4: echoes the mapped order with `accepted: true`
  *   POST /rates   scenario 5: a shipping quote for { weightKg, fromCountry, toCountry }
  *   POST /v1/traces  the OTLP/HTTP collector of scenario 4's hub+trace pipe: spans taken and dropped
+ *   GET /jwks     the JWKS of scenario 4's hub+auth pipe (BENCH_JWKS)
  * Prints `listening <port>` on stdout once it listens (on PORT, or a free port).
  */
 import Fastify from 'fastify';
@@ -28,6 +29,9 @@ app.post<{ Body: QuoteRequest }>('/rates', async (req) => {
 // The OTLP/HTTP collector of the hub+trace pipe: spans taken and dropped (their cost is the hub's, not the collector's).
 app.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 app.post('/v1/traces', async () => ({}));
+// The JWKS of scenario 4's hub+auth pipe: the public half of the bench's signing key.
+const jwks = JSON.parse(process.env.BENCH_JWKS ?? '{"keys":[]}') as unknown;
+app.get('/jwks', async () => jwks);
 await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1' });
 const address = app.server.address();
 process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : ''}\n`);

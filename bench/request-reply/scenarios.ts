@@ -16,6 +16,7 @@ import { startNodeRed } from './node-red.js';
 import { startHubProcess, startProcess, type Proc } from './pipes.js';
 import { fmt, median } from '../common.js';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { PROJECT_ROOT } from '../../src/config/paths.js';
 
 const env = (name: string, fallback: number): number => {
@@ -68,10 +69,21 @@ const quote = (i: number): string =>
 const ORDERS = Array.from({ length: VARIANTS }, (_, i) => order(i));
 const QUOTES = Array.from({ length: VARIANTS }, (_, i) => quote(i));
 
+/**
+ * A signing key of the bench's own: the backend serves its public half as the JWKS of the hub+auth pipe, and every
+ * request of scenario 4 carries a token signed with it (the pipes that check nothing ignore it).
+ */
+const AUTH = await (async () => {
+  const { privateKey, publicKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' };
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'bench' }).setIssuer('bench').setAudience('orders').setSubject('bench-client').setExpirationTime('2h').sign(privateKey);
+  return { jwks: JSON.stringify({ keys: [jwk] }), bearer: `Bearer ${token}` };
+})();
+
 const ordersTarget = (port: number | string): Target => ({
   url: `http://127.0.0.1:${port}/orders`,
   method: 'POST',
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', authorization: AUTH.bearer },
   bodies: ORDERS,
   status: 200,
 });
@@ -83,10 +95,10 @@ const quoteTarget = (port: number | string): Target => ({
   status: 200,
 });
 
-const ORDERS_FLOW = (backend: string, journal = '') => `name: bench-orders-rr
+const ORDERS_FLOW = (backend: string, journal = '', auth = '') => `name: bench-orders-rr
 description: bench scenario 4, REST -> JSONata -> REST
 ${journal}source:
-  rest: { path: /orders, method: POST }
+  rest: { path: /orders, method: POST${auth} }
 steps:
   - transform:
       jsonata: '${ORDER_JSONATA}'
@@ -137,6 +149,7 @@ export async function scenario4(out: Out): Promise<boolean> {
       `raw:      fastify + the mapping in plain JS + undici Pool (bench/request-reply/raw-rest.ts)`,
       `hub:      hub run, one flow: rest source -> transform (JSONata) -> rest sink (expect: json), journal: failures (the default), embedded journal`,
       `hub+all:   the hub with the flow's journal: { record: all } (every message written to the embedded journal)`,
+      `hub+auth:  the hub with the source's auth: { jwt } (every request's RS256 token checked against the backend's JWKS, cached)`,
       `hub+trace: the hub with tracing on (every message sampled, spans exported over OTLP/HTTP to the backend process)`,
       `node-red: Node-RED ${process.env.BENCH_NODE_RED_VERSION ?? '4'}: http in -> change (the same JSONata) -> http request -> http response (installed on demand in .cache/node-red)`,
       `jsonata:  ${ORDER_JSONATA}`,
@@ -146,6 +159,10 @@ export async function scenario4(out: Out): Promise<boolean> {
       { name: 'raw', start: (backend) => startProcess('raw', () => [join(DIST, 'raw-rest.js')], { env: { BACKEND: backend }, ready: ordersTarget('{port}') }) },
       { name: 'hub', start: (backend) => startHubProcess('hub', ORDERS_FLOW(backend), ordersTarget('{port}'), {}) },
       { name: 'hub+all', start: (backend) => startHubProcess('hub+all', ORDERS_FLOW(backend, 'journal: { record: all }\n'), ordersTarget('{port}'), {}) },
+      {
+        name: 'hub+auth',
+        start: (backend) => startHubProcess('hub+auth', ORDERS_FLOW(backend, '', `, auth: { jwt: { jwks_url: "${backend}/jwks", issuer: bench, audiences: [orders] } }`), ordersTarget('{port}'), {}),
+      },
       {
         name: 'hub+trace',
         start: (backend) => startHubProcess('hub+trace', ORDERS_FLOW(backend), ordersTarget('{port}'), { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${backend}/v1/traces`, OTEL_TRACES_SAMPLER_ARG: '1' }),
@@ -176,7 +193,8 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
   for (const note of notes) out(`   ${note}`);
   out(`   load: closed loop ${RR.connections} connections ${RR.closedSeconds} s (autocannon); open loop ${fmt(RR.rate)} req/s ${RR.openSeconds} s, latency from the scheduled send (HDR); warm-up ${RR.warmupSeconds} s; ${RR.rounds} rounds, pipes taking turns`);
   const only = process.env.BENCH_PIPES?.split(',').map((s) => s.trim());
-  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], { ready: { ...ordersTarget('{port}'), bodies: [JSON.stringify({ orderId: 'x', customer: 'y', total: 1 })] } });
+  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], {
+    env: { BENCH_JWKS: AUTH.jwks }, ready: { ...ordersTarget('{port}'), bodies: [JSON.stringify({ orderId: 'x', customer: 'y', total: 1 })] } });
   const backendUrl = `http://127.0.0.1:${backend.port}`;
   const pipes: Proc[] = [];
   let ok = true;
@@ -235,6 +253,7 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
     // What a feature costs when on: the same hub with it, against the hub without it, round by round.
     for (const [pipe, feature] of [
       ['hub+all', 'journal: all'],
+      ['hub+auth', 'auth (a JWT checked against a cached JWKS; target under 10%)'],
       ['hub+trace', 'tracing (every message sampled)'],
     ] as const) {
       if (!rounds.has('hub') || !rounds.has(pipe)) continue;
