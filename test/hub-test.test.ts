@@ -164,6 +164,16 @@ describe('hub test', () => {
     expect(shown(failed.err).startsWith(shown(failing!.replace(/\n\s*\.\.\.$/, '')))).toBe(true);
   });
 
+  it('runs the `inputs` example of docs/flow-authoring.md against the aggregate flow it names', async () => {
+    const page = readFileSync(join(ROOT, 'docs', 'flow-authoring.md'), 'utf8');
+    const example = /```yaml\n(# flows\/patterns\/order-lines-aggregate\.test\.yaml\n[\s\S]*?)```/.exec(page)![1]!;
+    const dir = project({ 'patterns/order-lines-aggregate.yaml': null });
+    writeFileSync(join(dir, 'flows', 'patterns', 'order-lines-aggregate.test.yaml'), example);
+    const { code, out, err } = await hub('test', join(dir, 'flows', 'patterns'));
+    expect(code, err).toBe(0);
+    expect(out).toMatch(/ok: 2 passed, 0 failed, in 1 file/);
+  });
+
   it('--watch runs the cases again when the flow changes, until Ctrl-C', async () => {
     const test = readFileSync(join(ROOT, 'flows', 'orders-api.test.yaml'), 'utf8');
     const dir = project({ 'orders-api.test.yaml': test });
