@@ -4,7 +4,7 @@
  * column. In this process, through the CLI's main() (no build needed), on copies of the example flows.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe('the test file schema', () => {
   it('compiles strictly, and names exactly the keys the engine reads (src/flow-test/test-file.ts)', () => {
     compileStrict(schema);
     expectKeys(schema, '', { flow: 'optional', env: 'optional', cases: 'required' });
-    expectKeys(schema, '$defs.case', { name: 'required', input: 'required', sinks: 'optional', expect: 'required' } satisfies Keys<TestCase>);
+    expectKeys(schema, '$defs.case', { name: 'required', input: 'optional', inputs: 'optional', sinks: 'optional', expect: 'required' } satisfies Keys<TestCase>);
     expectKeys(schema, '$defs.input', { body: 'optional', body_file: 'optional', headers: 'optional', method: 'optional', path: 'optional', query: 'optional', operation: 'optional', soap_version: 'optional', key: 'optional', topic: 'optional', routing_key: 'optional', exchange: 'optional', properties: 'optional' } satisfies Keys<CaseInput>);
     expectKeys(schema, '$defs.expect', { reply: 'optional', error: 'optional', delivered: 'optional', route: 'optional', sinks: 'optional', order: 'optional' } satisfies Keys<Expectations>);
     expectKeys(schema, '$defs.expect.properties.sinks.additionalProperties', { calls: 'optional', received: 'optional', includes: 'optional', headers: 'optional', assert: 'optional' } satisfies Keys<SinkExpectation>);
@@ -63,8 +63,8 @@ describe('the test file schema', () => {
 
 describe('hub test', () => {
   it('every example flow has a test file beside it, and `hub test flows` passes them all', async () => {
-    const flows = findFlowFiles([join(ROOT, 'flows'), join(ROOT, 'flows', 'brokers'), join(ROOT, 'flows', 'compare')]);
-    expect(flows.length).toBeGreaterThanOrEqual(9);
+    const flows = findFlowFiles([join(ROOT, 'flows'), join(ROOT, 'flows', 'brokers'), join(ROOT, 'flows', 'compare'), join(ROOT, 'flows', 'patterns')]);
+    expect(flows.length).toBeGreaterThanOrEqual(14);
     expect(flows.filter((f) => !existsSync(f.replace(/\.yaml$/, '.test.yaml')))).toEqual([]);
     const { code, out } = await hub('test', join(ROOT, 'flows'));
     expect(code, out).toBe(0);
@@ -164,6 +164,16 @@ describe('hub test', () => {
     expect(shown(failed.err).startsWith(shown(failing!.replace(/\n\s*\.\.\.$/, '')))).toBe(true);
   });
 
+  it('runs the `inputs` example of docs/flow-authoring.md against the aggregate flow it names', async () => {
+    const page = readFileSync(join(ROOT, 'docs', 'flow-authoring.md'), 'utf8');
+    const example = /```yaml\n(# flows\/patterns\/order-lines-aggregate\.test\.yaml\n[\s\S]*?)```/.exec(page)![1]!;
+    const dir = project({ 'patterns/order-lines-aggregate.yaml': null });
+    writeFileSync(join(dir, 'flows', 'patterns', 'order-lines-aggregate.test.yaml'), example);
+    const { code, out, err } = await hub('test', join(dir, 'flows', 'patterns'));
+    expect(code, err).toBe(0);
+    expect(out).toMatch(/ok: 2 passed, 0 failed, in 1 file/);
+  });
+
   it('--watch runs the cases again when the flow changes, until Ctrl-C', async () => {
     const test = readFileSync(join(ROOT, 'flows', 'orders-api.test.yaml'), 'utf8');
     const dir = project({ 'orders-api.test.yaml': test });
@@ -186,6 +196,51 @@ describe('hub test', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('runs the pattern steps for real: an aggregate\'s completion changed fails its cases, and each case\'s journal is removed', async () => {
+    const test = readFileSync(join(ROOT, 'flows', 'patterns', 'order-lines-aggregate.test.yaml'), 'utf8');
+    const dir = project({ 'patterns/order-lines-aggregate.yaml': null, 'patterns/order-lines-aggregate.test.yaml': null });
+    const tmp = mkdtempSync(join(work, 'tmp-'));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const passing = await hub('test', join(dir, 'flows', 'patterns'));
+      expect(passing.code, passing.err).toBe(0);
+      expect(passing.out).toMatch(/ok: 6 passed, 0 failed/);
+      // The group now waits for one line more than the order has: it completes by its timeout, not by `when`.
+      const flow = join(dir, 'flows', 'patterns', 'order-lines-aggregate.yaml');
+      writeFileSync(flow, readFileSync(flow, 'utf8').replace('$size >= lineCount', '$size >= lineCount + 1'));
+      const failing = await hub('test', join(dir, 'flows', 'patterns'));
+      expect(failing.code).toBe(1);
+      const file = join(dir, 'flows', 'patterns', 'order-lines-aggregate.test.yaml');
+      expect(failing.err).toContain(`${file}:${lineCol(test, 'when }')}: sink invoicing, call 1: header aggregate-reason: expected "when", got "timeout"`);
+      expect(failing.err).toContain(`${file}:${lineCol(test, '{ code: LATE_MEMBER')}: expected the flow to fail with LATE_MEMBER, but it delivered`);
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('refuses a case with both `input` and `inputs`, or neither, at its line', async () => {
+    const text = [
+      '# yaml-language-server: $schema=../schemas/flow-test.schema.json',
+      'cases:',
+      '  - name: both',
+      '    input: { body: { customerId: C-1 } }',
+      '    inputs: [{ body: { customerId: C-1 } }]',
+      '    expect: { delivered: true }',
+      '  - name: neither',
+      '    expect: { delivered: true }',
+      '',
+    ].join('\n');
+    const dir = project({ 'orders-api.test.yaml': text });
+    const { code, err } = await hub('test', join(dir, 'flows'));
+    expect(code).toBe(1);
+    const file = join(dir, 'flows', 'orders-api.test.yaml');
+    expect(err).toContain(`${file}:${lineCol(text, 'inputs:')}: give the case \`input\` (one message) or \`inputs\` (several), not both`);
+    expect(err).toContain(`${file}:${lineCol(text, 'name: neither')}: the case has no input: give \`input\` (one message) or \`inputs\` (several)`);
   });
 
   it('says when a path holds no test files', async () => {

@@ -54,7 +54,9 @@ export interface Expectations {
 
 export interface TestCase {
   name: string;
-  input: CaseInput;
+  /** One input; or `inputs`, several delivered one after the other (an aggregate's members). */
+  input?: CaseInput;
+  inputs?: CaseInput[];
   sinks?: Record<string, Outcome | Outcome[]>;
   expect: Expectations;
 }
@@ -67,6 +69,12 @@ export interface TestFile {
   flowFile: string;
   env: Strings;
   cases: TestCase[];
+}
+
+/** A case's inputs, in order, each with its path in the test file. */
+export function caseInputs(c: TestCase): { input: CaseInput; path: (string | number)[] }[] {
+  if (c.inputs) return c.inputs.map((input, j) => ({ input, path: ['inputs', j] }));
+  return c.input ? [{ input: c.input, path: ['input'] }] : [];
 }
 
 /** `*.test.yaml` (or .yml): a test file, never a flow. */
@@ -139,6 +147,8 @@ export function readTestFile(file: string, registry: Registry): TestFile {
   const names = new Set<string>();
   cases.forEach((c, i) => {
     if (names.has(c.name)) src.report(['cases', i, 'name'], `another case is named "${c.name}": give each case its own name`);
+    if (c.input && c.inputs) src.report(['cases', i, 'inputs'], 'give the case `input` (one message) or `inputs` (several), not both', { at: 'key' });
+    else if (!c.input && !c.inputs) src.report(['cases', i], 'the case has no input: give `input` (one message) or `inputs` (several)');
     names.add(c.name);
   });
   return { file: display, src, flowFile, env: src.ok ? (value?.env ?? {}) : {}, cases };
@@ -156,13 +166,15 @@ export function checkAgainstFlow(test: TestFile, def: FlowDefinition): void {
   const adapter = def.source.adapter;
   const facts: Record<string, string[]> = { rest: ['method', 'path', 'query'], soap: ['operation', 'soap_version'], kafka: ['key', 'topic'], amqp: ['routing_key', 'exchange', 'properties'] };
   test.cases.forEach((c, i) => {
-    for (const [kind, keys] of Object.entries(facts)) {
-      if (kind === adapter) continue;
-      for (const key of keys) if (key in c.input && !(facts[adapter] ?? []).includes(key)) test.src.report(['cases', i, 'input', key], `\`${key}\` is a fact of a ${kind} source; flow "${def.name}" has a ${adapter} source`, { at: 'key' });
-    }
-    const path = (def.source.config as { path?: unknown }).path;
-    if (adapter === 'rest' && typeof path === 'string' && /(^|\/):/.test(path) && c.input.path === undefined) {
-      test.src.report(['cases', i, 'input'], `the source's path ${path} has parameters: give \`path:\` with them filled in (e.g. ${path.replace(/:(\w+)/g, 'X-$1')})`);
+    for (const { input, path: at } of caseInputs(c)) {
+      for (const [kind, keys] of Object.entries(facts)) {
+        if (kind === adapter) continue;
+        for (const key of keys) if (key in input && !(facts[adapter] ?? []).includes(key)) test.src.report(['cases', i, ...at, key], `\`${key}\` is a fact of a ${kind} source; flow "${def.name}" has a ${adapter} source`, { at: 'key' });
+      }
+      const path = (def.source.config as { path?: unknown }).path;
+      if (adapter === 'rest' && typeof path === 'string' && /(^|\/):/.test(path) && input.path === undefined) {
+        test.src.report(['cases', i, ...at], `the source's path ${path} has parameters: give \`path:\` with them filled in (e.g. ${path.replace(/:(\w+)/g, 'X-$1')})`);
+      }
     }
     for (const [name, mock] of Object.entries(c.sinks ?? {})) {
       const sink = def.sinks.get(name);
