@@ -35,14 +35,14 @@ describe('a flow\'s dead-letter sink on a real RabbitMQ queue', () => {
       join(flows, 'orders-with-dead-letters.yaml'),
       `name: orders-with-dead-letters
 source:
-  amqp: { url: "${BROKER_URL}", queue: "${queue}" }
+  amqp: { url: "\${env:AMQP_URL}", queue: "${queue}" }
 steps:
   - to: orders
 sinks:
   orders:
     rest: { url: "${url}/orders", timeout: 2s }
   dead-orders:
-    amqp: { url: "${BROKER_URL}", exchange: "", routing_key: "${deadQueue}" }
+    amqp: { url: "\${env:AMQP_URL}", exchange: "", routing_key: "${deadQueue}" }
 errors:
   retry: { attempts: 2, backoff: fixed, initial: 10ms }
   durable: { attempts: 0 }
@@ -50,7 +50,7 @@ errors:
 journal: failures
 `,
     );
-    hub = await Hub.build({ config: defaultHubConfig({ port: 0, flowsDir: flows, logLevel: 'silent', journal: { dir: join(work, 'journal') } }), registry: builtinRegistry(), logger: pino({ level: 'silent' }) });
+    hub = await Hub.build({ config: defaultHubConfig({ port: 0, flowsDir: flows, logLevel: 'silent', journal: { dir: join(work, 'journal') } }), registry: builtinRegistry(), logger: pino({ level: 'silent' }), env: { ...process.env, AMQP_URL: BROKER_URL } });
     await waitFor(() => hub.runners.every((r) => r.ready()), 15_000, 'the flow to be ready');
   });
   afterAll(async () => {

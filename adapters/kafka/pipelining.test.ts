@@ -52,7 +52,7 @@ steps:
   - to: out
 sinks:
   out:
-    amqp: { url: "${BROKER_URL}", exchange: ${exchange}, routing_key: out }
+    amqp: { url: "\${env:AMQP_URL}", exchange: ${exchange}, routing_key: out }
 concurrency: 64
 `,
     );
@@ -60,7 +60,7 @@ concurrency: 64
       config: defaultHubConfig({ port: 0, flowsDir: dir, schemasDir: join(ROOT, 'schemas'), logLevel: 'silent', shutdownGraceMs: 2000, journal: { dir: join(dir, '.journal') } }),
       registry: builtinRegistry(),
       logger: pino({ level: 'silent' }),
-      env: {},
+      env: { AMQP_URL: BROKER_URL },
     });
     await hub.listen();
     await waitFor('the flow ready', () => hub!.runners.every((r) => r.ready()), 30_000);
