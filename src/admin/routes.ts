@@ -11,7 +11,8 @@ import addFormats from 'ajv-formats';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
-import { hubError, type HubError } from '../core/errors.js';
+import { ERROR_CODES, hubError, type HubError } from '../core/errors.js';
+import { CALLER_ANSWERED } from '../runtime/refusals.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
 import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type RetryQueue } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
@@ -24,6 +25,7 @@ import { OPERATIONS } from './api/operations/index.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
+import { FlowInfos } from './flow-infos.js';
 import { LiveFeed } from './live.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
 import { ReportFolder } from '../mesh/compare/report-folder.js';
@@ -89,21 +91,8 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
-  const flowInfos = (): { flows: unknown[] } => ({
-    flows: runners.map((r) => ({
-      name: r.name,
-      ...(r.def.description ? { description: r.def.description } : {}),
-      source: { adapter: r.def.source.adapter, requestReply: r.def.source.requestReply },
-      sinks: [...r.def.sinks].map(([name, s]) => ({ name, adapter: s.adapter, requestReply: s.requestReply })),
-      steps: r.def.steps.map((s) => s.label),
-      journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
-      ready: r.ready(),
-      ...flowState(r),
-      rate: r.meter.snapshot(),
-      stats: { ...r.stats },
-    })),
-  });
-  const feed = new LiveFeed(runners, flowInfos, security, logger);
+  const flowInfos = new FlowInfos(runners, journal);
+  const feed = new LiveFeed(runners, () => flowInfos.read(), security, logger);
   app.addHook('preClose', async () => feed.close());
   const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
@@ -186,7 +175,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const { limit, cursor, action } = request.query as { limit: number; cursor?: string; action?: AuditAction };
       return audit.list({ limit, ...(cursor ? { cursor } : {}), ...(action ? { action } : {}) });
     },
-    listFlows: async () => flowInfos(),
+    listFlows: async () => flowInfos.read(),
     streamEvents: async (request, reply) => {
       if (!feed.open(reply, principal(request))) throw hubError('TOO_MANY_REQUESTS', `the live feed has ${feed.clients} clients already; close one (or poll GET ${ADMIN_PREFIX}/flows)`);
     },
@@ -211,7 +200,8 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const { id } = request.params as IdParams;
       const record = await journalCall(journal.get(id));
       if (!record) throw noSuchMessage(id);
-      return operationOf(request)?.viewerMasks && principal(request).role === 'viewer' ? masked(record) : record;
+      const shown = operationOf(request)?.viewerMasks && principal(request).role === 'viewer' ? masked(record) : record;
+      return { ...shown, ...advice(record) };
     },
     getMessageBody: async (request, reply) => {
       const { id } = request.params as IdParams;
@@ -335,6 +325,20 @@ function masked(record: MessageRecord): MessageRecord {
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
   };
+}
+
+/**
+ * What the console needs to advise on a message: whether its caller was answered with the error (it may have sent
+ * the request again: a replay could do the work twice), and whether it failed for a permanent reason (the same body
+ * would fail the same way: edit it, then replay).
+ */
+function advice(record: MessageRecord): { callerAnswered?: { at: string }; permanent?: boolean } {
+  const answered = record.timeline.findLast((e) => e.type === 'failed' && e.detail === CALLER_ANSWERED);
+  const code = record.lastError?.code;
+  const spec = code !== undefined && code in ERROR_CODES ? ERROR_CODES[code as keyof typeof ERROR_CODES] : undefined;
+  // Permanent and the message's own fault (its body): a downstream's refusal may pass once the downstream is fixed.
+  const permanent = spec?.kind === 'permanent' && spec.fault === 'client';
+  return { ...(answered ? { callerAnswered: { at: answered.at } } : {}), ...(record.lastError ? { permanent } : {}) };
 }
 
 function flowState(runner: FlowRunner): { state: 'running' | 'paused'; paused?: { at: string; by: string; held: number } } {

@@ -81,6 +81,11 @@ export abstract class HubError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
   step: string | undefined;
+  /**
+   * For an error a request-reply caller is answered with: whether the journal keeps the message it is about (set by
+   * the runtime), so that the answer can say whether its message id can be looked up. Undefined when nobody said.
+   */
+  journal: 'kept' | 'not kept' | undefined;
   readonly [BRAND] = true;
 
   constructor(code: ErrorCode, message: string, options: HubErrorOptions = {}) {
@@ -88,6 +93,7 @@ export abstract class HubError extends Error {
     this.code = code;
     this.details = options.details;
     this.step = options.step;
+    this.journal = undefined;
   }
 
   get spec(): ErrorCodeSpec {

@@ -51,6 +51,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
         expect(await k.get(dead.id)).toEqual(before);
         expect(await k.deadLetterGroups()).toEqual([{ flow: 'orders', step: '0:transform', code: 'BAD_JSON', count: 1, firstSeen: '2030-04-01T00:00:00.000Z', lastSeen: '2030-04-01T00:00:00.000Z' }]);
         expect((await k.get(replayed.id))!.status).toBe('resolved');
+        expect(await k.statusCounts()).toEqual([{ flow: 'orders', counts: { 'waiting-for-retry': 1, dead: 1, resolved: 1 } }]);
         expect((await k.recordReplay({ requestKey: 'restart-key', originalId: replayed.id, newId: 'n-2', by: 'ops', target: { to: 'start' } })).accepted).toBe(false);
         expect(await k.dedupe('restart-dedupe', 60_000)).toBe(false);
         expect(await k.dedupe('restart-dedupe', 60_000, 'm-owner')).toBe(true);

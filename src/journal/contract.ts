@@ -190,6 +190,12 @@ export interface DeadLetterGroup {
   lastSeen: string;
 }
 
+/** How many records of one flow stand in each status now (a status none stands in is left out). */
+export interface FlowStatusCounts {
+  flow: string;
+  counts: Partial<Record<MessageStatus, number>>;
+}
+
 export interface ReplayRequest {
   /** Idempotency key from the caller (admin API: the Idempotency-Key header, else a hash of the request). */
   requestKey: string;
@@ -332,6 +338,14 @@ export interface MessageLog {
    * page, `hub dead-letters`); cheap enough to poll. Calls may overlap.
    */
   deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]>;
+
+  /**
+   * How many records stand in each status now, per flow (flows in name order; a flow with no record is left out):
+   * kept as the records change, so that it is cheap at any size (not a walk). Called by the admin API for the Flows
+   * page's current figures (dead, waiting, failed now: not counters since a start), once per live tick. Calls may
+   * overlap. A read: changes nothing.
+   */
+  statusCounts(filter?: { flow?: string }): Promise<FlowStatusCounts[]>;
 }
 
 /**

@@ -13,6 +13,7 @@ import type {
   AuditRecord,
   DeadLetterGroup,
   ErrorInfo,
+  FlowStatusCounts,
   Journal,
   MessageInput,
   MessageQuery,
@@ -153,6 +154,11 @@ export class EmbeddedJournal implements Journal {
   async deadLetterGroups(filter: { flow?: string } = {}): Promise<DeadLetterGroup[]> {
     this.#check();
     return this.#state.records.deadLetterGroups(filter);
+  }
+
+  async statusCounts(filter: { flow?: string } = {}): Promise<FlowStatusCounts[]> {
+    this.#check();
+    return this.#state.records.statusCounts(filter);
   }
 
   // ------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type {
   AuditRecord,
   DeadLetterGroup,
   ErrorInfo,
+  FlowStatusCounts,
   Journal,
   MessageInput,
   MessageQuery,
@@ -190,6 +191,21 @@ export class RedisJournal implements Journal {
         if (count > 0) out.push({ flow: g.flow, step: g.step, code: g.code, count, firstSeen: new Date(Number(first[1])).toISOString(), lastSeen: new Date(Number(last[1])).toISOString() });
       });
       return out.sort((a, b) => b.count - a.count || a.flow.localeCompare(b.flow) || a.step.localeCompare(b.step) || a.code.localeCompare(b.code));
+    });
+  }
+
+  statusCounts(filter: { flow?: string } = {}): Promise<FlowStatusCounts[]> {
+    return this.#run('read status counts', async () => {
+      const byFlow = new Map<string, FlowStatusCounts['counts']>();
+      for (const [field, value] of Object.entries(await this.#redis.hgetall(this.#k('sc')))) {
+        const [flow = '', status] = field.split('\0');
+        const n = Number(value);
+        if (n <= 0 || (filter.flow !== undefined && flow !== filter.flow)) continue;
+        let counts = byFlow.get(flow);
+        if (!counts) byFlow.set(flow, (counts = {}));
+        counts[status as MessageStatus] = n;
+      }
+      return [...byFlow].map(([flow, counts]) => ({ flow, counts })).sort((a, b) => a.flow.localeCompare(b.flow));
     });
   }
 

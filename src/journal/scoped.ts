@@ -1,6 +1,7 @@
 import type {
   AuditRecord,
   DeadLetterGroup,
+  FlowStatusCounts,
   ErrorInfo,
   FlowJournalOptions,
   Journal,
@@ -78,6 +79,11 @@ export class FlowScopedJournal implements Journal {
   async deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]> {
     if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
     return this.inner.deadLetterGroups({ ...filter, flow: this.flow });
+  }
+
+  async statusCounts(filter?: { flow?: string }): Promise<FlowStatusCounts[]> {
+    if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
+    return this.inner.statusCounts({ ...filter, flow: this.flow });
   }
 
   // RetryQueue

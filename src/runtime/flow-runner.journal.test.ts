@@ -1,3 +1,4 @@
+import { CALLER_ANSWERED, REFUSALS_KEPT_PER_MINUTE } from './refusals.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,15 +159,23 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(dead.calls[0]!.json()).toEqual({ orderId: 'o-1' });
   });
 
-  it('gives a caller that waits for the reply the error, and journals it as failed unless the caller sent bad input', async () => {
+  it('gives a caller that waits for the reply the error, and journals it as failed, bad input too (so many a minute), saying so on the error', async () => {
     const { deliver } = await rig({}, { out: sink(down) }, true);
     const m = msg();
-    await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
+    await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE', journal: 'kept' });
     expect(await journal.get(m.id)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect((await journal.get(m.id))!.timeline.at(-1)).toMatchObject({ type: 'failed', detail: CALLER_ANSWERED });
     const bad = await rig({ name: 'journal-bad-input', steps: [{ label: '0:validate', kind: 'validate', run: () => Promise.reject(hubError('VALIDATION_FAILED', 'no orderId')) }] }, {}, true);
     const b = msg();
-    await expect(bad.deliver(b)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    expect(await journal.get(b.id)).toBeUndefined();
+    await expect(bad.deliver(b)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', journal: 'kept' });
+    expect(await journal.get(b.id)).toMatchObject({ status: 'failed', lastError: { code: 'VALIDATION_FAILED' } });
+    // Past the flow's allowance of bad input a minute, the caller is told its message was not kept.
+    for (let i = 1; i < REFUSALS_KEPT_PER_MINUTE; i++) await expect(bad.deliver(msg())).rejects.toMatchObject({ journal: 'kept' });
+    const over = msg();
+    await expect(bad.deliver(over)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', journal: 'not kept' });
+    expect(await journal.get(over.id)).toBeUndefined();
+    const none = await rig({ name: 'journal-none', journal: { record: 'none', maxBodyBytes: 1024 } }, { out: sink(down) }, true);
+    await expect(none.deliver(msg())).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE', journal: 'not kept' });
   });
 
   it('failures: writes nothing for a message delivered first time; all: records it with each step', async () => {

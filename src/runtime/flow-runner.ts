@@ -18,7 +18,9 @@ import { ALWAYS_NEW, Lane, MessageContext, type Deduper, type Handling, type Rep
 import type { FlowMetrics } from './metrics.js';
 import { Parking } from './parking.js';
 import { RunTimeouts } from './run-timeouts.js';
+import { Refusals } from './refusals.js';
 import { SinkCalls } from './sink-calls.js';
+import type { SinkHealthState } from './sink-health.js';
 import { failSpan, FlowTracing } from './tracing.js';
 
 export interface FlowRunnerOptions {
@@ -82,6 +84,7 @@ export class FlowRunner {
   readonly #keys: DedupeKeys;
   readonly #control: FlowControl;
   readonly #parking: Parking;
+  readonly #refusals: Refusals;
 
   constructor(
     readonly def: FlowDefinition,
@@ -99,7 +102,9 @@ export class FlowRunner {
     this.#sinks = new SinkCalls(def, this.#logger, this.#tracing, this.#metrics);
     this.#keys = new DedupeKeys(def.name, journal, this.#logger);
     this.#control = new FlowControl(def.name, this.#logger);
+    this.#refusals = new Refusals(def, journal, this.#logger);
     this.#parking = new Parking(def, this.#logger, journal, {
+      refusals: this.#refusals,
       stats: this.stats,
       meter: this.meter,
       metrics: this.#metrics,
@@ -142,6 +147,7 @@ export class FlowRunner {
       http,
       limits,
       deliver: (message, options) => this.deliver(message, options),
+      refused: (input, error) => this.#refusals.refused(input, error),
     });
   }
 
@@ -149,6 +155,11 @@ export class FlowRunner {
     if (this.#stopping || !this.def.source.instance.ready()) return false;
     for (const sink of this.def.sinks.values()) if (!sink.instance.ready()) return false;
     return true;
+  }
+
+  /** A sink's health from its real calls (degraded while its calls fail for retryable reasons); see SinkHealth. */
+  sinkHealth(sink: string): SinkHealthState {
+    return this.#sinks.health.of(sink);
   }
 
   /**

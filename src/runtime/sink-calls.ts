@@ -7,6 +7,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import type { MessageContext, Sender } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
 import { retryAfter } from './retry.js';
+import { SinkHealth } from './sink-health.js';
 import { egressHeaders, failSpan, type FlowTracing } from './tracing.js';
 
 /**
@@ -22,6 +23,8 @@ export class SinkCalls {
   readonly #metrics: FlowMetrics | undefined;
   readonly #tracing: FlowTracing;
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** Each sink's health from its calls (the admin's Flows page). */
+  readonly health = new SinkHealth();
 
   /** How a message's context sends (MessageContext.send): through `send`, with the flow's retry policy. */
   readonly sender: Sender = (sink, message, ctx) => this.send(sink, message, ctx);
@@ -99,6 +102,7 @@ export class SinkCalls {
     return sent.then(
       (reply) => {
         metrics?.ok.inc();
+        this.health.ok(sinkName);
         span?.end();
         metrics?.duration.observe((performance.now() - clock) / 1000);
         return reply;
@@ -106,6 +110,7 @@ export class SinkCalls {
       (err: unknown) => {
         const e = toHubError(err);
         metrics?.failed(e.code).inc();
+        this.health.failed(sinkName, e);
         if (span) {
           failSpan(span, e);
           span.end();

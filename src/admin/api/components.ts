@@ -83,6 +83,8 @@ export const COMPONENTS: Record<string, JsonSchema> = {
           body: ref('StoredBody'),
           timeline: { type: 'array', items: ref('TimelineEvent'), description: 'Oldest first.' },
           replayedAs: { type: 'array', items: { type: 'string' }, description: 'Ids of the replays made from this message, oldest first.' },
+          callerAnswered: { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } }, description: 'Set when the message came from a caller that waits for the reply (REST, SOAP) and was answered with the error: it may have sent the request again, so a replay could do the work twice.' },
+          permanent: { type: 'boolean', description: 'With a last error: true when it failed for a permanent reason of its own (BAD_JSON, VALIDATION_FAILED, ...: a permanent error with the sender at fault): the same body would fail the same way, so edit it before replaying.' },
         },
       },
     ],
@@ -258,17 +260,50 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       phaseSeconds: { type: 'number' },
     },
   },
+  SinkHealth: {
+    type: 'object',
+    description: 'A sink\'s health from its real calls: `degraded` from its first call in a row that failed for a retryable reason (down, refusing connections, timing out, 5xx), with the latest error; `ok` again at the first call that succeeds (`since`: when it recovered).',
+    required: ['state'],
+    properties: {
+      state: { enum: ['ok', 'degraded'] },
+      since: { type: 'string', format: 'date-time' },
+      error: { type: 'object', required: ['code', 'message', 'at'], properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string', format: 'date-time' } } },
+      failures: { type: 'integer', minimum: 1, description: 'Failing calls in a row.' },
+    },
+  },
   FlowInfo: {
     type: 'object',
-    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'state', 'rate', 'stats'],
+    required: ['name', 'source', 'sinks', 'steps', 'journal', 'ready', 'health', 'state', 'rate', 'stats'],
     properties: {
       name: { type: 'string' },
       description: { type: 'string' },
       source: { type: 'object', required: ['adapter', 'requestReply'], properties: { adapter: { type: 'string' }, requestReply: { type: 'boolean' } } },
-      sinks: { type: 'array', items: { type: 'object', required: ['name', 'adapter', 'requestReply'], properties: { name: { type: 'string' }, adapter: { type: 'string' }, requestReply: { type: 'boolean' } } } },
+      sinks: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'adapter', 'requestReply', 'connected', 'health'],
+          properties: {
+            name: { type: 'string' },
+            adapter: { type: 'string' },
+            requestReply: { type: 'boolean' },
+            connected: { type: 'boolean', description: 'What the sink says of its connection (a broker sink: connected; an HTTP sink: always).' },
+            health: ref('SinkHealth'),
+          },
+        },
+      },
       steps: { type: 'array', items: { type: 'string' }, description: 'Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes.' },
       journal: { type: 'object', required: ['record', 'bodyBytes'], properties: { record: { enum: ['all', 'failures', 'none'] }, bodyBytes: { type: 'integer' } } },
-      ready: { type: 'boolean' },
+      ready: { type: 'boolean', description: 'The source and every sink are connected.' },
+      health: { enum: ['ready', 'degraded', 'not ready'], description: '`not ready` when a connection is down; `degraded` when connected but a sink\'s calls fail for retryable reasons now (see `degraded` and each sink\'s `health`); else `ready`.' },
+      degraded: { type: 'array', items: { type: 'string' }, description: 'The sinks that are degraded now.' },
+      now: {
+        type: 'object',
+        description: 'How many of the flow\'s messages stand in these statuses now, from the journal (so a replay or a restart cannot make them wrong; messages the flow\'s journal policy does not record are not counted).',
+        required: ['dead', 'waiting', 'failed'],
+        properties: { dead: { type: 'integer', minimum: 0 }, waiting: { type: 'integer', minimum: 0, description: 'Waiting for a durable retry.' }, failed: { type: 'integer', minimum: 0, description: 'Failed and not parked: a request-reply caller got the error.' } },
+      },
+      nowError: { type: 'string', description: 'Instead of `now`, when the journal could not be read.' },
       state: { enum: ['running', 'paused'], description: 'Paused: the flow takes no new messages (POST /flows/{name}/pause).' },
       paused: { type: 'object', required: ['at', 'by', 'held'], description: 'While paused: since when, by whom, and how many broker deliveries are held.', properties: { at: { type: 'string', format: 'date-time' }, by: { type: 'string' }, held: { type: 'integer', minimum: 0 } } },
       rate: {
@@ -279,6 +314,7 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       },
       stats: {
         type: 'object',
+        description: 'Counters of this process since it started (what it handled), not what stands now: see `now`.',
         required: ['received', 'completed', 'failed', 'inFlight', 'waiting', 'dead', 'retried'],
         properties: {
           received: { type: 'integer' },

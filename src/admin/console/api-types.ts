@@ -71,6 +71,10 @@ export type MessageRecord = MessageSummary & {
   timeline: TimelineEvent[];
   /** Ids of the replays made from this message, oldest first. */
   replayedAs: string[];
+  /** Set when the message came from a caller that waits for the reply (REST, SOAP) and was answered with the error: it may have sent the request again, so a replay could do the work twice. */
+  callerAnswered?: { at: string };
+  /** With a last error: true when it failed for a permanent reason of its own (BAD_JSON, VALIDATION_FAILED, ...: a permanent error with the sender at fault): the same body would fail the same way, so edit it before replaying. */
+  permanent?: boolean;
 };
 
 export interface MessagePage {
@@ -330,15 +334,46 @@ export interface CompareReportSummary {
   phaseSeconds: number;
 }
 
+/** A sink's health from its real calls: `degraded` from its first call in a row that failed for a retryable reason (down, refusing connections, timing out, 5xx), with the latest error; `ok` again at the first call that succeeds (`since`: when it recovered). */
+export interface SinkHealth {
+  state: 'ok' | 'degraded';
+  since?: string;
+  error?: { code: string; message: string; at: string };
+  /** Failing calls in a row. */
+  failures?: number;
+}
+
 export interface FlowInfo {
   name: string;
   description?: string;
   source: { adapter: string; requestReply: boolean };
-  sinks: { name: string; adapter: string; requestReply: boolean }[];
+  sinks: {
+    name: string;
+    adapter: string;
+    requestReply: boolean;
+    /** What the sink says of its connection (a broker sink: connected; an HTTP sink: always). */
+    connected: boolean;
+    health: SinkHealth;
+  }[];
   /** Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes. */
   steps: string[];
   journal: { record: 'all' | 'failures' | 'none'; bodyBytes: number };
+  /** The source and every sink are connected. */
   ready: boolean;
+  /** `not ready` when a connection is down; `degraded` when connected but a sink's calls fail for retryable reasons now (see `degraded` and each sink's `health`); else `ready`. */
+  health: 'ready' | 'degraded' | 'not ready';
+  /** The sinks that are degraded now. */
+  degraded?: string[];
+  /** How many of the flow's messages stand in these statuses now, from the journal (so a replay or a restart cannot make them wrong; messages the flow's journal policy does not record are not counted). */
+  now?: {
+    dead: number;
+    /** Waiting for a durable retry. */
+    waiting: number;
+    /** Failed and not parked: a request-reply caller got the error. */
+    failed: number;
+  };
+  /** Instead of `now`, when the journal could not be read. */
+  nowError?: string;
   /** Paused: the flow takes no new messages (POST /flows/{name}/pause). */
   state: 'running' | 'paused';
   /** While paused: since when, by whom, and how many broker deliveries are held. */
@@ -351,6 +386,7 @@ export interface FlowInfo {
     samples: number;
     windowSeconds: number;
   };
+  /** Counters of this process since it started (what it handled), not what stands now: see `now`. */
   stats: {
     received: number;
     completed: number;
@@ -370,7 +406,7 @@ export interface Answers {
   /** GET /session: Who am I */
   getSession: Session;
   /** GET /flows: The flows this hub runs */
-  listFlows: { flows: FlowInfo[] };
+  listFlows: { flows: FlowInfo[]; at: string };
   /** POST /flows/:name/pause: Pause a flow: it takes no new messages until resumed */
   pauseFlow: FlowState;
   /** POST /flows/:name/resume: Resume a paused flow */
