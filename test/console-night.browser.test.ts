@@ -240,4 +240,50 @@ describe('the operator\'s night in Chromium', () => {
     await shot(admin, 'message-permanent');
     expect(browser.pageErrors).toEqual([]);
   });
+
+  it('an operator replays a search as a paced job: the count first, then progress, pause and resume live, and each message\'s result', async () => {
+    downstream.failing = true;
+    const before = await deadNow();
+    for (const n of [10, 11, 12, 13, 14, 15]) await order(`job-${n}`);
+    await waitFor(async () => (await deadNow()) === before + 6, WAIT, 'six more dead orders');
+    downstream.failing = false;
+    const page = await browser.newPage();
+    await login(page, base, 'olga');
+    await page.locator('nav a', { hasText: 'Replay jobs' }).click();
+    await page.locator('#job-flow').selectOption('night-orders');
+    await page.locator('#job-rate').fill('4');
+    await page.locator('#job-count').click();
+    await expect.poll(() => page.locator('#job-confirm [data-count]').getAttribute('data-count')).toBe(String(before + 6));
+    expect(await page.locator('#job-start').textContent()).toBe(`Replay ${before + 6} as a job at 4 msg/s`);
+    await page.locator('#job-start').click();
+    const row = page.locator('#jobs tbody tr').first();
+    await expect.poll(() => row.locator('[data-field="job-state"]').textContent()).toBe('running');
+    await row.locator('[data-action="pause-job"]').click();
+    await expect.poll(() => row.locator('[data-field="job-state"]').textContent()).toBe('paused');
+    await shot(page, 'replay-job');
+    await row.locator('[data-action="resume-job"]').click();
+    await expect.poll(() => row.locator('[data-field="job-state"]').textContent(), { timeout: 20_000 }).toBe('finished');
+    expect(await row.locator('[data-field="job-done"]').textContent()).toBe(`${before + 6} of ${before + 6}`);
+    await row.locator('[data-action="job-results"]').click();
+    await expect.poll(() => row.locator('[data-outcome="delivered"]').count()).toBe(before + 6);
+    expect(await deadNow()).toBe(0);
+    expect(browser.pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('/admin/docs renders the API reference from the hub\'s own files (no CDN), the JSON beside it', async () => {
+    const page = await browser.newPage();
+    await login(page, base, 'vic');
+    const outside: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(base)) outside.push(r.url());
+    });
+    await page.goto(`${base}/admin/docs`);
+    await expect.poll(() => page.locator('#swagger-ui .opblock').count(), { timeout: WAIT }).toBeGreaterThan(20);
+    expect(await page.locator('#swagger-ui').textContent()).toContain('/admin/api/replays/jobs/{id}/results');
+    expect(outside).toEqual([]);
+    await shot(page, 'api-docs');
+    const json = await page.evaluate(async () => (await fetch('/admin/docs', { headers: { accept: 'application/json' } })).json() as Promise<{ openapi: string }>);
+    expect(json.openapi).toMatch(/^3\.1/);
+    expect(browser.pageErrors).toEqual([]);
+  });
 });

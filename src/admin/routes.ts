@@ -14,17 +14,18 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import { ERROR_CODES, hubError, type HubError } from '../core/errors.js';
 import { CALLER_ANSWERED } from '../runtime/refusals.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type RetryQueue } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type ReplayJobStore, type RetryQueue } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
-import { ADMIN_PREFIX, ADMIN_ROOT } from './api/constants.js';
+import { ADMIN_PREFIX, ADMIN_ROOT, BULK_DEFAULT, BULK_MAX } from './api/constants.js';
 import { openApiDocument } from './api/document.js';
 import { fullPath, type OperationId, type OperationSpec } from './api/operation.js';
 import { OPERATIONS } from './api/operations/index.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
+import { DocsPage, wantsJson } from './docs-page.js';
 import { FlowInfos } from './flow-infos.js';
 import { LiveFeed } from './live.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
@@ -34,7 +35,7 @@ import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfi
 
 export interface AdminApiOptions extends AdminSecurityConfig {
   /** Every role but the dedupe keys: the retry queue for a replay's safety net (see Replayer). */
-  journal: MessageLog & RetryQueue & ReplayBook & AdminAudit;
+  journal: MessageLog & RetryQueue & ReplayBook & AdminAudit & ReplayJobStore;
   runners: readonly FlowRunner[];
   logger: Logger;
   /** The address the hub listens on, to warn when session cookies (Secure) would need HTTPS in front. */
@@ -50,6 +51,8 @@ export interface AdminApiOptions extends AdminSecurityConfig {
 export interface AdminApi {
   security: AdminSecurity;
   audit: AuditLog;
+  /** The replay jobs: the hub stops them (where they are, to resume) before its flows. */
+  jobs: { stop(): Promise<void> };
 }
 
 const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
@@ -69,8 +72,11 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
   }
-  void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit), { prefix: ADMIN_ROOT });
-  return { security, audit };
+  let stopJobs: () => Promise<void> = async () => undefined;
+  void app.register(async (scope: FastifyInstance) => {
+    stopJobs = await adminRoutes(scope, options, security, audit);
+  }, { prefix: ADMIN_ROOT });
+  return { security, audit, jobs: { stop: () => stopJobs() } };
 }
 
 type Handlers = Record<OperationId, RouteHandlerMethod>;
@@ -87,16 +93,23 @@ function operationOf(request: FastifyRequest): OperationSpec | undefined {
   return (request.routeOptions.config as RouteConfig | undefined)?.op;
 }
 
-async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog): Promise<void> {
+/** Adds the routes; resolves with what stops the replay jobs. */
+async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog): Promise<() => Promise<void>> {
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
   const flowInfos = new FlowInfos(runners, journal);
   const feed = new LiveFeed(runners, () => flowInfos.read(), security, logger);
   app.addHook('preClose', async () => feed.close());
-  const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
+  const jobs = new ReplayJobs(replayer, journal, (job) => feed.replayProgress(job), logger);
+  // Jobs a stopped hub left running go on once the flows have started; a stopping hub leaves them to the next.
+  app.addHook('onReady', async () => {
+    setTimeout(() => void jobs.resumeAll().catch((err: unknown) => logger.error({ err }, 'the replay jobs left running could not be resumed')), 0).unref();
+  });
+  app.addHook('preClose', async () => jobs.stop());
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
   const reports = options.compareReportsDir ? new ReportFolder(options.compareReportsDir) : undefined;
+  const docsPage = new DocsPage();
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
@@ -159,6 +172,12 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   });
 
   let document: Record<string, unknown> | undefined;
+  const controlJob = async (request: FastifyRequest, action: 'pause' | 'resume' | 'cancel'): Promise<unknown> => {
+    const { id } = request.params as IdParams;
+    const { job, changed } = await jobs.control(id, action, principal(request).actor);
+    outcomes.set(request, `${action} job ${id}: ${changed ? job.state : `unchanged (${job.state})`}, ${job.done} of ${job.matched} done`);
+    return { ...job, changed };
+  };
   const handlers: Handlers = {
     createSession: async (request, reply) => {
       const { name, password } = request.body as { name: string; password: string };
@@ -238,25 +257,47 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return replayer.check(id, (request.body ?? {}) as ReplayOptions);
     },
     replayMany: async (request, reply) => {
-      const { background, ...body } = request.body as BulkReplayRequest & { filter: { status?: string[] }; background?: boolean };
+      const { background, rate, ...body } = request.body as BulkReplayRequest & { filter: { status?: string[] }; background?: boolean; rate?: number };
       // The same request, waited for or not, is one request: `background` is not part of its key.
       const key = idempotencyKey(request) ?? `auto-bulk:${requestHash(body)}`;
       const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
-      const selection = await replayer.select({ ...body, filter });
+      if (body.flow !== undefined && !replayer.runs(body.flow)) throw hubError('BAD_REQUEST', `flow "${body.flow}" does not run in this hub`);
       if (background || /(^|[,;\s])respond-async($|[,;\s])/i.test(String(request.headers.prefer ?? ''))) {
-        const job = jobs.start({ ...body, filter }, selection, key, principal(request).actor);
-        outcomes.set(request, `started job ${job.id}: matched ${job.matched}${body.sink ? ` (to sink ${body.sink})` : ''}`);
+        // A job of any size: counted first (nothing is booked when nothing matches), then walked page by page.
+        if (filter.flow !== undefined && !replayer.runs(filter.flow)) throw hubError('BAD_REQUEST', `flow "${filter.flow}" does not run in this hub`);
+        if (body.sink !== undefined && filter.flow === undefined) throw hubError('BAD_REQUEST', 'a replay to a sink needs filter.flow: sink names belong to a flow');
+        const { count } = await replayer.count(filter);
+        if (count === 0) throw hubError('NOT_FOUND', 'no message matches the filter: no job was started');
+        const job = await jobs.start({ ...body, filter }, body.max === undefined ? count : Math.min(count, body.max), key, principal(request).actor, rate);
+        outcomes.set(request, `started job ${job.id} at ${job.rate} msg/s: matched ${job.matched}${body.sink ? ` (to sink ${body.sink})` : ''}${body.flow ? ` (into flow ${body.flow})` : ''}`);
         return reply.code(202).header('location', `${ADMIN_PREFIX}/replays/jobs/${job.id}`).header('preference-applied', 'respond-async').send(job);
       }
+      if ((body.max ?? BULK_DEFAULT) > BULK_MAX) throw hubError('BAD_REQUEST', `a replay answered when done takes at most ${BULK_MAX} messages; start a job (background: true) for more`);
+      const selection = await replayer.select({ ...body, max: body.max ?? BULK_DEFAULT, filter });
       const result = await replayer.replaySelected({ ...body, filter }, selection, key, principal(request).actor);
       outcomes.set(request, `matched ${result.matched}, replayed ${result.replayed}, duplicates ${result.duplicates}, failed ${result.failed.length}${body.sink ? ` (to sink ${body.sink})` : ''}`);
       return result;
     },
     getReplayJob: async (request) => {
       const { id } = request.params as IdParams;
-      const job = jobs.get(id);
-      if (!job) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the hub keeps the newest ${MAX_JOBS}, in memory, since it started)`);
+      const job = await jobs.get(id);
+      if (!job) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the journal keeps the newest ${MAX_JOBS})`);
       return job;
+    },
+    listReplayJobs: async (request) => ({ jobs: await jobs.list((request.query as { limit: number }).limit) }),
+    getReplayJobResults: async (request) => {
+      const { id } = request.params as IdParams;
+      const { offset, limit } = request.query as { offset: number; limit: number };
+      if (!(await jobs.get(id))) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the journal keeps the newest ${MAX_JOBS})`);
+      return { ...(await jobs.results(id, offset, limit)), offset };
+    },
+    pauseReplayJob: async (request) => controlJob(request, 'pause'),
+    resumeReplayJob: async (request) => controlJob(request, 'resume'),
+    cancelReplayJob: async (request) => controlJob(request, 'cancel'),
+    countMessages: async (request) => {
+      const body = request.body as { filter: BulkReplayRequest['filter'] & { status?: string[] } };
+      const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
+      return replayer.count(filter);
     },
     archiveMessage: async (request) => {
       const { id } = request.params as IdParams;
@@ -290,7 +331,17 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return report;
     },
     getOpenApi: async () => (document ??= openApiDocument(version())),
-    getDocs: async () => (document ??= openApiDocument(version())),
+    getDocs: async (request, reply) => {
+      if (wantsJson(request.headers.accept)) return (document ??= openApiDocument(version()));
+      const page = docsPage.page();
+      return reply.type(page.contentType).send(page.data);
+    },
+    getDocsAsset: async (request, reply) => {
+      const { file } = request.params as { file: string };
+      const asset = await docsPage.asset(file);
+      if (!asset) throw hubError('NOT_FOUND', `no file ${file} of the API reference`);
+      return reply.type(asset.contentType).header('cache-control', 'public, max-age=3600').send(asset.data);
+    },
   };
 
   for (const op of OPERATIONS) {
@@ -304,6 +355,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       handler: handlers[op.operationId],
     });
   }
+  return () => jobs.stop();
 }
 
 function version(): string {

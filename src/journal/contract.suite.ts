@@ -32,6 +32,26 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
     describe('DedupeKeys', () => dedupeKeysCases(setup));
     describe('AdminAudit', () => adminAuditCases(setup));
 
+    describe('ReplayJobStore', () => {
+      it('keeps replay jobs whole, newest first, with their results in order, across a close and reopen', async () => {
+        const { h, j } = await setup();
+        await j.saveReplayJob({ id: 'job-1', startedAt: '2030-05-01T00:00:00.000Z', state: 'running', counts: { done: 0 } });
+        await j.saveReplayJob({ id: 'job-2', startedAt: '2030-05-02T00:00:00.000Z', state: 'running' });
+        await j.saveReplayJob({ id: 'job-1', startedAt: '2030-05-01T00:00:00.000Z', state: 'paused', counts: { done: 2 } });
+        await j.appendReplayJobResults('job-1', [{ id: 'm-1', at: at(), outcome: 'delivered', newId: 'n-1' }, { id: 'm-2', at: at(), outcome: 'removed' }]);
+        await j.appendReplayJobResults('job-1', [{ id: 'm-3', at: at(), outcome: 'failed', reason: 'CONFLICT: x' }]);
+        expect((await j.listReplayJobs()).map((x) => x.id)).toEqual(['job-2', 'job-1']);
+        expect(await j.getReplayJob('job-1')).toEqual({ id: 'job-1', startedAt: '2030-05-01T00:00:00.000Z', state: 'paused', counts: { done: 2 } });
+        expect(await j.getReplayJob('nope')).toBeUndefined();
+        expect((await j.replayJobResults('job-1', { offset: 1, limit: 5 })).items.map((r) => r.id)).toEqual(['m-2', 'm-3']);
+        expect((await rejection(j.saveReplayJob({ id: '', startedAt: 'x' }))).code).toBe('JOURNAL_INVALID_ARGUMENT');
+        await j.close();
+        const k = await h.open();
+        expect((await k.getReplayJob('job-1'))?.state).toBe('paused');
+        expect(await k.replayJobResults('job-1')).toMatchObject({ total: 3 });
+      });
+    });
+
     describe('Journal: close and reopen', () => {
       it('keeps records, retries, dead letters, replays and dedupe keys across a close and reopen', async () => {
         const { h, j } = await setup();

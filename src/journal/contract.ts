@@ -487,11 +487,57 @@ export interface AdminAudit {
   listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>>;
 }
 
+/** A replay job as the admin API keeps it (replay-jobs.ts owns its fields): the journal stores it whole, by id. */
+export interface ReplayJobRecord {
+  id: string;
+  startedAt: string;
+  [field: string]: unknown;
+}
+
+/** One message's result in a replay job. */
+export interface ReplayJobResult {
+  id: string;
+  at: string;
+  /** delivered, waiting-for-retry, dead, duplicate, removed (gone before its turn), parked (the replay cap), failed. */
+  outcome: string;
+  newId?: string;
+  reason?: string;
+}
+
+/** Replay jobs kept at least: the newest; older ones (and their results) go as new ones come. */
+export const REPLAY_JOBS_KEPT = 100;
+
+/**
+ * The replay jobs: bulk replays that run on in the hub, kept here so that a restart resumes them (and every replica
+ * sees them), with each message's result. Kept and read by the admin API's ReplayJobs alone.
+ */
+export interface ReplayJobStore {
+  /**
+   * Stores a job whole (created or changed: its state, counts, where its walk is), replacing what was stored under its
+   * id. Called by ReplayJobs when a job starts, at each checkpoint (about once a second while it runs), and when it is
+   * paused, resumed, cancelled or ends; one job's calls do not overlap. Durable on resolve. Keeps at least the newest
+   * REPLAY_JOBS_KEPT jobs (by startedAt). Rejects INVALID for an empty id or a startedAt that is not ISO.
+   */
+  saveReplayJob(job: ReplayJobRecord): Promise<void>;
+
+  /** The jobs kept, newest first (by startedAt), at most `limit` (default 100). Called by the admin API. */
+  listReplayJobs(limit?: number): Promise<ReplayJobRecord[]>;
+
+  /** One job, or undefined. */
+  getReplayJob(id: string): Promise<ReplayJobRecord | undefined>;
+
+  /** Appends per-message results of a job, in order. Called by ReplayJobs at each checkpoint. Durable on resolve. */
+  appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void>;
+
+  /** A job's results in the order appended, from `offset` (default 0), at most `limit` (default 100), and how many there are. */
+  replayJobResults(id: string, options?: { offset?: number; limit?: number }): Promise<{ items: ReplayJobResult[]; total: number }>;
+}
+
 /**
  * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and
  * openJournal (open.ts) returns; held by its owner, the hub (hub.ts), which hands each part its role and closes it.
  */
-export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit {
+export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, ReplayJobStore {
   /**
    * Waits for the writes under way, then releases the store (embedded: the log file and the lock; Redis: BullMQ's
    * queues and workers, waited for at most 2 s, and the connections). Claims still held are not released: they are

@@ -11,6 +11,8 @@ import type {
   MessageStatus,
   MessageSummary,
   Page,
+  ReplayJobRecord,
+  ReplayJobResult,
   ReplayOutcome,
   ReplayRecord,
   ReplayRequest,
@@ -137,6 +139,28 @@ export class FlowScopedJournal implements Journal {
   }
 
   // AdminAudit: the process's own, not a flow's; every entry is this service's.
+
+  // ReplayJobStore: the admin's jobs, shared as the audit is.
+
+  saveReplayJob(job: ReplayJobRecord): Promise<void> {
+    return this.inner.saveReplayJob(job);
+  }
+
+  listReplayJobs(limit?: number): Promise<ReplayJobRecord[]> {
+    return this.inner.listReplayJobs(limit);
+  }
+
+  getReplayJob(id: string): Promise<ReplayJobRecord | undefined> {
+    return this.inner.getReplayJob(id);
+  }
+
+  appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void> {
+    return this.inner.appendReplayJobResults(id, results);
+  }
+
+  replayJobResults(id: string, options?: { offset?: number; limit?: number }): Promise<{ items: ReplayJobResult[]; total: number }> {
+    return this.inner.replayJobResults(id, options);
+  }
 
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
     return this.inner.appendAudit(entry);

@@ -174,3 +174,9 @@ export function replayEvents(replay: ReplayRecord): TimelineEvent[] {
     { type: 'resolved', at: replay.at, detail: `replayed as ${replay.newId} by ${replay.by}` },
   ];
 }
+
+/** A replay job a backend is asked to store: an id and an ISO startedAt (ReplayJobStore.saveReplayJob). */
+export function checkJob(job: { id: string; startedAt: string }): void {
+  if (typeof job.id !== 'string' || job.id === '' || job.id.length > 200) throw new JournalError('INVALID', 'a replay job needs an id (1 to 200 characters)');
+  toMs(job.startedAt, 'job.startedAt');
+}

@@ -158,19 +158,52 @@ export interface BulkReplayResult {
   failed: { id: string; reason: string }[];
 }
 
-/** A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its counts so far. Kept in the hub's memory, the newest 100 jobs. */
+/** A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its state, pace and counts so far. Kept in the journal, the newest 100: a hub restart resumes a running one. */
 export type ReplayJob = BulkReplayResult & {
   id: string;
-  /** `failed`: the job stopped early (`error` says why). */
-  state: 'running' | 'finished' | 'failed';
-  /** Who started it. */
+  /** `failed`: the job stopped early (`error` says why: its flow was removed, the journal failed); the counts say how far it got. */
+  state: 'running' | 'paused' | 'finished' | 'cancelled' | 'failed';
+  /** Who started it (it runs on when their session ends). */
   by: string;
   startedAt: string;
+  updatedAt: string;
   finishedAt?: string;
-  /** Messages dealt with so far (replayed, duplicates and failed), of `matched`. */
+  /** Its pace: messages a second. */
+  rate: number;
+  /** What it replays: the filter (its `to` fixed at the start, so that messages dying later are not taken) and the target (to, sink, flow). */
+  request: Record<string, unknown>;
+  /** Messages dealt with so far, of `matched`. */
   done: number;
+  /** Gone from the journal (retention) before their turn: not failures. */
+  removed: number;
+  /** Replayed too often (a line of replays that each failed): parked as dead with REPLAY_LIMIT instead. */
+  parked: number;
+  /** Failures in all; `failed` lists the first 100, the results have each. */
+  failedCount: number;
+  pausedBy?: string;
+  resumedBy?: string;
+  cancelledBy?: string;
+  /** Times a hub restart resumed it. */
+  resumed?: number;
+  requestKey?: string;
+  /** For pause, resume and cancel: whether it changed the job. */
+  changed?: boolean;
   error?: string;
 };
+
+export interface ReplayJobResults {
+  total: number;
+  offset: number;
+  items: {
+    /** The message replayed. */
+    id: string;
+    at: string;
+    outcome: 'delivered' | 'waiting-for-retry' | 'dead' | 'sent' | 'duplicate' | 'removed' | 'parked' | 'failed';
+    /** The replay's id. */
+    newId?: string;
+    reason?: string;
+  }[];
+}
 
 /** The caller of the admin API. */
 export interface Session {
@@ -215,7 +248,7 @@ export interface GroupArchiveResult {
 export interface AuditEntry {
   seq: number;
   at: string;
-  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive';
+  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'job-control';
   outcome: 'ok' | 'failed' | 'denied' | 'rate-limited';
   /** A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous". */
   actor: string;
@@ -423,6 +456,18 @@ export interface Answers {
   replayMany: BulkReplayResult | ReplayJob;
   /** GET /replays/jobs/:id: How a bulk replay job is going */
   getReplayJob: ReplayJob;
+  /** GET /replays/jobs: The replay jobs, newest first */
+  listReplayJobs: { jobs: ReplayJob[] };
+  /** GET /replays/jobs/:id/results: A replay job's result for each message */
+  getReplayJobResults: ReplayJobResults;
+  /** POST /replays/jobs/:id/pause: Pause a replay job */
+  pauseReplayJob: ReplayJob;
+  /** POST /replays/jobs/:id/resume: Resume a replay job */
+  resumeReplayJob: ReplayJob;
+  /** POST /replays/jobs/:id/cancel: Cancel a replay job */
+  cancelReplayJob: ReplayJob;
+  /** POST /replays/count: How many messages a bulk filter matches now */
+  countMessages: { count: number; exact: boolean };
   /** GET /replays: The replay audit */
   listReplays: ReplayPage;
   /** POST /messages/:id/archive: Archive a dead message */
@@ -437,8 +482,6 @@ export interface Answers {
   getCompareReport: CompareReport;
   /** GET /openapi.json: This document */
   getOpenApi: Record<string, unknown>;
-  /** GET /docs: This document, where the console will render it */
-  getDocs: Record<string, unknown>;
   /** GET /audit: The admin audit log */
   listAudit: AuditPage;
 }
@@ -499,12 +542,35 @@ export interface Bodies {
     to?: 'start' | 'failed-step';
     /** Send each straight to this sink (needs filter.flow). */
     sink?: string;
-    /** Most messages replayed by this request. */
+    /** Replay into this flow instead of each message's own (a new version deployed beside the old), from its start. */
+    flow?: string;
+    /** Most messages replayed by this request: by default 1000 when answered when done (at most 10000), every match for a job. */
     max?: number;
     /** Why: kept in each audit entry. */
     note?: string;
     /** Answer 202 with a job at once, as `Prefer: respond-async` does. */
     background?: boolean;
+    /** A job's pace: messages a second (default 20). */
+    rate?: number;
+  };
+  /** POST /replays/count: How many messages a bulk filter matches now */
+  countMessages: {
+    filter: {
+      /** Only this flow. */
+      flow?: string;
+      /** Only these statuses (default: dead). */
+      status?: string[];
+      /** Received at or after this time. */
+      from?: string;
+      /** Received before this time. */
+      to?: string;
+      /** The last error's code, e.g. DOWNSTREAM_UNAVAILABLE. */
+      errorCode?: string;
+      /** The last error's step, e.g. "2:to". */
+      errorStep?: string;
+      /** A case-insensitive part of the last error's message. */
+      errorText?: string;
+    };
   };
   /** POST /messages/:id/archive: Archive a dead message */
   archiveMessage: {
