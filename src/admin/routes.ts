@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import { ERROR_CODES, hubError, type HubError } from '../core/errors.js';
 import { CALLER_ANSWERED } from '../runtime/refusals.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type ReplayJobStore, type RetryQueue } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type MessageSummary, type ReplayBook, type ReplayJobStore, type RetryQueue } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
@@ -213,7 +213,8 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     },
     listMessages: async (request) => {
       const { status, ...q } = request.query as Omit<MessageQuery, 'status'> & { status?: string[] };
-      return journalCall(journal.query({ ...q, ...(status ? { status: statuses(status) } : {}) }));
+      const page = await journalCall(journal.query({ ...q, ...(status ? { status: statuses(status) } : {}) }));
+      return principal(request).role === 'viewer' ? { ...page, items: page.items.map(maskedSummary) } : page;
     },
     getMessage: async (request) => {
       const { id } = request.params as IdParams;
@@ -302,13 +303,14 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     archiveMessage: async (request) => {
       const { id } = request.params as IdParams;
       const result = await archiver.archiveOne(id, principal(request).actor, (request.body as { reason?: string } | undefined)?.reason);
-      outcomes.set(request, `archived${result.removableFrom ? `; removable from ${result.removableFrom}` : ''}`);
+      const reason = (request.body as { reason?: string } | undefined)?.reason;
+      outcomes.set(request, `archived${reason ? ` (reason: ${reason})` : ''}${result.removableFrom ? `; removable from ${result.removableFrom}` : ''}`);
       return result;
     },
     archiveDeadLetters: async (request) => {
       const body = request.body as GroupArchiveRequest;
       const result = await archiver.archiveGroup(body, principal(request).actor);
-      outcomes.set(request, `matched ${result.matched}, archived ${result.archived}, failed ${result.failed.length}`);
+      outcomes.set(request, `matched ${result.matched}, archived ${result.archived}, failed ${result.failed.length}${body.reason ? ` (reason: ${body.reason})` : ''}`);
       return result;
     },
     listReplays: async (request) => journalCall(journal.listReplays(request.query as { originalId?: string; limit?: number; cursor?: string })),
@@ -370,12 +372,21 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** A record as a viewer sees it: no body bytes, no header values. */
+/** Shown to a viewer instead of what may quote a body: an error's text, a correlation id taken from a body. */
+const MASKED_TEXT = '*** (masked for viewers)';
+
+/** A summary as a viewer sees it: no error text (it may quote the body), no correlation id (it may come from it). */
+function maskedSummary<T extends MessageSummary>(m: T): T {
+  return { ...m, ...(m.correlationId !== undefined ? { correlationId: '***' } : {}), ...(m.lastError ? { lastError: { ...m.lastError, message: MASKED_TEXT } } : {}) };
+}
+
+/** A record as a viewer sees it: no body bytes, no header values, no error texts, no correlation id. */
 function masked(record: MessageRecord): MessageRecord {
   return {
-    ...record,
+    ...maskedSummary(record),
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
+    timeline: record.timeline.map((e) => (e.error ? { ...e, error: { ...e.error, message: MASKED_TEXT } } : e)),
   };
 }
 
