@@ -12,8 +12,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-slim
 WORKDIR /app
-# The embedded journal (the default when no REDIS_URL is set) lives on a volume the hub's user may write.
-ENV NODE_ENV=production HUB_HOST=0.0.0.0 HUB_PORT=8080 HUB_JOURNAL_DIR=/var/lib/hub/journal
+# The embedded journal (the default when no REDIS_URL is set) and the admin token a hub makes for itself live on a
+# volume the hub's user may write.
+ENV NODE_ENV=production HUB_HOST=0.0.0.0 HUB_PORT=8080 HUB_JOURNAL_DIR=/var/lib/hub/journal HUB_STATE_DIR=/var/lib/hub
 RUN mkdir -p /var/lib/hub/journal && chown -R node:node /var/lib/hub
 VOLUME ["/var/lib/hub"]
 COPY --from=build /app/node_modules ./node_modules

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: the legacy ERP (SOAP) and the shipping API (REST) simulators, and the hub with the example flows
-# on its embedded defaults (no Redis, no broker). Ctrl-C stops them all.
+# on its embedded defaults (no Redis, no broker). Ctrl-C stops them all. The hub prints a one-time link that logs a
+# browser in to the admin console (its admin token is in .hub/admin-token, where `npx hub ...` commands find it).
 #
 #   bash scripts/demo.sh [hub run options]              hub mode: one process, every flow on port 8080
 #   DEMO_MODE=flow bash scripts/demo.sh [options]       flow mode: one `hub run --flow` process per flow, each on

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +8,9 @@ import { Broker, BROKER_URL, unique, waitFor } from '../adapters/amqp/test-suppo
 import { Downstream } from './support/downstream.js';
 import { HUB_BIN, ROOT, runHub, startHub, type HubProcess } from './support/processes.js';
 
-// `hub messages`, `hub dead-letters` and `hub replay` as an operator runs them, against a real hub process with an
-// admin token, fed by the real RabbitMQ, in front of a downstream service that fails, then works.
+// `hub messages`, `hub dead-letters` and `hub replay` as an operator runs them, against a real hub process with the
+// admin token it made for itself (the CLI finds it in the hub's state folder, as the hub's user on its machine
+// would), fed by the real RabbitMQ, in front of a downstream service that fails, then works.
 
 const TOKEN = 'cli-admin-test-token-0123456789abcdef';
 
@@ -20,7 +21,8 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
   const auditQueue = unique('cli-admin-audit');
   const tmp = mkdtempSync(join(tmpdir(), 'cli-admin-'));
   let hub: HubProcess;
-  const cli = (args: string[], token = TOKEN) => runHub([...args, '--url', hub.url], { env: { HUB_ADMIN_TOKEN: token } });
+  /** The CLI as the hub's user runs it on its machine: no token given, the hub's state folder where it looks. */
+  const cli = (args: string[], env: NodeJS.ProcessEnv = hub.cliEnv()) => runHub([...args, '--url', hub.url], { env });
 
   beforeAll(async () => {
     await broker.open();
@@ -30,7 +32,7 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     await ch.close();
     const url = await downstream.start();
     hub = await startHub(['--flows', 'test/fixtures/admin/flows'], {
-      env: { AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url, HUB_SCHEMAS: 'test/fixtures/admin/schemas', HUB_ADMIN_TOKEN: TOKEN },
+      env: { AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url, HUB_SCHEMAS: 'test/fixtures/admin/schemas' },
     });
   });
   afterAll(async () => {
@@ -76,8 +78,8 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     const groups = await cli(['dead-letters']);
     expect(groups.stdout).toMatch(/admin-orders\s+2:to\s+DOWNSTREAM_UNAVAILABLE\s+3/);
 
-    // Without the token the hub says so, and the CLI says how to fix it.
-    const denied = await cli(['messages'], '');
+    // Without the token (another state folder: another user's, or none) the hub says so, and the CLI says how to fix it.
+    const denied = await cli(['messages'], { HUB_STATE_DIR: tmp });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain('Unauthorized (401 UNAUTHORIZED)');
     expect(denied.stderr).toContain('HUB_ADMIN_TOKEN');
@@ -172,6 +174,69 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     const r = await runHub(['messages', '--url', 'http://127.0.0.1:9']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('cannot reach the hub at http://127.0.0.1:9');
+  });
+});
+
+describe('closed by default: the token a hub makes at first start, its one-time login links, and the CLI that finds it', () => {
+  const state = mkdtempSync(join(tmpdir(), 'cli-admin-state-'));
+  const flows = mkdtempSync(join(tmpdir(), 'cli-admin-state-flows-'));
+  const run = (env: NodeJS.ProcessEnv = {}) => startHub(['--flows', flows], { env: { HUB_STATE_DIR: state, ...env }, readyTimeoutMs: 60_000 });
+  afterAll(() => {
+    rmSync(state, { recursive: true, force: true });
+    rmSync(flows, { recursive: true, force: true });
+  });
+
+  it('keeps the token readable by its user only, prints the token once and a login link at each start; no one is admin for being local', async () => {
+    let hub = await run();
+    try {
+      const file = join(state, 'admin-token');
+      const token = readFileSync(file, 'utf8').trim();
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(state).mode & 0o077).toBe(0);
+      expect(hub.logs()).toContain(file);
+      expect(hub.logs()).toContain(`HUB_ADMIN_TOKEN=${token}`);
+      // A loopback client without the token is no one.
+      const local = await fetch(`${hub.url}/admin/api/flows`);
+      expect(local.status).toBe(401);
+      // The printed link opens the console once, as admin.
+      const link = /open (http:\/\/\S+\/admin\/login\?code=\S+)/.exec(hub.logs())![1]!;
+      expect(link.startsWith(`${hub.url}/admin/login?code=`)).toBe(true);
+      const opened = await fetch(link, { redirect: 'manual' });
+      expect([opened.status, opened.headers.get('location')]).toEqual([303, '/admin/']);
+      const cookie = opened.headers.get('set-cookie')!.split(';')[0]!;
+      expect(await (await fetch(`${hub.url}/admin/api/session`, { headers: { cookie } })).json()).toMatchObject({ user: 'login-link', role: 'admin', via: 'session' });
+      expect((await fetch(link, { redirect: 'manual' })).status).toBe(401);
+      // The CLI of this user finds the token in the state folder: no HUB_ADMIN_TOKEN anywhere.
+      const flowsCmd = await runHub(['flows', '--json'], { env: hub.cliEnv() });
+      expect([flowsCmd.code, flowsCmd.stderr]).toEqual([0, '']);
+      const fresh = await runHub(['admin', 'login-link'], { env: hub.cliEnv() });
+      expect([fresh.code, fresh.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^${hub.url}/admin/login\\?code=`))]);
+    } finally {
+      await hub.stop();
+    }
+    // The second start: the same token, a new link, and the token not printed again.
+    hub = await run();
+    try {
+      expect(hub.adminToken()).toBe(readFileSync(join(state, 'admin-token'), 'utf8').trim());
+      expect(hub.logs()).toContain('/admin/login?code=');
+      expect(hub.logs()).not.toContain('HUB_ADMIN_TOKEN=');
+      expect((await fetch(`${hub.url}/admin/api/flows`, { headers: hub.adminHeaders() })).status).toBe(200);
+    } finally {
+      await hub.stop();
+    }
+  }, 180_000); // two hub starts and three CLI runs: minutes on a busy two-core machine
+
+  it('refuses to start with a token file others may read', async () => {
+    chmodSync(join(state, 'admin-token'), 0o644);
+    try {
+      const r = await runHub(['run', '--flows', flows, '--port', '0'], { env: { HUB_STATE_DIR: state } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('ADMIN_TOKEN_UNSAFE');
+      expect(r.stderr).toContain('chmod 600');
+    } finally {
+      chmodSync(join(state, 'admin-token'), 0o600);
+    }
   });
 });
 

@@ -20,7 +20,7 @@ async function hub(argv: string[]): Promise<{ code: number; stdout: string; stde
 describe('hub COMMAND --help', () => {
   it('covers every command there is', () => {
     expect(commands.map((c) => c.name).sort()).toEqual(
-      ['adapters', 'admin hash-password', 'archive', 'audit', 'compare', 'dead-letters', 'flow pause', 'flow resume', 'flows', 'mesh lint', 'mesh render', 'messages', 'messages show', 'replay', 'run', 'schema', 'validate'].sort(),
+      ['adapters', 'admin hash-password', 'admin login-link', 'archive', 'audit', 'compare', 'dead-letters', 'dev', 'flow pause', 'flow reload', 'flow resume', 'flows', 'mesh lint', 'mesh render', 'messages', 'messages fixture', 'messages show', 'replay', 'run', 'schema', 'test', 'trace', 'validate'].sort(),
     );
   });
 

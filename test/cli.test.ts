@@ -67,10 +67,11 @@ describe('hub schema', () => {
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(readFileSync(join(ROOT, 'schemas', 'flow.schema.json'), 'utf8')));
   });
 
-  it('every example flow names the schema in its yaml-language-server modeline', () => {
-    for (const [dir, up] of [['flows', '..'], ['flows/brokers', '../..'], ['flows/compare', '../..']] as const) {
+  it('every example flow (and its test file) names its schema in its yaml-language-server modeline', () => {
+    for (const [dir, up] of [['flows', '..'], ['flows/brokers', '../..'], ['flows/compare', '../..'], ['flows/patterns', '../..']] as const) {
       for (const f of readdirSync(join(ROOT, dir)).filter((x) => x.endsWith('.yaml'))) {
-        expect(readFileSync(join(ROOT, dir, f), 'utf8').split('\n')[0], `${dir}/${f}`).toBe(`# yaml-language-server: $schema=${up}/schemas/flow.schema.json`);
+        const schema = f.endsWith('.test.yaml') ? 'flow-test' : 'flow';
+        expect(readFileSync(join(ROOT, dir, f), 'utf8').split('\n')[0], `${dir}/${f}`).toBe(`# yaml-language-server: $schema=${up}/schemas/${schema}.schema.json`);
       }
     }
   });

@@ -25,6 +25,8 @@ import { Downstream } from './support/downstream.js';
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
 const FAST = { N: 1 << 14, r: 8, p: 1 };
 const WAIT = 15_000;
+/** The hub's admin token: what makes one-time login links (as `hub admin login-link` does). */
+const CONSOLE_TOKEN = 'console-test-token-0123456789abcdef';
 const PASSWORDS = { olga: 'olga-operator-pw', vic: 'vic-viewer-pw', alice: 'alice-admin-pw' };
 
 /** A body that is not JSON though it says so: it dies at the validate step with the parser's error, which quotes it. */
@@ -45,7 +47,7 @@ async function config(journalDir: string, compareReportsDir: string): Promise<Hu
     shutdownGraceMs: 2000,
     journal: { dir: journalDir },
     admin: {
-      token: undefined,
+      token: CONSOLE_TOKEN,
       users: await Promise.all([
         ['olga', 'operator'],
         ['vic', 'viewer'],
@@ -156,6 +158,22 @@ describe('admin console in Chromium', () => {
     expect((await fetch(`${base}/admin/assets/console.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect((await fetch(`${base}/admin/assets/nope.js`)).status).toBe(404);
     expect((await fetch(`${base}/admin/assets/..%2Fconsole%2Findex.html`)).status).toBe(400);
+  });
+
+  it('a one-time login link opens the console as admin, once', async () => {
+    const made = await fetch(`${base}/admin/api/session/links`, { method: 'POST', headers: { authorization: `Bearer ${CONSOLE_TOKEN}` } });
+    const { url } = (await made.json()) as { url: string };
+    expect(url.startsWith(`${base}/admin/login?code=`)).toBe(true);
+    const page = await newPage();
+    await page.goto(url);
+    await expect.poll(() => page.locator('#who-name').textContent(), { timeout: WAIT }).toBe('login-link');
+    expect(await page.locator('#who-role').textContent()).toBe('admin');
+    await expect.poll(() => page.locator('#flows').textContent(), { timeout: WAIT }).toContain('admin-orders');
+    // Used up: a second browser opening it gets a 401 problem, and no session.
+    const other = await newPage();
+    const again = await other.goto(url);
+    expect(again?.status()).toBe(401);
+    await noMarkupRan(page);
   });
 
   it('an operator finds the dead letters of the outage, brings the service back, replays the group and sees them delivered', async () => {

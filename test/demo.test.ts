@@ -44,6 +44,17 @@ describe.each(RUN_MODES)('in %s mode', (mode) => {
     return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
   }
 
+  it('each hub prints how to log in: a one-time console link (what `npm run demo` shows), the token for the CLI', async () => {
+    for (const p of svc.all()) {
+      const link = /console: open (http:\/\/\S+\/admin\/login\?code=\S+)/.exec(p.logs())?.[1];
+      expect(link, p.logs().slice(0, 2000)).toBeDefined();
+      const opened = await request(link!, { method: 'GET' });
+      expect(opened.statusCode).toBe(303);
+      await opened.body.dump();
+      expect(p.logs()).toContain(`HUB_ADMIN_TOKEN=${p.adminToken()}`);
+    }
+  });
+
   describe('the demo flows', () => {
     it('places a small order in the ERP over SOAP and answers the REST caller in JSON', async () => {
       const res = await postJson('/api/orders', JSON.stringify({ customerId: 'C-100', lines: [{ sku: 'A-1', qty: 2, price: 19.5 }] }));

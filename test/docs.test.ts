@@ -437,3 +437,92 @@ describe('documents named in comments', () => {
     expect(broken).toEqual([]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// docs/dev-and-trace.md, run: its flow on a real hub with a real greeter service, `hub trace` as the page shows it,
+// a broken edit and a good one reloaded, each printed as the page shows it.
+
+describe('docs/dev-and-trace.md, run', () => {
+  const page = read(join(ROOT, 'docs', 'dev-and-trace.md'));
+  const blocks = fences(page);
+  const PORT = 22151;
+  const TOKEN = 'docs-dev-and-trace-token'.padEnd(40, 'x');
+  const work = mkdtempSync(join(tmpdir(), 'docs-dev-trace-'));
+  const flowFile = join(work, 'flows', 'greetings.yaml');
+  let hub: import('../src/hub.js').Hub;
+  let greeter: import('node:http').Server;
+
+  /** Ids, times and durations differ from run to run. */
+  const normal = (text: string): string =>
+    text
+      .replace(/\b[0-9A-HJKMNP-TV-Z]{26}\b/g, 'ID')
+      .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'TIME')
+      .replace(/\[\d\d:\d\d:\d\d\]/g, '[HH:MM:SS]')
+      .replace(/\d+(\.\d+)? ms/g, 'N ms')
+      .replace(/\S*greetings\.yaml/g, 'flows/greetings.yaml');
+
+  beforeAll(async () => {
+    const { createServer } = await import('node:http');
+    greeter = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const { name } = JSON.parse(body) as { name: string };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ greeting: `${req.url === '/fr' ? 'Bonjour' : 'Hello'}, ${name}` }));
+      });
+    });
+    await new Promise<void>((done) => greeter.listen(PORT + 1, '127.0.0.1', done));
+    mkdirSync(join(work, 'flows'));
+    writeFileSync(flowFile, blocks.find((b) => b.lang === 'yaml')!.text);
+    const { Hub } = await import('../src/hub.js');
+    const { defaultHubConfig } = await import('../src/config/hub-config.js');
+    hub = await Hub.build({
+      config: defaultHubConfig({ port: PORT, flowsDir: join(work, 'flows'), logLevel: 'silent', journal: { dir: join(work, 'journal') }, admin: { token: TOKEN } }),
+      registry: builtinRegistry(),
+      logger: pino({ level: 'silent' }),
+      env: { ...process.env, GREETER_URL: `http://127.0.0.1:${PORT + 1}` },
+    });
+    await hub.listen();
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    greeter?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('hub trace prints a message as the page shows it', async () => {
+    const shown = blocks.find((b) => b.lang === 'text' && b.text.startsWith('tracing greetings'))!.text.trimEnd();
+    const command = blocks.find((b) => b.lang === 'sh' && b.text.includes('hub trace'))!.text.trim().replace(/^npx hub /, '').split(/\s+/);
+    const out: string[] = [];
+    const env = { HUB_URL: `http://127.0.0.1:${PORT}`, HUB_ADMIN_TOKEN: TOKEN };
+    const traced = main(command, (s) => out.push(s), (s) => out.push(s), { env });
+    const deadline = Date.now() + 5_000;
+    while (hub.runners[0]!.traces === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const body of ['{"name":"Ada","lang":"fr"}', '{"name":"Grace"}']) {
+      const res = await fetch(`http://127.0.0.1:${PORT}/greetings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+    }
+    expect(await traced).toBe(0);
+    const printed = normal(out.join('\n')).split('\n');
+    const expected = normal(shown).split('\n');
+    expect(printed.slice(0, expected.length)).toEqual(expected);
+    expect(printed.join('\n')).toContain('→ english');
+    expect(printed.at(-1)).toBe('trace ended (limit): 2 message(s)');
+  });
+
+  it('a broken edit and a good one, reloaded, print as the page shows; the answer has the keys the page shows', async () => {
+    const { formatReload } = await import('../src/cli/trace.js');
+    const shown = normal(blocks.find((b) => b.lang === 'text' && b.text.includes('changed: greetings'))!.text.trimEnd()).split('\n').map((l) => l.replace('[HH:MM:SS] ', ''));
+    const good = readFileSync(flowFile, 'utf8');
+    writeFileSync(flowFile, good.replace('"en" }', '"en", "v": 2 }'));
+    const changed = await hub.reload();
+    writeFileSync(flowFile, good.replace('transform:', 'transfrom:'));
+    const broken = await hub.reload();
+    expect(normal([...formatReload(changed), ...formatReload(broken)].join('\n')).split('\n')).toEqual(shown);
+    const keys = Object.keys(JSON.parse(blocks.find((b) => b.lang === 'json')!.text) as object);
+    expect(Object.keys(changed).sort()).toEqual(keys.sort());
+    // The running version goes on serving.
+    const res = await fetch(`http://127.0.0.1:${PORT}/greetings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' });
+    expect(await res.json()).toEqual({ greeting: 'Hello, Ada' });
+  });
+});

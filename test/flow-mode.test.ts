@@ -43,10 +43,10 @@ describe('hub run --flow: bad input gets a clear message and a non-zero exit', (
   it('an unknown flow name: the nearest name suggested, the flows there are listed, exit 2', async () => {
     const r = await runHub(['run', '--flow', 'order-api', '--port', '0']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe(`hub: FLOW_UNKNOWN: no flow named "order-api" in ${join(ROOT, 'flows')}; did you mean "orders-api"? (flows: order-status-api, orders-api, shipping-quote-soap)`);
+    expect(r.stderr.trim()).toBe(`hub: FLOW_UNKNOWN: no flow named "order-api" in ${join(ROOT, 'flows')}; did you mean "orders-api"? (flows: order-status-api, orders-api, partner-quotes-api, shipping-quote-soap)`);
     const far = await runHub(['run', '--flow', 'payroll', '--port', '0']);
     expect([far.code, far.stderr]).toEqual([2, expect.not.stringContaining('did you mean')]);
-    expect(far.stderr).toContain('(flows: order-status-api, orders-api, shipping-quote-soap)');
+    expect(far.stderr).toContain('(flows: order-status-api, orders-api, partner-quotes-api, shipping-quote-soap)');
   });
 
   it('--flow given twice, or empty, or without a value: exit 2', async () => {
@@ -126,7 +126,7 @@ describe('flow services side by side on one machine', () => {
       expect([res.statusCode, problem.code]).toEqual([502, 'DOWNSTREAM_UNAVAILABLE']);
       const id = res.headers['x-message-id'] as string;
       const messages = async (hub: HubProcess, query = ''): Promise<string[]> => {
-        const page = (await (await request(`${hub.url}/admin/api/messages${query}`)).body.json()) as { items: { id: string }[] };
+        const page = (await (await request(`${hub.url}/admin/api/messages${query}`, { headers: hub.adminHeaders() })).body.json()) as { items: { id: string }[] };
         return page.items.map((m) => m.id);
       };
       let own: string[] = [];
@@ -134,12 +134,12 @@ describe('flow services side by side on one machine', () => {
       expect(own).toContain(id);
       expect(await messages(shipping)).toEqual([]);
       expect(await messages(shipping, '?flow=orders-api')).toEqual([]);
-      const other = await request(`${shipping.url}/admin/api/messages/${id}`);
+      const other = await request(`${shipping.url}/admin/api/messages/${id}`, { headers: shipping.adminHeaders() });
       expect([other.statusCode, ((await other.body.json()) as { code: string }).code]).toEqual([404, 'NOT_FOUND']);
-      const mine = await request(`${orders.url}/admin/api/messages/${id}`);
+      const mine = await request(`${orders.url}/admin/api/messages/${id}`, { headers: orders.adminHeaders() });
       expect([mine.statusCode, await mine.body.json()]).toEqual([200, expect.objectContaining({ id, flow: 'orders-api', status: 'failed' })]);
       // Acting on it through the other service is refused as for any unknown message.
-      const archive = await request(`${shipping.url}/admin/api/messages/${id}/archive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const archive = await request(`${shipping.url}/admin/api/messages/${id}/archive`, { method: 'POST', headers: { 'content-type': 'application/json', ...shipping.adminHeaders() }, body: '{}' });
       expect(archive.statusCode).toBe(404);
       await archive.body.text();
     } finally {
@@ -180,7 +180,7 @@ describe('flow services sharing one Redis journal run their own durable retries'
       expect(JSON.parse(delivered!.body)).toMatchObject({ orderId: `O-${id}`, warehouse: 'eu-1' });
       expect(calls).toBe(6);
       expect(Date.now() - sent).toBeLessThan(20_000); // in-process attempts (~3 s) + the durable backoff (5 s) + polls
-      const page = (await (await request(`${worker.url}/admin/api/messages?flow=fulfilment`)).body.json()) as { items: { status: string; attempts: number }[] };
+      const page = (await (await request(`${worker.url}/admin/api/messages?flow=fulfilment`, { headers: worker.adminHeaders() })).body.json()) as { items: { status: string; attempts: number }[] };
       expect(page.items).toEqual([expect.objectContaining({ status: 'delivered', attempts: 2 })]);
       expect(worker.logs()).not.toContain('could not be finished');
       await ch.deleteQueue(env.FULFILMENT_QUEUE).catch(() => {});
@@ -241,7 +241,7 @@ describe('a flow service\'s /readyz follows its own source and sinks', () => {
       let probe: Awaited<ReturnType<typeof readyz>>;
       const listening = Date.now() + 60_000;
       while (!(probe = await readyz(hub.url)) && Date.now() < listening) await sleep(100);
-      expect(probe).toEqual({ status: 503, body: { status: 'not ready', service: 'fulfilment', flows: { fulfilment: 'not ready' }, source: 'not ready', sinks: { 'fulfilment-api': 'ready' } } });
+      expect(probe).toEqual({ status: 503, body: { status: 'not ready', service: 'fulfilment', flows: { fulfilment: 'not ready' }, source: 'not ready', sinks: { 'fulfilment-api': 'ready' }, waiting: ['flow fulfilment: its source (amqp)'] } });
       await sleep(1_000);
       expect((await readyz(hub.url))?.status).toBe(503); // still: nothing to connect to
       await door.open();

@@ -15,7 +15,7 @@ import type { Journal } from '../src/journal/contract.js';
 import { openEmbeddedJournal } from '../src/journal/embedded.js';
 import { openRedisJournal } from '../src/journal/redis.js';
 import { bucket, deleteRedisPrefix, FAULTS_CONFIG, FAULTS_FLOW, journalOutcomes, logLines, Peer, publishIds } from './support/journal-faults.js';
-import { ROOT, startHub, type HubProcess } from './support/processes.js';
+import { kill9, ROOT, startHub, type HubProcess } from './support/processes.js';
 
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const KILLS = 20;
@@ -62,11 +62,6 @@ function redis(): Backend {
     open: () => openRedisJournal({ url: REDIS_URL, prefix }),
     cleanup: async () => void (await deleteRedisPrefix(REDIS_URL, prefix)),
   };
-}
-
-async function kill9(hub: HubProcess): Promise<void> {
-  hub.child.kill('SIGKILL');
-  await hub.stop();
 }
 
 describe('journal crash safety: kill -9 under load', () => {

@@ -17,61 +17,10 @@ import { describe, expect, it } from 'vitest';
 import { Broker, BROKER_URL } from '../adapters/amqp/test-support.js';
 import { openRedisJournal } from '../src/journal/redis.js';
 import { FAULTS_CONFIG, FAULTS_FLOW, journalOutcomes, logLines, Peer, publishIds } from './support/journal-faults.js';
+import { OwnRedis } from './support/own-redis.js';
 import { freePort, ROOT, startHub, type HubProcess } from './support/processes.js';
 
 const AWAY_MS = 30_000;
-
-/** A redis-server of this test's own on a loopback port, keeping its data in `dir` (AOF, fsync on every write). */
-class OwnRedis {
-  #child: ChildProcess | undefined;
-  #out = '';
-
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    // allkeys-lru without a maxmemory never evicts, but it is not noeviction: the hub must warn about it at start.
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir, '--maxmemory-policy', 'allkeys-lru'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#child = child;
-    child.stdout!.on('data', (d: Buffer) => (this.#out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.#out += d.toString()));
-    const deadline = Date.now() + 15_000;
-    while (!(await this.#ping())) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}:\n${this.#out}`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer within 15 s:\n${this.#out}`);
-      await sleep(100);
-    }
-  }
-
-  async #ping(): Promise<boolean> {
-    const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      r.disconnect();
-    }
-  }
-
-  /** SIGTERM to this server's own pid; it writes nothing more (the AOF already has every write) and exits. */
-  async stop(): Promise<void> {
-    const child = this.#child;
-    this.#child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
 
 describe('journal on Redis: Redis away for 30 seconds', () => {
   it('keeps failing messages with RabbitMQ while Redis is away, lets successes through, and resumes waiting retries without a hub restart', async () => {
@@ -81,7 +30,8 @@ describe('journal on Redis: Redis away for 30 seconds', () => {
     broker.track({ queues: [queue, `${queue}.retry`] });
     const port = await freePort();
     const redisDir = mkdtempSync(join(tmpdir(), 'journal-redis-away-'));
-    const redis = new OwnRedis(port, redisDir);
+    // allkeys-lru without a maxmemory never evicts, but it is not noeviction: the hub must warn about it at start.
+    const redis = new OwnRedis(port, redisDir, ['--maxmemory-policy', 'allkeys-lru']);
     // w-: waiting for a durable retry when Redis goes; f-: fail while it is away; s-: succeed while it is away;
     // p-: poison (400), published while it is away. Everything but poison is accepted once `released`.
     let released = false;

@@ -1,6 +1,6 @@
 /**
  * The layers of docs/architecture.md, kept by a test over the import graph:
- *   core ← kit ← {journal, config, steps, adapters} ← runtime ← {admin, mesh} ← hub ← cli
+ *   core ← kit ← {journal, config, steps, adapters} ← runtime ← {admin, mesh, flow-test} ← hub ← cli
  * A file imports only its own layer and layers to its left. A failure names each offending import as
  * `file:line → target`, so the fix is obvious: move the shared part left, or inject it from the composition root.
  * Test files are left out (a test may reach any layer to set up what it tests); test-support files are not.
@@ -23,6 +23,7 @@ const RANK: Record<string, number> = {
   runtime: 3,
   admin: 4,
   mesh: 4,
+  'flow-test': 4, // hub test's engine: runs a flow's cases through the runtime, its sinks mocked
   hub: 5, // src/hub.ts (the composition root) and src/builtins.ts
   cli: 6,
   api: 6, // src/index.ts, the public API for adapter and step authors

@@ -64,7 +64,7 @@ export interface KafkaSourceConfig extends KafkaConnectionConfig {
   /** Default 16. */
   max_in_flight?: number;
   redelivery?: RedeliveryConfig;
-  /** Default "30s". */
+  /** Default "6s" (the broker's least): a replica killed with -9 hands its partitions over this soon. */
   session_timeout?: Duration;
   /** Further record headers the message keeps (lower-cased); the trace and correlation headers always are. */
   headers?: string[];

@@ -5,6 +5,8 @@ import { PartitionOffsets } from './offsets.js';
 
 /** The least time between two commits of a running consumer: a settle waits at most this long for its commit. */
 const COMMIT_SPACING_MS = 50;
+/** Commits on a timer as well, so that one a rebalance or an outage made fail is made again without a new settle. */
+const COMMIT_INTERVAL_MS = 1_000;
 
 /**
  * One kafkajs consumer's life and the offsets it commits. The Kafka source replaces it by a new one after a crash
@@ -15,7 +17,8 @@ export class Generation {
   readonly consumer: Consumer;
   /** What may be committed of each partition this member was given, by "topic/partition". */
   readonly offsets = new Map<string, PartitionOffsets>();
-  closed = false;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
   #committing: Promise<void> | undefined;
   /** Settled while a commit was on its way: another commit follows it. */
   #dirty = false;
@@ -27,6 +30,25 @@ export class Generation {
     this.consumer = consumer;
     this.#logger = logger;
     this.#stopping = stopping;
+  }
+
+  /** Once closed (retired: stopped, crashed, or never got going) it commits nothing more. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+
+  /** Commits every COMMIT_INTERVAL_MS whatever moved, until closed: a settle commits at once besides (commitSoon). */
+  commitOnTimer(): void {
+    if (this.#timer || this.#closed) return;
+    this.#timer = setInterval(() => {
+      if (!this.#committing) this.commitSoon();
+    }, COMMIT_INTERVAL_MS);
+    this.#timer.unref();
   }
 
   offsetsOf(topic: string, partition: number): PartitionOffsets {
@@ -64,7 +86,7 @@ export class Generation {
 
   /** Commits every partition's offset that moved since its last commit; a failed commit is left to the next one. */
   async commit(): Promise<void> {
-    if (this.closed) return;
+    if (this.#closed) return;
     const commits: { topic: string; partition: number; offset: string }[] = [];
     const marks: [PartitionOffsets, bigint][] = [];
     for (const [key, offsets] of this.offsets) {

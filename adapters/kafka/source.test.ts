@@ -188,7 +188,8 @@ describe('kafka source', () => {
     });
     await new Promise((r) => setTimeout(r, 1_500));
     expect(passed).toEqual([]); // never dropped, never skipped: the partition waits
-    expect((await kafka.committed(group, topic))[0]).toBe('-1');
+    // Nothing committed past the held record (the commit timer may commit its own offset: it comes again).
+    expect(['-1', '0']).toContain((await kafka.committed(group, topic))[0]);
     await kafka.createTopic(`${topic}.parked`);
     const [dead] = await kafka.read(`${topic}.parked`, 1, 30_000);
     expect(dead!.headers['x-dlq-error-code']).toBe('VALIDATION_FAILED');

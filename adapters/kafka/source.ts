@@ -27,7 +27,12 @@ const STOP_GRACE_MS = 3_000;
  *   previous settled or, when the flow pipelines (DeliverOptions.onIssued), once its sink write is out; up to
  *   `max_in_flight` records over all partitions. Without it, up to `max_in_flight` records are in the flow at once,
  *   from any partition, in any order.
- * - Commits (manual; kafkajs' autoCommit is off) go only up to the lowest offset not yet settled in each partition.
+ * - Commits (manual; kafkajs' autoCommit is off) go only up to the lowest offset not yet settled in each partition,
+ *   as records settle (within 50 ms) and every second besides: a kill repeats what was in flight, not a backlog.
+ * - Group membership: a source that stops leaves its group (kafkajs' disconnect), so its partitions go to the
+ *   other members at once; a member killed with -9 is noticed after `session_timeout`, 6s by default, the broker's
+ *   least. kafkajs has no static membership (group.instance.id; tulios/kafkajs#884, #1242), so a short session is
+ *   what brings a restarted replica back in under 10 s.
  * - `deliver` rejects permanent: the record goes to the dead-letter topic with the reason in its headers, then it
  *   counts as settled. Rejects retryable: nothing is committed, the partition is paused, and after a bounded
  *   backoff the same record is delivered again (ordered: before any record behind it).
@@ -92,7 +97,7 @@ export class KafkaSource implements Source {
     this.#slotsFree = this.#maxInFlight;
     this.#retryInitialMs = durationOption(config.redelivery?.initial, '500ms', ['redelivery', 'initial'], ctx.report, 1);
     this.#retryMaxMs = durationOption(config.redelivery?.max, '30s', ['redelivery', 'max'], ctx.report, 1);
-    this.#sessionTimeoutMs = durationOption(config.session_timeout, '30s', ['session_timeout'], ctx.report, 6_000);
+    this.#sessionTimeoutMs = durationOption(config.session_timeout, '6s', ['session_timeout'], ctx.report, 6_000);
     this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
   }
 
@@ -189,6 +194,7 @@ export class KafkaSource implements Source {
         await consumer.subscribe({ topics: this.#topics, fromBeginning: this.#fromBeginning });
         if (signal.aborted) throw new Error('stopping');
         this.#generation = generation;
+        generation.commitOnTimer();
         await consumer.run({
           autoCommit: false,
           eachBatchAutoResolve: false,
@@ -211,7 +217,7 @@ export class KafkaSource implements Source {
   /** Disconnects a consumer that is done (stopped, crashed, or never got going); its later settles commit nothing. */
   async #retire(generation: Generation): Promise<void> {
     if (generation.closed) return;
-    generation.closed = true;
+    generation.close();
     if (this.#generation === generation) this.#joined = false;
     await generation.consumer.disconnect().catch((err: unknown) => this.#logger.debug({ err }, 'kafka consumer did not disconnect cleanly'));
   }

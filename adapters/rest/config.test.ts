@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildFlowSchema } from '../../src/config/flow-schema.js';
 import { compileFlowSchema } from '../../src/config/schema-validator.js';
-import { compileStrict, expectDurations, expectKeys, expectWellFormed, type Keys } from '../../test/support/config-schema.js';
+import { compileStrict, expectDurations, expectKeys, expectWellFormed, GATEWAY_DURATIONS, type Keys } from '../../test/support/config-schema.js';
 import { registryWith } from '../../test/support/lint.js';
 import { sinkSchema, sourceSchema, type RestSinkConfig, type RestSourceConfig } from './config.js';
 import rest from './index.js';
@@ -10,7 +10,7 @@ const source = compileStrict(sourceSchema);
 const sink = compileStrict(sinkSchema);
 
 // Every key of the TypeScript config types, and whether it is required: a key added to one side only fails here.
-const SOURCE: Keys<RestSourceConfig> = { method: 'optional', path: 'required', accept: 'optional', status: 'optional', headers: 'optional' };
+const SOURCE: Keys<RestSourceConfig> = { method: 'optional', path: 'required', accept: 'optional', status: 'optional', headers: 'optional', auth: 'optional', rate_limit: 'optional' };
 const SINK: Keys<RestSinkConfig> = { url: 'required', method: 'optional', headers: 'optional', timeout: 'optional', body: 'optional', expect: 'optional' };
 
 describe('rest config schemas', () => {
@@ -24,7 +24,7 @@ describe('rest config schemas', () => {
   });
 
   it('use the hub duration syntax', () => {
-    expectDurations(sourceSchema, []);
+    expectDurations(sourceSchema, GATEWAY_DURATIONS);
     expectDurations(sinkSchema, ['properties.timeout']);
   });
 

@@ -4,10 +4,12 @@
  */
 import type { JsonSchema } from '../../src/core/contracts.js';
 import type { Duration } from '../../src/core/duration.js';
+import { withGatewaySchema, type GatewayConfig } from '../../src/kit/gateway/schema.js';
 import sinkSchemaJson from './sink.schema.json' with { type: 'json' };
 import sourceSchemaJson from './source.schema.json' with { type: 'json' };
 
-export const sourceSchema = sourceSchemaJson as JsonSchema;
+/** The source's own options, with the `auth` and `rate_limit` blocks every HTTP source shares (src/kit/gateway). */
+export const sourceSchema = withGatewaySchema(sourceSchemaJson as JsonSchema);
 export const sinkSchema = sinkSchemaJson as JsonSchema;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -18,7 +20,7 @@ export type SinkBody = 'auto' | 'json' | 'xml' | 'text' | 'none';
 /** The reply format the sink insists on. */
 export type SinkExpect = 'any' | 'json' | 'xml' | 'text';
 
-export interface RestSourceConfig {
+export interface RestSourceConfig extends GatewayConfig {
   /** Default "POST". */
   method?: HttpMethod;
   path: string;

@@ -9,7 +9,7 @@ import rest from './index.js';
 const here = dirname(fileURLToPath(import.meta.url));
 
 function lint(files: Record<string, string>) {
-  return lintFlows(files, { adapters: [rest], env: { CRM_TOKEN: 'test-token' } });
+  return lintFlows(files, { adapters: [rest], env: { CRM_TOKEN: 'test-token', LEGACY_BILLING_KEY: 'billing-key-0123456789abcdef' } });
 }
 
 describe('rest adapter: README examples', () => {

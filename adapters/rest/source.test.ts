@@ -261,7 +261,7 @@ describe('rest source: flow errors become problems with the table status', () =>
     expect(res.headers['content-type']).toBe('application/problem+json');
     expect(res.headers['x-message-id']).toBe(delivered[0]!.id);
     expect(p.messageId).toBe(delivered[0]!.id);
-    if (ERROR_CODES[code].status === 503) expect(res.headers['retry-after']).toBe('5');
+    if (ERROR_CODES[code].kind === 'retryable' && (ERROR_CODES[code].status === 503 || ERROR_CODES[code].status === 429)) expect(res.headers['retry-after']).toBe('5');
     else expect(res.headers['retry-after']).toBeUndefined();
     // Server-side failures do not leak internals to the caller.
     if (ERROR_CODES[code].fault === 'server') expect(p.detail).not.toContain('10.0.0.7');

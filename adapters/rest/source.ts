@@ -2,9 +2,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
 import { FORBIDDEN_KEYS, checkXml, parseJson } from '../../src/core/codec.js';
-import type { Claim, HubLimits, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
+import type { AdapterContext, Claim, HubLimits, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { hubError, toHubError, type HubError } from '../../src/core/errors.js';
 import { isJsonType, isXmlType, Message } from '../../src/core/message.js';
+import { createGuard, refusalHeaders, type Admission, type Guard } from '../../src/kit/gateway/guard.js';
 import { httpRouteKey } from '../../src/kit/http-route.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../../src/kit/problem.js';
 import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
@@ -32,26 +33,33 @@ export class RestSource implements Source {
   readonly #accept: ReadonlySet<BodyFormat>;
   readonly #status: number;
   readonly #keepHeaders: readonly string[];
+  readonly #endpoint: string;
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Ids given to requests as they arrive, so that even an error raised before the handler has one. */
   readonly #ids = new WeakMap<FastifyRequest, Incoming>();
+  /** The auth and rate-limit gate; undefined (and not a cost) when the source has neither. */
+  readonly #guard: Guard | undefined;
   #ctx: SourceContext | undefined;
   #running = false;
 
-  constructor(config: RestSourceConfig) {
+  constructor(config: RestSourceConfig, ctx?: AdapterContext) {
     this.#method = config.method ?? 'POST';
     this.#path = config.path;
     this.#accept = new Set(config.accept ?? ALL_FORMATS);
     this.#status = config.status ?? 200;
-    this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase());
+    this.#endpoint = `rest:${this.#method} ${this.#path}`;
+    this.#guard = ctx && createGuard(config, ctx, this.#endpoint);
+    // A credential never reaches a message, even when a header that carries one is named to keep.
+    this.#keepHeaders = (config.headers ?? []).map((h) => h.toLowerCase()).filter((h) => !this.#guard?.credentialHeaders.has(h));
   }
 
   get endpoint(): string {
-    return `rest:${this.#method} ${this.#path}`;
+    return this.#endpoint;
   }
 
   async start(ctx: SourceContext): Promise<void> {
     this.#ctx = ctx;
+    await this.#guard?.start();
     const http: FastifyInstance = ctx.http;
     try {
       http.route({
@@ -70,6 +78,7 @@ export class RestSource implements Source {
   async stop(): Promise<void> {
     this.#running = false;
     await Promise.allSettled([...this.#inFlight]);
+    await this.#guard?.stop();
   }
 
   ready(): boolean {
@@ -91,7 +100,9 @@ export class RestSource implements Source {
   async #handle(request: FastifyRequest, reply: FastifyReply, ctx: SourceContext): Promise<FastifyReply> {
     const incoming = this.#incoming(request);
     if (!this.#running) throw hubError('FLOW_STOPPING', 'the flow is stopping and takes no new requests');
-    const message = this.#toMessage(request, incoming, ctx);
+    let admitted: Admission | undefined;
+    if (this.#guard) reply.headers((admitted = await this.#guard.admit(request)).headers);
+    const message = this.#toMessage(request, incoming, ctx, admitted);
     incoming.delivered = true;
     const delivery = ctx.deliver(message);
     this.#inFlight.add(delivery);
@@ -103,10 +114,11 @@ export class RestSource implements Source {
     }
   }
 
-  #toMessage(request: FastifyRequest, incoming: Incoming, ctx: SourceContext): Message {
+  #toMessage(request: FastifyRequest, incoming: Incoming, ctx: SourceContext, admitted?: Admission): Message {
     const id = incoming.id;
     const params = plainRecord(request.params, 'path parameter');
     const query = plainRecord(request.query, 'query parameter');
+    if (admitted && this.#guard!.credentialQuery) delete query[this.#guard!.credentialQuery];
     const url = request.url;
     const q = url.indexOf('?');
     const meta = {
@@ -119,6 +131,7 @@ export class RestSource implements Source {
       params,
       query,
       upstreamId: upstreamId(request.headers),
+      ...(admitted?.consumer ? { consumer: admitted.consumer } : {}),
     };
     // The message's own copy: a request failed after this (in the flow) still answers with the headers as received.
     const headers = { ...incoming.headers };
@@ -126,6 +139,7 @@ export class RestSource implements Source {
       const v = request.headers[name];
       if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(', ') : v;
     }
+    if (admitted?.consumer) headers['x-consumer'] = admitted.consumer;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
     if (!body || body.length === 0) {
       headers['content-type'] = 'application/json';
@@ -219,7 +233,7 @@ export class RestSource implements Source {
       const problem = toProblem(err, { messageId: incoming.id, instance: q === -1 ? url : url.slice(0, q) });
       reply
         .code(problem.status)
-        .headers({ ...problemHeaders(err), 'x-message-id': incoming.id, 'x-correlation-id': incoming.correlationId, 'content-type': PROBLEM_CONTENT_TYPE })
+        .headers({ ...problemHeaders(err), ...refusalHeaders(err), 'x-message-id': incoming.id, 'x-correlation-id': incoming.correlationId, 'content-type': PROBLEM_CONTENT_TYPE })
         .send(Buffer.from(JSON.stringify(problem), 'utf8'));
     } catch (err) {
       // Last resort: never leave a request hanging or crash the server because formatting the answer failed.
@@ -247,6 +261,6 @@ function plainRecord(value: unknown, what: string): Record<string, string | stri
 export const sourceFactory: SourceFactory<RestSourceConfig> = {
   schema: sourceSchema,
   requestReply: true,
-  create: (config) => new RestSource(config),
+  create: (config, ctx) => new RestSource(config, ctx),
   claims: (config): Claim[] => [{ key: httpRouteKey(config.method ?? 'POST', config.path), path: ['path'] }],
 };

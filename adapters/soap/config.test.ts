@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildFlowSchema } from '../../src/config/flow-schema.js';
 import { compileFlowSchema } from '../../src/config/schema-validator.js';
-import { compileStrict, expectDurations, expectKeys, expectWellFormed, type Keys } from '../../test/support/config-schema.js';
+import { compileStrict, expectDurations, expectKeys, expectWellFormed, GATEWAY_DURATIONS, type Keys } from '../../test/support/config-schema.js';
 import { registryWith } from '../../test/support/lint.js';
 import { sinkSchema, sourceSchema, type SoapSinkConfig, type SoapSinkSecurityConfig, type SoapSourceConfig, type SoapSourceSecurityConfig } from './config.js';
 import soap from './index.js';
@@ -10,7 +10,7 @@ const source = compileStrict(sourceSchema);
 const sink = compileStrict(sinkSchema);
 
 // Every key of the TypeScript config types, and whether it is required: a key added to one side only fails here.
-const SOURCE: Keys<SoapSourceConfig> = { path: 'required', wsdl: 'optional', operations: 'optional', operation: 'optional', namespace: 'optional', versions: 'optional', ws_security: 'optional' };
+const SOURCE: Keys<SoapSourceConfig> = { path: 'required', wsdl: 'optional', operations: 'optional', operation: 'optional', namespace: 'optional', versions: 'optional', soap12_sender_status: 'optional', ws_security: 'optional', auth: 'optional', rate_limit: 'optional' };
 const SOURCE_SECURITY: Keys<SoapSourceSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional', max_age: 'optional', nonce_cache_size: 'optional' };
 const SINK: Keys<SoapSinkConfig> = { url: 'required', operation: 'required', soap_action: 'optional', version: 'optional', namespace: 'optional', element_form: 'optional', timeout: 'optional', headers: 'optional', ws_security: 'optional' };
 const SINK_SECURITY: Keys<SoapSinkSecurityConfig> = { username: 'required', password: 'required', password_type: 'optional' };
@@ -28,7 +28,7 @@ describe('soap config schemas', () => {
   });
 
   it('use the hub duration syntax', () => {
-    expectDurations(sourceSchema, ['properties.ws_security.properties.max_age']);
+    expectDurations(sourceSchema, ['properties.ws_security.properties.max_age', ...GATEWAY_DURATIONS]);
     expectDurations(sinkSchema, ['properties.timeout']);
   });
 

@@ -4,11 +4,13 @@
  */
 import type { JsonSchema } from '../../src/core/contracts.js';
 import type { Duration } from '../../src/core/duration.js';
+import { withGatewaySchema, type GatewayConfig } from '../../src/kit/gateway/schema.js';
 import type { SoapVersion } from './envelope.js';
 import sinkSchemaJson from './sink.schema.json' with { type: 'json' };
 import sourceSchemaJson from './source.schema.json' with { type: 'json' };
 
-export const sourceSchema = sourceSchemaJson as JsonSchema;
+/** The source's own options, with the `auth` and `rate_limit` blocks every HTTP source shares (src/kit/gateway). */
+export const sourceSchema = withGatewaySchema(sourceSchemaJson as JsonSchema);
 export const sinkSchema = sinkSchemaJson as JsonSchema;
 
 export interface SoapSourceSecurityConfig {
@@ -22,7 +24,7 @@ export interface SoapSourceSecurityConfig {
   nonce_cache_size?: number;
 }
 
-export interface SoapSourceConfig {
+export interface SoapSourceConfig extends GatewayConfig {
   path: string;
   wsdl?: string;
   /** One of `operations` and `operation` is given. */
@@ -31,6 +33,8 @@ export interface SoapSourceConfig {
   namespace?: string;
   /** Default both. */
   versions?: SoapVersion[];
+  /** Default 500. */
+  soap12_sender_status?: 400 | 500;
   ws_security?: SoapSourceSecurityConfig;
 }
 

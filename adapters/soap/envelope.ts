@@ -280,14 +280,19 @@ export function faultForError(version: SoapVersion, err: HubError, messageId: st
   };
 }
 
+/** What common SOAP stacks read a SOAP 1.2 Sender fault with: Apache CXF's client reads a fault body only on 500. */
+export const DEFAULT_SOAP12_SENDER_STATUS = 500;
+
 /**
  * The HTTP status of a Fault. SOAP 1.1's HTTP binding answers every Fault with 500. SOAP 1.2's (Part 2 §7.5.2.2)
- * answers Sender faults with 400 and the others with 500; 415 where the media type is not supported.
+ * answers Sender faults with 400 and the others with 500, but a default Apache CXF client (4.x) reads the fault in
+ * a body only on 500: on 400 it throws "Could not send Message" and the fault is lost. So a Sender fault gets
+ * `soap12SenderStatus`, 500 unless the source asks for the binding's 400; 415 where the media type is not supported.
  */
-export function faultStatus(version: SoapVersion, fault: FaultSpec, err?: HubError): number {
+export function faultStatus(version: SoapVersion, fault: FaultSpec, err?: HubError, soap12SenderStatus: 400 | 500 = DEFAULT_SOAP12_SENDER_STATUS): number {
   if (version === '1.1') return 500;
   if (err?.code === 'UNSUPPORTED_MEDIA_TYPE') return 415;
-  return fault.code === 'Sender' ? 400 : 500;
+  return fault.code === 'Sender' ? soap12SenderStatus : 500;
 }
 
 export interface ParsedFault {

@@ -30,7 +30,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 describe('soap adapter: README examples', () => {
   it('use every source and sink option', () => {
     const all = flows.join('\n');
-    for (const key of ['path', 'wsdl', 'operations', 'operation', 'namespace', 'versions', 'ws_security', 'username', 'password', 'password_type', 'max_age', 'nonce_cache_size']) {
+    for (const key of ['path', 'wsdl', 'operations', 'operation', 'namespace', 'versions', 'soap12_sender_status', 'ws_security', 'username', 'password', 'password_type', 'max_age', 'nonce_cache_size']) {
       expect(all, key).toMatch(new RegExp(`^\\s+${key}:`, 'm'));
     }
     for (const key of ['url', 'operation', 'soap_action', 'version', 'namespace', 'element_form', 'timeout', 'headers', 'ws_security']) expect(all, key).toMatch(new RegExp(`^\\s+${key}:`, 'm'));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowResult } from '../../src/core/contracts.js';
-import { PermanentError, RetryableError } from '../../src/core/errors.js';
+import { hubError, PermanentError, RetryableError } from '../../src/core/errors.js';
 import { Message } from '../../src/core/message.js';
 import { parseEnvelope, parseFault, payloadXml } from './envelope.js';
 import soap from './index.js';
@@ -111,9 +111,22 @@ describe('SOAP source: calls', () => {
     expect(f).toMatchObject({ version: '1.1', faultCode: 'Client', hubCode: 'SOAP_UNKNOWN_OPERATION' });
     expect(f.reason).toContain('GetOrderStatus');
 
+    // A SOAP 1.2 Sender fault goes with HTTP 500 by default: a default Apache CXF client reads a fault body only then.
     const unknown = await post(`${running.url}/erp/orders`, soap12('<Nope xmlns="urn:x"/>'), XML_12);
-    expect(unknown.status).toBe(400);
+    expect(unknown.status).toBe(500);
     expect(faultOf(unknown)).toMatchObject({ version: '1.2', faultCode: 'Sender', hubCode: 'SOAP_UNKNOWN_OPERATION', subcodes: ['hub:SOAP_UNKNOWN_OPERATION'] });
+  });
+
+  it('soap12_sender_status: 400 sends SOAP 1.2 Sender faults with the binding\'s 400, from the dispatch and from the flow; Receiver and SOAP 1.1 faults stay 500', async () => {
+    running = await startSources([{ flow: 'orders', config: { path: '/erp/orders', wsdl: '../schemas/wsdl/orders.wsdl', operation: 'PlaceOrder', soap12_sender_status: 400 }, deliver: async (m) => { throw m.text().includes('down') ? hubError('DOWNSTREAM_UNAVAILABLE', 'down') : hubError('VALIDATION_FAILED', 'bad order'); } }]);
+    const unknown = await post(`${running.url}/erp/orders`, soap12('<Nope xmlns="urn:x"/>'), XML_12);
+    expect([unknown.status, faultOf(unknown).faultCode]).toEqual([400, 'Sender']);
+    const invalid = await post(`${running.url}/erp/orders`, soap12(PLACE_ORDER), XML_12);
+    expect([invalid.status, faultOf(invalid).hubCode]).toEqual([400, 'VALIDATION_FAILED']);
+    const down = await post(`${running.url}/erp/orders`, soap12(PLACE_ORDER.replace('</o:PlaceOrder>', '<o:Note>down</o:Note></o:PlaceOrder>')), XML_12);
+    expect([down.status, faultOf(down).faultCode]).toEqual([500, 'Receiver']);
+    const v11 = await post(`${running.url}/erp/orders`, soap11(PLACE_ORDER), XML_11);
+    expect([v11.status, faultOf(v11).faultCode]).toEqual([500, 'Client']);
   });
 
   it('dispatches one path shared by two flows to the flow that takes each operation', async () => {
@@ -248,7 +261,7 @@ describe('SOAP source: hostile and broken input', () => {
     let delivered = 0;
     running ??= await startSources([ordersFlow(async () => (delivered++, reply({ PlaceOrderResponse: { orderId: 'ERP-1' } })))]);
     const res = await post(`${running.url}/erp/orders`, body, headers);
-    expect(res.status).toBe(version === '1.1' || code !== 'Sender' ? 500 : 400);
+    expect(res.status).toBe(500);
     expect(res.contentType).toMatch(version === '1.1' ? /^text\/xml/ : /^application\/soap\+xml/);
     const f = faultOf(res);
     expect(f).toMatchObject({ version, faultCode: code, hubCode: hub });
@@ -308,6 +321,26 @@ describe('SOAP source: WSDL', () => {
     const plain = await request(`${running.url}/erp/orders`);
     expect(plain.statusCode).toBe(404);
     await plain.body.dump();
+  });
+
+  it('behind a TLS-terminating proxy named in trust_proxy, soap:address takes X-Forwarded-Proto and X-Forwarded-Host; from anyone else, or unusable, they are ignored', async () => {
+    const { request } = await import('undici');
+    const wsdlVia = async (r: RunningSources, headers: Record<string, string>): Promise<string[]> => {
+      const text = await (await request(`${r.url}/erp/orders?wsdl`, { headers })).body.text();
+      return [...text.matchAll(/<soap(?:12)?:address location="([^"]*)"/g)].map((m) => m[1]!);
+    };
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'soap.example.com' };
+    running = await startSources([ordersFlow(async () => reply({ a: 1 }))], undefined, ['127.0.0.1']);
+    expect(await wsdlVia(running, forwarded)).toEqual(['https://soap.example.com/erp/orders', 'https://soap.example.com/erp/orders']);
+    // A chain of proxies: the last (nearest) one's values; a public port kept.
+    expect(await wsdlVia(running, { 'x-forwarded-proto': 'http, https', 'x-forwarded-host': 'edge.example, soap.example.com:8443' })).toEqual(['https://soap.example.com:8443/erp/orders', 'https://soap.example.com:8443/erp/orders']);
+    // What is not a scheme or a host is not written into the WSDL.
+    const odd = await wsdlVia(running, { 'x-forwarded-proto': 'javascript', 'x-forwarded-host': 'evil.example/"><x' });
+    expect(odd).toEqual([expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/erp\/orders$/), expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/erp\/orders$/)]);
+    await running.close();
+    // Without trust_proxy, a client's own X-Forwarded-* headers change nothing.
+    running = await startSources([ordersFlow(async () => reply({ a: 1 }))]);
+    expect(await wsdlVia(running, forwarded)).toEqual([`${running.url}/erp/orders`, `${running.url}/erp/orders`]);
   });
 });
 

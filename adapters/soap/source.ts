@@ -8,11 +8,14 @@
 import { resolve } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isoNow } from '../../src/core/clock.js';
 import { newId } from '../../src/core/id.js';
-import { buildXml, checkXml, plainXmlValue } from '../../src/core/codec.js';
+import { buildXml, checkXml } from '../../src/core/codec.js';
+import { plainXml } from '../../src/core/xml-fast.js';
 import type { AdapterContext, Claim, Source, SourceContext, SourceFactory } from '../../src/core/contracts.js';
 import { toMs } from '../../src/core/duration.js';
 import { hubError, PermanentError, toHubError, type HubError } from '../../src/core/errors.js';
+import { createGuard, refusalHeaders, type Admission, type Guard } from '../../src/kit/gateway/guard.js';
 import { httpRouteKey, normalizePath, routePath } from '../../src/kit/http-route.js';
 import { Message } from '../../src/core/message.js';
 import { inboundHeaders, upstreamId } from '../../src/kit/propagation.js';
@@ -21,6 +24,7 @@ import {
   buildEnvelope,
   buildFault,
   contentTypeFor,
+  DEFAULT_SOAP12_SENDER_STATUS,
   faultForError,
   faultStatus,
   headersForUs,
@@ -80,13 +84,13 @@ function send(reply: FastifyReply, answer: Answer): FastifyReply {
   return reply.send(answer.body);
 }
 
-function faultAnswer(version: SoapVersion, err: HubError, messageId: string | undefined, correlationId?: string): Answer {
+function faultAnswer(version: SoapVersion, err: HubError, messageId: string | undefined, correlationId: string | undefined, senderStatus: 400 | 500): Answer {
   const fault = faultForError(version, err, messageId);
   return {
-    status: faultStatus(version, fault, err),
+    status: faultStatus(version, fault, err, senderStatus),
     contentType: contentTypeFor(version),
     body: buildFault(version, fault),
-    headers: correlationId ? { 'correlation-id': correlationId } : {},
+    headers: { ...refusalHeaders(err), ...(correlationId ? { 'correlation-id': correlationId } : {}) },
   };
 }
 
@@ -105,7 +109,7 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
           ? new PermanentError('BAD_REQUEST', error.message)
           : toHubError(error);
     if (err.code === 'INTERNAL') logger.error({ err: error, path: endpoint.path }, 'SOAP request failed');
-    return send(reply, faultAnswer(version, err, undefined));
+    return send(reply, faultAnswer(version, err, undefined, undefined, senderStatusOf(endpoint)));
   };
 
   app.route({
@@ -128,12 +132,27 @@ function registerRoutes(app: FastifyInstance, endpoint: Endpoint, logger: Source
           .header('content-type', 'text/plain; charset=utf-8')
           .send(wsdl ? `This is a SOAP endpoint; its WSDL is at ${endpoint.path}?wsdl\n` : 'This SOAP endpoint has no WSDL configured.\n');
       }
-      // HTTP/1.0 clients may send no Host header; then the address the request came in on.
-      const host = request.host || `${request.socket.localAddress}:${request.socket.localPort}`;
-      const url = `${request.protocol}://${host}${endpoint.path}`;
+      const url = `${publicOrigin(request)}${endpoint.path}`;
       return reply.code(200).header('content-type', 'text/xml; charset=utf-8').send(rewriteLocations(wsdl, url));
     },
   });
+}
+
+/** A scheme and a host[:port] fit for a URL; anything else a proxy (or a client) forwarded is not used. */
+const URL_SCHEME = /^https?$/;
+const URL_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
+/**
+ * The origin a client used to reach the hub, for the WSDL's soap:address: behind a reverse proxy named in the hub's
+ * trust_proxy (fastify's request.protocol and request.host read X-Forwarded-Proto and X-Forwarded-Host only from
+ * it), the proxy's public scheme and host, so that a client behind a TLS-terminating proxy calls https://public-name;
+ * else the Host the request was sent to (or, from an HTTP/1.0 client without one, the address it came in on).
+ */
+export function publicOrigin(request: FastifyRequest): string {
+  const own = `${request.socket.localAddress?.includes(':') ? `[${request.socket.localAddress}]` : request.socket.localAddress}:${request.socket.localPort}`;
+  const host = (request.host || '').trim();
+  const protocol = (request.protocol || 'http').trim().toLowerCase();
+  return `${URL_SCHEME.test(protocol) ? protocol : 'http'}://${URL_HOST.test(host) ? host : own}`;
 }
 
 async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: SourceContext['logger']): Promise<Answer> {
@@ -174,8 +193,13 @@ async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: Sou
     const flowSource = served instanceof SoapSource ? served : endpoint.sources.size === 1 ? endpoint.sources.values().next().value : undefined;
     if (flowSource && err.spec.fault === 'client') await flowSource.refused(request, messageId, err);
     else err.journal = 'not kept';
-    return faultAnswer(version, err, messageId);
+    return faultAnswer(version, err, messageId, undefined, senderStatusOf(endpoint));
   }
+}
+
+/** The SOAP 1.2 Sender fault status of a call no flow took yet: the path's first source's choice. */
+function senderStatusOf(endpoint: Endpoint): 400 | 500 {
+  return endpoint.sources.values().next().value?.senderStatus ?? DEFAULT_SOAP12_SENDER_STATUS;
 }
 
 function maxDepthOf(endpoint: Endpoint): number {
@@ -237,9 +261,15 @@ export class SoapSource implements Source {
   readonly operations: string[];
   readonly wsdl: WsdlInfo | undefined;
   readonly maxDepth: number;
+  /** meta.source of its messages. */
+  readonly #source: string;
+  /** The HTTP status of this flow's SOAP 1.2 Sender faults (soap12_sender_status). */
+  readonly senderStatus: 400 | 500;
   readonly #verifier: UsernameTokenVerifier | undefined;
   readonly #versions: Set<SoapVersion>;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** The auth and rate-limit gate; undefined (and not a cost) when the source has neither. */
+  readonly #guard: Guard | undefined;
   #ctx: SourceContext | undefined;
   #endpoint: Endpoint | undefined;
   #running = false;
@@ -249,7 +279,10 @@ export class SoapSource implements Source {
     this.path = routePath(config.path);
     this.operations = operationsOf(config);
     this.maxDepth = ctx.limits.maxDepth;
+    this.#source = `soap:POST ${this.path}`;
+    this.senderStatus = config.soap12_sender_status ?? DEFAULT_SOAP12_SENDER_STATUS;
     this.#versions = new Set(config.versions ?? ['1.1', '1.2']);
+    this.#guard = createGuard(config, ctx, `soap:POST ${this.path}`);
     if (config.wsdl) {
       const file = resolve(ctx.baseDir, config.wsdl);
       try {
@@ -289,12 +322,15 @@ export class SoapSource implements Source {
 
   async start(ctx: SourceContext): Promise<void> {
     this.#ctx = ctx;
+    await this.#guard?.start();
     const endpoint = endpointFor(ctx.http, this.path, ctx.logger);
     for (const op of this.operations) {
       const holder = endpoint.operations.get(op);
-      if (holder instanceof SoapSource && holder !== this) {
+      // A new version of the same flow (a reload) takes its operations over; the old one finishes what it has.
+      if (holder instanceof SoapSource && holder !== this && holder.#ctx?.flow !== ctx.flow) {
         throw new Error(`SOAP operation ${op} on ${this.path} is already served by flow "${holder.#ctx?.flow ?? '?'}"`);
       }
+      if (holder instanceof SoapSource && holder !== this) endpoint.sources.delete(holder);
     }
     endpoint.sources.add(this);
     for (const op of this.operations) endpoint.operations.set(op, this);
@@ -309,6 +345,7 @@ export class SoapSource implements Source {
       for (const op of this.operations) if (endpoint.operations.get(op) === this) endpoint.operations.set(op, 'stopped');
     }
     await Promise.allSettled([...this.#inflight]);
+    await this.#guard?.stop();
   }
 
   ready(): boolean {
@@ -342,6 +379,8 @@ export class SoapSource implements Source {
         throw err;
       }
     }
+    let admitted: Admission | undefined;
+    if (this.#guard) admitted = await this.#guard.admit(request);
     const body = payloadXml(parsed);
     if (body === undefined) throw new PermanentError('SOAP_BAD_ENVELOPE', 'the Body is empty: it must hold the operation\'s request element');
 
@@ -351,6 +390,7 @@ export class SoapSource implements Source {
       ...inboundHeaders(request.headers, messageId),
       'content-type': 'application/xml',
       ...(soapAction ? { 'soap-action': soapAction } : {}),
+      ...(admitted?.consumer ? { 'x-consumer': admitted.consumer } : {}),
     };
     const message = new Message({
       id: messageId,
@@ -358,13 +398,14 @@ export class SoapSource implements Source {
       headers,
       meta: {
         flow: ctx.flow,
-        source: `soap:POST ${this.path}`,
-        receivedAt: new Date().toISOString(),
+        source: this.#source,
+        receivedAt: isoNow(),
         attempt: 1,
         soapVersion: parsed.version,
         operation,
         path: this.path,
         upstreamId: upstreamId(request.headers),
+        ...(admitted?.consumer ? { consumer: admitted.consumer } : {}),
       },
     });
     const correlationId = headers['correlation-id'];
@@ -379,13 +420,13 @@ export class SoapSource implements Source {
         status: 200,
         contentType: contentTypeFor(parsed.version),
         body: buildEnvelope(parsed.version, payload),
-        headers: correlationId ? { 'correlation-id': correlationId } : {},
+        headers: { ...admitted?.headers, ...(correlationId ? { 'correlation-id': correlationId } : {}) },
       };
     } catch (error) {
       const err = toHubError(error);
       if (err.code === 'INTERNAL') ctx.logger.error({ err: error, messageId, operation }, 'SOAP flow failed');
       else ctx.logger.debug({ code: err.code, reason: err.message, messageId, operation }, 'SOAP flow refused the call');
-      return faultAnswer(parsed.version, err, messageId, correlationId);
+      return faultAnswer(parsed.version, err, messageId, correlationId, this.senderStatus);
     } finally {
       this.#inflight.delete(delivery);
     }
@@ -404,9 +445,10 @@ export class SoapSource implements Source {
       xml = stripDeclaration(reply.text());
     } else if (reply.isJson || reply.contentType === undefined) {
       const tree = jsonRoot(reply.json(), wrapper, ns);
+      // A value of plain names and text is written directly, as a document sound without scanning it again.
+      const plain = plainXml(tree, this.maxDepth + 2);
+      if (plain !== undefined) return plain;
       xml = buildXml(tree);
-      // Built from a value of plain names and text, the document is sound without scanning it again.
-      if (plainXmlValue(tree, this.maxDepth + 2)) return xml;
     } else {
       xml = `<${wrapper}${ns ? ` xmlns="${escapeXml(ns)}"` : ''}>${escapeXml(reply.text())}</${wrapper}>`;
     }

@@ -38,9 +38,9 @@ export interface RunningSources {
   close(): Promise<void>;
 }
 
-/** Starts the given SOAP sources on one real server listening on 127.0.0.1, port 0. */
-export async function startSources(flows: FlowStub[], limits: HubLimits = LIMITS): Promise<RunningSources> {
-  const app = createHttpServer(limits, logger);
+/** Starts the given SOAP sources on one real server listening on 127.0.0.1, port 0 (behind the proxies of `trustProxy`, if any). */
+export async function startSources(flows: FlowStub[], limits: HubLimits = LIMITS, trustProxy?: string[]): Promise<RunningSources> {
+  const app = createHttpServer(limits, logger, trustProxy);
   const sources: SoapSource[] = [];
   for (const f of flows) {
     const ctx = adapterContext(f.flow, limits);

@@ -8,6 +8,14 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string | Buffer;
     pipelining?: number;
+    /** Each request in turn; setupRequest may change it before it is sent. */
+    requests?: { setupRequest?: (request: Request) => Request }[];
+  }
+  interface Request {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
   }
   interface Histogram {
     p50: number;

@@ -15,7 +15,8 @@ export interface Target {
   url: string;
   method: 'POST';
   headers: Record<string, string>;
-  body: string;
+  /** The request bodies, sent in turn (one for the same body every time). */
+  bodies: readonly string[];
   /** The answer a request must get to count as a success. */
   status: number;
 }
@@ -29,7 +30,17 @@ export interface ClosedResult {
 }
 
 export async function closedLoop(target: Target, connections: number, seconds: number): Promise<ClosedResult> {
-  const r = await autocannon({ url: target.url, method: target.method, headers: target.headers, body: target.body, connections, duration: seconds });
+  const { bodies } = target;
+  let next = 0;
+  const r = await autocannon({
+    url: target.url,
+    method: target.method,
+    headers: target.headers,
+    body: bodies[0],
+    connections,
+    duration: seconds,
+    ...(bodies.length > 1 ? { requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }] } : {}),
+  });
   // autocannon's errors include its timeouts.
   const failed = r.non2xx + r.errors;
   return { requests: r.requests.total, failed, throughput: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99 };
@@ -63,7 +74,7 @@ export async function openLoop(target: Target, rate: number, seconds: number, wa
   const start = now();
   const send = (i: number, due: number): void => {
     pool
-      .request({ path: `${url.pathname}${url.search}`, method: target.method, headers: target.headers, body: target.body })
+      .request({ path: `${url.pathname}${url.search}`, method: target.method, headers: target.headers, body: target.bodies[i % target.bodies.length] })
       .then(async (res) => {
         await res.body.dump();
         if (res.statusCode !== target.status) failed++;

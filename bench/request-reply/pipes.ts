@@ -77,7 +77,7 @@ export async function startProcess(name: string, args: (port: number) => string[
       throw new Error(`${name} exited before it was ready:\n${output}`);
     }
     try {
-      const res = await request(url, { method: options.ready.method, headers: options.ready.headers, body: options.ready.body });
+      const res = await request(url, { method: options.ready.method, headers: options.ready.headers, body: options.ready.bodies[0] });
       const body = await res.body.text();
       if (res.statusCode === options.ready.status) break;
       if (Date.now() > deadline) throw new Error(`answered ${res.statusCode}: ${body.slice(0, 300)}`);

@@ -43,38 +43,49 @@ const SOAK_GROWTH = 0.1;
 const DIST = join(PROJECT_ROOT, 'dist', 'bench', 'request-reply');
 
 export const ORDER_JSONATA = '{ "orderId": id, "customer": customer.name, "total": $sum(lines.(qty * price)) }';
-const ORDER = JSON.stringify({
-  id: 'ORD-00012345',
-  customer: { name: 'Ada Lovelace', tier: 'gold', email: 'ada@example.com' },
-  currency: 'EUR',
-  lines: [
-    { sku: 'A-100', qty: 2, price: 19.5 },
-    { sku: 'B-200', qty: 1, price: 120 },
-    { sku: 'C-300', qty: 5, price: 3.25 },
-  ],
-});
-const QUOTE_SOAP =
+/**
+ * Every request a different document (VARIANTS of them, taken in turn), as in real traffic: a pipe may keep what it
+ * learnt of a document it saw a moment ago (the hub remembers the XML documents it checked), and the same body sent
+ * again and again would measure that memory instead of the work.
+ */
+const VARIANTS = 1000;
+const order = (i: number): string =>
+  JSON.stringify({
+    id: `ORD-${String(12345 + i).padStart(8, '0')}`,
+    customer: { name: 'Ada Lovelace', tier: 'gold', email: 'ada@example.com' },
+    currency: 'EUR',
+    lines: [
+      { sku: 'A-100', qty: 2 + (i % 7), price: 19.5 },
+      { sku: 'B-200', qty: 1, price: 120 },
+      { sku: 'C-300', qty: 5, price: 3.25 + (i % 10) },
+    ],
+  });
+const COUNTRIES = ['DE', 'FR', 'NL', 'BE', 'AT', 'IT', 'ES', 'PL'];
+const quote = (i: number): string =>
   '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="urn:example:shipping"><soap:Body><s:GetShippingQuote>' +
-  '<s:WeightKg>2.5</s:WeightKg><s:FromCountry>DE</s:FromCountry><s:ToCountry>FR</s:ToCountry></s:GetShippingQuote></soap:Body></soap:Envelope>';
+  `<s:WeightKg>${(0.5 + (i % 200) / 10).toFixed(1)}</s:WeightKg><s:FromCountry>${COUNTRIES[i % 8]}</s:FromCountry><s:ToCountry>${COUNTRIES[Math.floor(i / 8) % 8]}</s:ToCountry>` +
+  '</s:GetShippingQuote></soap:Body></soap:Envelope>';
+const ORDERS = Array.from({ length: VARIANTS }, (_, i) => order(i));
+const QUOTES = Array.from({ length: VARIANTS }, (_, i) => quote(i));
 
 const ordersTarget = (port: number | string): Target => ({
   url: `http://127.0.0.1:${port}/orders`,
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: ORDER,
+  bodies: ORDERS,
   status: 200,
 });
 const quoteTarget = (port: number | string): Target => ({
   url: `http://127.0.0.1:${port}/soap/shipping`,
   method: 'POST',
   headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '"urn:example:shipping/GetShippingQuote"' },
-  body: QUOTE_SOAP,
+  bodies: QUOTES,
   status: 200,
 });
 
-const ORDERS_FLOW = (backend: string) => `name: bench-orders-rr
+const ORDERS_FLOW = (backend: string, journal = '') => `name: bench-orders-rr
 description: bench scenario 4, REST -> JSONata -> REST
-source:
+${journal}source:
   rest: { path: /orders, method: POST }
 steps:
   - transform:
@@ -125,6 +136,8 @@ export async function scenario4(out: Out): Promise<boolean> {
     [
       `raw:      fastify + the mapping in plain JS + undici Pool (bench/request-reply/raw-rest.ts)`,
       `hub:      hub run, one flow: rest source -> transform (JSONata) -> rest sink (expect: json), journal: failures (the default), embedded journal`,
+      `hub+all:   the hub with the flow's journal: { record: all } (every message written to the embedded journal)`,
+      `hub+trace: the hub with tracing on (every message sampled, spans exported over OTLP/HTTP to the backend process)`,
       `node-red: Node-RED ${process.env.BENCH_NODE_RED_VERSION ?? '4'}: http in -> change (the same JSONata) -> http request -> http response (installed on demand in .cache/node-red)`,
       `jsonata:  ${ORDER_JSONATA}`,
     ],
@@ -132,6 +145,11 @@ export async function scenario4(out: Out): Promise<boolean> {
     [
       { name: 'raw', start: (backend) => startProcess('raw', () => [join(DIST, 'raw-rest.js')], { env: { BACKEND: backend }, ready: ordersTarget('{port}') }) },
       { name: 'hub', start: (backend) => startHubProcess('hub', ORDERS_FLOW(backend), ordersTarget('{port}'), {}) },
+      { name: 'hub+all', start: (backend) => startHubProcess('hub+all', ORDERS_FLOW(backend, 'journal: { record: all }\n'), ordersTarget('{port}'), {}) },
+      {
+        name: 'hub+trace',
+        start: (backend) => startHubProcess('hub+trace', ORDERS_FLOW(backend), ordersTarget('{port}'), { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${backend}/v1/traces`, OTEL_TRACES_SAMPLER_ARG: '1' }),
+      },
       { name: 'node-red', start: (backend) => startNodeRed(ORDER_JSONATA.replace(/\b(id|customer|lines)\b/g, 'payload.$1'), `${backend}/orders`, ordersTarget('{port}')) },
     ],
   );
@@ -158,7 +176,7 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
   for (const note of notes) out(`   ${note}`);
   out(`   load: closed loop ${RR.connections} connections ${RR.closedSeconds} s (autocannon); open loop ${fmt(RR.rate)} req/s ${RR.openSeconds} s, latency from the scheduled send (HDR); warm-up ${RR.warmupSeconds} s; ${RR.rounds} rounds, pipes taking turns`);
   const only = process.env.BENCH_PIPES?.split(',').map((s) => s.trim());
-  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], { ready: { ...ordersTarget('{port}'), body: JSON.stringify({ orderId: 'x', customer: 'y', total: 1 }) } });
+  const backend = await startProcess('backend', () => [join(DIST, 'backend.js')], { ready: { ...ordersTarget('{port}'), bodies: [JSON.stringify({ orderId: 'x', customer: 'y', total: 1 })] } });
   const backendUrl = `http://127.0.0.1:${backend.port}`;
   const pipes: Proc[] = [];
   let ok = true;
@@ -213,6 +231,16 @@ async function scenario(out: Out, title: string, notes: string[], target: (port:
       out(`   hub/raw throughput: ${r.toFixed(2)}  ${verdict(r >= RAW_TARGET)} (target >= ${RAW_TARGET}); CPU per request ${paired('raw', (x) => x.cpuUsPerRequest).toFixed(2)}x the raw pipe's`);
       const d = med('hub', (x) => x.open.p99) - med('raw', (x) => x.open.p99);
       out(`   hub - raw p99 at ${fmt(RR.rate)} req/s: ${d >= 0 ? '+' : ''}${d.toFixed(2)} ms  ${verdict(d <= P99_MARGIN_MS)} (target <= +${P99_MARGIN_MS} ms, what a sidecar pair adds)`);
+    }
+    // What a feature costs when on: the same hub with it, against the hub without it, round by round.
+    for (const [pipe, feature] of [
+      ['hub+all', 'journal: all'],
+      ['hub+trace', 'tracing (every message sampled)'],
+    ] as const) {
+      if (!rounds.has('hub') || !rounds.has(pipe)) continue;
+      const cost = 1 - 1 / paired(pipe, (x) => x.closed.throughput);
+      const cpu = median(rounds.get(pipe)!.flatMap((r, i) => (rounds.get('hub')![i] ? [r.cpuUsPerRequest - rounds.get('hub')![i]!.cpuUsPerRequest] : [])));
+      out(`   ${feature} on: ${(cost * 100).toFixed(1)}% of the hub's throughput, ${cpu >= 0 ? '+' : ''}${fmt(cpu)} µs CPU per request`);
     }
     if (rounds.has('hub') && rounds.has('node-red')) {
       const r = paired('node-red', (x) => x.closed.throughput);

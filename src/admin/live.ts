@@ -28,7 +28,7 @@ export class LiveFeed {
   #timer: NodeJS.Timeout | undefined;
   /** A tick whose journal read is still under way: the next one is skipped, not stacked. */
   #ticking = false;
-  readonly #unwatch: (() => void)[] = [];
+  readonly #unwatch = new Map<FlowRunner, () => void>();
 
   constructor(
     readonly runners: readonly FlowRunner[],
@@ -37,7 +37,16 @@ export class LiveFeed {
     readonly logger: Logger,
     readonly tickMs = 1000,
   ) {
-    for (const r of runners) this.#unwatch.push(r.watch((n) => this.notify(n)));
+    this.flowsChanged(runners, []);
+  }
+
+  /** A reload replaced runners: hear the new ones, not the old. */
+  flowsChanged(added: readonly FlowRunner[], removed: readonly FlowRunner[]): void {
+    for (const r of removed) {
+      this.#unwatch.get(r)?.();
+      this.#unwatch.delete(r);
+    }
+    for (const r of added) this.#unwatch.set(r, r.watch((n) => this.notify(n)));
   }
 
   get clients(): number {
@@ -78,7 +87,8 @@ export class LiveFeed {
 
   /** Ends every stream (the server is closing). */
   close(): void {
-    for (const u of this.#unwatch.splice(0)) u();
+    for (const u of this.#unwatch.values()) u();
+    this.#unwatch.clear();
     // The hub is closing: the connection goes too, so that a client keeping it cannot hold up the server's close.
     for (const c of [...this.#clients]) c.reply.raw.end(() => c.reply.raw.socket?.destroy());
     this.#clients.clear();

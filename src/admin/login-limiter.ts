@@ -1,16 +1,29 @@
 /**
- * Login rate limiting: at most `max` failed logins per client address and per user name within a sliding window;
- * past it, logins from that address or for that name are refused (429, Retry-After) until the oldest failure leaves
- * the window. An attempt counts as a failure from the moment it starts (and is taken back when it succeeds), so a
- * burst of simultaneous guesses is held to the same limit as guesses one after another.
+ * Login rate limiting over sliding windows, one count per key: a login counts against its name-and-address pair,
+ * its address, and its name, each with a limit of its own; past any of them, that key's logins are refused (429,
+ * Retry-After) until its oldest failure leaves the window. The name's limit is set above what one address can reach
+ * through its pair limit, so one address cannot lock a user out for everyone. An attempt counts as a failure from
+ * the moment it starts (and is taken back when it succeeds), so a burst of simultaneous guesses is held to the same
+ * limit as guesses one after another.
  */
 
-export interface LoginLimits {
+export interface KeyLimit {
   max: number;
   windowMs: number;
 }
 
-export const DEFAULT_LOGIN_LIMITS: LoginLimits = { max: 5, windowMs: 60_000 };
+export interface LoginLimits extends KeyLimit {
+  /** Failed logins from one address, whatever the names. */
+  address: KeyLimit;
+  /** Failed logins for one name, whatever the addresses. */
+  account: KeyLimit;
+}
+
+/**
+ * 5 a minute per name and address; 20 a minute per address; 100 in 15 minutes per name, which one address (at most
+ * 5 a minute, 75 in 15 minutes) cannot reach alone.
+ */
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { max: 5, windowMs: 60_000, address: { max: 20, windowMs: 60_000 }, account: { max: 100, windowMs: 15 * 60_000 } };
 
 /** Keys (addresses, names) tracked at most; the oldest are dropped past it, so a flood of new addresses cannot grow memory. */
 const MAX_KEYS = 10_000;
@@ -24,23 +37,23 @@ export class LoginLimiter {
   ) {}
 
   /**
-   * Starts an attempt for these keys: undefined when one of them is over the limit (nothing is counted), else a
-   * function to call when the attempt succeeded (which takes the attempt back for `clearOnSuccess` keys).
-   * `retryAfterMs` says how long until the first refused key may try again.
+   * Starts an attempt for these keys, each with its limit: `ok: false` when one of them is over its limit (nothing
+   * is counted), with `retryAfterMs` until the first refused key may try again; else a function to call when the
+   * attempt succeeded (which forgets the `clearOnSuccess` keys' failures and takes the attempt back for the others).
    */
-  begin(keys: string[]): { ok: true; succeeded: (clearOnSuccess: string[]) => void } | { ok: false; retryAfterMs: number } {
+  begin(keys: ({ key: string } & KeyLimit)[]): { ok: true; succeeded: (clearOnSuccess: string[]) => void } | { ok: false; retryAfterMs: number } {
     const at = this.now();
     let wait = 0;
-    for (const key of keys) {
-      const times = this.#recent(key, at);
-      if (times.length >= this.limits.max) wait = Math.max(wait, times[times.length - this.limits.max]! + this.limits.windowMs - at);
+    for (const { key, max, windowMs } of keys) {
+      const times = this.#recent(key, at, windowMs);
+      if (times.length >= max) wait = Math.max(wait, times[times.length - max]! + windowMs - at);
     }
     if (wait > 0) return { ok: false, retryAfterMs: wait };
-    for (const key of keys) this.#add(key, at);
+    for (const { key } of keys) this.#add(key, at);
     return {
       ok: true,
       succeeded: (clear) => {
-        for (const key of keys) {
+        for (const { key } of keys) {
           const times = this.#failures.get(key);
           if (!times) continue;
           if (clear.includes(key)) this.#failures.delete(key);
@@ -53,8 +66,8 @@ export class LoginLimiter {
     };
   }
 
-  #recent(key: string, at: number): number[] {
-    const times = (this.#failures.get(key) ?? []).filter((t) => at - t < this.limits.windowMs);
+  #recent(key: string, at: number, windowMs: number): number[] {
+    const times = (this.#failures.get(key) ?? []).filter((t) => at - t < windowMs);
     if (times.length) this.#failures.set(key, times);
     else this.#failures.delete(key);
     return times;

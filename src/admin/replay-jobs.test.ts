@@ -13,6 +13,9 @@ import { newId } from '../core/id.js';
 import type { MessageSummary, Page } from '../journal/contract.js';
 import { docChecker } from '../../test/support/openapi.js';
 import { Hub } from '../hub.js';
+import { DeferredJournal } from '../journal/deferred.js';
+import { openEmbeddedJournal } from '../journal/embedded.js';
+import { JournalError } from '../journal/errors.js';
 import { ADMIN_PREFIX } from './api/constants.js';
 import type { AuditEntry } from './audit.js';
 import { MAX_JOBS, ReplayJobs, type ReplayJob } from './replay-jobs.js';
@@ -294,6 +297,46 @@ describe('replay jobs: paced, paused, resumed, cancelled, and kept across a rest
     const sent = downstream.bodies('/orders').slice(before) as { orderId: string }[];
     expect(sent).toHaveLength(30);
     expect(new Set(sent.map((b) => b.orderId)).size).toBe(30);
+  }, 60_000);
+
+  it('a hub whose journal opens late (Redis still away at its start) resumes the job once the journal answers', async () => {
+    await seed(20, 'late-journal');
+    const before = downstream.bodies('/orders').length;
+    const r = await call('POST', '/replays', { filter: { flow: 'admin-orders', errorText: 'late-journal' }, background: true, rate: 20 });
+    const id = (r.json() as ReplayJob).id;
+    await waitFor(async () => (await job(id)).done >= 5, 10_000, 'some done');
+    await hub.stop();
+    // The hub's own deferred journal, its store held back until the test lets it open (as a Redis that comes back).
+    let answers = false;
+    const deferred = new DeferredJournal({
+      where: 'the test store',
+      retryMs: 100,
+      open: async () => {
+        if (!answers) throw new JournalError('UNAVAILABLE', 'the test store is away');
+        return openEmbeddedJournal({ dir: journalDir });
+      },
+    });
+    hub = await Hub.build({
+      config: defaultHubConfig({ port: 0, flowsDir: join(FIXTURES, 'flows'), schemasDir: join(FIXTURES, 'schemas'), logLevel: 'silent', shutdownGraceMs: 1000, journal: { dir: journalDir }, admin: { token: TOKEN } }),
+      registry: builtinRegistry(),
+      logger: pino({ level: 'silent' }),
+      env: { ...process.env, AMQP_URL: BROKER_URL, ADMIN_TEST_QUEUE: queue, ADMIN_TEST_AUDIT_QUEUE: auditQueue, ADMIN_TEST_DOWNSTREAM: url },
+      journal: deferred.journal,
+    });
+    try {
+      // Away for longer than the first try to resume: the jobs are tried again, not given up.
+      await new Promise((res) => setTimeout(res, 2500));
+      answers = true;
+      await deferred.opened;
+      await waitFor(async () => (await job(id)).state === 'finished', 20_000, 'the resumed job to finish');
+      expect(await job(id)).toMatchObject({ state: 'finished', matched: 20, resumed: 1 });
+      const sent = downstream.bodies('/orders').slice(before) as { orderId: string }[];
+      expect(sent).toHaveLength(20);
+    } finally {
+      await hub.stop();
+      await deferred.journal.close();
+      hub = await build();
+    }
   }, 60_000);
 
   it('parks a message replayed too often with REPLAY_LIMIT instead of replaying it again', async () => {

@@ -184,6 +184,23 @@ export class ReplayJobs {
     }
   }
 
+  /**
+   * resumeAll once the journal can be read: a hub whose Redis is still away when it starts (its journal deferred,
+   * rejecting UNAVAILABLE) tries again every `retryMs` until Redis answers or the hub stops.
+   */
+  async resumeWhenReadable(retryMs = 2000): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.resumeAll();
+      } catch (err) {
+        if (this.#stopping || fromJournalError(err).code !== 'JOURNAL_UNAVAILABLE') throw err;
+        if (attempt === 1) this.logger.info({ err }, 'the replay jobs left running are resumed once the journal answers');
+        await sleep(retryMs);
+        if (this.#stopping) return;
+      }
+    }
+  }
+
   /** Stops running jobs where they are (the hub is stopping): they stay `running` in the journal, to resume. */
   async stop(): Promise<void> {
     const lives = [...this.#live.values()];

@@ -104,7 +104,8 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
 }
 
 export class Replayer {
-  readonly #runners: Map<string, FlowRunner>;
+  /** The hub's runners, read at each call: a reload replaces some. */
+  readonly #list: readonly FlowRunner[];
   readonly #safetyMs: number;
   /** The slots every bulk replay shares (one replay of one message each); the others wait their turn. */
   readonly #bulkSlots = new Bulkhead(BULK_CONCURRENCY, Number.POSITIVE_INFINITY);
@@ -119,8 +120,12 @@ export class Replayer {
     readonly logger: Logger,
     options: { safetyMs?: number } = {},
   ) {
-    this.#runners = new Map(runners.map((r) => [r.name, r]));
+    this.#list = runners;
     this.#safetyMs = options.safetyMs ?? 60_000;
+  }
+
+  get #runners(): Map<string, FlowRunner> {
+    return new Map(this.#list.map((r) => [r.name, r]));
   }
 
   /**

@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from '../config/paths.js';
 import { ERROR_CODES, hubError, type HubError } from '../core/errors.js';
 import { CALLER_ANSWERED } from '../runtime/refusals.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type MessageSummary, type ReplayBook, type ReplayJobStore, type RetryQueue } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type MessageSummary, type ReplayBook, type ReplayJobStore, type RetryQueue, type TimelineEvent } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
@@ -28,10 +28,13 @@ import { ConsoleFiles } from './console-files.js';
 import { DocsPage, wantsJson } from './docs-page.js';
 import { FlowInfos } from './flow-infos.js';
 import { LiveFeed } from './live.js';
+import { streamTrace } from './trace-feed.js';
+import { describe as describeReload, type ReloadReport } from '../runtime/flow-reload.js';
+import type { TraceSession } from '../runtime/flow-trace.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
 import { ReportFolder } from '../mesh/compare/report-folder.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
-import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
+import { AdminSecurity, clientAddress, MASKED_TEXT, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
 export interface AdminApiOptions extends AdminSecurityConfig {
   /** Every role but the dedupe keys: the retry queue for a replay's safety net (see Replayer). */
@@ -46,6 +49,14 @@ export interface AdminApiOptions extends AdminSecurityConfig {
   retention?: Retention;
   /** Where hub compare's reports are (compare.reports); without it the comparison routes list none. */
   compareReportsDir?: string;
+  /** The hub's reload and trace (hub.ts); without them those routes answer 404. */
+  flows?: FlowControls;
+}
+
+export interface FlowControls {
+  reload: () => Promise<ReloadReport>;
+  /** Opens a trace session on a flow; throws NOT_FOUND or TOO_MANY_REQUESTS. */
+  trace: (flow: string, session: TraceSession) => void;
 }
 
 export interface AdminApi {
@@ -53,33 +64,39 @@ export interface AdminApi {
   audit: AuditLog;
   /** The replay jobs: the hub stops them (where they are, to resume) before its flows. */
   jobs: { stop(): Promise<void> };
+  /** A reload replaced runners: the live feed hears the new ones. */
+  flowsChanged: (added: FlowRunner[], removed: FlowRunner[]) => void;
 }
 
 const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 /**
  * Adds the admin API to the hub's server (before it is ready). Logs one warning when neither users nor a token
- * protect it (it then answers loopback clients only). Throws when a user's password hash is malformed.
+ * were given (it then answers no one). Throws when a user's password hash is malformed.
  */
 export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions): AdminApi {
   const logger = options.logger.child({ component: 'admin' });
   const audit = new AuditLog(options.journal, logger);
   const security = new AdminSecurity(options, audit, logger);
   if (security.closed) {
-    options.logger.warn(`admin API: closed: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, and the hub listens on ${options.listenHost}, beyond loopback; configure one to use the admin API and console`);
-  } else if (security.open) {
-    options.logger.warn('admin API: no admin users (admin.users in hub.yaml) and no admin token (admin.token, or HUB_ADMIN_TOKEN) are configured, so it answers clients on this machine only, without login');
+    options.logger.warn('admin API: closed: no admin users (admin.users) and no admin token (admin.token) were given to this hub; configure one to use the admin API and console');
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
   }
-  let stopJobs: () => Promise<void> = async () => undefined;
-  void app.register(async (scope: FastifyInstance) => {
-    stopJobs = await adminRoutes(scope, options, security, audit);
-  }, { prefix: ADMIN_ROOT });
-  return { security, audit, jobs: { stop: () => stopJobs() } };
+  const api: AdminApi = { security, audit, jobs: { stop: async () => undefined }, flowsChanged: () => {} };
+  void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit, api), { prefix: ADMIN_ROOT });
+  return api;
 }
 
 type Handlers = Record<OperationId, RouteHandlerMethod>;
+
+/** The path of a one-time login link (GET, public). */
+export const LOGIN_LINK_PATH = `${ADMIN_ROOT}/login`;
+
+/** A one-time login link at the address the request came to. */
+function loginLinkUrl(request: FastifyRequest, code: string): string {
+  return `${request.protocol}://${request.host}${LOGIN_LINK_PATH}?code=${code}`;
+}
 
 interface IdParams {
   id: string;
@@ -93,18 +110,25 @@ function operationOf(request: FastifyRequest): OperationSpec | undefined {
   return (request.routeOptions.config as RouteConfig | undefined)?.op;
 }
 
-/** Adds the routes; resolves with what stops the replay jobs. */
-async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog): Promise<() => Promise<void>> {
+/** Adds the routes; sets the api's flowsChanged (the live feed's) and jobs (what stops the replay jobs). */
+async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog, api: AdminApi): Promise<void> {
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
   const flowInfos = new FlowInfos(runners, journal);
   const feed = new LiveFeed(runners, () => flowInfos.read(), security, logger);
+  api.flowsChanged = (added, removed) => feed.flowsChanged(added, removed);
+  const controls = (): FlowControls => {
+    if (!options.flows) throw hubError('NOT_FOUND', 'this server does not reload or trace flows');
+    return options.flows;
+  };
   app.addHook('preClose', async () => feed.close());
   const jobs = new ReplayJobs(replayer, journal, (job) => feed.replayProgress(job), logger);
-  // Jobs a stopped hub left running go on once the flows have started; a stopping hub leaves them to the next.
+  api.jobs = { stop: () => jobs.stop() };
+  // Jobs a stopped hub left running go on once the flows have started (and the journal answers); a stopping hub
+  // leaves them to the next.
   app.addHook('onReady', async () => {
-    setTimeout(() => void jobs.resumeAll().catch((err: unknown) => logger.error({ err }, 'the replay jobs left running could not be resumed')), 0).unref();
+    setTimeout(() => void jobs.resumeWhenReadable().catch((err: unknown) => logger.error({ err }, 'the replay jobs left running could not be resumed')), 0).unref();
   });
   app.addHook('preClose', async () => jobs.stop());
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
@@ -186,6 +210,14 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return security.describe({ via: 'session', user: session.user, role: session.role, actor: session.user, session });
     },
     getSession: async (request) => security.describe(principal(request)),
+    createLoginLink: async (request) => {
+      const { code, expiresAt } = security.issueLoginLink();
+      return { url: loginLinkUrl(request, code), expiresAt: expiresAt.toISOString() };
+    },
+    redeemLoginLink: async (request, reply) => {
+      const session = security.redeemLoginLink(request, reply, (request.query as { code: string }).code);
+      return reply.header('set-cookie', security.sessionCookie(session)).header('location', `${ADMIN_ROOT}/`).code(303).send();
+    },
     deleteSession: async (request, reply) => {
       security.logout(request, principal(request));
       return reply.header('set-cookie', security.clearedCookie()).code(204).send();
@@ -210,6 +242,17 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const changed = runner.resume(principal(request).actor);
       outcomes.set(request, changed ? `resumed (${held} held deliveries go on)` : 'was running already');
       return { name: runner.name, changed, ...flowState(runner) };
+    },
+    reloadFlows: async (request) => {
+      const report = await controls().reload();
+      outcomes.set(request, `${describeReload(report)}${report.problems.length ? `; ${report.problems.length} problem(s)` : ''} in ${report.tookMs} ms`);
+      return report;
+    },
+    traceFlow: async (request, reply) => {
+      const { name } = request.params as { name: string };
+      const { limit, seconds, bodyBytes } = request.query as { limit: number; seconds: number; bodyBytes: number };
+      const flows = controls();
+      streamTrace(reply, name, { limit, seconds, bodyBytes }, principal(request).role === 'viewer', (session) => flows.trace(name, session));
     },
     listMessages: async (request) => {
       const { status, ...q } = request.query as Omit<MessageQuery, 'status'> & { status?: string[] };
@@ -357,7 +400,6 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       handler: handlers[op.operationId],
     });
   }
-  return () => jobs.stop();
 }
 
 function version(): string {
@@ -372,21 +414,39 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** Shown to a viewer instead of what may quote a body: an error's text, a correlation id taken from a body. */
-const MASKED_TEXT = '*** (masked for viewers)';
-
 /** A summary as a viewer sees it: no error text (it may quote the body), no correlation id (it may come from it). */
 function maskedSummary<T extends MessageSummary>(m: T): T {
   return { ...m, ...(m.correlationId !== undefined ? { correlationId: '***' } : {}), ...(m.lastError ? { lastError: { ...m.lastError, message: MASKED_TEXT } } : {}) };
 }
 
-/** A record as a viewer sees it: no body bytes, no header values, no error texts, no correlation id. */
+/**
+ * A record as a viewer sees it: no body bytes, no header values, no error texts, no correlation id, no transport
+ * facts or sink replies.
+ */
 function masked(record: MessageRecord): MessageRecord {
   return {
     ...maskedSummary(record),
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
-    timeline: record.timeline.map((e) => (e.error ? { ...e, error: { ...e.error, message: MASKED_TEXT } } : e)),
+    timeline: record.timeline.map(maskedEvent),
+  };
+}
+
+/**
+ * A timeline event as a viewer sees it: no error text; and what the journal keeps under `all`, the transport's facts
+ * and the sinks' replies (and their tries' error texts), withheld like the body.
+ */
+function maskedEvent({ meta: _meta, ...e }: TimelineEvent): TimelineEvent {
+  const event = e.error ? { ...e, error: { ...e.error, message: MASKED_TEXT } } : e;
+  const call = event.call;
+  if (!call) return event;
+  return {
+    ...event,
+    call: {
+      ...call,
+      ...(call.reply ? { reply: { ...call.reply, headers: Object.fromEntries(Object.keys(call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } } : {}),
+      ...(call.failure ? { failure: { ...call.failure, message: MASKED_TEXT } } : {}),
+    },
   };
 }
 

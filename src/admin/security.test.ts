@@ -188,6 +188,8 @@ describe('admin API security (a hub with users and a token)', () => {
   });
 
   it('a viewer reads flows, messages, dead letters and the replay audit, with bodies and header values masked', async () => {
+    // What a flow journalled under `all` keeps of a sink's reply: masked like the body (hub messages fixture's input).
+    await hub.journal.append(ids[0]!, [{ type: 'sink', at: new Date().toISOString(), step: 'sink:orders', call: { sink: 'orders', try: 1, reply: { status: 200, headers: { 'x-order': 's-1' }, body: '{"order":"s-1"}', encoding: 'utf8', truncated: false } } }]);
     for (const path of ['/flows', '/messages?status=dead', '/dead-letters', '/replays', '/openapi.json', DOCS_PATH]) expect((await request('GET', path, { as: viewer })).statusCode, path).toBe(200);
     const seen = (await request('GET', `/messages/${ids[0]}`, { as: viewer })).json() as MessageRecord & { body: { masked?: boolean } };
     expect(seen.body).toMatchObject({ data: '', masked: true, size: JSON.stringify({ orderId: 's-1', qty: 1 }).length });
@@ -203,6 +205,8 @@ describe('admin API security (a hub with users and a token)', () => {
     // The same record as an operator is whole.
     const whole = (await request('GET', `/messages/${ids[0]}`, { as: operator })).json() as MessageRecord;
     expect(whole.body.data).toBe(JSON.stringify({ orderId: 's-1', qty: 1 }));
+    expect(seen.timeline.at(-1)!.call!.reply).toMatchObject({ body: '', headers: { 'x-order': '***' }, masked: true });
+    expect(whole.timeline.at(-1)!.call!.reply).toMatchObject({ body: '{"order":"s-1"}', headers: { 'x-order': 's-1' } });
     expect(whole.headers['correlation-id']).toBe('sec-1');
   });
 
@@ -402,23 +406,39 @@ describe('admin API security: rate limits, expiry, the loopback default', () => 
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('after 5 failed logins a minute for one name (from any address), the 6th is a 429 with Retry-After, even with the right password', async () => {
+  it('after 5 failed logins a minute for one name from one address, that address gets 429 for that name, even with the right password; other addresses log in', async () => {
     const hub = await small({ token: undefined, users: await users(['rita', 'viewer', 'rita-password-1']) });
-    const { request } = client(() => hub.app);
-    for (let i = 0; i < 5; i++) expect((await request('POST', '/session', { body: { name: 'rita', password: `guess-${i}` }, remoteAddress: `10.2.0.${i}` })).statusCode).toBe(401);
-    const limited = await request('POST', '/session', { body: { name: 'rita', password: 'rita-password-1' }, remoteAddress: '10.2.1.1' });
+    const { request, login } = client(() => hub.app);
+    for (let i = 0; i < 5; i++) expect((await request('POST', '/session', { body: { name: 'rita', password: `guess-${i}` }, remoteAddress: '10.2.0.1' })).statusCode).toBe(401);
+    const limited = await request('POST', '/session', { body: { name: 'rita', password: 'rita-password-1' }, remoteAddress: '10.2.0.1' });
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(55);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
     expect(problemOf(limited)).toMatchObject({ code: 'TOO_MANY_REQUESTS', detail: expect.stringContaining('too many failed logins') });
     expect(limited.headers['set-cookie']).toBeUndefined();
+    // One address cannot lock rita out for everyone: she logs in from her own.
+    await login('rita', 'rita-password-1', '10.2.0.2');
   });
 
-  it('after 5 failed logins a minute from one address (any names, simultaneous or not), it gets 429; other addresses do not', async () => {
+  it('a name\'s own limit (100 failures in 15 minutes) is out of one address\'s reach, and stops a guess spread over many', async () => {
+    const hub = await small({ token: undefined, users: await users(['nina', 'viewer', 'nina-password-1']) });
+    const { request } = client(() => hub.app);
+    // 25 addresses, 4 guesses each: each stays under its own limits; together they reach the name's.
+    for (let a = 0; a < 25; a++) {
+      const tries = await Promise.all(Array.from({ length: 4 }, (_, i) => request('POST', '/session', { body: { name: 'nina', password: `guess-${a}-${i}` }, remoteAddress: `10.4.${a}.1` })));
+      expect(tries.map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+    }
+    const fresh = await request('POST', '/session', { body: { name: 'nina', password: 'nina-password-1' }, remoteAddress: '10.4.99.1' });
+    expect(fresh.statusCode).toBe(429);
+    expect(Number(fresh.headers['retry-after'])).toBeGreaterThan(800);
+  }, 180_000); // a hundred password checks on a busy machine
+
+  it('after 20 failed logins a minute from one address (any names, simultaneous or not), it gets 429; other addresses do not', async () => {
     const hub = await small({ token: undefined, users: await users(['sam', 'operator', 'sam-password-1'], ['tess', 'viewer', 'tess-password-1']) });
     const { request, login } = client(() => hub.app);
-    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => request('POST', '/session', { body: { name: `who-${i}`, password: 'x' }, remoteAddress: '10.3.0.1' })));
-    expect(burst.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const burst = await Promise.all(Array.from({ length: 24 }, (_, i) => request('POST', '/session', { body: { name: `who-${i}`, password: 'x' }, remoteAddress: '10.3.0.1' })));
+    expect(burst.filter((r) => r.statusCode === 401)).toHaveLength(20);
+    expect(burst.filter((r) => r.statusCode === 429)).toHaveLength(4);
     expect((await request('POST', '/session', { body: { name: 'sam', password: 'sam-password-1' }, remoteAddress: '10.3.0.1' })).statusCode).toBe(429);
     await login('sam', 'sam-password-1', '10.3.0.2');
     // A success does not count: a user who logs in often is never limited.
@@ -433,15 +453,15 @@ describe('admin API security: rate limits, expiry, the loopback default', () => 
     let n = 0;
     const via = (hub: Hub, client: string) => client_(hub).request('POST', '/session', { body: { name: `nobody-${n++}`, password: 'x' }, remoteAddress: '10.9.0.1', headers: { 'x-forwarded-for': client } });
     const client_ = (hub: Hub) => client(() => hub.app);
-    // Five failures from one forwarded client lock it out, and only it: another client behind the same proxy logs in.
-    for (let i = 0; i < 5; i++) expect((await via(proxied, '203.0.113.7')).statusCode).toBe(401);
+    // Twenty failures from one forwarded client lock it out, and only it: another client behind the same proxy logs in.
+    for (let i = 0; i < 20; i++) expect((await via(proxied, '203.0.113.7')).statusCode).toBe(401);
     expect((await via(proxied, '203.0.113.7')).statusCode).toBe(429);
     const pia = await client_(proxied).login('pia', 'pia-password-1', '10.9.0.1');
     const audit = ((await client_(proxied).request('GET', '/audit?action=login', { as: pia })).json() as { items: AuditEntry[] }).items;
     expect(audit).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'failed', client: '203.0.113.7' })]));
     expect(audit.some((e) => e.client === '10.9.0.1' && e.outcome === 'failed')).toBe(false);
     // Without trust_proxy the header is the client's own word: every try counts against the socket's address.
-    for (let i = 0; i < 5; i++) expect((await via(direct, `198.51.100.${i}`)).statusCode).toBe(401);
+    for (let i = 0; i < 20; i++) expect((await via(direct, `198.51.100.${i}`)).statusCode).toBe(401);
     expect((await via(direct, '198.51.100.99')).statusCode).toBe(429);
   });
 
@@ -485,27 +505,39 @@ describe('admin API security: rate limits, expiry, the loopback default', () => 
     expect((await request('GET', '/flows', { token: 'a-long-admin-token-for-tests-0123456789' })).statusCode).toBe(401);
   });
 
-  it('with neither users nor a token: loopback clients only, and even they are refused a cross-origin change or a request for a foreign host name (DNS rebinding)', async () => {
-    const hub = await small({ token: undefined });
+  it('a one-time login link (made with the token) opens an admin session once; a used, unknown or expired one is a 401; no one is admin for being local', async () => {
+    const token = 'link-test-token-0123456789abcdef';
+    const hub = await small({ token });
     const { request } = client(() => hub.app);
-    expect((await request('GET', '/session')).json()).toEqual({ user: 'local', role: 'admin', via: 'loopback' });
-    expect((await request('GET', '/flows', { remoteAddress: '10.0.0.8' })).statusCode).toBe(403);
-    const crossSite = await request('POST', '/replays', { body: { filter: {} }, headers: { origin: 'https://evil.example' } });
-    expect(crossSite.statusCode).toBe(403);
-    expect(problemOf(crossSite).detail).toContain('own origin');
-    const rebound = await request('GET', '/flows', { headers: { host: 'evil.example:8080' } });
-    expect(rebound.statusCode).toBe(403);
-    expect(problemOf(rebound).detail).toContain('Host: evil.example:8080');
-    expect((await request('GET', '/flows', { headers: { host: '127.0.0.1:8080' } })).statusCode).toBe(200);
-    const login = await request('POST', '/session', { body: { name: 'a', password: 'b' } });
-    expect(problemOf(login)).toMatchObject({ status: 401, detail: expect.stringContaining('no admin users') });
+    const local = await request('GET', '/flows', { remoteAddress: '127.0.0.1', headers: { host: '127.0.0.1:8080' } });
+    expect(local.statusCode).toBe(401);
+    expect(problemOf(local).detail).toContain('hub admin login-link');
+    const made = await request('POST', '/session/links', { token, headers: { host: '127.0.0.1:8080' } });
+    expect(made.statusCode).toBe(200);
+    const { url, expiresAt } = made.json() as { url: string; expiresAt: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:8080\/admin\/login\?code=[A-Za-z0-9_-]{43}$/);
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(14 * 60_000);
+    const path = new URL(url).pathname + new URL(url).search;
+    const opened = await request('GET', path);
+    expect([opened.statusCode, opened.headers.location]).toEqual([303, '/admin/']);
+    const setCookie = String(opened.headers['set-cookie']);
+    expect(setCookie).toMatch(/^hub_session=[^;]+; Path=\/admin; HttpOnly; Secure; SameSite=Strict$/);
+    const me = await request('GET', '/session', { headers: { cookie: setCookie.split(';')[0]! } });
+    expect(me.json()).toMatchObject({ user: 'login-link', role: 'admin', via: 'session', csrfToken: expect.any(String) });
+    // Once only; an unknown code and a missing one are refused too.
+    expect((await request('GET', path)).statusCode).toBe(401);
+    expect((await request('GET', '/admin/login?code=not-a-code')).statusCode).toBe(401);
+    expect((await request('GET', '/admin/login')).statusCode).toBe(400);
+    const audit = ((await request('GET', '/audit?action=login', { token })).json() as { items: AuditEntry[] }).items;
+    expect(audit).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'ok', actor: 'login-link', detail: 'one-time login link' }), expect.objectContaining({ outcome: 'failed', detail: 'unknown, used or expired login link' })]));
   });
 
-  it('with neither users nor a token on a hub that listens beyond loopback (a proxy or a sidecar would look local): closed to everyone', async () => {
-    const hub = await small({ token: undefined }, '0.0.0.0');
+  it('guessing login link codes from one address is limited (429) after 20 a minute', async () => {
+    const hub = await small({ token: 'link-test-token-0123456789abcdef' });
     const { request } = client(() => hub.app);
-    const res = await request('GET', '/flows', { headers: { host: '127.0.0.1:8080' } });
-    expect(res.statusCode).toBe(403);
-    expect(problemOf(res).detail).toContain('the admin API is closed');
+    for (let i = 0; i < 20; i++) expect((await request('GET', `/admin/login?code=guess-${i}`, { remoteAddress: '10.7.0.1' })).statusCode).toBe(401);
+    const limited = await request('GET', '/admin/login?code=guess-x', { remoteAddress: '10.7.0.1' });
+    expect([limited.statusCode, problemOf(limited).code]).toEqual([429, 'TOO_MANY_REQUESTS']);
+    expect((await request('GET', '/admin/login?code=guess-y', { remoteAddress: '10.7.0.2' })).statusCode).toBe(401);
   });
 });

@@ -1,10 +1,11 @@
 /**
- * Who may call the admin API, and with what: the caller (a session of a user from hub.yaml, the bearer token, or,
- * on a hub configured with neither, a client on the hub's own machine), its role against the operation's (from
- * api/operations/), CSRF protection of state-changing requests made with a session, login with rate limiting, and the
- * security headers of every /admin answer. routes.ts wires these into fastify hooks.
+ * Who may call the admin API, and with what: the caller (a session of a user from hub.yaml or of a one-time login
+ * link, or the bearer token), its role against the operation's (from api/operations/), CSRF protection of
+ * state-changing requests made with a session, login with rate limiting, and the security headers of every /admin
+ * answer. routes.ts wires these into fastify hooks. With neither users nor a token the API answers no one: `hub run`
+ * always has a token (the state folder's, see admin-token.ts); being on the hub's machine makes no one admin.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { hubError, type HubError } from '../core/errors.js';
@@ -28,14 +29,23 @@ export interface AdminSecurityConfig {
   users?: readonly AdminUserConfig[];
   session?: Partial<SessionLimits>;
   login?: Partial<LoginLimits>;
-  /** The address the hub listens on: without users or a token, the admin API answers only when that is loopback. */
+  /** The address the hub listens on (for the advice logged at start). */
   listenHost?: string;
 }
 
 export type Principal =
   | { via: 'session'; user: string; role: AdminRole; actor: string; session: Session }
-  | { via: 'token'; user: 'token'; role: 'admin'; actor: string }
-  | { via: 'loopback'; user: 'local'; role: 'admin'; actor: string };
+  | { via: 'token'; user: 'token'; role: 'admin'; actor: string };
+
+/** The user name of a session opened with a one-time login link (role admin). */
+export const LINK_USER = 'login-link';
+/** How long a one-time login link stays usable. */
+export const LOGIN_LINK_MS = 15 * 60_000;
+/** Links outstanding at most; the oldest is dropped past it. */
+const MAX_LINKS = 100;
+
+/** Shown to a viewer instead of what may quote a body: an error's text, a correlation id taken from a body. */
+export const MASKED_TEXT = '*** (masked for viewers)';
 
 /** Headers of every /admin answer. The raw-body route tightens the CSP further. */
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -47,10 +57,6 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
   'cache-control': 'no-store',
 };
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
-/** A listen address that takes loopback connections only. */
-const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 /** Password checks running at once (each holds 32 MiB or more for some 50-100 ms); more wait, and past the queue are refused. */
 const PASSWORD_CHECKS = 2;
@@ -96,14 +102,6 @@ function cookieValues(request: FastifyRequest, name: string): string[] {
   return out;
 }
 
-/** Host names a DNS-rebinding page cannot pose as: localhost and IP literals. */
-function isLocalHostHeader(host: string | undefined): boolean {
-  if (host === undefined) return true;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
-  const lower = name.toLowerCase();
-  return lower === 'localhost' || lower.endsWith('.localhost') || /^\d{1,3}(\.\d{1,3}){3}$/.test(lower) || lower.includes(':');
-}
-
 /**
  * Whether an Origin (or Referer) names the host the request was sent to. Schemes are not compared: behind a proxy
  * that ends TLS the hub sees plain HTTP from an https origin. A Host without a port matches either default port.
@@ -129,7 +127,9 @@ export class AdminSecurity {
   readonly limiter: LoginLimiter;
   readonly #users: Map<string, { name: string; role: AdminRole; hash: PasswordHash }>;
   readonly #token: Buffer | undefined;
-  readonly #listenHost: string | undefined;
+  /** One-time login links: the code's hash to when it expires. */
+  readonly #links = new Map<string, number>();
+  readonly #now: () => number;
   /** Checked against for unknown names: the first user's cost, so both answers take as long. */
   readonly #decoy: PasswordHash;
   #checking = 0;
@@ -142,7 +142,7 @@ export class AdminSecurity {
     now: () => number = Date.now,
   ) {
     this.#token = config.token ? sha256(config.token) : undefined;
-    this.#listenHost = config.listenHost;
+    this.#now = now;
     this.#users = new Map();
     for (const u of config.users ?? []) {
       if (this.#users.has(u.name)) throw new Error(`admin user "${u.name}" is configured twice`);
@@ -154,17 +154,9 @@ export class AdminSecurity {
     this.limiter = new LoginLimiter({ ...DEFAULT_LOGIN_LIMITS, ...config.login }, now);
   }
 
-  /** Neither users nor a token: the API answers loopback clients only, without login. */
-  get open(): boolean {
-    return !this.#token && this.#users.size === 0;
-  }
-
-  /**
-   * Open, but the hub listens beyond loopback (0.0.0.0 in a container, a pod's address): then a reverse proxy or a
-   * mesh sidecar on the same machine makes every remote client look local, so the admin API answers nobody.
-   */
+  /** Neither users nor a token: the API answers no one (a hub built in code without admin settings). */
   get closed(): boolean {
-    return this.open && this.#listenHost !== undefined && !LOOPBACK_HOST.test(this.#listenHost);
+    return !this.#token && this.#users.size === 0;
   }
 
   get hasUsers(): boolean {
@@ -173,9 +165,12 @@ export class AdminSecurity {
 
   /**
    * The caller of a request. A bearer token is checked when sent (a wrong one is a 401, never a fall-back to the
-   * cookie); else the session cookie; else, on an open hub, a loopback client. Throws UNAUTHORIZED or FORBIDDEN.
+   * cookie); else the session cookie. Throws UNAUTHORIZED, or FORBIDDEN when nothing could ever authenticate.
    */
   authenticate(request: FastifyRequest, reply: FastifyReply): Principal {
+    if (this.closed) {
+      throw hubError('FORBIDDEN', 'no admin users and no admin token are configured, so the admin API is closed: `hub run` makes a token in its state folder at first start; a hub built in code needs admin.token or admin.users');
+    }
     const authorization = headerValue(request, 'authorization');
     if (authorization !== undefined && this.#token) {
       const given = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
@@ -187,31 +182,56 @@ export class AdminSecurity {
       throw hubError('UNAUTHORIZED', given === undefined ? 'the admin API needs Authorization: Bearer <token>' : 'the admin token does not match');
     }
     const ids = cookieValues(request, SESSION_COOKIE);
-    if (ids.length > 0 && this.#users.size > 0) {
+    if (ids.length > 0) {
       if (ids.length > 1) throw this.#unauthorized(reply, `several ${SESSION_COOKIE} cookies were sent; log in again`);
       const session = this.sessions.use(ids[0]!);
       if (!session) throw this.#unauthorized(reply, 'the session has ended (logged out, unused for too long, past its limit, or the hub restarted); log in again');
       return { via: 'session', user: session.user, role: session.role, actor: session.user, session };
     }
-    if (this.closed) {
-      throw hubError('FORBIDDEN', `no admin users and no admin token are configured, and the hub listens on ${this.#listenHost}, where a proxy or sidecar on this machine would make any client look local: the admin API is closed; configure admin.users, or set admin.token or HUB_ADMIN_TOKEN`);
-    }
-    if (this.open) {
-      // The socket's own peer, never a forwarded-for header a client could write.
-      if (!LOOPBACK.test(clientAddress(request))) {
-        throw hubError('FORBIDDEN', `no admin users and no admin token are configured, so the admin API answers clients on the hub's machine only (this one is ${clientAddress(request)}); configure admin.users, or set admin.token or HUB_ADMIN_TOKEN`);
-      }
-      // A page of another site that made its name resolve to 127.0.0.1 (DNS rebinding) sends that name as Host.
-      if (!isLocalHostHeader(headerValue(request, 'host'))) {
-        throw hubError('FORBIDDEN', `without admin users or an admin token, the admin API answers requests addressed to localhost or an IP address only (Host: ${headerValue(request, 'host')})`);
-      }
-      return { via: 'loopback', user: 'local', role: 'admin', actor: declaredActor(request) ?? 'api' };
-    }
     if (this.#users.size === 0) {
       reply.header('www-authenticate', 'Bearer realm="hub-admin"');
-      throw hubError('UNAUTHORIZED', 'the admin API needs Authorization: Bearer <token>');
+      throw hubError('UNAUTHORIZED', `the admin API needs Authorization: Bearer <token> (the hub's admin token; hub commands on its machine read it from its state folder), or a session from a one-time login link (hub admin login-link)`);
     }
     throw this.#unauthorized(reply, `the admin API needs a login (POST ${ADMIN_ROOT}/api/session with name and password) or Authorization: Bearer <token>`);
+  }
+
+  /**
+   * A new one-time login link's code: whoever opens `/admin/login?code=CODE` within LOGIN_LINK_MS gets a console
+   * session with role admin, once. Only the code's hash is kept.
+   */
+  issueLoginLink(): { code: string; expiresAt: Date } {
+    const at = this.#now();
+    for (const [hash, until] of this.#links) if (until <= at) this.#links.delete(hash);
+    while (this.#links.size >= MAX_LINKS) this.#links.delete(this.#links.keys().next().value!);
+    const code = randomBytes(32).toString('base64url');
+    this.#links.set(sha256(code).toString('hex'), at + LOGIN_LINK_MS);
+    return { code, expiresAt: new Date(at + LOGIN_LINK_MS) };
+  }
+
+  /** Opens the session of a one-time link (and uses the link up), rate-limited by address; throws UNAUTHORIZED or TOO_MANY_REQUESTS. Audited. */
+  redeemLoginLink(request: FastifyRequest, reply: FastifyReply, code: string): Session {
+    const client = clientAddress(request);
+    const attempt = this.limiter.begin([{ key: `addr:${client}`, ...this.limiter.limits.address }]);
+    if (!attempt.ok) throw this.#tooMany(reply, client, 'anonymous', attempt.retryAfterMs, 'too many unusable login links from this address');
+    const hash = sha256(code).toString('hex');
+    const until = this.#links.get(hash);
+    this.#links.delete(hash);
+    if (until === undefined || until <= this.#now()) {
+      this.audit.record({ action: 'login', outcome: 'failed', actor: 'anonymous', client, status: 401, detail: 'unknown, used or expired login link' });
+      throw hubError('UNAUTHORIZED', 'this login link is unknown, used already, or expired (links last 15 minutes, once); get a new one with: hub admin login-link');
+    }
+    attempt.succeeded([]);
+    for (const id of cookieValues(request, SESSION_COOKIE)) this.sessions.end(id);
+    const session = this.sessions.create(LINK_USER, 'admin');
+    this.audit.record({ action: 'login', outcome: 'ok', actor: LINK_USER, role: 'admin', client, status: 303, detail: 'one-time login link' });
+    return session;
+  }
+
+  #tooMany(reply: FastifyReply, client: string, actor: string, retryAfterMs: number, what: string, detail?: string): HubError {
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    this.audit.record({ action: 'login', outcome: 'rate-limited', actor, client, status: 429, ...(detail ? { detail } : {}) });
+    reply.header('retry-after', String(seconds));
+    return hubError('TOO_MANY_REQUESTS', `${what}; try again in ${seconds} s`);
   }
 
   #unauthorized(reply: FastifyReply, message: string): HubError {
@@ -263,22 +283,25 @@ export class AdminSecurity {
     const detail = user ? undefined : 'unknown user';
     if (this.#users.size === 0) {
       this.audit.record({ action: 'login', outcome: 'failed', actor, client, status: 401, detail: 'no users are configured' });
-      throw hubError('UNAUTHORIZED', 'this hub has no admin users (admin.users in hub.yaml); use the admin token');
+      throw hubError('UNAUTHORIZED', 'this hub has no admin users (admin.users in hub.yaml): open the one-time login link it printed at start (hub admin login-link makes another), or use the admin token');
     }
-    const userKey = `user:${name}`;
-    const attempt = this.limiter.begin([`addr:${client}`, userKey]);
-    if (!attempt.ok) {
-      const seconds = Math.max(1, Math.ceil(attempt.retryAfterMs / 1000));
-      this.audit.record({ action: 'login', outcome: 'rate-limited', actor, client, status: 429, ...(detail ? { detail } : {}) });
-      reply.header('retry-after', String(seconds));
-      throw hubError('TOO_MANY_REQUESTS', `too many failed logins from this address or for this name; try again in ${seconds} s`);
-    }
+    // Per name AND address: one address that guesses a name's password locks that name out for itself only; the
+    // address's own limit stops it spraying names; the name's own limit, set above what one address can reach
+    // (pair max per window × account window / window), stops a guess spread over many addresses.
+    const limits = this.limiter.limits;
+    const pairKey = `pair:${name}\u0000${client}`;
+    const attempt = this.limiter.begin([
+      { key: pairKey, max: limits.max, windowMs: limits.windowMs },
+      { key: `addr:${client}`, ...limits.address },
+      { key: `user:${name}`, ...limits.account },
+    ]);
+    if (!attempt.ok) throw this.#tooMany(reply, client, actor, attempt.retryAfterMs, 'too many failed logins from this address, or for this name', detail);
     const ok = await this.#check(password, user?.hash ?? this.#decoy, reply);
     if (!user || !ok) {
       this.audit.record({ action: 'login', outcome: 'failed', actor, client, status: 401, ...(detail ? { detail } : { detail: 'wrong password' }) });
       throw hubError('UNAUTHORIZED', 'the name or the password is wrong');
     }
-    attempt.succeeded([userKey]);
+    attempt.succeeded([pairKey]);
     // A new id at every login: a session id known before the login (fixation) is never promoted.
     for (const id of cookieValues(request, SESSION_COOKIE)) this.sessions.end(id);
     const session = this.sessions.create(user.name, user.role);

@@ -1,9 +1,12 @@
 /**
  * How the operator commands (`hub messages`, `hub replay`, `hub flows` ...) call a running hub's admin API: as the
- * bearer token (HUB_ADMIN_TOKEN), or as a user logged in for the command (--user or HUB_ADMIN_USER, the password in
- * HUB_ADMIN_PASSWORD). A hub that cannot be reached, or that answers with a problem, is an AdminError (exit 1).
+ * bearer token (HUB_ADMIN_TOKEN, else, for a hub on this machine, the token the hub keeps in its state folder), or
+ * as a user logged in for the command (--user or HUB_ADMIN_USER, the password in HUB_ADMIN_PASSWORD). A hub that
+ * cannot be reached, or that answers with a problem, is an AdminError (exit 1).
  */
 import { userInfo } from 'node:os';
+import { readAdminToken } from '../admin/admin-token.js';
+import { loadHubConfig, stateDirOf } from '../config/hub-config.js';
 import { ADMIN_PREFIX, CSRF_HEADER, SESSION_COOKIE } from '../admin/api/constants.js';
 import { ConfigError } from '../core/errors.js';
 import { UsageError } from './args.js';
@@ -23,7 +26,7 @@ export class AdminError extends ConfigError {
 /** The options every operator command takes. */
 export const ADMIN_OPTIONS = {
   url: { type: 'string', value: 'URL', description: `The hub's address (else HUB_URL, else ${DEFAULT_HUB_URL}).` },
-  user: { type: 'string', value: 'NAME', description: 'Log in as this user of admin.users for the command (else HUB_ADMIN_USER), with the password in HUB_ADMIN_PASSWORD, never a flag; without a user, the command calls with the admin token in HUB_ADMIN_TOKEN.' },
+  user: { type: 'string', value: 'NAME', description: 'Log in as this user of admin.users for the command (else HUB_ADMIN_USER), with the password in HUB_ADMIN_PASSWORD, never a flag; without a user, the command calls with the admin token in HUB_ADMIN_TOKEN, else (for a hub on this machine) the one in the hub\'s state folder (HUB_STATE_DIR, hub.yaml\'s state_dir, else ./.hub).' },
   json: { type: 'boolean', description: 'Print the hub\'s answer as JSON.' },
 } as const;
 
@@ -56,6 +59,50 @@ export class AdminClient {
     if (this.#login && !this.#session) await this.#logIn(this.#login);
     const session = this.#session ? { cookie: `${SESSION_COOKIE}=${this.#session.cookie}`, ...(method === 'GET' ? {} : { [CSRF_HEADER.toLowerCase()]: this.#session.csrf }) } : {};
     return this.#fetch<T>(method, path, { ...options, headers: { ...session, ...options.headers } });
+  }
+
+  /**
+   * Reads a server-sent event stream (GET), calling `onEvent` for each event, until the server ends it (resolves)
+   * or `signal` aborts (resolves too).
+   */
+  async events(path: string, onEvent: (event: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
+    if (this.#login && !this.#session) await this.#logIn(this.#login);
+    const target = `${this.url}${ADMIN_PREFIX}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(target, { headers: { ...this.#headers, accept: 'text/event-stream', ...(this.#session ? { cookie: `${SESSION_COOKIE}=${this.#session.cookie}` } : {}) }, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) return;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the hub at ${this.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is it running? Name it with --url or HUB_URL`, { cause: err });
+    }
+    if (res.status >= 400 || !res.body) {
+      const text = await res.text();
+      let data: unknown = text;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        // Not JSON: shown as text.
+      }
+      throw new AdminError('ADMIN_REFUSED', describeProblem(res.status, data, res.headers));
+    }
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffered.indexOf('\n\n')) !== -1) {
+          const frame = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (event && data) onEvent(event, JSON.parse(data));
+        }
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
   }
 
   /** Ends the session the CLI opened, if any (best effort: it would end by itself). */
@@ -110,14 +157,41 @@ function describeProblem(status: number, data: unknown, headers: Headers): strin
   const p = (typeof data === 'object' && data !== null ? data : { detail: String(data ?? '') }) as Problem;
   const head = `${p.title ?? 'Error'} (${status}${p.code ? ` ${p.code}` : ''})${p.detail ? `: ${p.detail}` : ''}`;
   const more = (p.errors ?? []).map((e) => `  ${e.path ? `${e.path}: ` : ''}${e.message}`);
-  const hint = status === 401 ? ['  set HUB_ADMIN_TOKEN to the hub\'s admin token, or log in with --user NAME (or HUB_ADMIN_USER) and the password in HUB_ADMIN_PASSWORD'] : status === 429 && headers.get('retry-after') ? [`  try again in ${headers.get('retry-after')} s`] : [];
+  const hint = status === 401 ? ['  set HUB_ADMIN_TOKEN to the hub\'s admin token (on the hub\'s machine, run the command as the hub\'s user where it runs, or set HUB_STATE_DIR to its state folder), or log in with --user NAME (or HUB_ADMIN_USER) and the password in HUB_ADMIN_PASSWORD'] : status === 429 && headers.get('retry-after') ? [`  try again in ${headers.get('retry-after')} s`] : [];
   return [head, ...more, ...hint].join('\n');
+}
+
+/** A URL whose host is this machine's loopback: only to such a hub is the local state folder's token sent. */
+const LOOPBACK_URL_HOST = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/i;
+
+/**
+ * The token a hub on this machine keeps in its state folder, found the way `hub run` finds the folder (HUB_STATE_DIR,
+ * else the state_dir of hub.yaml (HUB_CONFIG or ./hub.yaml), else ./.hub). Only for a loopback URL: a token of this
+ * machine's hub is never sent to another host. Undefined when there is none this user may read.
+ */
+export function localStateToken(url: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+  if (!LOOPBACK_URL_HOST.test(host)) return undefined;
+  let stateDir: string;
+  try {
+    stateDir = loadHubConfig({}, env, cwd).stateDir;
+  } catch {
+    // A hub.yaml the CLI cannot read: the folder by the variable or the default.
+    stateDir = stateDirOf({}, cwd, env, cwd);
+  }
+  return readAdminToken(stateDir);
 }
 
 /**
  * Runs `body` with the admin client of a command: as the user of --user (or HUB_ADMIN_USER) with the password in
  * HUB_ADMIN_PASSWORD (never a flag: it would show in `ps` and the shell's history), else with the bearer token in
- * HUB_ADMIN_TOKEN. Logs out of a session it opened.
+ * HUB_ADMIN_TOKEN, else the token of a hub on this machine from its state folder (localStateToken). Logs out of a
+ * session it opened.
  */
 export async function withAdmin<T>(values: { url: string | undefined; user: string | undefined }, env: NodeJS.ProcessEnv, body: (api: AdminClient) => Promise<T>): Promise<T> {
   const base = (values.url ?? env.HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
@@ -127,7 +201,10 @@ export async function withAdmin<T>(values: { url: string | undefined; user: stri
     const password = env.HUB_ADMIN_PASSWORD;
     if (!password) throw new UsageError('CLI_BAD_OPTION', `--user ${name}: set HUB_ADMIN_PASSWORD to the user's password (it is never taken as a flag)`);
     api = new AdminClient(base, { user: name, password });
-  } else api = new AdminClient(base, env.HUB_ADMIN_TOKEN ? { token: env.HUB_ADMIN_TOKEN } : undefined);
+  } else {
+    const token = env.HUB_ADMIN_TOKEN || localStateToken(base, env);
+    api = new AdminClient(base, token ? { token } : undefined);
+  }
   try {
     return await body(api);
   } finally {

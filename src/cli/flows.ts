@@ -1,6 +1,7 @@
 /**
  * The flows of a running hub and what was done to them: `hub flows`, `hub flow pause|resume NAME`, `hub audit`.
  */
+import { reloadCommand } from './trace.js';
 import type { AuditEntry } from '../admin/audit.js';
 import type { Page } from '../journal/contract.js';
 import { command, group, type Io, type Values } from './args.js';
@@ -71,7 +72,7 @@ async function changeFlow(action: 'pause' | 'resume', values: Values<typeof ADMI
 
 export const flowGroup = group({
   name: 'flow',
-  summary: 'Pause or resume a flow of a running hub (admin).',
+  summary: 'Pause, resume or reload the flows of a running hub (admin).',
   commands: [
     command({
       name: 'flow pause',
@@ -90,6 +91,7 @@ export const flowGroup = group({
       args: FLOW_ARG,
       run: (values, [name], io) => changeFlow('resume', values, name!, io),
     }),
+    reloadCommand,
   ],
 });
 

@@ -15,13 +15,16 @@ import { meshGroup } from './mesh.js';
 import { archiveCommand, deadLettersCommand, messagesGroup } from './messages.js';
 import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
+import { testCommand } from './test.js';
+import { devCommand } from './dev.js';
+import { traceCommand } from './trace.js';
 import { version } from './setup.js';
 
 /** Every command, in the sections of `hub --help`. */
 export const SECTIONS: readonly { title: string; entries: readonly Entry[] }[] = [
-  { title: 'Running and checking flows', entries: [runCommand, validateCommand, adaptersCommand, schemaCommand] },
+  { title: 'Running and checking flows', entries: [runCommand, devCommand, validateCommand, testCommand, adaptersCommand, schemaCommand] },
   { title: 'Hub style and mesh style', entries: [meshGroup, compareCommand] },
-  { title: 'Operating a running hub, through its admin API', entries: [flowsCommand, flowGroup, messagesGroup, deadLettersCommand, replayCommand, archiveCommand, auditCommand, adminGroup] },
+  { title: 'Operating a running hub, through its admin API', entries: [flowsCommand, flowGroup, traceCommand, messagesGroup, deadLettersCommand, replayCommand, archiveCommand, auditCommand, adminGroup] },
 ];
 
 const ENTRIES = SECTIONS.flatMap((s) => s.entries);

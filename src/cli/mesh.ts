@@ -9,12 +9,13 @@ import { ConfigError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import { formatOwnership, ownershipOf } from '../mesh/lint.js';
 import { renderManifests } from '../mesh/render.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
 import { command, group, UsageError, type Print } from './args.js';
 import { CONFIG_OPTION, setup } from './setup.js';
 
-async function load(paths: string[], configPath: string | undefined, err: Print): Promise<{ result: LoadResult; registry: Registry } | undefined> {
+async function load(paths: string[], configPath: string | undefined, err: Print): Promise<{ result: LoadResult; registry: Registry; httpSources: GatewayDefaults | undefined } | undefined> {
   const { config, registry } = await setup(configPath);
-  const result = loadFlows(paths.length ? paths : [config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger: pino({ level: 'silent' }), limits: config.limits, mode: 'validate' });
+  const result = loadFlows(paths.length ? paths : [config.flowsDir], { registry, schemas: new MessageSchemas(config.schemasDir), logger: pino({ level: 'silent' }), limits: config.limits, ...(config.httpSources ? { httpSources: config.httpSources as Record<string, unknown> } : {}), mode: 'validate' });
   if (result.diagnostics.length) err(formatDiagnostics(result.diagnostics));
   if (hasErrors(result)) {
     err(`${result.diagnostics.filter((d) => d.severity === 'error').length} error(s) in ${result.files.length} file(s): nothing done`);
@@ -22,21 +23,21 @@ async function load(paths: string[], configPath: string | undefined, err: Print)
   }
   const built = new Set(result.flows.map((f) => resolve(f.file)));
   for (const file of result.files) if (!built.has(resolve(file))) err(`note: ${file} is left out: its flow could not be built (see the warnings above)`);
-  return { result, registry };
+  return { result, registry, httpSources: config.httpSources };
 }
 
 const lint = command({
   name: 'mesh lint',
-  summary: 'Per flow and hop: who owns retries, timeouts and circuit breaking (hub, mesh, both, none).',
+  summary: 'Per flow and hop: who owns retries, timeouts and circuit breaking (hub, mesh, both, none), and who checks callers and limits their rate.',
   usage: ['hub mesh lint [--config FILE] [--json] [PATH...]'],
   description:
-    'Per flow (default: those in the flows folder), who owns retries, timeouts and circuit breaking on each hop (hub, mesh, both: stacked, or none), with the numbers in force. Exit 1 when the flows have errors.',
+    'Per flow (default: those in the flows folder), who owns retries, timeouts and circuit breaking on each hop (hub, mesh, both: stacked, or none), with the numbers in force; and for an HTTP source, who authenticates its callers and counts their rate (docs/gateway.md). Exit 1 when the flows have errors.',
   options: { ...CONFIG_OPTION, json: { type: 'boolean', description: 'Print the table as JSON.' } },
   args: [{ name: 'PATH', variadic: true, description: 'Flow files or folders (default: the flows folder).' }],
   async run(values, paths, io) {
     const loaded = await load(paths, values.config, io.err);
     if (!loaded) return 1;
-    const table = loaded.result.flows.map(ownershipOf).filter((o) => o !== undefined);
+    const table = loaded.result.flows.map((f) => ownershipOf(f, loaded.httpSources)).filter((o) => o !== undefined);
     if (values.json) io.out(JSON.stringify(table, null, 2));
     else io.out(table.map(formatOwnership).join('\n\n'));
     return 0;
@@ -48,7 +49,7 @@ const render = command({
   summary: 'Write the Kubernetes and Istio objects for the flows, mesh style or hub style.',
   usage: ['hub mesh render [--style hub|mesh] --out DIR [--flows DIR]... [--image IMAGE] [--namespace NS] [--flows-in-image DIR] [--config FILE]'],
   description:
-    'Write the Kubernetes and Istio objects: mesh style a Deployment, Service, VirtualService and DestinationRule per flow; hub style one set for the hub; egress rules for HTTP peers; PeerAuthentication STRICT. Exit 1 when the flows have errors.',
+    'Write the Kubernetes and Istio objects: mesh style a Deployment, Service, VirtualService and DestinationRule per flow; hub style one set for the hub; egress rules for HTTP peers; PeerAuthentication STRICT; a RequestAuthentication and AuthorizationPolicy where a flow hands JWT checks to the mesh (auth.jwt.owner: mesh). Exit 1 when the flows have errors.',
   options: {
     ...CONFIG_OPTION,
     style: { type: 'string', value: 'STYLE', choices: ['hub', 'mesh'], default: 'mesh', description: 'One service per flow (mesh) or one hub for every flow (hub).' },
@@ -69,6 +70,7 @@ const render = command({
       image: values.image,
       namespace: values.namespace,
       registry: loaded.registry,
+      ...(loaded.httpSources ? { httpSources: loaded.httpSources } : {}),
       ...(values['flows-in-image'] ? { flowsInImage: values['flows-in-image'] } : {}),
     });
     for (const w of warnings) io.err(`warning: ${w}`);

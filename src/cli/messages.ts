@@ -1,12 +1,13 @@
 /**
  * Reading the journal of a running hub, and putting dead letters aside: `hub messages`, `hub messages show`,
- * `hub dead-letters` and `hub archive`. Each is a call to the admin API (admin-client.ts), printed for a terminal,
+ * `hub dead-letters` and `hub archive` (and `hub messages fixture`, in fixture.ts). Each is a call to the admin API (admin-client.ts), printed for a terminal,
  * or as JSON with --json.
  */
 import type { DeadLetterGroup, MessageRecord, MessageSummary, Page, TimelineEvent } from '../journal/contract.js';
 import { ADMIN_PREFIX } from '../admin/api/constants.js';
 import { command, group, UsageError, type Print } from './args.js';
 import { ADMIN_OPTIONS, isoTime, withAdmin } from './admin-client.js';
+import { fixtureCommand } from './fixture.js';
 import { clip, errorLine, indent, table } from './format.js';
 
 const list = command({
@@ -73,7 +74,7 @@ const show = command({
   },
 });
 
-export const messagesGroup = group({ name: 'messages', summary: list.summary, main: list, commands: [show] });
+export const messagesGroup = group({ name: 'messages', summary: list.summary, main: list, commands: [show, fixtureCommand] });
 
 export const deadLettersCommand = command({
   name: 'dead-letters',
@@ -168,5 +169,6 @@ function describeEvent(e: TimelineEvent): string {
   if (e.error) parts.push(errorLine(e.error));
   if (e.dueAt) parts.push(`due ${e.dueAt}`);
   if (e.detail) parts.push(e.detail);
+  if (e.call) parts.push(`try ${e.call.try}`, e.call.failure ? errorLine(e.call.failure) : e.call.reply ? `replied${e.call.reply.status === undefined ? '' : ` ${e.call.reply.status}`} (${e.call.reply.masked ? 'masked' : `${e.call.reply.body.length} chars`})` : 'took it');
   return parts.join('  ');
 }

@@ -41,3 +41,26 @@ describe('hub.yaml tracing block and the OpenTelemetry variables', () => {
     expect(lines.some((l) => l.startsWith('4:') && l.includes('exporter'))).toBe(true);
   });
 });
+
+describe('hub.yaml: URLs with a password, and the state folder', () => {
+  it('refuses a redis_url or a tracing endpoint with a password at its line and column (they belong in the environment)', () => {
+    let error: unknown;
+    try {
+      load('journal:\n  redis_url: "redis://:hunter2@redis:6379"\ntracing: { endpoint: "https://otel:pa55word@collector/v1/traces" }\n');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(HubConfigError);
+    const lines = (error as HubConfigError).diagnostics.map((d) => `${d.line}:${d.col} ${d.message}`);
+    expect(lines).toEqual([expect.stringMatching(/^2:\d+ journal\.redis_url holds a password inside its URL: .*REDIS_URL/), expect.stringMatching(/^3:\d+ tracing\.endpoint holds a password inside its URL/)]);
+    expect(load('journal: { redis_url: "redis://redis:6379" }\n').journal.redisUrl).toBe('redis://redis:6379');
+  });
+
+  it('keeps its state in state_dir (HUB_STATE_DIR beats it), with the embedded journal and the reports under it unless named', () => {
+    const own = load('state_dir: var/hub\n');
+    expect(own.stateDir).toBe(join(dir, 'var', 'hub'));
+    expect([own.journal.dir, own.compareReportsDir]).toEqual([join(dir, 'var', 'hub', 'journal'), join(dir, 'var', 'hub', 'compare')]);
+    expect(load('state_dir: var/hub\n', { HUB_STATE_DIR: '/srv/state' }).stateDir).toBe('/srv/state');
+    expect(load('port: 8080\n').stateDir).toBe(join(dir, '.hub'));
+  });
+});

@@ -1,9 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parsePasswordHash } from '../kit/password.js';
 import type { HubLimits } from '../core/contracts.js';
 import { toMs } from '../core/duration.js';
+import { hasUrlPassword } from './env.js';
 import { describeSchemaErrors } from './load-flows.js';
+import { substituteEnv } from './env.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
+import type { GatewayConfig } from '../kit/gateway/schema.js';
 import { Registry } from '../core/registry.js';
 import { PROJECT_ROOT } from './paths.js';
 import { compileFlowSchema } from './schema-validator.js';
@@ -23,10 +27,14 @@ export interface HubConfig {
   portFrom?: 'flag' | 'env' | 'file' | 'default';
   flowsDir: string;
   schemasDir: string;
+  /** The hub's own folder (state_dir, HUB_STATE_DIR; default .hub): the admin token it makes, and the default journal and reports folders. */
+  stateDir: string;
   adapters: { spec: string; baseDir: string }[];
   limits: HubLimits;
   /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default. */
   trustProxy?: string[];
+  /** What every HTTP source gets (hub.yaml's `http_sources`, in src/kit/gateway's terms: GatewayDefaults). */
+  httpSources?: GatewayDefaults;
   logLevel: string;
   shutdownGraceMs: number;
   journal: {
@@ -84,9 +92,11 @@ interface RawHubConfig {
   port?: number;
   flows?: string;
   schemas?: string;
+  state_dir?: string;
   adapters?: string[];
   limits?: { body_bytes?: number; max_depth?: number };
   trust_proxy?: string[];
+  http_sources?: { auth?: GatewayConfig['auth']; rate_limit?: GatewayConfig['rate_limit'] };
   log?: { level?: string };
   shutdown?: { grace?: number | string };
   journal?: { redis_url?: string; prefix?: string; dir?: string; retry_poll?: number | string; lease?: number | string; keep?: Partial<Record<keyof Retention, number | string>> };
@@ -114,6 +124,7 @@ export function loadHubConfig(overrides: HubConfigOverrides = {}, env: NodeJS.Pr
       if (!validate(src.value)) for (const d of describeSchemaErrors(validate.errors ?? [], new Registry())) src.report(d.path, d.message, { at: d.at });
       raw = src.value as RawHubConfig;
       checkUsers(raw, src);
+      checkUrlPasswords(raw, src);
     }
     if (!src.ok) throw new HubConfigError(src.diagnostics);
   }
@@ -127,6 +138,7 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     const [from, given] = overrides.port !== undefined ? ['--port', overrides.port] : env.HUB_PORT ? ['HUB_PORT', env.HUB_PORT] : ['port', raw.port];
     throw new HubConfigError([{ file: file ?? '<flags>', line: 1, col: 1, message: `${from} must be an integer from 0 to 65535 (got "${given}")`, severity: 'error' }]);
   }
+  const stateDir = stateDirOf(raw, base, env, cwd);
   return {
     file,
     host: overrides.host ?? env.HUB_HOST ?? raw.host ?? '127.0.0.1',
@@ -134,21 +146,23 @@ function resolveHubConfig(raw: RawHubConfig, file: string | undefined, overrides
     portFrom: overrides.port !== undefined ? 'flag' : env.HUB_PORT ? 'env' : raw.port !== undefined ? 'file' : 'default',
     flowsDir: overrides.flows ? resolve(cwd, overrides.flows) : env.HUB_FLOWS ? resolve(cwd, env.HUB_FLOWS) : resolve(base, raw.flows ?? 'flows'),
     schemasDir: env.HUB_SCHEMAS ? resolve(cwd, env.HUB_SCHEMAS) : raw.schemas ? resolve(base, raw.schemas) : defaultSchemasDir(base),
+    stateDir,
     adapters: (raw.adapters ?? []).map((spec) => ({ spec, baseDir: base })),
     limits: { bodyBytes: raw.limits?.body_bytes ?? 1024 * 1024, maxDepth: raw.limits?.max_depth ?? 64 },
     ...(raw.trust_proxy?.length ? { trustProxy: raw.trust_proxy } : {}),
+    httpSources: httpSourcesOf(raw, base, env),
     logLevel: overrides.logLevel ?? env.HUB_LOG_LEVEL ?? raw.log?.level ?? 'info',
     shutdownGraceMs: toMs(raw.shutdown?.grace ?? '10s'),
     journal: {
       redisUrl: env.REDIS_URL || raw.journal?.redis_url || undefined,
       prefix: env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal',
-      dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : resolve(base, raw.journal?.dir ?? '.hub/journal'),
+      dir: env.HUB_JOURNAL_DIR ? resolve(cwd, env.HUB_JOURNAL_DIR) : raw.journal?.dir ? resolve(base, raw.journal.dir) : join(stateDir, 'journal'),
       dirExact: Boolean(env.HUB_JOURNAL_DIR),
       retryPollMs: toMs(raw.journal?.retry_poll ?? '1s'),
       leaseMs: toMs(raw.journal?.lease ?? '30s'),
       keep: Object.fromEntries(Object.entries({ ...DEFAULT_KEEP, ...raw.journal?.keep }).map(([status, d]) => [status, toMs(d)])),
     },
-    compareReportsDir: env.HUB_COMPARE_REPORTS ? resolve(cwd, env.HUB_COMPARE_REPORTS) : resolve(base, raw.compare?.reports ?? '.hub/compare'),
+    compareReportsDir: env.HUB_COMPARE_REPORTS ? resolve(cwd, env.HUB_COMPARE_REPORTS) : raw.compare?.reports ? resolve(base, raw.compare.reports) : join(stateDir, 'compare'),
     tracing: resolveTracing(raw.tracing, env),
     admin: {
       token: env.HUB_ADMIN_TOKEN || raw.admin?.token || undefined,
@@ -177,6 +191,28 @@ function resolveTracing(raw: RawHubConfig['tracing'], env: NodeJS.ProcessEnv): T
   return { endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || base || raw?.endpoint || undefined, sampleRatio };
 }
 
+/**
+ * The defaults of HTTP sources: hub.yaml's blocks (environment references resolved, as in flow files), and where
+ * rate-limit counters are shared (the journal's Redis; a key prefix of their own).
+ */
+function httpSourcesOf(raw: RawHubConfig, base: string, env: NodeJS.ProcessEnv): GatewayDefaults {
+  const blocks = raw.http_sources ? substituteEnv(raw.http_sources, env).value : {};
+  const redisUrl = env.REDIS_URL || raw.journal?.redis_url || undefined;
+  const prefix = env.HUB_JOURNAL_PREFIX || raw.journal?.prefix || 'hub:journal';
+  return { ...blocks, baseDir: base, ...(redisUrl ? { redisUrl } : {}), keyPrefix: `${prefix.replace(/:journal$/, '')}:ratelimit:` };
+}
+
+/** hub.yaml takes no environment references: a URL with a password (redis_url, tracing.endpoint) belongs in the environment. */
+function checkUrlPasswords(raw: RawHubConfig, src: YamlSource): void {
+  const urls: [(string | number)[], unknown, string][] = [
+    [['journal', 'redis_url'], raw.journal?.redis_url, 'REDIS_URL'],
+    [['tracing', 'endpoint'], raw.tracing?.endpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+  ];
+  for (const [path, value, variable] of urls) {
+    if (typeof value === 'string' && hasUrlPassword(value)) src.report(path, `${path.join('.')} holds a password inside its URL: leave it out of hub.yaml and set ${variable} in the environment`);
+  }
+}
+
 /** What the schema cannot say about admin.users: each hash well-formed and of a sane cost, each name once. */
 function checkUsers(raw: RawHubConfig, src: YamlSource): void {
   const users = raw.admin?.users;
@@ -195,6 +231,15 @@ function checkUsers(raw: RawHubConfig, src: YamlSource): void {
       seen.add(u.name);
     }
   });
+}
+
+/**
+ * The hub's own folder: HUB_STATE_DIR (from the working directory), else hub.yaml's state_dir (from the file), else
+ * .hub beside the file (or in the working directory). The CLI reads the admin token from the same place, so a
+ * command run where the hub runs, by its user, finds it.
+ */
+export function stateDirOf(raw: { state_dir?: string }, base: string, env: NodeJS.ProcessEnv, cwd: string): string {
+  return env.HUB_STATE_DIR ? resolve(cwd, env.HUB_STATE_DIR) : resolve(base, raw.state_dir ?? '.hub');
 }
 
 /** ./schemas when it exists, else the project's own (so `hub run --flows elsewhere` still finds the examples' schemas). */

@@ -17,7 +17,7 @@ const probe: AdapterRegistration = {
   name: 'probe',
   description: 'linter test adapter',
   source: {
-    schema: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', pattern: '^/' }, password: { type: 'string' } } },
+    schema: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', pattern: '^/' }, password: { type: 'string' }, url: { type: 'string' } } },
     create: (): Source => ({ start: async () => {}, stop: async () => {}, ready: () => true }),
     claims: (c: { path: string }) => [{ key: `http POST ${c.path}`, path: ['path'] }],
     requestReply: true,
@@ -157,6 +157,19 @@ extra: true
     expect(fallback.lines).toEqual([expect.stringMatching(/^f\.yaml:2:40: "password" is a secret: .*nor as a reference's default/)]);
     const unset = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, password: "${env:ERP_PASSWORD}" } }\n' });
     expect(unset.lines).toEqual(['f.yaml:2:40: environment variable ERP_PASSWORD is not set']);
+  });
+
+  it('refuses a password inside a URL at its file:line:col unless it is an environment reference (of its own, without a default)', () => {
+    const amqp = lint({ 'f.yaml': 'name: t\nsource:\n  probe:\n    path: /s\n    url: "amqp://admin:hunter2@rabbit:5672"\n' });
+    expect(amqp.lines).toEqual([expect.stringMatching(/^f\.yaml:5:10: "url" holds a password inside a URL \(scheme:\/\/user:password@host\): take it from the environment/)]);
+    const https = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, url: "https://user:pa55word@api.example/v1" } }\n' });
+    expect(https.lines).toEqual([expect.stringMatching(/^f\.yaml:2:35: "url" holds a password inside a URL/)]);
+    const fallback = lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, url: "amqp://admin:${env:RABBIT_PASSWORD:-hunter2}@rabbit" } }\n' }, { RABBIT_PASSWORD: 'p' });
+    expect(fallback.lines).toEqual([expect.stringMatching(/^f\.yaml:2:35: "url" holds a password inside a URL.*nor as a reference's default/)]);
+    // A reference for the password, or for the whole URL, is how it is done; a user without a password is no secret.
+    expect(lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, url: "amqp://admin:${env:RABBIT_PASSWORD}@rabbit:5672" } }\n' }, { RABBIT_PASSWORD: 'p' }).lines).toEqual([]);
+    expect(lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, url: "${env:AMQP_URL}" } }\n' }, { AMQP_URL: 'amqp://a:b@rabbit' }).lines).toEqual([]);
+    expect(lint({ 'f.yaml': 'name: t\nsource: { probe: { path: /s, url: "https://deploy@api.example/v1" } }\n' }).lines).toEqual([]);
   });
 
   it('reports two flows claiming one HTTP path, and two flows with one name', () => {

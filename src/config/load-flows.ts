@@ -54,6 +54,8 @@ export interface LoadOptions {
   schemas: MessageSchemas;
   logger: Logger;
   limits: HubLimits;
+  /** What every HTTP source gets (hub.yaml's `http_sources`), passed on to adapters as AdapterContext.http. */
+  httpSources?: Readonly<Record<string, unknown>>;
   env?: NodeJS.ProcessEnv;
   /** `validate`: unset environment variables are warnings. `run`: they are errors. */
   mode: 'validate' | 'run';
@@ -72,7 +74,7 @@ export function hasErrors(result: { diagnostics: Diagnostic[] }): boolean {
 /** Kept here too: the callers that load flows print their diagnostics. */
 export { formatDiagnostics };
 
-/** Flow files under the given paths: files as given, folders searched (not recursively) for *.yaml and *.yml. */
+/** Flow files under the given paths: files as given, folders searched (not recursively) for *.yaml and *.yml, but not the test files beside the flows (*.test.yaml, read by `hub test`). */
 export function findFlowFiles(paths: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
@@ -80,7 +82,7 @@ export function findFlowFiles(paths: string[]): string[] {
     const st = statSync(abs, { throwIfNoEntry: false });
     if (!st) throw new ConfigError('FLOWS_NOT_FOUND', `no such file or folder: ${p}; name flow files or folders that exist`);
     if (st.isDirectory()) {
-      for (const f of readdirSync(abs).sort()) if (/\.ya?ml$/.test(f)) out.push(join(abs, f));
+      for (const f of readdirSync(abs).sort()) if (/\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)) out.push(join(abs, f));
     } else out.push(abs);
   }
   return out;
@@ -222,6 +224,7 @@ function lintAndBuild(src: YamlSource, baseDir: string, options: LoadOptions): F
     schemasDir: options.schemas.dir,
     logger: options.logger.child({ flow: name }),
     limits: options.limits,
+    ...(options.httpSources ? { http: options.httpSources } : {}),
     report: (issue: ConfigIssue) => src.report([...base, ...issue.path], issue.message, reportOptions(issue)),
   });
 

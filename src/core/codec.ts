@@ -144,6 +144,9 @@ export function scanXml(text: string, visit: (token: XmlToken) => void): void {
   }
 }
 
+/** A start tag that is a name alone, maybe self-closing: no blanks, quotes, `=` or `>`. */
+const PLAIN_TAG = /^[^\s"'=/>]+\/?$/;
+
 /**
  * Checks an XML document before any parser sees it: no DOCTYPE (so no DTD, no entity declarations, no external
  * entities: billion-laughs and XXE cannot start), bounded depth, no element or attribute named __proto__,
@@ -165,6 +168,13 @@ export function checkXml(text: string, limits: Partial<XmlLimits> = {}): number 
     }
     if (!tag.endsWith('/') && ++depth > maxDepth) throw new PermanentError('TOO_DEEP', `XML nested deeper than ${maxDepth} levels`);
     if (depth > deepest) deepest = depth;
+    // Most tags are a name alone (`s:WeightKg`, `Body/`): its local part is the only name to look at.
+    if (PLAIN_TAG.test(tag)) {
+      const name = tag.endsWith('/') ? tag.slice(0, -1) : tag;
+      const local = name.slice(name.indexOf(':') + 1);
+      if (FORBIDDEN_KEYS.has(local)) throw new PermanentError('FORBIDDEN_KEY', `XML name "${name}" is refused (prototype pollution guard)`);
+      return;
+    }
     const names = tag.replace(/"[^"]*"|'[^']*'/g, '');
     for (const m of names.matchAll(/(?:^|\s)([^\s=/>]+)/g)) {
       const local = m[1]!.slice(m[1]!.indexOf(':') + 1);
@@ -248,6 +258,11 @@ function newParser(options: XmlParseOptions, maxDepth: number): XMLParser {
 export function parseXml(input: Buffer | string, limits: Partial<XmlLimits> = {}, options: XmlParseOptions = {}): unknown {
   const text = typeof input === 'string' ? input : input.toString('utf8');
   checkXml(text, limits);
+  return parseCheckedXml(text, limits, options);
+}
+
+/** parseXml for a text that passed checkXml. */
+export function parseCheckedXml(text: string, limits: Partial<XmlLimits> = {}, options: XmlParseOptions = {}): unknown {
   try {
     return parserFor(options, limits.maxDepth ?? DEFAULT_LIMITS.maxDepth).parse(text);
   } catch (err) {
@@ -269,53 +284,6 @@ function newBuilder(pretty: boolean): XMLBuilder {
 /** A builder keeps no state between documents. */
 const builder = newBuilder(false);
 const prettyBuilder = newBuilder(true);
-
-/** An XML name of the plainest kind: ASCII letters, digits, `_ . -`, one optional prefix. */
-const PLAIN_XML_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?$/;
-/** Characters XML 1.0 refuses in text (controls other than tab, newline, carriage return). */
-const XML_BAD_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-
-/**
- * Whether `buildXml(value)` is sure to give a document that checkXml passes within `maxDepth`, judged from the value
- * alone: one document element, every element and attribute name a plain ASCII XML name and none refused, text
- * without refused characters, no array in an array, no deeper than `maxDepth`. Conservative: `false` means "check the built text
- * with checkXml", which gives the error if there is one. Costs a walk of the value, not a scan and a validation of
- * the text.
- */
-export function plainXmlValue(value: unknown, maxDepth: number): boolean {
-  // One document element: one key, not an attribute or text, not a list (each item would be a root).
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const roots = Object.keys(value);
-  if (roots.length !== 1 || roots[0] === TEXT_KEY || roots[0]!.startsWith(ATTRIBUTE_PREFIX) || Array.isArray((value as Record<string, unknown>)[roots[0]!])) return false;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') {
-      if (typeof node === 'string' && XML_BAD_CHARS.test(node)) return false;
-      continue;
-    }
-    if (Array.isArray(node)) return false;
-    for (const key in node) {
-      if (!Object.prototype.hasOwnProperty.call(node, key)) continue;
-      const child = (node as Record<string, unknown>)[key];
-      if (key === TEXT_KEY || key.startsWith(ATTRIBUTE_PREFIX)) {
-        const name = key === TEXT_KEY ? 'text' : key.slice(ATTRIBUTE_PREFIX.length);
-        if (!PLAIN_XML_NAME.test(name) || FORBIDDEN_KEYS.has(name.slice(name.indexOf(':') + 1))) return false;
-        if (child !== null && typeof child === 'object') return false;
-        if (typeof child === 'string' && XML_BAD_CHARS.test(child)) return false;
-        continue;
-      }
-      if (!PLAIN_XML_NAME.test(key) || FORBIDDEN_KEYS.has(key.slice(key.indexOf(':') + 1)) || depth + 1 > maxDepth) return false;
-      if (Array.isArray(child)) {
-        for (const item of child) {
-          if (Array.isArray(item)) return false;
-          stack.push([item, depth + 1]);
-        }
-      } else stack.push([child, depth + 1]);
-    }
-  }
-  return true;
-}
 
 /** Serializes a JSON value to XML: keys become elements, `@_name` keys attributes, `#text` text. */
 export function buildXml(value: unknown, options: XmlBuildOptions = {}): string {

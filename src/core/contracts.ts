@@ -188,6 +188,12 @@ export interface AdapterContext {
   readonly schemasDir: string;
   readonly logger: Logger;
   readonly limits: HubLimits;
+  /**
+   * The hub-wide settings of sources that take calls over HTTP (hub.yaml's `http_sources`: a default `auth` and
+   * `rate_limit` block, where rate counters are shared), in the terms of src/kit/gateway (GatewayDefaults), which
+   * reads it; absent when the hub sets none.
+   */
+  readonly http?: Readonly<Record<string, unknown>>;
   /** Records a config problem at a path inside this adapter's config; the flow then does not start. */
   report(issue: ConfigIssue): void;
 }
@@ -254,7 +260,7 @@ export interface StepContext {
  * one to pass it on (changed or not), several to split it. Called concurrently for different messages; must not
  * keep per-message state between calls. Throws a HubError (permanent or retryable) when the message cannot pass.
  */
-export type Step = (message: Message, ctx: StepContext) => Promise<Message[]> | Message[];
+export type Step = ((message: Message, ctx: StepContext) => Promise<Message[]> | Message[]) & { lifecycle?: StepLifecycle };
 
 /** Given to a step factory at load time. */
 export interface StepBuildContext {
@@ -290,6 +296,114 @@ export interface StepRegistration<C = any> {
    */
   create(config: C, ctx: StepBuildContext): Step;
 }
+
+/**
+ * What a step that keeps state or work beyond one message (aggregate, recipient_list, throttle) gets from the
+ * runtime: the runner calls `start` once, after its sinks started and before its source starts, and `stop` once at
+ * shutdown, after the source stopped and the messages in flight settled (or were cut short).
+ */
+export interface StepLifecycle {
+  start(runtime: StepRuntime): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
+/**
+ * The header a message emitted by a step (StepRuntime.emit) carries: the label of that step, where the message's
+ * run (and its durable retry, and a replay of it from the start) begins, so that the step finishes it there.
+ */
+export const EMITTED_BY_HEADER = 'x-hub-emitted-by';
+
+/** Handed to a step's `start` (StepLifecycle). */
+export interface StepRuntime {
+  readonly flow: string;
+  /** The step's label in its flow ("2:aggregate"); with `flow`, the scope of whatever it keeps. */
+  readonly step: string;
+  readonly logger: Logger;
+  /** Aggregate groups, in the journal (or memory, for a runner without one). */
+  readonly groups: GroupStore;
+  /**
+   * Durable flags that outlive a message's run (recipient_list: the recipients that confirmed a message, so that a
+   * durable retry of it does not call them again): `mark` keeps `key` for `ttlMs`, `marked` says whether it is kept.
+   * In the journal, scoped by flow. Both reject with a retryable JOURNAL_UNAVAILABLE when the journal cannot answer.
+   */
+  mark(key: string, ttlMs: number): Promise<void>;
+  marked(key: string): Promise<boolean>;
+  /**
+   * Runs `message` as a message of its own from this step on, as a broker source's message (a failure is parked in
+   * the journal: waiting for a durable retry, or dead). It carries EMITTED_BY_HEADER with this step's label, by which
+   * the step knows it for its own (an aggregate finishes its group there) and its durable retry starts here too.
+   * Resolves once it is delivered or parked; rejects with a HubError when it is neither (the flow is stopping, the
+   * journal is away), and then the caller keeps it and tries again later.
+   */
+  emit(message: Message): Promise<void>;
+  /** The Redis the hub's journal uses (REDIS_URL), for state that replicas share (throttle); undefined without. */
+  readonly redisUrl: string | undefined;
+}
+
+/**
+ * Where aggregate groups are kept: the journal (its AggregateGroups role), so that a member's source can settle once
+ * the member is stored and a hub killed mid-group loses nothing; in memory for a runner without a journal (tests).
+ * Groups live in a `scope` (the runtime gives each step its own: flow and step); in a scope each correlation key has
+ * at most one open group. Calls may overlap, across replicas sharing the journal too. Errors: the journal's
+ * (JournalError: INVALID for bad arguments, UNAVAILABLE when the store cannot be reached, CLOSED).
+ */
+export interface GroupStore {
+  /**
+   * Adds a member to the open group of `key`, atomically: opens one with id `newGroupId` when the key has none
+   * (unless `refuseClosed` and the key's last group was sealed within its closed time: `closed`; or `maxOpen` groups
+   * are open in the scope already: `full`). A member whose id the open group holds is not added again
+   * (`duplicate`). Called by the aggregate step for each member, before its source settles. Durable on resolve.
+   * Rejects INVALID for an empty scope, key or member id (or one over 512 characters).
+   */
+  addToGroup(scope: string, key: string, member: GroupMember, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }): Promise<GroupAdd>;
+
+  /**
+   * Seals a group: it takes no more members (the key's next member opens a new group), and the key counts as
+   * closed for `closedTtlMs` (see addToGroup's `refuseClosed`). Resolves with the group and its members in the
+   * order they joined; sealing a sealed group changes nothing and resolves with it again (a caller that died before
+   * it settled the group's result seals it again after a restart). Undefined when the group is gone (removed).
+   * Of callers sealing one group at once, each gets it: the caller decides who emits (the runtime: the one whose
+   * seal changed it, `first`). Durable on resolve.
+   */
+  sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined>;
+
+  /** Removes a group and its members, once its result is settled (delivered, or dead). False when it was gone. Durable on resolve. */
+  removeGroup(scope: string, groupId: string): Promise<boolean>;
+
+  /** Every group of the scope, open and sealed, oldest first. Called by the runtime's timer (completion by time) and at start (sealed groups left by a crash). */
+  listGroups(scope: string): Promise<GroupSummary[]>;
+}
+
+/** One member of an aggregate group, as stored: the message's id, when it joined, its headers and its body. */
+export interface GroupMember {
+  id: string;
+  /** ISO time it joined. */
+  at: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** An aggregate group's state: open (taking members) or sealed (complete, its result not yet settled). */
+export interface GroupSummary {
+  /** The group's id, given by the caller when the group opened: the id of the message the group becomes. */
+  id: string;
+  /** The correlation key its members share. */
+  key: string;
+  /** ISO times of the first and the last member. */
+  openedAt: string;
+  lastAt: string;
+  size: number;
+  /** Set once sealed: when, and why (the caller's word: count, predicate, timeout, idle, size ...). */
+  sealed?: { at: string; reason: string };
+}
+
+/**
+ * What became of a member handed to addToGroup: `added` to its key's open group (opened for it when none was open),
+ * or `duplicate` (a member with its id is in that group already; nothing changed), each with the group as it is now;
+ * or refused, changing nothing: `closed` (the key's last group was sealed within its closed time, and the caller
+ * asked for late members to be refused), `full` (opening a group would pass `maxOpen`).
+ */
+export type GroupAdd = { outcome: 'added' | 'duplicate'; group: GroupSummary } | { outcome: 'closed' | 'full' };
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   SOAP_MUST_UNDERSTAND: { kind: 'permanent', status: 400, fault: 'client', title: 'Header not understood', hint: 'A SOAP header marked mustUnderstand is one this endpoint does not process; drop it or the mustUnderstand flag.' },
   SOAP_UNKNOWN_OPERATION: { kind: 'permanent', status: 400, fault: 'client', title: 'Unknown SOAP operation', hint: 'Call one of the operations the endpoint\'s WSDL lists.' },
   SECURITY_FAILED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication failed', hint: 'Send a valid WS-Security UsernameToken.' },
+  AUTH_REQUIRED: { kind: 'permanent', status: 401, fault: 'client', title: 'Authentication required', hint: 'Send the credential the endpoint asks for in its WWW-Authenticate header (an API key, a bearer token, or a user and password); the hub log says exactly what failed.' },
+  AUTH_FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Not allowed', hint: 'The caller is known but lacks a scope or claim the endpoint requires: ask its owner for a token with it.' },
+  RATE_LIMITED: { kind: 'retryable', status: 429, fault: 'client', title: 'Rate limited', hint: 'More requests than allowed: the caller\'s (or the flow\'s) rate_limit, or a throttle step whose queue is full. Send again after Retry-After seconds; the flow\'s owner can raise the rate or max_queue.' },
+  AUTH_UNAVAILABLE: { kind: 'retryable', status: 503, fault: 'server', title: 'Authentication unavailable', hint: 'The hub cannot check tokens: the JWKS URL of the source\'s auth.jwt block is unreachable and no keys are cached; bring the identity provider back or fix jwks_url.' },
   VALIDATION_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Validation failed', hint: 'Fix the message so that it matches the schema named in the error.' },
   NOT_FOUND: { kind: 'permanent', status: 404, fault: 'client', title: 'Not found', hint: 'Check the path.' },
 
@@ -39,6 +43,8 @@ export const ERROR_CODES = {
   TRANSFORM_FAILED: { kind: 'permanent', status: 422, fault: 'client', title: 'Transformation failed', hint: 'The JSONata expression failed on this message; check the message shape or the expression.' },
   NO_ROUTE: { kind: 'permanent', status: 422, fault: 'client', title: 'No route matched', hint: 'Add an `otherwise` branch to the route step, or send a message one of its conditions matches.' },
   TEMPLATE_FAILED: { kind: 'permanent', status: 500, fault: 'server', title: 'Template failed', hint: 'A {{ }} template in the flow could not be evaluated for this message.' },
+  LATE_MEMBER: { kind: 'permanent', status: 409, fault: 'client', title: 'Late aggregate member', hint: 'Its group was completed lately and the aggregate step says `late: dead_letter`; replay it to start a new group, or send members before the group completes.' },
+  UNKNOWN_RECIPIENT: { kind: 'permanent', status: 422, fault: 'client', title: 'Unknown recipient', hint: 'The recipient_list expression named a sink the flow does not declare; declare it under `sinks:` or fix the expression.' },
   FLOW_OVERLOADED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow overloaded', hint: 'The flow is at its concurrency limit with a full queue; retry later or raise the flow\'s concurrency.' },
   FLOW_PAUSED: { kind: 'retryable', status: 503, fault: 'server', title: 'Flow paused', hint: 'An operator paused this flow (POST /admin/api/flows/{name}/pause); retry after it is resumed.' },
   FLOW_STOPPING: { kind: 'retryable', status: 503, fault: 'server', title: 'Hub is stopping', hint: 'Retry against another replica or after the restart.' },
@@ -165,6 +171,7 @@ export const CONFIG_ERROR_CODES = {
   HUB_CONFIG_NOT_FOUND: { exit: 1, title: 'Hub configuration not found', hint: 'Name an existing file with --config or HUB_CONFIG, or leave both out to use ./hub.yaml when there is one (else the defaults).' },
   HUB_CONFIG_INVALID: { exit: 1, title: 'Invalid hub configuration', hint: 'Fix each problem at its line and column (schemas/hub.schema.json describes the file); an environment variable (HUB_PORT ...) or a flag may be the culprit when the file is not named.' },
   FLOWS_NOT_FOUND: { exit: 1, title: 'No such flow file or folder', hint: 'Name flow files or folders that exist (hub run reads ./flows unless --flows, HUB_FLOWS or hub.yaml\'s flows says otherwise).' },
+  TESTS_NOT_FOUND: { exit: 1, title: 'No test files', hint: 'hub test reads <flow>.test.yaml files beside the flows: name such files, flow files that have one, or folders that hold some (docs/flow-authoring.md shows one).' },
   FLOW_INVALID: { exit: 1, title: 'Invalid flows', hint: 'Fix each problem at its line and column; hub validate PATH checks flows without starting anything.' },
   FLOW_UNKNOWN: { exit: 2, title: 'No such flow', hint: 'hub run --flow NAME takes the name of a flow in the flows folder (its name:, else its file name); the message lists them.' },
   ADAPTER_MODULE_LOAD_FAILED: { exit: 1, title: 'Adapter module not loaded', hint: 'A module of hub.yaml\'s adapters: list could not be imported: check the path (relative to hub.yaml) or install the package, and that it loads in Node.' },
@@ -182,8 +189,10 @@ export const CONFIG_ERROR_CODES = {
   JOURNAL_STORE_UNAVAILABLE: { exit: 1, title: 'Journal store unavailable', hint: 'The journal\'s store (Redis, or the embedded store\'s folder) cannot be reached or written: bring it back, or check REDIS_URL or the folder\'s permissions; settle no transport on the strength of this call.' },
   JOURNAL_LOCKED: { exit: 1, title: 'Journal in use', hint: 'Another process has this journal open; stop it, or give this hub its own journal directory (journal.dir in hub.yaml, or HUB_JOURNAL_DIR).' },
   JOURNAL_CLOSED: { exit: 1, title: 'Journal closed', hint: 'The journal was closed (the hub is stopping); a bug if it happens while the hub runs.' },
+  FIXTURE_INCOMPLETE: { exit: 1, title: 'Message not journalled in full', hint: 'A test case is written only from a message recorded whole: set `journal: all` on its flow so that the journal keeps its input and the replies its sinks gave, then record another.' },
   ADMIN_UNREACHABLE: { exit: 1, title: 'Hub not reachable', hint: 'No hub answers at that address: start it, or name it with --url (or HUB_URL).' },
   ADMIN_REFUSED: { exit: 1, title: 'Refused by the hub', hint: 'The hub answered with a problem: its title, status and code (of the message table, ERROR_CODES) follow, with how to fix it.' },
+  ADMIN_TOKEN_UNSAFE: { exit: 1, title: 'Unsafe admin token file', hint: 'The admin token file in the state folder (state_dir, HUB_STATE_DIR) must belong to the hub\'s user and be readable by it only (chmod 600); delete it to have the hub make a new token, or set HUB_ADMIN_TOKEN.' },
   ADMIN_UNEXPECTED_ANSWER: { exit: 1, title: 'Unexpected answer', hint: 'What answered at that address does not speak the hub\'s admin API: check --url (or HUB_URL).' },
 } as const satisfies Record<string, ConfigErrorSpec>;
 

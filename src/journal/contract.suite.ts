@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Journal } from './contract.js';
 import { adminAuditCases } from './contract-suite/admin-audit.js';
+import { aggregateGroupsCases } from './contract-suite/aggregate-groups.js';
 import { dedupeKeysCases } from './contract-suite/dedupe-keys.js';
 import { at, CAP, message, received, rejection, type HarnessFactory, type HarnessOptions, type JournalHarness } from './contract-suite/harness.js';
 import { messageLogCases } from './contract-suite/message-log.js';
@@ -31,6 +32,7 @@ export function journalContractSuite(name: string, factory: HarnessFactory): voi
     describe('ReplayBook', () => replayBookCases(setup));
     describe('DedupeKeys', () => dedupeKeysCases(setup));
     describe('AdminAudit', () => adminAuditCases(setup));
+    describe('AggregateGroups', () => aggregateGroupsCases(setup));
 
     describe('ReplayJobStore', () => {
       it('keeps replay jobs whole, newest first, with their results in order, across a close and reopen', async () => {

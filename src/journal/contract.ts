@@ -1,3 +1,7 @@
+import type { GroupStore } from '../core/contracts.js';
+
+export type { GroupAdd, GroupMember, GroupStore, GroupSummary } from '../core/contracts.js';
+
 /**
  * The journal contract: where the hub records what happened to each message, keeps the retries that wait, keeps the
  * dead letters, and books replays. It is one contract by role, since each caller needs only a part of it:
@@ -6,6 +10,7 @@
  * - ReplayBook: the replays operators asked for, booked once per request key;
  * - DedupeKeys: the dedupe steps' keys;
  * - AdminAudit: the admin API's audit entries;
+ * - AggregateGroups: the aggregate steps' open groups and their members;
  * and `Journal`, all of them with close(), which the backends implement: embedded.ts (a local append-only file, the
  * default) and redis.ts (Redis with BullMQ, for production and several replicas). Both pass one suite
  * (contract.suite.ts).
@@ -45,7 +50,7 @@ export interface FlowJournalOptions {
 
 export const DEFAULT_FLOW_JOURNAL: FlowJournalOptions = { record: 'failures', maxBodyBytes: 64 * 1024 };
 
-export type TimelineEventType = 'received' | 'step' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
+export type TimelineEventType = 'received' | 'step' | 'sink' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
 
 /**
  * Where a message stands: the status its latest status-setting event gave it. `step` and `replayed` set none.
@@ -57,6 +62,7 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export const STATUS_OF_EVENT: Readonly<Record<TimelineEventType, MessageStatus | undefined>> = {
   received: 'received',
   step: undefined,
+  sink: undefined,
   delivered: 'delivered',
   failed: 'failed',
   'waiting-for-retry': 'waiting-for-retry',
@@ -87,6 +93,31 @@ export interface TimelineEvent {
   dueAt?: string;
   /** Free text: the replay id for `replayed`, who resolved it, an archive reason. */
   detail?: string;
+  /**
+   * For `received` under the `all` policy: the transport's facts the source gave besides the body and headers (a
+   * REST request's method, path, params and query; a SOAP call's operation; a Kafka record's topic and key; an AMQP
+   * message's exchange and routing key), so that the message can be given to its flow again as it came.
+   */
+  meta?: Record<string, unknown>;
+  /** For `sink` (recorded under the `all` policy only): one try of a sink call and what the sink answered. */
+  call?: SinkCallRecord;
+}
+
+/**
+ * One try of a sink call as the journal keeps it under `all`: `hub messages fixture` makes a test case's mocks from
+ * these. Its failure is not the message's error (a later try may succeed), so it is not the event's `error`.
+ */
+export interface SinkCallRecord {
+  sink: string;
+  /** The try's number, 1 for the first (the flow's retry policy makes the others). */
+  try: number;
+  /**
+   * A request-reply sink's answer: its status (when it has one), headers and body, stored as the message body is.
+   * `masked` is set by the admin API for a viewer, whose body and header values are withheld.
+   */
+  reply?: { status?: number; headers: Record<string, string>; body: string; encoding: 'utf8' | 'base64'; truncated: boolean; masked?: boolean };
+  /** The try's error. */
+  failure?: ErrorInfo;
 }
 
 /** A message as the runtime hands it to the journal (a snapshot: the journal keeps no reference to it). */
@@ -446,26 +477,48 @@ export interface ReplayBook {
 export interface DedupeKeys {
   /**
    * Takes a key, atomically: resolves true when `key` is free (never taken, or its time to live ran out), and it is
-   * now held by `owner` for `ttlMs`; true as well when the same non-empty `owner` holds it, whose time to live then
-   * starts again from now (a retry of the message that took it must pass again, or it would be dropped
-   * undelivered); false, changing nothing, when another owner (or an owner-less taker) holds it. Called by the flow
-   * runner once a message that passed dedupe steps is delivered or parked, once per key, with the message's id as
-   * owner; while the message runs it only reads the holder (dedupeHolder), so that a message handed back to its
-   * source (a crash, a shutdown, a caller that gets an error) holds no key when it comes again. Calls may overlap,
-   * across replicas too: of concurrent calls with one free key and different owners exactly one gets true. Durable
-   * on resolve, so a restart does not forget it. Rejects INVALID for an empty key (or one over 512 characters) or a
+   * now held by `owner` for `ttlMs`; true as well when the same non-empty `owner` holds it or has it reserved
+   * (reserveDedupe), whose time to live then starts again from now (a retry of the message that took it must pass
+   * again, or it would be dropped undelivered); false, changing nothing, when another owner (or an owner-less taker)
+   * holds it or has it reserved. Called by the flow runner once a message that reserved keys is delivered or parked,
+   * once per key, with the message's id as owner: its reservation becomes a kept key. Calls may overlap, across
+   * replicas too: of concurrent calls with one free key and different owners exactly one gets true. Durable on
+   * resolve, so a restart does not forget it. Rejects INVALID for an empty key (or one over 512 characters) or a
    * time to live that is not positive.
    */
   dedupe(key: string, ttlMs: number, owner?: string): Promise<boolean>;
 
   /**
-   * Who holds a dedupe key now: its owner ('' for one taken without an owner), or undefined when it is free (never
-   * taken, or its time to live ran out). Called by the flow runner for each key a dedupe step checks, while the
-   * message runs: a key held by another message makes it a duplicate; its own (it was parked, and is retried now)
-   * lets it through. Calls may overlap. A read: changes nothing.
+   * Who holds a dedupe key now, kept or reserved: its owner ('' for one taken without an owner), or undefined when
+   * it is free (never taken, or its time to live or lease ran out). For operators and tests; calls may overlap. A
+   * read: changes nothing.
    */
   dedupeHolder(key: string): Promise<string | undefined>;
+
+  /**
+   * Reserves a key for a message while it runs, atomically, across replicas: 'reserved' when `key` was free (now
+   * reserved by `owner` for `leaseMs`) or is `owner`'s already (reserved or kept: a retry of that message, which
+   * changes nothing); 'held' when another owner keeps it (a message that settled: this one is a duplicate); 'busy'
+   * when another owner's reservation is still running (its message is in flight, here or on another replica: ask
+   * again later, its outcome decides). A reservation ends when its owner keeps the key (`dedupe`), gives it up
+   * (`releaseDedupe`), or its lease runs out (a replica killed mid-message). Called by the flow runner for each key
+   * a dedupe step checks, as the message arrives. Calls may overlap, across replicas too: of concurrent calls with
+   * one free key and different owners exactly one gets 'reserved'. Redis: durable on resolve; embedded: held in the
+   * process (the only one that may open the store), so a restart forgets it. Rejects INVALID for an empty key (or
+   * one over 512 characters), an empty owner, or a lease that is not positive.
+   */
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation>;
+
+  /**
+   * Gives up `owner`'s reservation of `key` (its message failed and went back to its source or caller), so that the
+   * next message with the key passes at once; a key kept (or held by another) stays as it is. Called by the flow
+   * runner when a message that reserved keys is not delivered or parked. Calls may overlap.
+   */
+  releaseDedupe(key: string, owner: string): Promise<void>;
 }
+
+/** What reserveDedupe found: see there. */
+export type DedupeReservation = 'reserved' | 'held' | 'busy';
 
 /** The admin audit: every login and change made through the admin API, kept and read by the admin API's AuditLog. */
 export interface AdminAudit {
@@ -534,10 +587,18 @@ export interface ReplayJobStore {
 }
 
 /**
+ * The aggregate steps' groups (GroupStore in core/contracts.ts, where the steps' side of it is written down): kept in
+ * the journal so that a member's source settles once the member is stored, and a hub killed mid-group loses nothing.
+ * Used by the flow runner's step runtime (runtime/step-runtime.ts) alone; calls may overlap, across replicas too.
+ */
+export interface AggregateGroups extends GroupStore {}
+
+
+/**
  * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and
  * openJournal (open.ts) returns; held by its owner, the hub (hub.ts), which hands each part its role and closes it.
  */
-export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, ReplayJobStore {
+export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, ReplayJobStore, AggregateGroups {
   /**
    * Waits for the writes under way, then releases the store (embedded: the log file and the lock; Redis: BullMQ's
    * queues and workers, waited for at most 2 s, and the connections). Claims still held are not released: they are

@@ -12,8 +12,12 @@ import { mkdir } from 'node:fs/promises';
 import type {
   AuditRecord,
   DeadLetterGroup,
+  DedupeReservation,
   ErrorInfo,
   FlowStatusCounts,
+  GroupAdd,
+  GroupMember,
+  GroupSummary,
   Journal,
   MessageInput,
   MessageQuery,
@@ -31,10 +35,11 @@ import type {
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
 import { REPLAY_JOBS_KEPT } from './contract.js';
-import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { releaseLock, takeLock } from './embedded/lock.js';
 import { LogFile } from './embedded/log-file.js';
 import { EmbeddedState, type Op } from './embedded/state.js';
+import { toLine } from './embedded/groups.js';
 
 export interface EmbeddedJournalOptions {
   /** The journal's directory (created if missing). One process at a time: a second open rejects LOCKED. */
@@ -64,6 +69,11 @@ export class EmbeddedJournal implements Journal {
   readonly #dir: string;
   readonly #leaseMs: number;
   readonly #state = new EmbeddedState();
+  /**
+   * Dedupe keys reserved by messages still running: in memory only, since the store's lock admits one process, and
+   * a process that died took its running messages with it.
+   */
+  readonly #reserved = new Map<string, { until: number; owner: string }>();
   readonly #log: LogFile<Op>;
   #closed = false;
 
@@ -265,15 +275,44 @@ export class EmbeddedJournal implements Journal {
     const now = Date.now();
     const held = keys.get(key);
     if (held !== undefined && held.until > now && (owner === undefined || held.owner !== owner)) return false;
+    const reserved = this.#reservation(key, now);
+    if (reserved !== undefined && reserved.owner !== owner) return false;
     if (keys.size > 10_000) for (const [k, d] of keys) if (d.until <= now) keys.delete(k);
     await this.#write([{ o: 'dd', k: key, x: now + ttlMs, ...(owner ? { w: owner } : {}) }]);
+    if (this.#reserved.get(key)?.owner === owner) this.#reserved.delete(key);
     return true;
   }
 
   async dedupeHolder(key: string): Promise<string | undefined> {
     this.#check();
+    const now = Date.now();
     const held = this.#state.dedupe.get(key);
-    return held !== undefined && held.until > Date.now() ? (held.owner ?? '') : undefined;
+    if (held !== undefined && held.until > now) return held.owner ?? '';
+    return this.#reservation(key, now)?.owner;
+  }
+
+  async reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    this.#check();
+    validateReservation(key, owner, leaseMs);
+    const now = Date.now();
+    const held = this.#state.dedupe.get(key);
+    if (held !== undefined && held.until > now) return held.owner === owner ? 'reserved' : 'held';
+    const reserved = this.#reservation(key, now);
+    if (reserved !== undefined) return reserved.owner === owner ? 'reserved' : 'busy';
+    if (this.#reserved.size > 10_000) for (const [k, r] of this.#reserved) if (r.until <= now) this.#reserved.delete(k);
+    this.#reserved.set(key, { until: now + leaseMs, owner });
+    return 'reserved';
+  }
+
+  async releaseDedupe(key: string, owner: string): Promise<void> {
+    this.#check();
+    if (this.#reserved.get(key)?.owner === owner) this.#reserved.delete(key);
+  }
+
+  /** The live reservation of a key, if any. */
+  #reservation(key: string, now: number): { until: number; owner: string } | undefined {
+    const r = this.#reserved.get(key);
+    return r !== undefined && r.until > now ? r : undefined;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -340,6 +379,45 @@ export class EmbeddedJournal implements Journal {
     let more = false;
     for (let j = i; j >= 0 && !more; j--) more = filter.action === undefined || audit[j]!.action === filter.action;
     return { items, ...(more && items.length > 0 ? { next: String(items.at(-1)!.seq) } : {}) };
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // AggregateGroups
+
+  async addToGroup(scope: string, key: string, member: GroupMember, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }): Promise<GroupAdd> {
+    this.#check();
+    validateGroupArgs(scope, key, member.id);
+    const groups = this.#state.groups;
+    const admitted = groups.admit(scope, key, member.id, options, Date.now());
+    if (admitted.outcome !== 'add') return admitted;
+    validateMessageId(admitted.groupId, 'group id');
+    await this.#write([{ o: 'ga', s: scope, k: key, g: admitted.groupId, m: toLine(member) }]);
+    const group = groups.get(scope, admitted.groupId);
+    return { outcome: 'added', group: group ? { ...group.summary } : { id: admitted.groupId, key, openedAt: member.at, lastAt: member.at, size: 1 } };
+  }
+
+  async sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined> {
+    this.#check();
+    const g = this.#state.groups.get(scope, groupId);
+    if (!g) return undefined;
+    const first = !g.summary.sealed;
+    if (first) {
+      const x = seal.closedTtlMs ? Date.now() + seal.closedTtlMs : undefined;
+      await this.#write([{ o: 'gs', s: scope, g: groupId, r: seal.reason, at: new Date().toISOString(), ...(x === undefined ? {} : { x }) }]);
+    }
+    return { group: { ...g.summary, sealed: { ...g.summary.sealed! } }, members: g.members.map((m) => ({ ...m, headers: { ...m.headers } })), first };
+  }
+
+  async removeGroup(scope: string, groupId: string): Promise<boolean> {
+    this.#check();
+    if (!this.#state.groups.get(scope, groupId)) return false;
+    await this.#write([{ o: 'gr', s: scope, g: groupId }]);
+    return true;
+  }
+
+  async listGroups(scope: string): Promise<GroupSummary[]> {
+    this.#check();
+    return this.#state.groups.list(scope);
   }
 
   // ------------------------------------------------------------------------------------------------------------

@@ -8,8 +8,12 @@
  */
 import { Redis } from 'ioredis';
 import type {
+  GroupAdd,
+  GroupMember,
+  GroupSummary,
   AuditRecord,
   DeadLetterGroup,
+  DedupeReservation,
   ErrorInfo,
   FlowStatusCounts,
   Journal,
@@ -30,11 +34,12 @@ import type {
 } from './contract.js';
 import { AUDIT_KEPT, REPLAY_JOBS_KEPT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateMessageId, waitingEvent } from './shared.js';
+import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { checkEvictionPolicy, connect, redact } from './redis/connections.js';
 import { queryMessages, summaryOf } from './redis/message-query.js';
 import { RetryQueues } from './redis/retry-queues.js';
-import { defineJournalCommands, eventArgs, type JournalRedis } from './redis/scripts.js';
+import { RedisGroups } from './redis/groups.js';
+import { defineJournalCommands, eventArgs, RESERVED, type JournalRedis } from './redis/scripts.js';
 
 export { checkEvictionPolicy, evictionWarning } from './redis/connections.js';
 
@@ -73,12 +78,14 @@ export class RedisJournal implements Journal {
   readonly #redis: JournalRedis;
   readonly #workerConnection: Redis;
   readonly #retries: RetryQueues;
+  readonly #groups: RedisGroups;
   #closed = false;
 
   constructor(options: RedisJournalOptions, producer: JournalRedis, workerConnection: Redis, warn: (message: string) => void) {
     this.#p = options.prefix ?? 'hub:journal';
     this.#redis = producer;
     this.#workerConnection = workerConnection;
+    this.#groups = new RedisGroups(producer, this.#p);
     this.#retries = new RetryQueues(producer, workerConnection, {
       prefix: this.#p,
       leaseMs: options.leaseMs ?? 30_000,
@@ -304,7 +311,47 @@ export class RedisJournal implements Journal {
   }
 
   dedupeHolder(key: string): Promise<string | undefined> {
-    return this.#run('read a dedupe key', async () => (await this.#redis.get(this.#k('d', key))) ?? undefined);
+    return this.#run('read a dedupe key', async () => {
+      const held = await this.#redis.get(this.#k('d', key));
+      return held?.startsWith(RESERVED) ? held.slice(RESERVED.length) : (held ?? undefined);
+    });
+  }
+
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    return this.#run('reserve a dedupe key', async () => {
+      validateReservation(key, owner, leaseMs);
+      const found = await this.#redis.journalReserve(this.#k('d', key), owner, Math.ceil(leaseMs));
+      return found === 1 ? 'reserved' : found === 2 ? 'busy' : 'held';
+    });
+  }
+
+  releaseDedupe(key: string, owner: string): Promise<void> {
+    return this.#run('release a dedupe key', async () => {
+      await this.#redis.journalRelease(this.#k('d', key), owner);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // AggregateGroups (redis/groups.ts)
+
+  addToGroup(scope: string, key: string, member: GroupMember, options: { newGroupId: string; maxOpen?: number; refuseClosed?: boolean }): Promise<GroupAdd> {
+    return this.#run('add a member to its group', async () => {
+      validateGroupArgs(scope, key, member.id);
+      validateMessageId(options.newGroupId, 'group id');
+      return this.#groups.add(scope, key, member, options);
+    });
+  }
+
+  sealGroup(scope: string, groupId: string, seal: { reason: string; closedTtlMs?: number }): Promise<{ group: GroupSummary; members: GroupMember[]; first: boolean } | undefined> {
+    return this.#run('seal a group', () => this.#groups.seal(scope, groupId, seal));
+  }
+
+  removeGroup(scope: string, groupId: string): Promise<boolean> {
+    return this.#run('remove a group', () => this.#groups.remove(scope, groupId));
+  }
+
+  listGroups(scope: string): Promise<GroupSummary[]> {
+    return this.#run('list the groups', () => this.#groups.list(scope));
   }
 
   // ------------------------------------------------------------------------------------------------------------

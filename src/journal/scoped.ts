@@ -1,8 +1,9 @@
 import type {
   AuditRecord,
   DeadLetterGroup,
-  FlowStatusCounts,
+  DedupeReservation,
   ErrorInfo,
+  FlowStatusCounts,
   FlowJournalOptions,
   Journal,
   MessageInput,
@@ -136,6 +137,32 @@ export class FlowScopedJournal implements Journal {
 
   dedupeHolder(key: string): Promise<string | undefined> {
     return this.inner.dedupeHolder(key);
+  }
+
+  reserveDedupe(key: string, owner: string, leaseMs: number): Promise<DedupeReservation> {
+    return this.inner.reserveDedupe(key, owner, leaseMs);
+  }
+
+  releaseDedupe(key: string, owner: string): Promise<void> {
+    return this.inner.releaseDedupe(key, owner);
+  }
+
+  // AggregateGroups: scoped by the runtime itself (flow and step).
+
+  addToGroup(...args: Parameters<Journal['addToGroup']>): ReturnType<Journal['addToGroup']> {
+    return this.inner.addToGroup(...args);
+  }
+
+  sealGroup(...args: Parameters<Journal['sealGroup']>): ReturnType<Journal['sealGroup']> {
+    return this.inner.sealGroup(...args);
+  }
+
+  removeGroup(scope: string, groupId: string): Promise<boolean> {
+    return this.inner.removeGroup(scope, groupId);
+  }
+
+  listGroups(scope: string): ReturnType<Journal['listGroups']> {
+    return this.inner.listGroups(scope);
   }
 
   // AdminAudit: the process's own, not a flow's; every entry is this service's.

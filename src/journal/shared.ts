@@ -148,6 +148,13 @@ export function validateMessageId(id: unknown, what = 'message id'): asserts id 
   if (typeof id !== 'string' || id.length === 0 || id.length > 512) throw new JournalError('INVALID', `${what} must be a non-empty string of at most 512 characters`);
 }
 
+/** Checks reserveDedupe's arguments (both backends). */
+export function validateReservation(key: unknown, owner: unknown, leaseMs: number): void {
+  validateMessageId(key, 'dedupe key');
+  validateMessageId(owner, 'dedupe key owner');
+  if (!(leaseMs > 0)) throw new JournalError('INVALID', 'the dedupe reservation lease must be positive');
+}
+
 export function waitingEvent(retry: { dueAt: string; attempt: number; error?: ErrorInfo }): TimelineEvent {
   return { type: 'waiting-for-retry', at: new Date().toISOString(), attempt: retry.attempt, dueAt: retry.dueAt, ...(retry.error ? { error: retry.error } : {}) };
 }
@@ -179,4 +186,11 @@ export function replayEvents(replay: ReplayRecord): TimelineEvent[] {
 export function checkJob(job: { id: string; startedAt: string }): void {
   if (typeof job.id !== 'string' || job.id === '' || job.id.length > 200) throw new JournalError('INVALID', 'a replay job needs an id (1 to 200 characters)');
   toMs(job.startedAt, 'job.startedAt');
+}
+
+/** Checks the names an aggregate group call is given (AggregateGroups): a scope, a key and a member id, each 1 to 512 characters. */
+export function validateGroupArgs(scope: unknown, key: unknown, memberId: unknown): void {
+  validateMessageId(scope, 'group scope');
+  validateMessageId(key, 'group key');
+  validateMessageId(memberId, 'member id');
 }

@@ -54,12 +54,13 @@ export class MessageTrail<J extends MessageLog = Journal> {
   }
 
   /**
-   * Starts a trail with the `received` event (written at once under `all`). Returns the trail itself when nothing
+   * Starts a trail with the `received` event (written at once under `all`), with the transport's facts (`meta`)
+   * when the caller gives them. Returns the trail itself when nothing
    * was written (`failures`, `none`: the common case, without a turn of the microtask queue).
    */
-  static begin<J extends MessageLog>(journal: J, options: FlowJournalOptions, message: MessageInput | TrailSubject, attempt = 1): MessageTrail<J> | Promise<MessageTrail<J>> {
+  static begin<J extends MessageLog>(journal: J, options: FlowJournalOptions, message: MessageInput | TrailSubject, attempt = 1, meta?: Record<string, unknown>): MessageTrail<J> | Promise<MessageTrail<J>> {
     const trail = new MessageTrail(journal, options, message, false);
-    const written = trail.event({ type: 'received', at: message.receivedAt, attempt });
+    const written = trail.event(meta ? { type: 'received', at: message.receivedAt, attempt, meta } : { type: 'received', at: message.receivedAt, attempt });
     return written ? written.then(() => trail) : trail;
   }
 

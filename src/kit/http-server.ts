@@ -26,6 +26,10 @@ export function createHttpServer(limits: HubLimits, logger: Logger, trustProxy?:
     forceCloseConnections: false,
     // Paths are matched as written; a trailing slash is the same route.
     routerOptions: { ignoreTrailingSlash: true },
+    // fastify makes a pino child logger (its bindings serialized) for every request's request.log. Nothing on a
+    // message's path logs through it (the runtime logs each failed message with its id), so only the admin's routes,
+    // whose errors fastify logs with their request id, get one.
+    childLoggerFactory: (parent, bindings, options, raw) => (raw.url?.startsWith('/admin') ? parent.child(bindings, options) : parent),
   });
   // fastify answers 413 with `connection: close` before it reads the body, and a client still writing the rest
   // then gets EPIPE or a reset instead of the answer (2 in 5 times with a 2 MB body on loopback). Like nginx's

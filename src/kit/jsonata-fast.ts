@@ -263,11 +263,24 @@ function path(node: Node): Eval {
     }
     return unwrap(result);
   };
-  // One field of an object (`orderId`), the commonest path: what the steps above come to without their sequences.
-  // A JSON value is never a sequence, so it is the field's value as it is (an array included), or undefined.
-  if (steps.length === 1 && steps[0]!.type === 'name') {
-    const key = steps[0]!.value as string;
-    return (input, vars) => (Array.isArray(input) ? general(input, vars) : lookup(input, key));
+  // Fields of objects (`orderId`, `customer.name`), the commonest paths: what the steps above come to without their
+  // sequences while no step meets an array. A JSON value is never a sequence, so the last field's value is the
+  // answer as it is (an array included), or undefined; an array on the way goes the general way, from the start.
+  if (steps.every((s) => s.type === 'name')) {
+    const keys = steps.map((s) => s.value as string);
+    if (keys.length === 1) {
+      const key = keys[0]!;
+      return (input, vars) => (Array.isArray(input) ? general(input, vars) : lookup(input, key));
+    }
+    return (input, vars) => {
+      let value = input;
+      for (const key of keys) {
+        if (Array.isArray(value)) return general(input, vars);
+        value = lookup(value, key);
+        if (value === undefined) return undefined;
+      }
+      return value;
+    };
   }
   return general;
 }

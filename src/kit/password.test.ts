@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HubConfigError, loadHubConfig } from '../config/hub-config.js';
 import { main } from '../cli/main.js';
-import { LoginLimiter } from '../admin/login-limiter.js';
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../admin/login-limiter.js';
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js';
 import { SessionStore } from '../admin/sessions.js';
 
@@ -45,21 +45,22 @@ describe('password hashes', () => {
 describe('login limiter and sessions (a clock of their own)', () => {
   it('5 failures in the window, then refused until the oldest leaves it; a success takes its attempt back', () => {
     let now = 0;
-    const limiter = new LoginLimiter({ max: 5, windowMs: 60_000 }, () => now);
+    const limiter = new LoginLimiter(DEFAULT_LOGIN_LIMITS, () => now);
+    const k = (...keys: string[]) => keys.map((key) => ({ key, max: 5, windowMs: 60_000 }));
     for (let i = 0; i < 5; i++) {
-      expect(limiter.begin(['addr:a', 'user:u']).ok).toBe(true);
+      expect(limiter.begin(k('addr:a', 'user:u')).ok).toBe(true);
       now += 1000;
     }
-    expect(limiter.begin(['addr:b', 'user:u'])).toEqual({ ok: false, retryAfterMs: 55_000 });
-    expect(limiter.begin(['addr:a', 'user:v'])).toMatchObject({ ok: false });
+    expect(limiter.begin(k('addr:b', 'user:u'))).toEqual({ ok: false, retryAfterMs: 55_000 });
+    expect(limiter.begin(k('addr:a', 'user:v'))).toMatchObject({ ok: false });
     now = 60_001;
-    const attempt = limiter.begin(['addr:a', 'user:u']);
+    const attempt = limiter.begin(k('addr:a', 'user:u'));
     expect(attempt.ok).toBe(true);
     if (attempt.ok) attempt.succeeded(['user:u']);
     // The user's failures are forgotten; the address keeps its four older ones within the window.
-    for (let i = 0; i < 4; i++) expect(limiter.begin([`addr:c${i}`, 'user:u']).ok).toBe(true);
-    expect(limiter.begin(['addr:a', 'user:w']).ok).toBe(true);
-    expect(limiter.begin(['addr:a', 'user:x']).ok).toBe(false);
+    for (let i = 0; i < 4; i++) expect(limiter.begin(k(`addr:c${i}`, 'user:u')).ok).toBe(true);
+    expect(limiter.begin(k('addr:a', 'user:w')).ok).toBe(true);
+    expect(limiter.begin(k('addr:a', 'user:x')).ok).toBe(false);
   });
 
   it('a session ends after its idle limit unused, or at its absolute limit', () => {
@@ -104,7 +105,7 @@ describe('hub admin hash-password', () => {
     expect(short.code).toBe(0);
     expect(short.err).toEqual([expect.stringContaining('shorter than 12')]);
     expect(await run('', ['hash-password', 'secret'])).toMatchObject({ code: 2, err: [expect.stringMatching(/^hub: CLI_BAD_ARGUMENTS: unexpected argument "secret"/), '', expect.stringContaining('hub admin hash-password')] });
-    expect(await run('', ['hash'])).toMatchObject({ code: 2, err: ['hub: CLI_UNKNOWN_COMMAND: unknown command "hub admin hash"; hub admin has hash-password', '', expect.any(String)] });
+    expect(await run('', ['hash'])).toMatchObject({ code: 2, err: ['hub: CLI_UNKNOWN_COMMAND: unknown command "hub admin hash"; hub admin takes hash-password or login-link', '', expect.any(String)] });
   });
 });
 

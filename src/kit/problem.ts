@@ -66,7 +66,16 @@ export function toProblem(err: HubError, ctx: ProblemContext): ProblemDetails {
 
 /** Headers that go with a problem answer besides its content type. */
 export function problemHeaders(err: HubError): Record<string, string> {
-  return err.retryable && ERROR_CODES[err.code].status === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+  if (!err.retryable) return {};
+  const status = ERROR_CODES[err.code].status;
+  if (status === 429) return { 'retry-after': String(retryAfterOf(err) ?? RETRY_AFTER_SECONDS) };
+  return status === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {};
+}
+
+/** The seconds an error says to wait (`details.retryAfterSeconds`, as the throttle step gives), if it says. */
+function retryAfterOf(err: HubError): number | undefined {
+  const seconds = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds > 0 ? Math.ceil(seconds) : undefined;
 }
 
 /** `details.errors` of a client-side error (the validate step's schema errors), cleaned to `{ path, message }`. */

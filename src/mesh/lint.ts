@@ -1,5 +1,7 @@
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { Hop, HopCell } from '../config/service.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
+import { gatewayOwnershipOf, type GatewayOwnership } from './gateway.js';
 
 /** One flow's row of `hub mesh lint`: who owns retries, timeouts and circuit breaking on each hop. */
 export interface FlowOwnership {
@@ -7,11 +9,14 @@ export interface FlowOwnership {
   service: string;
   owner: { retries: string; timeouts: string; circuit_breaking: string };
   hops: { hop: string; adapter: string; transport: string; retries: HopCell; timeouts: HopCell; circuit_breaking: HopCell; calls_per_message?: number }[];
+  /** Who checks callers and counts their rate on the inbound hop (HTTP sources only). */
+  inbound_gateway?: GatewayOwnership;
 }
 
-export function ownershipOf(flow: FlowDefinition): FlowOwnership | undefined {
+export function ownershipOf(flow: FlowDefinition, httpSources?: GatewayDefaults): FlowOwnership | undefined {
   const service = flow.service;
   if (!service) return undefined;
+  const gateway = gatewayOwnershipOf(flow, httpSources);
   return {
     flow: flow.name,
     service: service.name,
@@ -25,6 +30,7 @@ export function ownershipOf(flow: FlowDefinition): FlowOwnership | undefined {
       circuit_breaking: h.circuitBreaking,
       ...(h.callsPerMessage === undefined ? {} : { calls_per_message: h.callsPerMessage }),
     })),
+    ...(gateway ? { inbound_gateway: gateway } : {}),
   };
 }
 
@@ -42,6 +48,12 @@ export function formatOwnership(o: FlowOwnership): string {
     `${o.flow} (service ${o.service}; ${owners})`,
     line(header),
     ...rows.map(line),
+    ...(o.inbound_gateway
+      ? [
+          `  inbound authentication: ${o.inbound_gateway.authentication.owner}: ${o.inbound_gateway.authentication.detail}`,
+          `  inbound rate limiting:  ${o.inbound_gateway.rate_limiting.owner}: ${o.inbound_gateway.rate_limiting.detail}`,
+        ]
+      : []),
     ...stacked.map((h) => `  warning: ${h.hop}: ${h.retries.owner === 'both' ? `retries stacked (${h.retries.detail})` : `timeouts stacked (${h.timeouts.detail})`}`),
   ].join('\n');
 }

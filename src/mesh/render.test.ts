@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { DestinationRule, ServiceEntry, VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1';
-import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
+import { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
 import { pino } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'networking.istio.io/v1/DestinationRule': DestinationRule,
   'networking.istio.io/v1/ServiceEntry': ServiceEntry,
   'security.istio.io/v1/PeerAuthentication': PeerAuthentication,
+  'security.istio.io/v1/RequestAuthentication': RequestAuthentication,
+  'security.istio.io/v1/AuthorizationPolicy': AuthorizationPolicy,
 };
 
 function validateObject(o: { apiVersion?: unknown; kind?: unknown } & Record<string, unknown>): void {
@@ -58,7 +60,7 @@ const find = (objects: K8sObject[], kind: string, name: string): any => objects.
 describe('hub mesh render', () => {
   it('mesh style: every example flow\'s objects pass the Kubernetes and Istio schemas', () => {
     const { files, warnings } = render('mesh');
-    expect(files.map((f) => f.name)).toEqual(['erp-orders-to-kafka.yaml', 'fulfilment.yaml', 'kafka-orders-to-regions.yaml', 'order-status-api.yaml', 'orders-api.yaml', 'shipping-quote-soap.yaml', 'egress.yaml', 'mesh.yaml']);
+    expect(files.map((f) => f.name)).toEqual(['erp-orders-to-kafka.yaml', 'fulfilment.yaml', 'kafka-orders-to-regions.yaml', 'order-status-api.yaml', 'orders-api.yaml', 'partner-quotes-api.yaml', 'shipping-quote-soap.yaml', 'egress.yaml', 'mesh.yaml']);
     let count = 0;
     for (const f of files) for (const o of f.objects) (validateObject(o), count++);
     expect(count).toBeGreaterThan(25);
@@ -135,6 +137,7 @@ describe('hub mesh render', () => {
     expect(routes.map((r: { name: string; match?: unknown }) => [r.name, r.match])).toEqual([
       ['order-status-api', [{ name: 'order-status-api', uri: { regex: '^/api/orders/[^/]+$' }, method: { exact: 'GET' } }]],
       ['orders-api', [{ name: 'orders-api', uri: { exact: '/api/orders' }, method: { exact: 'POST' } }]],
+      ['partner-quotes-api', [{ name: 'partner-quotes-api', uri: { exact: '/api/partner/quotes' }, method: { exact: 'POST' } }]],
       ['shipping-quote-soap', [{ name: 'shipping-quote-soap', uri: { exact: '/soap/shipping' } }]],
       ['hub', undefined],
     ]);
@@ -168,6 +171,32 @@ service: {}
     expect(d.spec.template.spec.containers[0].env).toContainEqual({ name: 'ERP_TOKEN', valueFrom: { secretKeyRef: { name: 'secret-flow-secrets', key: 'ERP_TOKEN' } } });
   });
 
+  it('a password inside a URL is never rendered: a reference in its place, or a variable whose URL holds one, comes from the Secret', () => {
+    const dir = mkdtempSync(join(root, 'url-secret-'));
+    writeFileSync(join(dir, 'url-secret.yaml'), `name: url-secret
+source:
+  rest: { method: POST, path: /url-secret }
+steps:
+  - to: erp
+  - to: rates
+sinks:
+  erp:
+    rest: { url: "http://svc:\${env:ERP_PASSWORD}@erp:8080/x" }
+  rates:
+    rest: { url: "\${env:RATES_URL}" }
+service: {}
+`);
+    const secretEnv = { ...env, ERP_PASSWORD: 'hunter2-erp', RATES_URL: 'https://user:pa55word@api.example/rates' };
+    const { files, warnings } = renderManifests(load([dir], secretEnv), { style: 'mesh', image: 'hub:1', namespace: undefined, registry: builtinRegistry(), env: secretEnv });
+    const text = JSON.stringify(files);
+    expect(text).not.toContain('hunter2-erp');
+    expect(text).not.toContain('pa55word');
+    const c = find(files[0]!.objects, 'Deployment', 'url-secret').spec.template.spec.containers[0];
+    expect(c.env).toContainEqual({ name: 'ERP_PASSWORD', valueFrom: { secretKeyRef: { name: 'url-secret-secrets', key: 'ERP_PASSWORD' } } });
+    expect(c.env).toContainEqual({ name: 'RATES_URL', valueFrom: { secretKeyRef: { name: 'url-secret-secrets', key: 'RATES_URL' } } });
+    expect(warnings).toContainEqual(expect.stringContaining('RATES_URL holds a URL with a password'));
+  });
+
   it('the schema check is real: wrong objects are rejected', () => {
     const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['x'], http: [{ route: [{ destination: { host: 'x' } }], retries: { attempts: 'two' } }] } };
     expect(() => validateObject(vs)).toThrow(/retries\/attempts must be integer/);
@@ -190,5 +219,38 @@ service: {}
     expect(await main(['mesh', 'render', '--style', 'esb', '--out', out], () => {}, (s) => errs.push(s))).toBe(2);
     expect(await main(['mesh', 'render'], () => {}, (s) => errs.push(s))).toBe(2);
     expect(errs.join('\n')).toMatch(/--style is hub or mesh \(got "esb"\)[\s\S]*--out DIR/);
+  });
+
+  it('a flow that hands JWT checks to the mesh gets a RequestAuthentication and a DENY AuthorizationPolicy, mesh style on its pods, hub style on its path only', () => {
+    const dir = mkdtempSync(join(root, 'mesh-jwt-'));
+    writeFileSync(join(dir, 'partner-orders.yaml'), `name: partner-orders
+source:
+  rest:
+    path: /api/partner/orders/:id
+    auth:
+      jwt: { jwks_url: "https://idp.example/jwks.json", issuer: "https://idp.example", audiences: [orders], scopes: [orders:write], owner: mesh }
+steps: []
+service: { name: partner-orders }
+`);
+    for (const style of ['mesh', 'hub'] as const) {
+      const { files } = render(style, [dir]);
+      const objects = files.flatMap((f) => f.objects);
+      for (const o of objects) validateObject(o);
+      const app = style === 'mesh' ? 'partner-orders' : 'hub';
+      expect(find(objects, 'RequestAuthentication', 'partner-orders-jwt').spec).toEqual({
+        selector: { matchLabels: { app } },
+        jwtRules: [{ issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks.json', audiences: ['orders'], outputPayloadToHeader: 'x-jwt-payload', forwardOriginalToken: false }],
+      });
+      expect(find(objects, 'AuthorizationPolicy', 'partner-orders-require-jwt').spec).toEqual({
+        selector: { matchLabels: { app } },
+        action: 'DENY',
+        rules: [
+          { from: [{ source: { notRequestPrincipals: ['*'] } }], to: [{ operation: { paths: ['/api/partner/orders/*'] } }] },
+          { to: [{ operation: { paths: ['/api/partner/orders/*'] } }], when: [{ key: 'request.auth.claims[scope]', notValues: ['orders:write'] }] },
+        ],
+      });
+    }
+    // The example flows check their callers in the hub: nothing for the mesh to enforce.
+    expect(render('mesh').files.flatMap((f) => f.objects).filter((o) => o.kind === 'RequestAuthentication')).toEqual([]);
   });
 });

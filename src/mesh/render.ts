@@ -7,16 +7,19 @@ import type { IDestinationRule, IServiceEntry, IVirtualService } from '@kubernet
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
 import { parse } from 'yaml';
 import type { FlowDefinition } from '../config/load-flows.js';
-import { isSecretKey } from '../config/env.js';
+import { hasUrlPassword, isSecretKey, urlPasswords } from '../config/env.js';
 import type { Registry } from '../core/registry.js';
 import type { CircuitBreakerPolicy, ConnectionPoolPolicy, Hop, MeshRetryPolicy, ServiceResources } from '../config/service.js';
+import type { GatewayDefaults } from '../kit/gateway/guard.js';
+import { meshAuthObjects } from './gateway.js';
+import type { K8sObject } from './k8s-object.js';
 
 // The object types come from the Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio: types
 // only, erased at build): a misspelt or misplaced field fails the type check here, and the tests validate every
 // rendered object against the same schemas at run time.
 
-/** One Kubernetes object as rendered: plain data, ready for YAML. */
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<string, unknown>;
+/** One Kubernetes object as rendered (in k8s-object.ts, so that gateway.ts can share it without a cycle). */
+export type { K8sObject };
 
 export type RenderStyle = 'hub' | 'mesh';
 
@@ -30,6 +33,8 @@ export interface RenderOptions {
   registry: Registry;
   /** The environment rendered into ConfigMaps (not secrets: those are only referenced). */
   env?: NodeJS.ProcessEnv;
+  /** hub.yaml's defaults for HTTP sources: a default `auth` handed to the mesh is rendered for each flow that takes it. */
+  httpSources?: GatewayDefaults;
 }
 
 export interface RenderedFile {
@@ -79,9 +84,11 @@ export function envRefsOf(flow: FlowDefinition, registry: Registry): EnvRef[] {
   const refs = new Map<string, EnvRef>();
   const walk = (v: unknown, key: string): void => {
     if (typeof v === 'string') {
+      // A reference that is (or is in) the password of a URL is a secret whatever its key.
+      const inPasswords = urlPasswords(v).map((p) => p.password).join(' ');
       for (const m of v.matchAll(REF)) {
         const name = m[1]!;
-        const secret = isSecretKey(key) || CREDENTIAL_HEADERS.test(key) || secrets.has(key);
+        const secret = isSecretKey(key) || CREDENTIAL_HEADERS.test(key) || secrets.has(key) || inPasswords.includes(m[0]);
         const prior = refs.get(name);
         refs.set(name, { name, fallback: prior?.fallback ?? m[2], secret: secret || (prior?.secret ?? false) });
       }
@@ -144,18 +151,20 @@ function workload(name: string, flows: FlowDefinition[], args: string[], port: n
   const envVars: NonNullable<NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>['containers'][number]['env']> = [
     { name: 'HUB_HOST', value: '0.0.0.0' },
     // The journal and the admin token, from the Secret when it has them: without REDIS_URL each pod keeps an embedded
-    // journal that is lost with the pod (parked retries and dead letters with it); without a token the admin API
-    // answers only inside the pod.
+    // journal that is lost with the pod (parked retries and dead letters with it); without a token each pod makes
+    // one of its own (in HUB_STATE_DIR, printed once in its log).
     { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: secretName, key: 'REDIS_URL', optional: true } } },
     { name: 'HUB_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'HUB_ADMIN_TOKEN', optional: true } } },
   ];
   for (const r of [...refs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     if (r.name === 'REDIS_URL' || r.name === 'HUB_ADMIN_TOKEN' || r.name === 'HUB_HOST') continue;
-    if (r.secret) {
+    const value = env[r.name] ?? r.fallback;
+    // A value with a password inside a URL (AMQP_URL=amqp://user:pw@host) is a secret too: never in a ConfigMap.
+    if (r.secret || (value !== undefined && hasUrlPassword(value))) {
       envVars.push({ name: r.name, valueFrom: { secretKeyRef: { name: secretName, key: r.name } } });
+      if (!r.secret) warnings.push(`${name}: ${r.name} holds a URL with a password, so it is taken from Secret ${secretName} (key ${r.name}), not rendered`);
       continue;
     }
-    const value = env[r.name] ?? r.fallback;
     if (value !== undefined) {
       data[r.name] = value;
       if (/(^|[/@,])(127\.\d+\.\d+\.\d+|localhost)([:/,]|$)/.test(value)) warnings.push(`${name}: ${r.name} is ${value}, the loopback inside a pod: set it in ConfigMap ${configName} (or in the environment of \`hub mesh render\`)`);
@@ -322,7 +331,8 @@ function destinationRule(name: string, host: string, namespace: string | undefin
  * The Kubernetes and Istio objects for the flows. Mesh style: per flow a Deployment (`hub run --flow NAME`), its
  * Service, ConfigMap, and for a flow with an HTTP source its VirtualService and DestinationRule from its
  * resilience block. Hub style: the same for one hub that runs every flow, with one route per flow in its
- * VirtualService. Both: egress rules for the HTTP peers the flows call, and PeerAuthentication STRICT. Files and
+ * VirtualService. Where a flow hands JWT checks to the mesh, its RequestAuthentication and AuthorizationPolicy
+ * (src/mesh/gateway.ts). Both: egress rules for the HTTP peers the flows call, and PeerAuthentication STRICT. Files and
  * objects come in a stable order.
  */
 export function renderManifests(flows: FlowDefinition[], options: RenderOptions): RenderResult {
@@ -345,6 +355,7 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
         const inbound = s.hops[0]!;
         const vs: IVirtualService & K8sObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: meta(s.name, namespace, { app: s.name }), spec: { hosts: [host], http: [inboundRoute(flow, host, s.port, undefined) as HttpRoute] } };
         objects.push(vs, destinationRule(s.name, host, namespace, inbound.mesh.circuitBreaker, inbound.mesh.connectionPool));
+        objects.push(...meshAuthObjects(flow, s.name, namespace, options.httpSources));
       }
       files.push({ name: `${s.name}.yaml`, objects });
     }
@@ -364,6 +375,7 @@ export function renderManifests(flows: FlowDefinition[], options: RenderOptions)
       }
     }
     objects.push(vs, destinationRule(HUB, host, namespace, undefined, undefined));
+    for (const f of sorted.filter(isHttpSource)) objects.push(...meshAuthObjects(f, HUB, namespace, options.httpSources));
     files.push({ name: 'hub.yaml', objects });
   }
   const out = egress(sorted, options.style, namespace, warnings);

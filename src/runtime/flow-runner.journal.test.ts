@@ -11,6 +11,7 @@ import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import type { Journal } from '../journal/contract.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
+import { refuse } from '../kit/gateway/refusal.js';
 import { FlowRunner } from './flow-runner.js';
 import { RetryPoller } from './retry-poller.js';
 import { idleSource, testFlow } from './testing.js';
@@ -31,6 +32,7 @@ const down = async (): Promise<never> => {
 interface Rig {
   runner: FlowRunner;
   deliver: SourceContext['deliver'];
+  refused: NonNullable<SourceContext['refused']>;
   poller: RetryPoller;
 }
 
@@ -67,7 +69,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });
     poller.start();
-    const r = { runner, deliver: (m: Message, o?: DeliverOptions) => ctx!.deliver(m, o), poller };
+    const r = { runner, deliver: (m: Message, o?: DeliverOptions) => ctx!.deliver(m, o), refused: (...a: Parameters<NonNullable<SourceContext['refused']>>) => ctx!.refused!(...a), poller };
     rigs.push(r);
     return r;
   }
@@ -101,15 +103,15 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
   });
 
   it('delivers on a durable retry when the downstream is back, and the record says delivered', async () => {
-    let fail = true;
+    // The first run's two tries fail; the downstream is back for the durable retry, however soon it comes.
+    let calls = 0;
     const out = sink(async () => {
-      if (fail) throw hubError('TIMEOUT', 'slow');
+      if (++calls <= 2) throw hubError('TIMEOUT', 'slow');
       return undefined;
     });
     const { deliver } = await rig({}, { out });
     const m = msg();
     expect((await deliver(m)).parked).toBe('waiting-for-retry');
-    fail = false;
     const rec = await until(statusIs(m.id, 'delivered'));
     expect(rec.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'waiting-for-retry', 'step', 'delivered']);
     expect(out.calls).toHaveLength(3);
@@ -178,6 +180,21 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     await expect(none.deliver(msg())).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE', journal: 'not kept' });
   });
 
+  it('keeps bad input its source refused, but never a request the gateway turned away (auth, rate limit)', async () => {
+    const { refused } = await rig({ name: 'journal-refusals' }, { out: sink(ok) }, true);
+    const input = (id: string) => ({ id, source: 'rest:POST /orders', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"orderId":') });
+    const badJson = hubError('BAD_JSON', 'the body is not JSON');
+    await refused(input('refused-bad-json'), badJson);
+    expect(badJson.journal).toBe('kept');
+    expect(await journal.get('refused-bad-json')).toMatchObject({ flow: 'journal-refusals', status: 'failed', lastError: { code: 'BAD_JSON' } });
+    for (const [code, id] of [['AUTH_REQUIRED', 'refused-auth'], ['RATE_LIMITED', 'refused-rate']] as const) {
+      const err = refuse(code, 'refused at the gateway', 'the test');
+      await refused(input(id), err);
+      expect(err.journal).toBe('not kept');
+      expect(await journal.get(id)).toBeUndefined();
+    }
+  });
+
   it('failures: writes nothing for a message delivered first time; all: records it with each step', async () => {
     const a = await rig({}, { out: sink(ok) });
     const m1 = msg();
@@ -187,7 +204,10 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     const m2 = msg();
     await b.deliver(m2);
     const rec = await journal.get(m2.id);
-    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'step', 'delivered']);
+    // Under `all` the sink's try is recorded too (the replies are what `hub messages fixture` mocks sinks with).
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'sink', 'step', 'delivered']);
+    expect(rec!.timeline[0]!.meta).toEqual({});
+    expect(rec!.timeline[1]).toMatchObject({ step: 'sink:out', call: { sink: 'out', try: 1 } });
     expect(rec!.body).toMatchObject({ truncated: true, size: m2.body.length });
   });
 
@@ -197,7 +217,10 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect((await deliver(m)).parked).toBe('dead');
     const rec = await journal.get(m.id);
     expect(rec!.body).toMatchObject({ truncated: false, data: m.body.toString() });
-    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'failed', 'dead']);
+    expect(rec!.timeline.map((e) => e.type)).toEqual(['received', 'sink', 'sink', 'failed', 'dead']);
+    // Each try's failure is its own, not the message's error: the record's attempts stay the flow's.
+    expect(rec!.timeline.slice(1, 3).map((e) => e.call)).toEqual([1, 2].map((n) => ({ sink: 'out', try: n, failure: { code: 'DOWNSTREAM_UNAVAILABLE', message: expect.any(String) } })));
+    expect(rec!.attempts).toBe(1);
   });
 
   it('rejects JOURNAL_UNAVAILABLE (retryable) when it cannot park, so the source keeps the message', async () => {

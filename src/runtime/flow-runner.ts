@@ -10,10 +10,10 @@ import type { Journal, RetryClaim } from '../journal/contract.js';
 import { MessageTrail } from '../journal/trail.js';
 import { Bulkhead } from './bulkhead.js';
 import type { Cancellation } from './cancellation.js';
-import { DedupeKeys } from './dedupe-keys.js';
+import { DedupeKeys, LEASE_MARGIN_MS } from './dedupe-keys.js';
 import { FlowControl, type MessageNotice } from './flow-control.js';
 import { FlowMeter, type FlowStats } from './flow-meter.js';
-import { journalUnavailable, recordOutcome, trailSubject } from './journal.js';
+import { journalUnavailable, recordOutcome, trailSubject, transportFacts } from './journal.js';
 import { ALWAYS_NEW, Lane, MessageContext, type Deduper, type Handling, type ReplayTarget, type Sender } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
 import { Parking } from './parking.js';
@@ -21,13 +21,17 @@ import { RunTimeouts } from './run-timeouts.js';
 import { Refusals } from './refusals.js';
 import { SinkCalls } from './sink-calls.js';
 import type { SinkHealthState } from './sink-health.js';
+import { EMITTED_BY, firstStep, StepRuntimes } from './step-runtime.js';
 import { failSpan, FlowTracing } from './tracing.js';
+import { FlowTracer, type TraceSession } from './flow-trace.js';
 
 export interface FlowRunnerOptions {
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
   pausedRetryMs?: number;
   /** The flow's Prometheus metrics (HubMetrics.forFlow); none in unit tests that do not look at them. */
   metrics?: FlowMetrics;
+  /** The Redis of the hub's journal, for steps whose state replicas share (throttle). */
+  redisUrl?: string;
 }
 
 /** How a durable retry's run is handled by #run: from the first step, not pipelined. */
@@ -85,6 +89,13 @@ export class FlowRunner {
   readonly #control: FlowControl;
   readonly #parking: Parking;
   readonly #refusals: Refusals;
+  /** Set only while someone traces the flow (flow-trace.ts); then #steps and #sender are its wrapped ones. */
+  #tracer: FlowTracer | undefined;
+  #steps: FlowDefinition['steps'];
+  #sender: Sender;
+  /** The steps with a lifecycle of their own (aggregate, recipient_list, throttle). */
+  readonly #stepRuntimes: StepRuntimes;
+  readonly #redisUrl: string | undefined;
 
   constructor(
     readonly def: FlowDefinition,
@@ -100,9 +111,13 @@ export class FlowRunner {
     this.#tracing = new FlowTracing(def);
     this.#pipelinable = pipelinable(def);
     this.#sinks = new SinkCalls(def, this.#logger, this.#tracing, this.#metrics);
-    this.#keys = new DedupeKeys(def.name, journal, this.#logger);
+    this.#steps = def.steps;
+    this.#sender = this.#sinks.sender;
+    this.#keys = new DedupeKeys(def.name, journal, this.#logger, def.timeoutMs + LEASE_MARGIN_MS);
     this.#control = new FlowControl(def.name, this.#logger);
     this.#refusals = new Refusals(def, journal, this.#logger);
+    this.#stepRuntimes = new StepRuntimes(def, this.#logger, journal);
+    this.#redisUrl = options.redisUrl;
     this.#parking = new Parking(def, this.#logger, journal, {
       refusals: this.#refusals,
       stats: this.stats,
@@ -141,6 +156,7 @@ export class FlowRunner {
         }
       }),
     );
+    if (this.#stepRuntimes.any) await this.#stepRuntimes.start((message, from) => this.#emit(message, from), this.#redisUrl);
     await this.def.source.instance.start({
       flow: this.def.name,
       logger: this.#logger.child({ source: this.def.source.adapter }),
@@ -169,7 +185,44 @@ export class FlowRunner {
   deliver(message: Message, options?: DeliverOptions): Promise<FlowResult> {
     if (this.#control.holding) return this.#whenResumed(message);
     const lane = options?.onIssued && this.#pipelinable ? new Lane(options.onIssued) : undefined;
+    if (this.#tracer) return this.#tracer.run(message, () => this.#handle(message, { park: !this.def.source.requestReply, lane }));
     return this.#handle(message, { park: !this.def.source.requestReply, lane });
+  }
+
+  /**
+   * Follows the flow's next messages step by step for `session` (flow-trace.ts) until it has its count, its time
+   * is up or it ends; nothing is wrapped while no session is open.
+   */
+  trace(session: TraceSession): void {
+    if (this.#stopping) {
+      session.end('flow-stopped');
+      return;
+    }
+    if (!this.#tracer) {
+      const tracer = new FlowTracer(this.def, () => {
+        if (this.#tracer !== tracer) return;
+        this.#tracer = undefined;
+        this.#steps = this.def.steps;
+        this.#sender = this.#sinks.sender;
+      });
+      this.#tracer = tracer;
+      this.#steps = tracer.steps(this.def.steps);
+      this.#sender = tracer.sender(this.#sinks.sender);
+    }
+    this.#tracer.join(session);
+  }
+
+  /** The open trace sessions of the version this runner replaces (a reload): they follow this one from now on. */
+  adoptTraces(old: FlowRunner): void {
+    for (const s of old.#tracer ? [...old.#tracer.sessions] : []) {
+      old.#tracer!.sessions.delete(s);
+      this.trace(s);
+    }
+  }
+
+  /** How many trace sessions are open on the flow. */
+  get traces(): number {
+    return this.#tracer?.sessions.size ?? 0;
   }
 
   /**
@@ -214,12 +267,18 @@ export class FlowRunner {
     if (target.startAt !== undefined && !(Number.isInteger(target.startAt) && target.startAt >= 0 && target.startAt < this.def.steps.length)) {
       throw hubError('NOT_FOUND', `flow "${this.name}" has no step ${target.startAt} (steps 0 to ${this.def.steps.length - 1})`);
     }
-    return this.#handle(message, { park: true, target, recorded });
+    const from = target.startAt === undefined && target.sink === undefined && message.headers[EMITTED_BY] !== undefined ? firstStep(this.def, message) : undefined;
+    return this.#handle(message, { park: true, target, recorded, ...(from ? { from } : {}) });
   }
 
   /** Runs one durable retry claimed from the journal (the retry poller calls it); see Parking.retry. */
   retry(claim: RetryClaim): Promise<void> {
     return this.#parking.retry(claim);
+  }
+
+  /** A message a step emitted (StepRuntime.emit), run from step `from` and parked when it fails: resolves once delivered or parked. */
+  async #emit(message: Message, from: number): Promise<void> {
+    await this.#handle(message, { park: true, from });
   }
 
   async #handle(message: Message, how: Handling): Promise<FlowResult> {
@@ -275,8 +334,8 @@ export class FlowRunner {
    * make each call of it allocate the variables it captures, traced or not.
    */
   #run(message: Message, run: Cancellation, trail: MessageTrail | undefined, how: Handling, span: Span | undefined): Promise<Message[]> {
-    if (this.#tracing.untraced(span)) return run.race(this.#runSteps(message, run, trail, how.target, how.lane));
-    return this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane)), true);
+    if (this.#tracing.untraced(span)) return run.race(this.#runSteps(message, run, trail, how.target, how.lane, how.from));
+    return this.#tracing.within(span, () => run.race(this.#runSteps(message, run, trail, how.target, how.lane, how.from)), true);
   }
 
   /** A durable retry's run (Parking.retry): its steps from the first, under the bulkhead and the flow's timeout. */
@@ -284,7 +343,7 @@ export class FlowRunner {
     return this.#bulkhead.run(async () => {
       const run = this.#timeouts.track();
       try {
-        return await this.#run(message, run, trail, RETRY_RUN, span);
+        return await this.#run(message, run, trail, message.headers[EMITTED_BY] === undefined ? RETRY_RUN : { park: true, from: firstStep(this.def, message) }, span);
       } finally {
         this.#timeouts.untrack(run);
       }
@@ -296,7 +355,8 @@ export class FlowRunner {
     const journal = this.#journal!;
     try {
       if (how.recorded) return MessageTrail.resume(journal, this.def.journal, trailSubject(message));
-      const begun = MessageTrail.begin(journal, this.def.journal, trailSubject(message), message.meta.attempt ?? 1);
+      const facts = this.def.journal.record === 'all' ? transportFacts(message.meta) : undefined;
+      const begun = MessageTrail.begin(journal, this.def.journal, trailSubject(message), message.meta.attempt ?? 1, facts);
       return begun instanceof MessageTrail ? begun : begun.catch((err: unknown) => Promise.reject(journalUnavailable(err, 'record the message')));
     } catch (err) {
       throw journalUnavailable(err, 'record the message');
@@ -314,11 +374,11 @@ export class FlowRunner {
     if (this.stats.inFlight === 0) this.#idle?.();
   }
 
-  #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane): Promise<Message[]> {
+  #runSteps(input: Message, cancel: Cancellation, trail: MessageTrail | undefined, target: ReplayTarget = {}, lane?: Lane, from = 0): Promise<Message[]> {
     if (target.sink !== undefined) return this.#straightToSink(target.sink, input, cancel, trail);
     // A replay is an operator's decision: dedupe steps let it through.
     const dedupe = target.startAt !== undefined || input.meta.replayOf ? ALWAYS_NEW : this.#keys.deduper;
-    const ctx = this.#context(input, cancel, this.#sinks.sender, dedupe, lane);
+    const ctx = this.#context(input, cancel, this.#sender, dedupe, lane);
     ctx.trail = trail;
     // Resuming at a step: the steps before it run again, but one-way sinks already have the message.
     if (target.startAt !== undefined && target.startAt > 0) {
@@ -326,7 +386,7 @@ export class FlowRunner {
       ctx.replay = this.#context(input, cancel, this.#sinks.replaySender, dedupe, lane);
     }
     try {
-      const out = this.#stepsFrom(0, [input], ctx);
+      const out = this.#stepsFrom(from, [input], ctx);
       return Array.isArray(out) ? Promise.resolve(out) : out;
     } catch (err) {
       return Promise.reject(err as Error);
@@ -340,7 +400,7 @@ export class FlowRunner {
    * through #stepEach.
    */
   #stepsFrom(i: number, current: Message[], ctx: MessageContext): Message[] | Promise<Message[]> {
-    const steps = this.def.steps;
+    const steps = this.#steps;
     for (; ; i++) {
       if (i === steps.length || current.length === 0) {
         const { expression, status } = this.def.reply;
@@ -377,7 +437,7 @@ export class FlowRunner {
    * answers later goes `onward` (#onward) from the same `then`, when asked: one turn of the microtask queue less.
    */
   #step(i: number, message: Message, ctx: MessageContext, onward: boolean): Message[] | Promise<Message[]> {
-    const step = this.def.steps[i]!;
+    const step = this.#steps[i]!;
     const stepCtx = i < ctx.resume ? ctx.replay! : ctx;
     const span = this.#tracing.step(i);
     const clock = performance.now();
@@ -450,11 +510,13 @@ export class FlowRunner {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
+    for (const s of this.#tracer ? [...this.#tracer.sessions] : []) s.end('flow-stopped');
     this.#control.stop();
     if (this.stats.inFlight > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     this.#timeouts.stop();
+    await this.#stepRuntimes.stop();
     await this.def.source.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'source did not stop cleanly'));
     await Promise.all([...this.def.sinks].filter(([name]) => this.#started.has(name)).map(([, s]) => s.instance.stop().catch((err: unknown) => this.#logger.warn({ err }, 'sink did not stop cleanly'))));
   }

@@ -82,3 +82,13 @@ export function recordOutcome(trail: MessageTrail, event: TimelineEvent, logger:
     logger.warn({ err, messageId: trail.id, event: event.type }, 'the journal could not record an outcome; the message itself is settled');
   });
 }
+
+/** Meta every message has, or that says where it is in the hub rather than how it came: not a transport's fact. */
+const NOT_FACTS: ReadonlySet<string> = new Set(['flow', 'source', 'receivedAt', 'attempt', 'route', 'parentId', 'replayOf', 'upstreamId', 'status', 'downstreamStatus']);
+
+/** The transport's facts of a message as its source made it (TimelineEvent.meta of `received`, under `all`). */
+export function transportFacts(meta: Message['meta']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in meta) if (!NOT_FACTS.has(key) && meta[key] !== undefined) out[key] = meta[key];
+  return out;
+}

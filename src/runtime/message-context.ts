@@ -21,6 +21,8 @@ export interface Handling {
   recorded?: boolean;
   /** An ordered source pipelines this message (DeliverOptions.onIssued); set only when the flow can keep the order. */
   lane?: Lane;
+  /** The first step to run (a message a step emitted, StepRuntime.emit: the one after it); 0 when unset. */
+  from?: number;
 }
 
 /**
@@ -41,8 +43,8 @@ export class Lane {
 /** How a message's context sends: made once per runner (SinkCalls), never per message. */
 export type Sender = (sink: string, message: Message, ctx: MessageContext) => Promise<Message | undefined>;
 
-/** The dedupe check of a message's context: `input` is the message as it entered the flow. */
-export type Deduper = (input: Message, key: string, ttlMs: number) => Promise<boolean>;
+/** The dedupe check of a message's context: `input` is the message as it entered the flow; `run`, its run (cut: give up waiting). */
+export type Deduper = (input: Message, key: string, ttlMs: number, run?: { readonly aborted: boolean }) => Promise<boolean>;
 
 /** The dedupe check of a message that passes every key: a replay (an operator's decision), a dead letter. */
 export const ALWAYS_NEW: Deduper = () => Promise.resolve(true);
@@ -83,12 +85,17 @@ export class MessageContext implements StepContext, SendContext {
     this.issued = lane?.issue;
   }
 
+  /** The id of the message as it entered the flow. */
+  get messageId(): string {
+    return this.#input.id;
+  }
+
   send(sink: string, message: Message): Promise<Message | undefined> {
     return this.#sender(sink, message, this);
   }
 
   dedupe(key: string, ttlMs: number): Promise<boolean> {
-    return this.#deduper(this.#input, key, ttlMs);
+    return this.#deduper(this.#input, key, ttlMs, this.#cancel);
   }
 
   get logger(): Logger {

@@ -3,13 +3,16 @@
  * source, and bad input its source refused before delivery (SourceContext.refused). Under the flow's journal policy
  * (`none` keeps nothing); bad input — the caller's own fault — is kept at most REFUSALS_KEPT_PER_MINUTE a minute per
  * flow, so that nobody can fill the journal with malformed requests; the error answer then says "not kept". Each
- * answer's error carries `journal` ('kept' or 'not kept'), which the answer reports beside the message id.
+ * answer's error carries `journal` ('kept' or 'not kept'), which the answer reports beside the message id. A request
+ * the gateway turned away (auth, rate limit: isRefusal) is never kept: an unknown caller, or one over its rate, must
+ * not be able to write into the journal or use up the flow's budget for bad input.
  */
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { RefusedInput } from '../core/contracts.js';
 import type { HubError } from '../core/errors.js';
 import type { Journal, TimelineEvent } from '../journal/contract.js';
+import { isRefusal } from '../kit/gateway/refusal.js';
 import { errorInfo } from './journal.js';
 
 /** Refused requests (bad input) a flow keeps per minute at most. */
@@ -43,7 +46,7 @@ export class Refusals {
   /** SourceContext.refused for this flow. */
   async refused(input: RefusedInput, error: HubError): Promise<void> {
     error.journal = 'not kept';
-    if (!this.journal || this.def.journal.record === 'none' || !this.take()) return;
+    if (!this.journal || this.def.journal.record === 'none' || isRefusal(error) || !this.take()) return;
     const at = new Date().toISOString();
     const events: TimelineEvent[] = [
       { type: 'received', at },

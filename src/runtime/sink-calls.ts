@@ -1,8 +1,12 @@
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../config/load-flows.js';
 import type { Sink } from '../core/contracts.js';
+import { isoNow } from '../core/clock.js';
 import { hubError, toHubError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import type { SinkCallRecord } from '../journal/contract.js';
+import { storeBody } from '../journal/shared.js';
+import type { MessageTrail } from '../journal/trail.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { MessageContext, Sender } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
@@ -25,6 +29,8 @@ export class SinkCalls {
   readonly #breakers = new Map<string, CircuitBreaker>();
   /** Each sink's health from its calls (the admin's Flows page). */
   readonly health = new SinkHealth();
+  /** Under the `all` policy each try of a sink call is noted on the message's trail, with the sink's reply. */
+  readonly #recordCalls: boolean;
 
   /** How a message's context sends (MessageContext.send): through `send`, with the flow's retry policy. */
   readonly sender: Sender = (sink, message, ctx) => this.send(sink, message, ctx);
@@ -35,6 +41,7 @@ export class SinkCalls {
     this.#def = def;
     this.#tracing = tracing;
     this.#metrics = metrics;
+    this.#recordCalls = def.journal.record === 'all';
     for (const hop of def.service?.hops ?? []) {
       if (hop.kind !== 'sink' || !hop.hubBreaker) continue;
       const sink = hop.name;
@@ -99,6 +106,7 @@ export class SinkCalls {
     } catch (err) {
       sent = Promise.reject(err);
     }
+    if (this.#recordCalls && ctx.trail) sent = this.#noted(sent, sinkName, message, ctx.trail);
     return sent.then(
       (reply) => {
         metrics?.ok.inc();
@@ -117,6 +125,28 @@ export class SinkCalls {
         }
         metrics?.duration.observe((performance.now() - clock) / 1000);
         if (retry) return this.#retrySend(e, sinkName, sink, message, ctx);
+        throw e;
+      },
+    );
+  }
+
+  /** The try's `sink` event on the trail, with the reply (stored as a body is) or the error; `sent` as it settles. */
+  #noted(sent: Promise<Message | undefined>, sink: string, message: Message, trail: MessageTrail): Promise<Message | undefined> {
+    const attempt = message.meta.attempt ?? 1;
+    const note = (call: SinkCallRecord): void => trail.note({ type: 'sink', at: isoNow(), step: `sink:${sink}`, call });
+    return sent.then(
+      (reply) => {
+        if (!reply) note({ sink, try: attempt });
+        else {
+          const body = storeBody(reply.body, this.#def.journal.maxBodyBytes);
+          const status = reply.meta.downstreamStatus;
+          note({ sink, try: attempt, reply: { ...(typeof status === 'number' ? { status } : {}), headers: { ...reply.headers }, body: body.data, encoding: body.encoding, truncated: body.truncated } });
+        }
+        return reply;
+      },
+      (err: unknown) => {
+        const e = toHubError(err);
+        note({ sink, try: attempt, failure: { code: e.code, message: e.message } });
         throw e;
       },
     );

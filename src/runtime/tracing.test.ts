@@ -91,6 +91,14 @@ describe('spans with the SDK registered', () => {
     expect(sent['x-b3-parentspanid']).toBeUndefined();
   });
 
+  it('names the consumer a gateway let in on the message span (its name only)', async () => {
+    exporter.reset();
+    const { deliver, runner } = await rig();
+    await deliver(new Message({ value: { a: 1 }, headers: { 'x-consumer': 'partner-a' }, meta: { flow: 'trace-test', source: 'test', receivedAt: new Date().toISOString(), attempt: 1, consumer: 'partner-a' } }));
+    await runner.stop(100);
+    expect(spans().find((s) => s.name === 'flow trace-test')!.attributes['hub.consumer']).toBe('partner-a');
+  });
+
   it('marks the failing sink call, step and message with the error code; a message without trace headers starts a trace', async () => {
     exporter.reset();
     const { deliver, seen, runner } = await rig(() => {

@@ -96,6 +96,8 @@ export class FlowTracing {
     span.setAttribute('hub.message.id', message.id);
     span.setAttribute('hub.attempt', message.meta.attempt ?? 1);
     if (message.meta.replayOf) span.setAttribute('hub.replay_of', message.meta.replayOf);
+    // The caller a gateway let in (src/kit/gateway): its name, never its credential.
+    if (typeof message.meta.consumer === 'string') span.setAttribute('hub.consumer', message.meta.consumer);
     return span;
   }
 

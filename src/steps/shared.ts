@@ -2,9 +2,10 @@
  * Helpers the built-in steps share: config checks made at load, JSONata truthiness, sending to a sink and carrying
  * on with its reply, and reading an XML body into a JSON value.
  */
-import { parseXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
+import { checkXml, parseCheckedXml, type XmlLimits, type XmlParseOptions } from '../core/codec.js';
+import { fastXmlValue } from '../core/xml-fast.js';
 import type { Step, StepBuildContext, StepContext } from '../core/contracts.js';
-import { PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
+import { HubError, PermanentError, type ConfigIssue, type ErrorCode } from '../core/errors.js';
 import { compileExpression, type CompiledExpression } from '../kit/expression.js';
 import type { Message } from '../core/message.js';
 
@@ -121,7 +122,12 @@ export function continuing(message: Message, sink: string, reply: Message | unde
 
 /** Parses an XML body into a JSON value, without the `?xml` declaration node. */
 export function xmlToValue(body: Buffer | string, options: XmlParseOptions, limits: Partial<XmlLimits> = {}): unknown {
-  const tree = parseXml(body, limits, options);
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  checkXml(text, limits);
+  // Elements and text only (a SOAP payload, most business documents): the same value in one pass (core/xml-fast.ts).
+  const fast = fastXmlValue(text, options);
+  if (fast !== undefined) return fast;
+  const tree = parseCheckedXml(text, limits, options);
   if (tree && typeof tree === 'object' && !Array.isArray(tree) && '?xml' in tree) {
     const { '?xml': _declaration, ...rest } = tree as Record<string, unknown>;
     return rest;
@@ -158,4 +164,16 @@ export function conditionSchema(examples: string[]): Record<string, unknown> {
       'JSONata condition over the JSON body ($headers, $meta and $id bound). It holds when its result is true as JSONata\'s $boolean sees it: 0, "", null, empty arrays and objects, and a path that matched nothing are false. Note that a comparison with a missing value is false: write `$not(a = "x")` rather than `a != "x"` when `a` may be absent.',
     examples,
   };
+}
+
+/** The reply body as a JSON value: XML replies are parsed (namespaces stripped, values typed), an empty body is null. */
+export function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
+  try {
+    if (reply.body.length === 0) return null;
+    if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true }, limits);
+    return reply.json();
+  } catch (err) {
+    if (!(err instanceof HubError)) throw err;
+    throw new PermanentError('BAD_REPLY', `the reply of sink "${sink}" cannot be read: ${err.message}`, { cause: err, details: { sink, contentType: reply.contentType } });
+  }
 }

@@ -125,3 +125,6 @@ export function expectDurations(schema: JsonSchema, paths: string[]): void {
     expect(node.oneOf![1]!.pattern, path).toBe(DURATION_PATTERN);
   }
 }
+
+/** The durations of the `auth:` block every HTTP source takes (src/kit/gateway/schema.ts), for expectDurations. */
+export const GATEWAY_DURATIONS = ['leeway', 'cache', 'cooldown'].map((k) => `properties.auth.oneOf.1.properties.jwt.properties.${k}`);

@@ -70,6 +70,22 @@ export const COMPONENTS: Record<string, JsonSchema> = {
       error: ref('ErrorInfo'),
       dueAt: { type: 'string', format: 'date-time' },
       detail: { type: 'string' },
+      meta: { type: 'object', additionalProperties: true, description: 'For `received` under the `all` journal policy: the transport\'s facts (method, path, params, query; operation; topic, key; exchange, routing key). Withheld from a viewer.' },
+      call: {
+        type: 'object',
+        description: 'For `sink` (under the `all` journal policy): one try of a sink call, and the reply (body withheld from a viewer) or the error.',
+        required: ['sink', 'try'],
+        properties: {
+          sink: { type: 'string' },
+          try: { type: 'integer', minimum: 1 },
+          reply: {
+            type: 'object',
+            required: ['headers', 'body', 'encoding', 'truncated'],
+            properties: { status: { type: 'integer' }, headers: { type: 'object', additionalProperties: { type: 'string' } }, body: { type: 'string' }, encoding: { enum: ['utf8', 'base64'] }, truncated: { type: 'boolean' }, masked: { type: 'boolean' } },
+          },
+          failure: ref('ErrorInfo'),
+        },
+      },
     },
   },
   MessageRecord: {
@@ -219,12 +235,25 @@ export const COMPONENTS: Record<string, JsonSchema> = {
     description: 'The caller of the admin API.',
     required: ['user', 'role', 'via'],
     properties: {
-      user: { type: 'string', description: 'The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token.' },
+      user: { type: 'string', description: 'The user name; "token" for the bearer token; "login-link" for a session opened with a one-time login link.' },
       role: { enum: [...ADMIN_ROLES] },
-      via: { enum: ['session', 'token', 'loopback'] },
+      via: { enum: ['session', 'token'] },
       csrfToken: { type: 'string', description: 'For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE.' },
       idleExpiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends unless used before.' },
       expiresAt: { type: 'string', format: 'date-time', description: 'For a session: when it ends at the latest.' },
+    },
+  },
+  ReloadReport: {
+    type: 'object',
+    required: ['added', 'changed', 'removed', 'unchanged', 'kept', 'problems', 'tookMs'],
+    properties: {
+      added: { type: 'array', items: { type: 'string' }, description: 'New flows, started.' },
+      changed: { type: 'array', items: { type: 'string' }, description: 'Flows whose new version took over.' },
+      removed: { type: 'array', items: { type: 'string' }, description: 'Flows whose file is gone, stopped.' },
+      unchanged: { type: 'array', items: { type: 'string' } },
+      kept: { type: 'array', items: { type: 'string' }, description: 'Flows whose file has errors: the running version goes on.' },
+      problems: { type: 'array', items: { type: 'object', required: ['file', 'line', 'col', 'message'], properties: { file: { type: 'string' }, line: { type: 'integer' }, col: { type: 'integer' }, message: { type: 'string' }, severity: { enum: ['error', 'warning'] } } } },
+      tookMs: { type: 'integer', minimum: 0 },
     },
   },
   FlowState: {

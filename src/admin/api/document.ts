@@ -62,7 +62,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       version,
       description: [
         'Flows, the message journal, dead letters and replay. JSON in and out; errors are application/problem+json.',
-        'Who may call: a user of hub.yaml (`admin.users`) logged in with POST /admin/api/session (a session cookie; every POST, PUT, PATCH and DELETE of the session also sends the X-CSRF-Token the login gave, and a same-origin Origin/Referer if any), or a bearer token (`admin.token`, HUB_ADMIN_TOKEN: role admin, for the CLI and automation). With neither users nor a token configured, only clients on the hub\'s machine are answered, as admin.',
+        'Who may call: a user of hub.yaml (`admin.users`) logged in with POST /admin/api/session (a session cookie; every POST, PUT, PATCH and DELETE of the session also sends the X-CSRF-Token the login gave, and a same-origin Origin/Referer if any), or a bearer token (`admin.token`, HUB_ADMIN_TOKEN: role admin, for the CLI and automation). With neither users nor a token configured, `hub run` makes a token at first start and keeps it in its state folder (state_dir/admin-token, readable by the hub\'s user only), where the CLI of that user finds it, and prints a one-time login link (GET /admin/login?code=...) for the console; no client is admin for being on the hub\'s machine.',
         `Roles (\`x-required-role\` of each operation; \`x-role-rules\` name requests that need more): ${ADMIN_ROLES.map((r) => `${r}: ${ROLE_DESCRIPTIONS[r]}`).join('; ')}.`,
       ].join('\n\n'),
     },

@@ -15,7 +15,7 @@ export const text = (description: string, extra: JsonSchema = {}): JsonSchema =>
 export const problem = (description: string): ResponseSpec => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 
 const header = (name: string, description: string): HeaderSpec => ({ name, schema: { type: 'string', minLength: 1, maxLength: 200 }, description });
-export const ACTOR = header('X-Hub-Actor', 'Who is asking, for the audit, when the caller is a bearer token (recorded as "token:<actor>") or a loopback client of a hub without users and token. A session\'s actor is its user, whatever this says.');
+export const ACTOR = header('X-Hub-Actor', 'Who is asking, for the audit, when the caller is the bearer token (recorded as "token:<actor>"). A session\'s actor is its user, whatever this says.');
 export const PREFER = header('Prefer', '`respond-async`: answer 202 with a job at once (as `background: true` does) instead of when every replay is done.');
 export const IDEMPOTENCY_KEY = header('Idempotency-Key', 'A key per intended replay: the same key submitted again sends nothing and answers with the earlier replay. Without it, a hash of the request is the key, so the same request twice replays once.');
 

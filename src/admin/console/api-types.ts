@@ -55,13 +55,29 @@ export interface StoredBody {
 }
 
 export interface TimelineEvent {
-  type: 'received' | 'step' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
+  type: 'received' | 'step' | 'sink' | 'delivered' | 'failed' | 'waiting-for-retry' | 'dead' | 'replayed' | 'resolved' | 'archived';
   at: string;
   attempt?: number;
   step?: string;
   error?: ErrorInfo;
   dueAt?: string;
   detail?: string;
+  /** For `received` under the `all` journal policy: the transport's facts (method, path, params, query; operation; topic, key; exchange, routing key). Withheld from a viewer. */
+  meta?: Record<string, unknown>;
+  /** For `sink` (under the `all` journal policy): one try of a sink call, and the reply (body withheld from a viewer) or the error. */
+  call?: {
+    sink: string;
+    try: number;
+    reply?: {
+      status?: number;
+      headers: Record<string, string>;
+      body: string;
+      encoding: 'utf8' | 'base64';
+      truncated: boolean;
+      masked?: boolean;
+    };
+    failure?: ErrorInfo;
+  };
 }
 
 export type MessageRecord = MessageSummary & {
@@ -207,16 +223,30 @@ export interface ReplayJobResults {
 
 /** The caller of the admin API. */
 export interface Session {
-  /** The user name; "token" for the bearer token; "local" for a loopback client of a hub without users and token. */
+  /** The user name; "token" for the bearer token; "login-link" for a session opened with a one-time login link. */
   user: string;
   role: 'viewer' | 'operator' | 'admin';
-  via: 'session' | 'token' | 'loopback';
+  via: 'session' | 'token';
   /** For a session: send it as X-CSRF-Token with every POST, PUT, PATCH and DELETE. */
   csrfToken?: string;
   /** For a session: when it ends unless used before. */
   idleExpiresAt?: string;
   /** For a session: when it ends at the latest. */
   expiresAt?: string;
+}
+
+export interface ReloadReport {
+  /** New flows, started. */
+  added: string[];
+  /** Flows whose new version took over. */
+  changed: string[];
+  /** Flows whose file is gone, stopped. */
+  removed: string[];
+  unchanged: string[];
+  /** Flows whose file has errors: the running version goes on. */
+  kept: string[];
+  problems: { file: string; line: number; col: number; message: string; severity?: 'error' | 'warning' }[];
+  tookMs: number;
 }
 
 export interface FlowState {
@@ -248,7 +278,7 @@ export interface GroupArchiveResult {
 export interface AuditEntry {
   seq: number;
   at: string;
-  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'job-control';
+  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'job-control' | 'reload';
   outcome: 'ok' | 'failed' | 'denied' | 'rate-limited';
   /** A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous". */
   actor: string;
@@ -438,12 +468,16 @@ export interface Answers {
   createSession: Session;
   /** GET /session: Who am I */
   getSession: Session;
+  /** POST /session/links: Make a one-time login link */
+  createLoginLink: { url: string; expiresAt: string };
   /** GET /flows: The flows this hub runs */
   listFlows: { flows: FlowInfo[]; at: string };
   /** POST /flows/:name/pause: Pause a flow: it takes no new messages until resumed */
   pauseFlow: FlowState;
   /** POST /flows/:name/resume: Resume a paused flow */
   resumeFlow: FlowState;
+  /** POST /flows/reload: Reload the flows from their files, without a restart */
+  reloadFlows: ReloadReport;
   /** GET /messages: Search the journal */
   listMessages: MessagePage;
   /** GET /messages/:id: One message with its stored body, headers and timeline */

@@ -1,7 +1,7 @@
 /**
  * The admin console: a single page served at /admin. It asks the API who is logged in (GET /admin/api/session),
  * shows the login form when nobody is, and draws the page the location's hash names (#/flows, #/messages?...,
- * #/message/ID, #/dead-letters, #/audit, #/compare). No framework, no inline script or style: it runs under the admin's
+ * #/message/ID, #/dead-letters, #/trace?flow=NAME, #/audit, #/compare). No framework, no inline script or style: it runs under the admin's
  * Content-Security-Policy (default-src 'self').
  */
 import { ApiError, call, setSession, whenUnauthorized, type Session } from './api.js';
@@ -14,6 +14,7 @@ import { flowsPage } from './flows-page.js';
 import { jobsPage } from './jobs-page.js';
 import { messagePage } from './message-page.js';
 import { messagesPage } from './messages-page.js';
+import { tracePage } from './trace-page.js';
 import { can, type Ctx } from './page-parts.js';
 
 const main = document.getElementById('main')!;
@@ -61,7 +62,7 @@ function start(session: Session): void {
   ctx = { session };
   setSession(session);
   connect(() => showLogin('Your session has ended; log in again.'));
-  const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters'], ['/compare', 'Comparison']];
+  const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters'], ['/trace', 'Trace'], ['/compare', 'Comparison']];
   if (can(ctx, 'operator')) items.splice(3, 0, ['/jobs', 'Replay jobs']);
   if (can(ctx, 'admin')) items.push(['/audit', 'Audit']);
   replace(nav, items.map(([path, label]) => link(path, {}, label)), h('a', { href: '/admin/docs', class: 'muted' }, 'API'));
@@ -97,6 +98,7 @@ async function render(): Promise<void> {
     else if (path === '/dead-letters') await deadLettersPage(target, ctx, params);
     else if (path === '/audit' && can(ctx, 'admin')) await auditPage(target, params);
     else if (path === '/jobs' && can(ctx, 'operator')) await jobsPage(target, ctx, params);
+    else if (path === '/trace') await tracePage(target, params);
     else if (path === '/compare') await comparePage(target, params);
     else replace(target, h('h1', {}, 'Not found'), h('p', {}, 'No such page. '), link('/flows', {}, 'Flows'));
   } catch (err) {

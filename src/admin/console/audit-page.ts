@@ -10,7 +10,7 @@ export async function auditPage(main: HTMLElement, params: URLSearchParams): Pro
     call<AuditPage>('GET', `/audit${qs({ action, cursor, limit: 50 })}`),
     call<ReplayPage>('GET', `/replays${qs({ limit: 20 })}`),
   ]);
-  const actions = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive'];
+  const actions = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive', 'reload'];
   replace(main,
     heading('Audit', h('span', { class: 'muted' }, 'logins, logouts and every change, refused ones too; newest first')),
     h('nav', { class: 'tabs' }, link('/audit', {}, 'all'), actions.flatMap((a) => [' · ', link('/audit', { action: a }, a)])),

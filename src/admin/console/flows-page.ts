@@ -46,7 +46,7 @@ function flowsTable(flows: FlowInfo[], ctx: Ctx, status: HTMLElement, refresh: (
     nowFigure(f, 'waiting', { flow: f.name, status: 'waiting-for-retry' }),
     nowFigure(f, 'dead', { flow: f.name, status: 'dead' }),
     h('div', {}, ...errorCell(f.stats.lastError), f.stats.lastError?.messageId ? link(`/message/${f.stats.lastError.messageId}`, {}, 'message') : null),
-    link('/messages', { flow: f.name }, 'messages'),
+    h('div', {}, link('/messages', { flow: f.name }, 'messages'), ' ', link('/trace', { flow: f.name }, 'trace')),
   ]);
   return table(['Flow', 'State', 'Source', 'Sinks', 'Msg/s', 'p99', 'In', 'Out', 'Failed now', 'Waiting now', 'Dead now', 'Last error', ''], rows, { id: 'flows' });
 }

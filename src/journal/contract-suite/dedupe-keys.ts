@@ -45,4 +45,52 @@ export function dedupeKeysCases(setup: Setup): void {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? j : other).dedupe(key, 60_000)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
+
+  it('reserves a free key for one owner: the owner passes again, another finds it busy, then held once kept, free once given up', async () => {
+    const { h, j } = await setup();
+    const other = h.shared ? await h.open() : j;
+    const key = `res-${randomUUID()}`;
+    expect(await j.reserveDedupe(key, 'm-1', 60_000)).toBe('reserved');
+    expect(await other.reserveDedupe(key, 'm-1', 60_000)).toBe('reserved');
+    expect(await other.reserveDedupe(key, 'm-2', 60_000)).toBe('busy');
+    expect(await other.dedupeHolder(key)).toBe('m-1');
+    // Another owner cannot keep a key reserved by someone else; the reserving owner can.
+    expect(await other.dedupe(key, 60_000, 'm-2')).toBe(false);
+    expect(await j.dedupe(key, 60_000, 'm-1')).toBe(true);
+    expect(await other.reserveDedupe(key, 'm-2', 60_000)).toBe('held');
+    expect(await other.reserveDedupe(key, 'm-1', 60_000)).toBe('reserved');
+    // Giving up a kept key changes nothing.
+    await j.releaseDedupe(key, 'm-1');
+    expect(await other.dedupeHolder(key)).toBe('m-1');
+
+    const failed = `rel-${randomUUID()}`;
+    expect(await j.reserveDedupe(failed, 'm-1', 60_000)).toBe('reserved');
+    await other.releaseDedupe(failed, 'm-2');
+    expect(await j.reserveDedupe(failed, 'm-2', 60_000)).toBe('busy');
+    await other.releaseDedupe(failed, 'm-1');
+    expect(await j.dedupeHolder(failed)).toBeUndefined();
+    expect(await other.reserveDedupe(failed, 'm-2', 60_000)).toBe('reserved');
+    await expect(j.reserveDedupe('', 'm-1', 1_000)).rejects.toMatchObject({ code: 'JOURNAL_INVALID_ARGUMENT' });
+    await expect(j.reserveDedupe(failed, '', 1_000)).rejects.toMatchObject({ code: 'JOURNAL_INVALID_ARGUMENT' });
+    await expect(j.reserveDedupe(failed, 'm-1', 0)).rejects.toMatchObject({ code: 'JOURNAL_INVALID_ARGUMENT' });
+  });
+
+  it('frees a reservation whose lease ran out (its replica died mid-message)', async () => {
+    const { h, j } = await setup();
+    const other = h.shared ? await h.open() : j;
+    const key = `lease-${randomUUID()}`;
+    expect(await j.reserveDedupe(key, 'm-dead', 200)).toBe('reserved');
+    expect(await other.reserveDedupe(key, 'm-2', 60_000)).toBe('busy');
+    await sleep(300);
+    expect(await other.reserveDedupe(key, 'm-2', 60_000)).toBe('reserved');
+  });
+
+  it('gives "reserved" to exactly one of concurrent reservations of one key by different owners, across stores', async () => {
+    const { h, j } = await setup();
+    const other = h.shared ? await h.open() : j;
+    const key = `race-${randomUUID()}`;
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? j : other).reserveDedupe(key, `m-${i}`, 60_000)));
+    expect(results.filter((r) => r === 'reserved')).toHaveLength(1);
+    expect(results.filter((r) => r === 'busy')).toHaveLength(9);
+  });
 }

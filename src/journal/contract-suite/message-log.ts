@@ -32,6 +32,24 @@ export function messageLogCases(setup: Setup): void {
       expect(rec!.timeline[1]).toMatchObject({ step: '0:validate' });
     });
 
+    it('keeps what `all` records beside the events: the transport\'s facts and each sink try, which set no status, attempts or error', async () => {
+      const { j } = await setup();
+      const m = message();
+      const facts = { method: 'GET', path: '/api/orders/A-1', params: { id: 'A-1' }, query: {} };
+      await j.record(m, [{ ...received(), meta: facts }], CAP);
+      const reply = { status: 200, headers: { 'content-type': 'application/json' }, body: '{"price":42}', encoding: 'utf8' as const, truncated: false };
+      await j.append(m.id, [
+        { type: 'sink', at: at(), step: 'sink:erp', call: { sink: 'erp', try: 1, failure: { code: 'TIMEOUT', message: 'no answer' } } },
+        { type: 'sink', at: at(), step: 'sink:erp', call: { sink: 'erp', try: 2, reply } },
+        { type: 'delivered', at: at(), attempt: 1 },
+      ]);
+      const rec = await j.get(m.id);
+      expect(rec).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(rec!.lastError).toBeUndefined();
+      expect(rec!.timeline[0]!.meta).toEqual(facts);
+      expect(rec!.timeline.slice(1, 3).map((e) => e.call)).toEqual([{ sink: 'erp', try: 1, failure: { code: 'TIMEOUT', message: 'no answer' } }, { sink: 'erp', try: 2, reply }]);
+    });
+
     it('recording an id twice keeps the first message and appends the events (a second replica, a retry)', async () => {
       const { j } = await setup();
       const m = message();

@@ -4,6 +4,7 @@
  */
 import type { AuditRecord, ReplayJobRecord, ReplayJobResult, ReplayRecord, TimelineEvent } from '../contract.js';
 import { AUDIT_KEPT, REPLAY_JOBS_KEPT } from '../contract.js';
+import { Groups, type MemberLine } from './groups.js';
 import { Records, type Rec } from './records.js';
 
 /** One line of the log. */
@@ -18,6 +19,11 @@ export type Op =
   | { o: 'audit'; a: AuditRecord }
   | { o: 'job'; j: ReplayJobRecord }
   | { o: 'jres'; id: string; r: ReplayJobResult[] }
+  // Aggregate groups: a member added (the group opened by its first), a group sealed, removed, a key closed until x.
+  | { o: 'ga'; s: string; k: string; g: string; m: MemberLine }
+  | { o: 'gs'; s: string; g: string; r: string; at: string; x?: number }
+  | { o: 'gr'; s: string; g: string }
+  | { o: 'gc'; s: string; k: string; x: number }
   // Compaction snapshots: a whole record, a replay audit entry alone.
   | { o: 'snap'; r: Rec }
   | { o: 'rps'; r: ReplayRecord };
@@ -43,6 +49,8 @@ export class EmbeddedState {
   readonly jobResults = new Map<string, ReplayJobResult[]>();
   /** The dedupe keys: until when each is held, and by whom. */
   readonly dedupe = new Map<string, { until: number; owner: string | undefined }>();
+  /** The aggregate groups. */
+  readonly groups = new Groups();
 
   apply(op: Op): void {
     switch (op.o) {
@@ -85,6 +93,18 @@ export class EmbeddedState {
         this.audit.push(op.a);
         if (this.audit.length > AUDIT_KEPT * 1.1) this.audit.splice(0, this.audit.length - AUDIT_KEPT);
         break;
+      case 'ga':
+        this.groups.add(op.s, op.k, op.g, op.m);
+        break;
+      case 'gs':
+        this.groups.seal(op.s, op.g, op.r, op.at, op.x);
+        break;
+      case 'gr':
+        this.groups.remove(op.s, op.g);
+        break;
+      case 'gc':
+        this.groups.close(op.s, op.k, op.x);
+        break;
       case 'snap':
         this.records.restore(op.r);
         break;
@@ -118,6 +138,7 @@ export class EmbeddedState {
     for (const a of this.audit.slice(-AUDIT_KEPT)) ops.push({ o: 'audit', a });
     for (const j of this.jobs.values()) ops.push({ o: 'job', j });
     for (const [id, r] of this.jobResults) ops.push({ o: 'jres', id, r });
+    for (const op of this.groups.snapshot(now)) ops.push(op);
     return ops;
   }
 }

@@ -120,23 +120,45 @@ redis.call('DEL', rk, P .. ':t:' .. id, P .. ':ra:' .. id)
 return 1
 `;
 
-/** A dedupe key: taken when free; held by the same (non-empty) owner, its time to live starts again. */
+/**
+ * Dedupe keys hold their owner's id; a reservation (a message still running) holds RESERVED then the owner, and
+ * expires with its lease. One script per change, so that replicas racing for one key see one winner.
+ */
+export const RESERVED = '\u0001';
+
+/** Keeps a dedupe key: taken when free; held or reserved by the same (non-empty) owner, its time to live starts again. */
 const DEDUPE = `
 local held = redis.call('GET', KEYS[1])
-if not held then
+if (not held) or (ARGV[1] ~= '' and (held == ARGV[1] or held == '${RESERVED}' .. ARGV[1])) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
-if ARGV[1] ~= '' and held == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+`;
+
+/** Reserves a dedupe key: 1 reserved (free, or the owner's already), 0 kept by another, 2 reserved by another. */
+const RESERVE = `
+local held = redis.call('GET', KEYS[1])
+if not held then
+  redis.call('SET', KEYS[1], '${RESERVED}' .. ARGV[1], 'PX', ARGV[2])
   return 1
 end
+if held == ARGV[1] or held == '${RESERVED}' .. ARGV[1] then return 1 end
+if string.sub(held, 1, 1) == '${RESERVED}' then return 2 end
+return 0
+`;
+
+/** Gives up a reservation of its owner's; a kept key, or another's, stays. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == '${RESERVED}' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
 
 /** The producer connection with the scripts as commands. */
 export interface JournalRedis extends Redis {
   journalDedupe(key: string, owner: string, ttlMs: number): Promise<number>;
+  journalReserve(key: string, owner: string, leaseMs: number): Promise<number>;
+  journalRelease(key: string, owner: string): Promise<number>;
   journalWrite(...args: (string | number)[]): Promise<number>;
   journalReplay(...args: (string | number)[]): Promise<string>;
   journalRemove(...args: (string | number)[]): Promise<number>;
@@ -148,6 +170,8 @@ export function defineJournalCommands(producer: Redis): JournalRedis {
   producer.defineCommand('journalReplay', { numberOfKeys: 0, lua: REPLAY });
   producer.defineCommand('journalRemove', { numberOfKeys: 0, lua: REMOVE });
   producer.defineCommand('journalDedupe', { numberOfKeys: 1, lua: DEDUPE });
+  producer.defineCommand('journalReserve', { numberOfKeys: 1, lua: RESERVE });
+  producer.defineCommand('journalRelease', { numberOfKeys: 1, lua: RELEASE });
   return producer as JournalRedis;
 }
 

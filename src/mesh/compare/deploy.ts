@@ -60,7 +60,7 @@ export async function freePort(): Promise<number> {
 /** What a hub process of the comparison is given: its journal, the downstreams, and nothing of the caller's setup that would change it. */
 function hubEnv(options: DeployOptions, journalDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HUB_JOURNAL_DIR: journalDir, HUB_SCHEMAS: options.schemasDir, HUB_LOG_LEVEL: 'warn', NODE_ENV: 'production' };
-  for (const key of ['HUB_CONFIG', 'HUB_PORT', 'HUB_HOST', 'HUB_FLOWS', 'REDIS_URL', 'HUB_JOURNAL_PREFIX']) delete env[key];
+  for (const key of ['HUB_CONFIG', 'HUB_PORT', 'HUB_HOST', 'HUB_FLOWS', 'REDIS_URL', 'HUB_JOURNAL_PREFIX', 'HUB_STATE_DIR']) delete env[key];
   for (const [flow, url] of Object.entries(options.downstreams)) env[downstreamVariable(flow)] = url;
   return env;
 }

@@ -2,7 +2,7 @@ import type { StepRegistration } from '../../core/contracts.js';
 import { HubError, PermanentError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { XmlLimits } from '../../core/codec.js';
-import { FORBIDDEN_KEYS, describe, expressionAt, issueCounter, objectConfig, producedNothing, sinkAt, unusableStep, xmlToValue } from '../shared.js';
+import { FORBIDDEN_KEYS, describe, expressionAt, issueCounter, objectConfig, producedNothing, readReply, sinkAt, unusableStep } from '../shared.js';
 
 export interface EnrichConfig {
   sink: string;
@@ -85,17 +85,5 @@ const enrich: StepRegistration<EnrichConfig> = {
     };
   },
 };
-
-/** The reply body as a JSON value: XML replies are parsed (namespaces stripped, values typed), an empty body is null. */
-function readReply(reply: Message, sink: string, limits: Partial<XmlLimits>): unknown {
-  try {
-    if (reply.body.length === 0) return null;
-    if (reply.isXml) return xmlToValue(reply.body, { stripNamespaces: true, parseValues: true }, limits);
-    return reply.json();
-  } catch (err) {
-    if (!(err instanceof HubError)) throw err;
-    throw new PermanentError('BAD_REPLY', `the reply of sink "${sink}" cannot be read: ${err.message}`, { cause: err, details: { sink, contentType: reply.contentType } });
-  }
-}
 
 export default enrich;

@@ -2,7 +2,8 @@
  * The flows this hub runs: their figures, the live feed that carries them, pausing and resuming.
  */
 import type { OperationSpec } from '../operation.js';
-import { ref, text, problem, ACTOR, flowParam } from '../schema-parts.js';
+import { ref, problem, ACTOR, flowParam } from '../schema-parts.js';
+import { TRACE_MAX_BODY_BYTES, TRACE_MAX_LIMIT, TRACE_MAX_SECONDS, TRACE_MAX_SESSIONS } from '../../../runtime/flow-trace.js';
 
 export const FLOW_OPERATIONS: OperationSpec[] = [
   {
@@ -51,5 +52,45 @@ export const FLOW_OPERATIONS: OperationSpec[] = [
     params: flowParam,
     headers: [ACTOR],
     responses: { 200: { description: 'Running.', schema: ref('FlowState') }, 404: problem('No such flow in this hub.') },
+  },
+  {
+    method: 'POST',
+    path: '/flows/reload',
+    operationId: 'reloadFlows',
+    role: 'admin',
+    audit: 'reload',
+    summary: 'Reload the flows from their files, without a restart',
+    description:
+      'Lints every flow file again and replaces only the flows whose file (or the message schemas folder) changed: the new version is started and takes the flow\'s routes and new messages at once, the old one takes no new message and finishes those in flight (a broker gives what the old consumer had prefetched to the new one). A new file starts a flow, a removed file stops one (its routes answer 404 at once). A flow whose file has errors keeps its running version; the answer lists each problem at `file:line:col` (`problems`; `hub flow reload` then exits 1). One reload at a time: while one runs another is refused with 409. `hub run` does the same on SIGHUP, and `hub dev` on each save.',
+    headers: [ACTOR],
+    responses: {
+      200: { description: 'Reloaded (or nothing had changed); `problems` lists the errors of files whose flows go on as they were.', schema: ref('ReloadReport') },
+      409: problem('Another reload is running.'),
+    },
+  },
+  {
+    method: 'GET',
+    path: '/flows/:name/trace',
+    operationId: 'traceFlow',
+    role: 'viewer',
+    viewerMasks: 'the bodies and header values of every message, step output, sink call and reply',
+    summary: 'Trace the flow\'s next messages step by step (server-sent events)',
+    description: `A text/event-stream: \`event: trace-started\` (\`{ flow, limit, seconds, bodyBytes }\`), then for each of the flow's next \`limit\` messages, once it is done, \`event: message\` with its input, each step's output (headers and body) and time, the route it took, each sink call with what was sent and the reply or error, its outcome and what the caller got; then \`event: end\` (\`{ reason: limit | time | closed | flow-stopped, traced }\`) and the stream closes. Off unless asked: a flow nobody traces pays nothing for it. Bounded: at most ${TRACE_MAX_LIMIT} messages, ${TRACE_MAX_SECONDS} s and ${TRACE_MAX_BODY_BYTES} bytes of each body per trace, and ${TRACE_MAX_SESSIONS} traces per hub. A reload of the flow keeps the trace on its new version. Viewers get bodies and header values masked.`,
+    params: flowParam,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        limit: { type: 'integer', minimum: 1, maximum: TRACE_MAX_LIMIT, default: 10, description: 'How many messages to follow.' },
+        seconds: { type: 'integer', minimum: 1, maximum: TRACE_MAX_SECONDS, default: 300, description: 'How long to wait for them.' },
+        bodyBytes: { type: 'integer', minimum: 0, maximum: TRACE_MAX_BODY_BYTES, default: 4096, description: 'How much of each body to show.' },
+      },
+    },
+    responses: {
+      200: { description: 'The stream.', content: { 'text/event-stream': { schema: { type: 'string', description: 'Server-sent events: `event: trace-started`, `event: message` (data: TracedMessage), `event: end`.' } } } },
+      400: problem('A parameter is not valid.'),
+      404: problem('No such flow in this hub.'),
+      429: problem('The hub has as many traces open as it allows.'),
+    },
   },
 ];
