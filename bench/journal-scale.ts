@@ -267,6 +267,8 @@ async function measureBackend(backend: string, open: () => Promise<{ journal: Jo
           return groups.length === 20 && total === counts.dead ? undefined : `${groups.length} groups holding ${total}`;
         },
       },
+      // The Flows page's "dead, waiting, failed now": the journal's status counts, kept as records change (not a walk).
+      { name: 'flows (counts now)', url: '/flows', check: (b) => (Array.isArray((b as { flows?: unknown[] }).flows) ? undefined : 'no flows list') },
     ];
 
     const results: Measured[] = [];
@@ -280,7 +282,7 @@ async function measureBackend(backend: string, open: () => Promise<{ journal: Jo
         times.push(performance.now() - t0);
       }
       const first = await get(url);
-      const items = Array.isArray((first as PageBody).items) ? `${(first as PageBody).items.length} items${(first as PageBody).next ? ', next' : ''}` : `${(first as { groups: unknown[] }).groups.length} groups`;
+      const items = Array.isArray((first as PageBody).items) ? `${(first as PageBody).items.length} items${(first as PageBody).next ? ', next' : ''}` : Array.isArray((first as { groups?: unknown[] }).groups) ? `${(first as { groups: unknown[] }).groups.length} groups` : 'flows';
       results.push({ backend, name: op.name, median: median(times), max: Math.max(...times), note: problem ? `WRONG ANSWER: ${problem}` : items });
     }
     return results;

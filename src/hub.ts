@@ -273,6 +273,8 @@ export class Hub {
     const grace = this.options.config.shutdownGraceMs;
     this.retries.halt();
     await this.retention.stop();
+    // Replay jobs stop before the flows, so that the replays under way finish (and are counted) and the rest resume.
+    await this.admin.jobs.stop();
     await this.#reloader.idle();
     await Promise.all(this.runners.map((r) => r.stop(grace)));
     await this.retries.drained();

@@ -113,7 +113,7 @@ describe('hub messages / dead-letters / replay against a running hub', () => {
     expect(bulk.code, bulk.stderr).toBe(0);
     expect(bulk.stdout).toContain('matched 2, replayed 2 (delivered 2, waiting for retry 0, dead 0), duplicates 0, failed 0');
     // It ran as a job, polled until done.
-    expect(bulk.stdout).toMatch(/^replaying: [0-2] of 2 done \(delivered \d, duplicates 0, failed 0\)$/m);
+    expect(bulk.stdout).toMatch(/^replaying: [0-2] of 2 done \(delivered \d, duplicates 0, failed 0\) at 20 msg\/s$/m);
     expect(downstream.bodies('/orders')).toHaveLength(3);
     const none = await cli(['replay', '--flow', 'admin-orders']);
     expect([none.code, none.stderr]).toEqual([1, expect.stringContaining('no message matches the filter')]);

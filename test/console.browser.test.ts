@@ -11,6 +11,7 @@ import { builtinRegistry } from '../src/builtins.js';
 import { defaultHubConfig, type HubConfig } from '../src/config/hub-config.js';
 import { PROJECT_ROOT } from '../src/config/paths.js';
 import { Hub } from '../src/hub.js';
+import { CHROMIUM, CHROMIUM_ARGS, SHOTS } from './support/console-browser.js';
 import { Downstream } from './support/downstream.js';
 
 // The admin console in a real browser (Debian's Chromium, driven by playwright-core; scripts/chromium.sh installs it)
@@ -21,12 +22,7 @@ import { Downstream } from './support/downstream.js';
 // text is shown as text and never runs. Screenshots of the main pages go to docs/screenshots/ (shown in
 // docs/admin-console.md).
 
-const CHROMIUM = process.env.HUB_TEST_CHROMIUM ?? '/usr/bin/chromium';
-/** What Chromium needs here, headless as root on a machine without outside network. */
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'admin');
-/** Every run saves its screenshots here (ignored by git); UPDATE_SCREENSHOTS=1 writes docs/admin-console.md's copies instead. */
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(PROJECT_ROOT, 'docs', 'screenshots') : join(PROJECT_ROOT, 'test-results', 'screenshots');
 const FAST = { N: 1 << 14, r: 8, p: 1 };
 const WAIT = 15_000;
 /** The hub's admin token: what makes one-time login links (as `hub admin login-link` does). */

@@ -107,18 +107,26 @@ describe('tracing a flow step by step', () => {
     expect(events.at(-1)).toEqual({ event: 'end', data: { reason: 'limit', traced: 1 } });
   });
 
-  it('a viewer sees no body and no header value; the path, route and timings stay', async () => {
+  it('a viewer sees no body, no header value and no error text; the path, route, timings and error codes stay', async () => {
     const out: string[] = [];
-    const traced = main(['trace', 'traced-orders', '--limit', '1', '--user', 'vera', '--json'], (s) => out.push(s), (s) => out.push(s), { env: { HUB_URL: base, HUB_ADMIN_PASSWORD: 'vera-password-1' } });
+    const traced = main(['trace', 'traced-orders', '--limit', '2', '--user', 'vera', '--json'], (s) => out.push(s), (s) => out.push(s), { env: { HUB_URL: base, HUB_ADMIN_PASSWORD: 'vera-password-1' } });
     await waitFor(() => hub.runners[0]!.traces === 1, 5_000, 'the trace to be open');
     expect(await order('C-1', 50)).toBe(200);
+    downstream.status = 400;
+    const status = await order('C-2', 1);
+    downstream.status = undefined;
+    expect(status).toBe(502);
     expect(await traced).toBe(0);
-    const m = out.map((s) => JSON.parse(s) as { event: string; data: TracedMessage }).find((e) => e.event === 'message')!.data;
+    const [m, failed] = out.map((s) => JSON.parse(s) as { event: string; data: TracedMessage }).filter((e) => e.event === 'message').map((e) => e.data);
     expect(JSON.stringify(m)).not.toContain('C-1');
-    expect(m.input).toMatchObject({ body: '', masked: true });
-    expect(Object.values(m.input.headers).every((v) => v === '***')).toBe(true);
-    expect(m.steps[1]).toMatchObject({ route: 'big' });
-    expect(m.sinks[0]!.reply).toMatchObject({ masked: true });
+    expect(m!.input).toMatchObject({ body: '', masked: true });
+    expect(Object.values(m!.input.headers).every((v) => v === '***')).toBe(true);
+    expect(m!.steps[1]).toMatchObject({ route: 'big' });
+    expect(m!.sinks[0]!.reply).toMatchObject({ masked: true });
+    // An error's text may quote a body: its code only, as in the admin API's messages.
+    const masked = { code: 'DOWNSTREAM_REJECTED', message: '*** (masked for viewers)' };
+    expect(failed).toMatchObject({ outcome: 'failed', error: { ...masked, step: '1:route' }, sinks: [{ sink: 'small', error: masked }] });
+    expect(failed!.steps[1]!.error).toEqual(masked);
   });
 
   it('ends when its time is up, and refuses what it cannot do', async () => {

@@ -19,6 +19,8 @@ interface Incoming {
   correlationId: string;
   /** The propagated headers (inboundHeaders), made once per request. */
   headers: Record<string, string>;
+  /** Handed to the flow: an error after that is the flow's (journalled by it), one before is a refusal of the input. */
+  delivered: boolean;
 }
 
 /**
@@ -89,7 +91,7 @@ export class RestSource implements Source {
     if (!incoming) {
       const id = newId();
       const headers = inboundHeaders(request.headers, id);
-      incoming = { id, correlationId: headers['correlation-id']!, headers };
+      incoming = { id, correlationId: headers['correlation-id']!, headers, delivered: false };
       this.#ids.set(request, incoming);
     }
     return incoming;
@@ -101,6 +103,7 @@ export class RestSource implements Source {
     let admitted: Admission | undefined;
     if (this.#guard) reply.headers((admitted = await this.#guard.admit(request)).headers);
     const message = this.#toMessage(request, incoming, ctx, admitted);
+    incoming.delivered = true;
     const delivery = ctx.deliver(message);
     this.#inFlight.add(delivery);
     try {
@@ -204,10 +207,25 @@ export class RestSource implements Source {
     return reply.header('content-type', 'application/json; charset=utf-8').send(Buffer.from(JSON.stringify(bodies), 'utf8'));
   }
 
-  #fail(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  /** Hands a request refused before delivery to the flow's journal (SourceContext.refused); a server-side refusal is not kept. */
+  async #refused(request: FastifyRequest, incoming: Incoming, err: HubError): Promise<void> {
+    const ctx = this.#ctx;
+    if (!ctx?.refused || err.spec.fault !== 'client') {
+      err.journal = 'not kept';
+      return;
+    }
+    const headers: Record<string, string> = { ...incoming.headers };
+    const type = request.headers['content-type'];
+    if (type) headers['content-type'] = type;
+    await ctx.refused({ id: incoming.id, source: this.endpoint, headers, ...(Buffer.isBuffer(request.body) ? { body: request.body } : {}) }, err);
+  }
+
+  async #fail(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
       const incoming = this.#incoming(request);
       const err = fromFastifyError(error);
+      // Refused before the flow had it (bad input): the flow journals it under its policy, and the answer says whether.
+      if (!incoming.delivered) await this.#refused(request, incoming, err);
       if (err.code === 'INTERNAL') this.#ctx?.logger.error({ err: error, messageId: incoming.id }, `rest ${this.#method} ${this.#path}: ${error.message}`);
       else this.#ctx?.logger.debug({ messageId: incoming.id, code: err.code }, `rest ${this.#method} ${this.#path}: ${err.message}`);
       const url = request.url;

@@ -269,6 +269,7 @@ export function faultForError(version: SoapVersion, err: HubError, messageId: st
   const detail =
     `<hub:error xmlns:hub="${HUB_FAULT_NS}"><hub:code>${err.code}</hub:code>` +
     (messageId ? `<hub:messageId>${escapeXml(messageId)}</hub:messageId>` : '') +
+    (messageId && err.journal ? `<hub:journal>${err.journal}</hub:journal>` : '') +
     `<hub:retryable>${err.retryable}</hub:retryable><hub:hint>${escapeXml(spec.hint)}</hub:hint></hub:error>`;
   return {
     code,

@@ -161,6 +161,7 @@ async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: Sou
   const transportVersion = versionOfContentType(contentType);
   let text: string | undefined;
   let parsed: ParsedEnvelope | undefined;
+  let served: SoapSource | 'stopped' | undefined;
   try {
     const raw = request.body;
     if (!Buffer.isBuffer(raw) || raw.length === 0) throw new PermanentError('SOAP_BAD_ENVELOPE', 'the request has no body: send a SOAP Envelope');
@@ -176,7 +177,7 @@ async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: Sou
     }
     const action = unquoteSoapAction(contentType.params.action) ?? unquoteSoapAction(request.headers.soapaction);
     const operation = resolveOperation(endpoint, parsed, action);
-    const source = endpoint.operations.get(operation);
+    const source = (served = endpoint.operations.get(operation));
     if (source === 'stopped') throw hubError('FLOW_STOPPING', `the flow serving ${operation} is stopping`);
     if (!source) {
       const served = [...endpoint.operations.entries()].filter(([, s]) => s !== 'stopped').map(([op]) => op);
@@ -188,6 +189,10 @@ async function dispatch(endpoint: Endpoint, request: FastifyRequest, logger: Sou
     const version = parsed && !(err instanceof VersionMismatchError) ? parsed.version : guessVersion(transportVersion, text);
     if (err.code === 'INTERNAL') logger.error({ err: error, messageId, path: endpoint.path }, 'SOAP request failed');
     else logger.debug({ code: err.code, reason: err.message, messageId, path: endpoint.path }, 'SOAP request refused');
+    // Refused before any flow had it: the flow it was for (the only one here, when the operation is not known) keeps it.
+    const flowSource = served instanceof SoapSource ? served : endpoint.sources.size === 1 ? endpoint.sources.values().next().value : undefined;
+    if (flowSource && err.spec.fault === 'client') await flowSource.refused(request, messageId, err);
+    else err.journal = 'not kept';
     return faultAnswer(version, err, messageId, undefined, senderStatusOf(endpoint));
   }
 }
@@ -345,6 +350,17 @@ export class SoapSource implements Source {
 
   ready(): boolean {
     return this.#running;
+  }
+
+  /** A request refused before delivery, handed to the flow's journal (SourceContext.refused). */
+  async refused(request: FastifyRequest, messageId: string, err: HubError): Promise<void> {
+    const refused = this.#ctx?.refused;
+    if (!refused) {
+      err.journal = 'not kept';
+      return;
+    }
+    const headers = { ...inboundHeaders(request.headers, messageId), 'content-type': String(request.headers['content-type'] ?? '') };
+    await refused({ id: messageId, source: `soap:POST ${this.path}`, headers, ...(Buffer.isBuffer(request.body) ? { body: request.body } : {}) }, err);
   }
 
   /** Handles one call routed to this flow; errors are turned into Faults by the caller. */

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { AdminAudit, AuditRecord } from '../journal/contract.js';
 
-export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive', 'reload'] as const;
+export const AUDIT_ACTIONS = ['login', 'logout', 'replay', 'bulk-replay', 'delete', 'pause', 'resume', 'archive', 'bulk-archive', 'job-control', 'reload'] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -26,11 +26,13 @@ interface Client {
 export class LiveFeed {
   readonly #clients = new Set<Client>();
   #timer: NodeJS.Timeout | undefined;
+  /** A tick whose journal read is still under way: the next one is skipped, not stacked. */
+  #ticking = false;
   readonly #unwatch = new Map<FlowRunner, () => void>();
 
   constructor(
     readonly runners: readonly FlowRunner[],
-    readonly flows: () => unknown,
+    readonly flows: () => Promise<unknown>,
     readonly security: AdminSecurity,
     readonly logger: Logger,
     readonly tickMs = 1000,
@@ -60,8 +62,12 @@ export class LiveFeed {
     const client: Client = { reply, principal };
     this.#clients.add(client);
     raw.on('close', () => this.#drop(client));
-    this.#send(client, `retry: 3000\n\n${frame('flows', this.flows())}`);
-    this.#timer ??= setInterval(() => this.#tick(), this.tickMs).unref();
+    this.#send(client, 'retry: 3000\n\n');
+    void this.flows().then(
+      (flows) => this.#clients.has(client) && this.#send(client, frame('flows', flows)),
+      (err: unknown) => this.logger.warn({ err }, 'admin live feed: the flows could not be read'),
+    );
+    this.#timer ??= setInterval(() => void this.#tick(), this.tickMs).unref();
     return true;
   }
 
@@ -90,7 +96,19 @@ export class LiveFeed {
     this.#timer = undefined;
   }
 
-  #tick(): void {
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      await this.#tickOnce();
+    } catch (err) {
+      this.logger.warn({ err }, 'admin live feed: the flows could not be read');
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #tickOnce(): Promise<void> {
     for (const c of [...this.#clients]) {
       if (c.principal.via === 'session' && !this.security.sessions.alive(c.principal.session.id)) {
         this.#send(c, frame('session-ended', { detail: 'the session has ended; log in again' }));
@@ -99,7 +117,7 @@ export class LiveFeed {
       }
     }
     if (this.#clients.size === 0) return;
-    const chunk = frame('flows', this.flows());
+    const chunk = frame('flows', await this.flows());
     for (const c of this.#clients) this.#send(c, chunk);
   }
 

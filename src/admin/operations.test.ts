@@ -152,9 +152,9 @@ describe('admin API: check, pause, archive, rates, live feed', () => {
 
     const audit = ((await request('GET', '/audit?limit=50')).json() as { items: AuditEntry[] }).items;
     expect(audit).toEqual(expect.arrayContaining([
-      expect.objectContaining({ action: 'archive', outcome: 'ok', actor: 'token:ops-test', target: dead[2], detail: expect.stringMatching(/^archived; removable from /) }),
+      expect.objectContaining({ action: 'archive', outcome: 'ok', actor: 'token:ops-test', target: dead[2], detail: expect.stringMatching(/^archived \(reason: customer cancelled\); removable from /) }),
       expect.objectContaining({ action: 'archive', outcome: 'failed', target: dead[2], status: 409 }),
-      expect.objectContaining({ action: 'bulk-archive', outcome: 'ok', target: expect.stringContaining('DOWNSTREAM_UNAVAILABLE'), detail: 'matched 3, archived 3, failed 0' }),
+      expect.objectContaining({ action: 'bulk-archive', outcome: 'ok', target: expect.stringContaining('DOWNSTREAM_UNAVAILABLE'), detail: 'matched 3, archived 3, failed 0 (reason: outage of 3 May, handled by phone)' }),
     ]));
     // Not yet past their retention, then past it.
     expect(await hub.retention.sweep(Date.now())).toBe(0);

@@ -20,6 +20,8 @@ import { checkEdited, inputProblems } from './input-check.js';
 
 export interface ReplayOptions {
   to?: 'start' | 'failed-step';
+  /** Replay into this flow instead of the message's own (a new version deployed beside the old): from its start. */
+  flow?: string;
   sink?: string;
   /** An edited body, written as `bodyEncoding` says. */
   body?: string;
@@ -49,6 +51,8 @@ export interface ReplayCheck {
 export interface BulkReplayRequest {
   filter: Pick<MessageQuery, 'flow' | 'from' | 'to' | 'errorCode' | 'errorStep' | 'errorText'> & { status?: MessageStatus[] };
   to?: 'start' | 'failed-step';
+  /** Into this flow instead of each message's own (see ReplayOptions.flow). */
+  flow?: string;
   sink?: string;
   max?: number;
   note?: string;
@@ -166,9 +170,13 @@ export class Replayer {
   async #prepare(id: string, options: ReplayOptions): Promise<{ runner: FlowRunner; edited: Buffer | undefined; target: ReplayRequest['target']; runTarget: ReplayTarget; message: Message }> {
     const record = await journalCall(this.journal.get(id));
     if (!record) throw hubError('NOT_FOUND', `no such message: ${id} (never recorded under its flow's journal policy, or removed)`);
-    const runner = this.#runners.get(record.flow);
+    const runner = this.#runners.get(options.flow ?? record.flow);
     if (!runner) {
+      if (options.flow !== undefined) throw hubError('BAD_REQUEST', `flow "${options.flow}" does not run in this hub (flows here: ${[...this.#runners.keys()].join(', ') || 'none'})`);
       throw hubError('CONFLICT', `message ${id} belongs to flow "${record.flow}", which does not run in this hub (flows here: ${[...this.#runners.keys()].join(', ') || 'none'}); replay it on a hub that runs that flow`);
+    }
+    if (options.flow !== undefined && options.flow !== record.flow && (options.to === 'failed-step' || options.sink !== undefined)) {
+      throw hubError('BAD_REQUEST', 'a replay into another flow runs from its start: give neither `to: failed-step` nor `sink` with `flow`');
     }
     const edited = options.body === undefined ? undefined : decodeBody(options.body, options.bodyEncoding ?? 'utf8');
     if (!edited && record.body.truncated) {
@@ -179,9 +187,36 @@ export class Replayer {
       id: newId(),
       body: edited ?? bodyBytes(record.body),
       headers: { ...record.headers, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
-      meta: { flow: record.flow, source: record.source, receivedAt: new Date().toISOString(), attempt: 1, replayOf: record.id },
+      meta: { flow: runner.name, source: record.source, receivedAt: new Date().toISOString(), attempt: 1, replayOf: record.id },
     });
     return { runner, edited, target, runTarget, message };
+  }
+
+  /** True when `flow` runs in this hub (a job checks before each message: a flow removed meanwhile stops it). */
+  runs(flow: string): boolean {
+    return this.#runners.has(flow);
+  }
+
+  /** The bulk slots every bulk replay shares: a job takes one per message in flight. */
+  slot<T>(work: () => Promise<T>): Promise<T> {
+    return this.#bulkSlots.run(work);
+  }
+
+  /**
+   * How many messages a bulk filter matches now (status dead unless it says), counted page by page: what the console
+   * shows before a bulk replay or archive is confirmed. `exact` is false when the count stopped at `budgetMs`.
+   */
+  async count(filter: BulkReplayRequest['filter'], budgetMs = 5_000): Promise<{ count: number; exact: boolean }> {
+    const until = Date.now() + budgetMs;
+    let count = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await journalCall(this.journal.query({ ...filter, status: filter.status?.length ? filter.status : ['dead'], limit: 500, ...(cursor ? { cursor } : {}) }));
+      count += page.items.length;
+      cursor = page.next;
+      if (cursor && Date.now() > until) return { count, exact: false };
+    } while (cursor);
+    return { count, exact: true };
   }
 
   /** Replays every message a filter matches (up to `max`), a few at a time, each under `requestKey` + its id. */
@@ -229,7 +264,7 @@ export class Replayer {
     const { ids, capped } = selection;
     let done = 0;
     const result: BulkReplayResult = { matched: ids.length, capped, replayed: 0, duplicates: 0, outcomes: { delivered: 0, 'waiting-for-retry': 0, dead: 0 }, failed: [] };
-    const options: ReplayOptions = { ...(request.to ? { to: request.to } : {}), ...(request.sink ? { sink: request.sink } : {}), ...(request.note ? { note: request.note } : {}) };
+    const options = bulkOptions(request);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < ids.length) {
@@ -300,6 +335,11 @@ export class Replayer {
     this.logger.warn({ messageId: message.id, replayOf: message.meta.replayOf, code: e.code }, `replay could not run (${e.message}); parked as dead`);
     return { outcome: 'dead', error };
   }
+}
+
+/** The options each message of a bulk replay is replayed with. */
+export function bulkOptions(request: BulkReplayRequest): ReplayOptions {
+  return { ...(request.to ? { to: request.to } : {}), ...(request.sink ? { sink: request.sink } : {}), ...(request.flow ? { flow: request.flow } : {}), ...(request.note ? { note: request.note } : {}) };
 }
 
 function outcomeOf(status: MessageStatus): ReplayResult['outcome'] {

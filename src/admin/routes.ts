@@ -11,19 +11,22 @@ import addFormats from 'ajv-formats';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { Logger } from 'pino';
 import { PROJECT_ROOT } from '../config/paths.js';
-import { hubError, type HubError } from '../core/errors.js';
+import { ERROR_CODES, hubError, type HubError } from '../core/errors.js';
+import { CALLER_ANSWERED } from '../runtime/refusals.js';
 import { fromFastifyError, PROBLEM_CONTENT_TYPE, problemHeaders, toProblem } from '../kit/problem.js';
-import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type ReplayBook, type RetryQueue } from '../journal/contract.js';
+import { MESSAGE_STATUSES, type AdminAudit, type MessageLog, type MessageQuery, type MessageRecord, type MessageStatus, type MessageSummary, type ReplayBook, type ReplayJobStore, type RetryQueue, type TimelineEvent } from '../journal/contract.js';
 import { bodyBytes } from '../journal/shared.js';
 import type { FlowRunner } from '../runtime/flow-runner.js';
 import type { Retention } from '../journal/retention.js';
-import { ADMIN_PREFIX, ADMIN_ROOT } from './api/constants.js';
+import { ADMIN_PREFIX, ADMIN_ROOT, BULK_DEFAULT, BULK_MAX } from './api/constants.js';
 import { openApiDocument } from './api/document.js';
 import { fullPath, type OperationId, type OperationSpec } from './api/operation.js';
 import { OPERATIONS } from './api/operations/index.js';
 import { AuditLog, type AuditAction, type AuditOutcome } from './audit.js';
 import { Archiver, type GroupArchiveRequest } from './archive.js';
 import { ConsoleFiles } from './console-files.js';
+import { DocsPage, wantsJson } from './docs-page.js';
+import { FlowInfos } from './flow-infos.js';
 import { LiveFeed } from './live.js';
 import { streamTrace } from './trace-feed.js';
 import { describe as describeReload, type ReloadReport } from '../runtime/flow-reload.js';
@@ -31,11 +34,11 @@ import type { TraceSession } from '../runtime/flow-trace.js';
 import { MAX_JOBS, ReplayJobs } from './replay-jobs.js';
 import { ReportFolder } from '../mesh/compare/report-folder.js';
 import { fromJournalError, Replayer, requestHash, type BulkReplayRequest, type ReplayOptions } from './replay.js';
-import { AdminSecurity, clientAddress, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
+import { AdminSecurity, clientAddress, MASKED_TEXT, SECURITY_HEADERS, type AdminSecurityConfig, type Principal } from './security.js';
 
 export interface AdminApiOptions extends AdminSecurityConfig {
   /** Every role but the dedupe keys: the retry queue for a replay's safety net (see Replayer). */
-  journal: MessageLog & RetryQueue & ReplayBook & AdminAudit;
+  journal: MessageLog & RetryQueue & ReplayBook & AdminAudit & ReplayJobStore;
   runners: readonly FlowRunner[];
   logger: Logger;
   /** The address the hub listens on, to warn when session cookies (Secure) would need HTTPS in front. */
@@ -59,6 +62,8 @@ export interface FlowControls {
 export interface AdminApi {
   security: AdminSecurity;
   audit: AuditLog;
+  /** The replay jobs: the hub stops them (where they are, to resume) before its flows. */
+  jobs: { stop(): Promise<void> };
   /** A reload replaced runners: the live feed hears the new ones. */
   flowsChanged: (added: FlowRunner[], removed: FlowRunner[]) => void;
 }
@@ -78,7 +83,7 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
   } else if (security.hasUsers && options.listenHost !== undefined && !LOOPBACK_HOST.test(options.listenHost)) {
     options.logger.info(`admin API: session cookies are Secure, so browsers keep them only over HTTPS (or http://localhost): serve ${ADMIN_ROOT} from ${options.listenHost} behind TLS, or reach it through an SSH tunnel`);
   }
-  const api: AdminApi = { security, audit, flowsChanged: () => {} };
+  const api: AdminApi = { security, audit, jobs: { stop: async () => undefined }, flowsChanged: () => {} };
   void app.register((scope: FastifyInstance) => adminRoutes(scope, options, security, audit, api), { prefix: ADMIN_ROOT });
   return api;
 }
@@ -105,34 +110,30 @@ function operationOf(request: FastifyRequest): OperationSpec | undefined {
   return (request.routeOptions.config as RouteConfig | undefined)?.op;
 }
 
+/** Adds the routes; sets the api's flowsChanged (the live feed's) and jobs (what stops the replay jobs). */
 async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, security: AdminSecurity, audit: AuditLog, api: AdminApi): Promise<void> {
   const { journal, runners } = options;
   const logger = security.logger;
   const replayer = new Replayer(journal, runners, logger);
-  const flowInfos = (): { flows: unknown[] } => ({
-    flows: runners.map((r) => ({
-      name: r.name,
-      ...(r.def.description ? { description: r.def.description } : {}),
-      source: { adapter: r.def.source.adapter, requestReply: r.def.source.requestReply },
-      sinks: [...r.def.sinks].map(([name, s]) => ({ name, adapter: s.adapter, requestReply: s.requestReply })),
-      steps: r.def.steps.map((s) => s.label),
-      journal: { record: r.def.journal.record, bodyBytes: r.def.journal.maxBodyBytes },
-      ready: r.ready(),
-      ...flowState(r),
-      rate: r.meter.snapshot(),
-      stats: { ...r.stats },
-    })),
-  });
-  const feed = new LiveFeed(runners, flowInfos, security, logger);
+  const flowInfos = new FlowInfos(runners, journal);
+  const feed = new LiveFeed(runners, () => flowInfos.read(), security, logger);
   api.flowsChanged = (added, removed) => feed.flowsChanged(added, removed);
   const controls = (): FlowControls => {
     if (!options.flows) throw hubError('NOT_FOUND', 'this server does not reload or trace flows');
     return options.flows;
   };
   app.addHook('preClose', async () => feed.close());
-  const jobs = new ReplayJobs(replayer, (job) => feed.replayProgress(job), logger);
+  const jobs = new ReplayJobs(replayer, journal, (job) => feed.replayProgress(job), logger);
+  api.jobs = { stop: () => jobs.stop() };
+  // Jobs a stopped hub left running go on once the flows have started (and the journal answers); a stopping hub
+  // leaves them to the next.
+  app.addHook('onReady', async () => {
+    setTimeout(() => void jobs.resumeWhenReadable().catch((err: unknown) => logger.error({ err }, 'the replay jobs left running could not be resumed')), 0).unref();
+  });
+  app.addHook('preClose', async () => jobs.stop());
   const archiver = new Archiver(journal, options.retention ?? {}, (id, flow) => feed.notify({ id, flow, status: 'archived', at: new Date().toISOString() }));
   const reports = options.compareReportsDir ? new ReportFolder(options.compareReportsDir) : undefined;
+  const docsPage = new DocsPage();
   const consoleFiles = new ConsoleFiles(options.consoleDir ?? resolve(PROJECT_ROOT, 'dist', 'console'));
   const principals = new WeakMap<FastifyRequest, Principal>();
   /** What a change did or why it failed, for its audit entry. */
@@ -195,6 +196,12 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
   });
 
   let document: Record<string, unknown> | undefined;
+  const controlJob = async (request: FastifyRequest, action: 'pause' | 'resume' | 'cancel'): Promise<unknown> => {
+    const { id } = request.params as IdParams;
+    const { job, changed } = await jobs.control(id, action, principal(request).actor);
+    outcomes.set(request, `${action} job ${id}: ${changed ? job.state : `unchanged (${job.state})`}, ${job.done} of ${job.matched} done`);
+    return { ...job, changed };
+  };
   const handlers: Handlers = {
     createSession: async (request, reply) => {
       const { name, password } = request.body as { name: string; password: string };
@@ -219,7 +226,7 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       const { limit, cursor, action } = request.query as { limit: number; cursor?: string; action?: AuditAction };
       return audit.list({ limit, ...(cursor ? { cursor } : {}), ...(action ? { action } : {}) });
     },
-    listFlows: async () => flowInfos(),
+    listFlows: async () => flowInfos.read(),
     streamEvents: async (request, reply) => {
       if (!feed.open(reply, principal(request))) throw hubError('TOO_MANY_REQUESTS', `the live feed has ${feed.clients} clients already; close one (or poll GET ${ADMIN_PREFIX}/flows)`);
     },
@@ -249,13 +256,15 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
     },
     listMessages: async (request) => {
       const { status, ...q } = request.query as Omit<MessageQuery, 'status'> & { status?: string[] };
-      return journalCall(journal.query({ ...q, ...(status ? { status: statuses(status) } : {}) }));
+      const page = await journalCall(journal.query({ ...q, ...(status ? { status: statuses(status) } : {}) }));
+      return principal(request).role === 'viewer' ? { ...page, items: page.items.map(maskedSummary) } : page;
     },
     getMessage: async (request) => {
       const { id } = request.params as IdParams;
       const record = await journalCall(journal.get(id));
       if (!record) throw noSuchMessage(id);
-      return operationOf(request)?.viewerMasks && principal(request).role === 'viewer' ? masked(record) : record;
+      const shown = operationOf(request)?.viewerMasks && principal(request).role === 'viewer' ? masked(record) : record;
+      return { ...shown, ...advice(record) };
     },
     getMessageBody: async (request, reply) => {
       const { id } = request.params as IdParams;
@@ -292,36 +301,59 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return replayer.check(id, (request.body ?? {}) as ReplayOptions);
     },
     replayMany: async (request, reply) => {
-      const { background, ...body } = request.body as BulkReplayRequest & { filter: { status?: string[] }; background?: boolean };
+      const { background, rate, ...body } = request.body as BulkReplayRequest & { filter: { status?: string[] }; background?: boolean; rate?: number };
       // The same request, waited for or not, is one request: `background` is not part of its key.
       const key = idempotencyKey(request) ?? `auto-bulk:${requestHash(body)}`;
       const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
-      const selection = await replayer.select({ ...body, filter });
+      if (body.flow !== undefined && !replayer.runs(body.flow)) throw hubError('BAD_REQUEST', `flow "${body.flow}" does not run in this hub`);
       if (background || /(^|[,;\s])respond-async($|[,;\s])/i.test(String(request.headers.prefer ?? ''))) {
-        const job = jobs.start({ ...body, filter }, selection, key, principal(request).actor);
-        outcomes.set(request, `started job ${job.id}: matched ${job.matched}${body.sink ? ` (to sink ${body.sink})` : ''}`);
+        // A job of any size: counted first (nothing is booked when nothing matches), then walked page by page.
+        if (filter.flow !== undefined && !replayer.runs(filter.flow)) throw hubError('BAD_REQUEST', `flow "${filter.flow}" does not run in this hub`);
+        if (body.sink !== undefined && filter.flow === undefined) throw hubError('BAD_REQUEST', 'a replay to a sink needs filter.flow: sink names belong to a flow');
+        const { count } = await replayer.count(filter);
+        if (count === 0) throw hubError('NOT_FOUND', 'no message matches the filter: no job was started');
+        const job = await jobs.start({ ...body, filter }, body.max === undefined ? count : Math.min(count, body.max), key, principal(request).actor, rate);
+        outcomes.set(request, `started job ${job.id} at ${job.rate} msg/s: matched ${job.matched}${body.sink ? ` (to sink ${body.sink})` : ''}${body.flow ? ` (into flow ${body.flow})` : ''}`);
         return reply.code(202).header('location', `${ADMIN_PREFIX}/replays/jobs/${job.id}`).header('preference-applied', 'respond-async').send(job);
       }
+      if ((body.max ?? BULK_DEFAULT) > BULK_MAX) throw hubError('BAD_REQUEST', `a replay answered when done takes at most ${BULK_MAX} messages; start a job (background: true) for more`);
+      const selection = await replayer.select({ ...body, max: body.max ?? BULK_DEFAULT, filter });
       const result = await replayer.replaySelected({ ...body, filter }, selection, key, principal(request).actor);
       outcomes.set(request, `matched ${result.matched}, replayed ${result.replayed}, duplicates ${result.duplicates}, failed ${result.failed.length}${body.sink ? ` (to sink ${body.sink})` : ''}`);
       return result;
     },
     getReplayJob: async (request) => {
       const { id } = request.params as IdParams;
-      const job = jobs.get(id);
-      if (!job) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the hub keeps the newest ${MAX_JOBS}, in memory, since it started)`);
+      const job = await jobs.get(id);
+      if (!job) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the journal keeps the newest ${MAX_JOBS})`);
       return job;
+    },
+    listReplayJobs: async (request) => ({ jobs: await jobs.list((request.query as { limit: number }).limit) }),
+    getReplayJobResults: async (request) => {
+      const { id } = request.params as IdParams;
+      const { offset, limit } = request.query as { offset: number; limit: number };
+      if (!(await jobs.get(id))) throw hubError('NOT_FOUND', `no bulk replay job ${id} (the journal keeps the newest ${MAX_JOBS})`);
+      return { ...(await jobs.results(id, offset, limit)), offset };
+    },
+    pauseReplayJob: async (request) => controlJob(request, 'pause'),
+    resumeReplayJob: async (request) => controlJob(request, 'resume'),
+    cancelReplayJob: async (request) => controlJob(request, 'cancel'),
+    countMessages: async (request) => {
+      const body = request.body as { filter: BulkReplayRequest['filter'] & { status?: string[] } };
+      const filter = { ...body.filter, ...(body.filter.status ? { status: statuses(body.filter.status) } : {}) };
+      return replayer.count(filter);
     },
     archiveMessage: async (request) => {
       const { id } = request.params as IdParams;
       const result = await archiver.archiveOne(id, principal(request).actor, (request.body as { reason?: string } | undefined)?.reason);
-      outcomes.set(request, `archived${result.removableFrom ? `; removable from ${result.removableFrom}` : ''}`);
+      const reason = (request.body as { reason?: string } | undefined)?.reason;
+      outcomes.set(request, `archived${reason ? ` (reason: ${reason})` : ''}${result.removableFrom ? `; removable from ${result.removableFrom}` : ''}`);
       return result;
     },
     archiveDeadLetters: async (request) => {
       const body = request.body as GroupArchiveRequest;
       const result = await archiver.archiveGroup(body, principal(request).actor);
-      outcomes.set(request, `matched ${result.matched}, archived ${result.archived}, failed ${result.failed.length}`);
+      outcomes.set(request, `matched ${result.matched}, archived ${result.archived}, failed ${result.failed.length}${body.reason ? ` (reason: ${body.reason})` : ''}`);
       return result;
     },
     listReplays: async (request) => journalCall(journal.listReplays(request.query as { originalId?: string; limit?: number; cursor?: string })),
@@ -344,7 +376,17 @@ async function adminRoutes(app: FastifyInstance, options: AdminApiOptions, secur
       return report;
     },
     getOpenApi: async () => (document ??= openApiDocument(version())),
-    getDocs: async () => (document ??= openApiDocument(version())),
+    getDocs: async (request, reply) => {
+      if (wantsJson(request.headers.accept)) return (document ??= openApiDocument(version()));
+      const page = docsPage.page();
+      return reply.type(page.contentType).send(page.data);
+    },
+    getDocsAsset: async (request, reply) => {
+      const { file } = request.params as { file: string };
+      const asset = await docsPage.asset(file);
+      if (!asset) throw hubError('NOT_FOUND', `no file ${file} of the API reference`);
+      return reply.type(asset.contentType).header('cache-control', 'public, max-age=3600').send(asset.data);
+    },
   };
 
   for (const op of OPERATIONS) {
@@ -372,15 +414,54 @@ async function journalCall<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** A record as a viewer sees it: no body bytes, no header values, no transport facts or sink replies. */
+/** A summary as a viewer sees it: no error text (it may quote the body), no correlation id (it may come from it). */
+function maskedSummary<T extends MessageSummary>(m: T): T {
+  return { ...m, ...(m.correlationId !== undefined ? { correlationId: '***' } : {}), ...(m.lastError ? { lastError: { ...m.lastError, message: MASKED_TEXT } } : {}) };
+}
+
+/**
+ * A record as a viewer sees it: no body bytes, no header values, no error texts, no correlation id, no transport
+ * facts or sink replies.
+ */
 function masked(record: MessageRecord): MessageRecord {
   return {
-    ...record,
+    ...maskedSummary(record),
     headers: Object.fromEntries(Object.keys(record.headers).map((k) => [k, '***'])),
     body: { ...record.body, data: '', masked: true } as MessageRecord['body'],
-    // What the journal keeps under `all`: the transport's facts and the sinks' replies, withheld like the body.
-    timeline: record.timeline.map(({ meta: _meta, ...e }) => (e.call?.reply ? { ...e, call: { ...e.call, reply: { ...e.call.reply, headers: Object.fromEntries(Object.keys(e.call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } } } : e)),
+    timeline: record.timeline.map(maskedEvent),
   };
+}
+
+/**
+ * A timeline event as a viewer sees it: no error text; and what the journal keeps under `all`, the transport's facts
+ * and the sinks' replies (and their tries' error texts), withheld like the body.
+ */
+function maskedEvent({ meta: _meta, ...e }: TimelineEvent): TimelineEvent {
+  const event = e.error ? { ...e, error: { ...e.error, message: MASKED_TEXT } } : e;
+  const call = event.call;
+  if (!call) return event;
+  return {
+    ...event,
+    call: {
+      ...call,
+      ...(call.reply ? { reply: { ...call.reply, headers: Object.fromEntries(Object.keys(call.reply.headers).map((k) => [k, '***'])), body: '', masked: true } } : {}),
+      ...(call.failure ? { failure: { ...call.failure, message: MASKED_TEXT } } : {}),
+    },
+  };
+}
+
+/**
+ * What the console needs to advise on a message: whether its caller was answered with the error (it may have sent
+ * the request again: a replay could do the work twice), and whether it failed for a permanent reason (the same body
+ * would fail the same way: edit it, then replay).
+ */
+function advice(record: MessageRecord): { callerAnswered?: { at: string }; permanent?: boolean } {
+  const answered = record.timeline.findLast((e) => e.type === 'failed' && e.detail === CALLER_ANSWERED);
+  const code = record.lastError?.code;
+  const spec = code !== undefined && code in ERROR_CODES ? ERROR_CODES[code as keyof typeof ERROR_CODES] : undefined;
+  // Permanent and the message's own fault (its body): a downstream's refusal may pass once the downstream is fixed.
+  const permanent = spec?.kind === 'permanent' && spec.fault === 'client';
+  return { ...(answered ? { callerAnswered: { at: answered.at } } : {}), ...(record.lastError ? { permanent } : {}) };
 }
 
 function flowState(runner: FlowRunner): { state: 'running' | 'paused'; paused?: { at: string; by: string; held: number } } {

@@ -196,6 +196,12 @@ describe('admin API security (a hub with users and a token)', () => {
     expect(Object.values(seen.headers).every((v) => v === '***')).toBe(true);
     expect(Object.keys(seen.headers).sort()).toEqual(['content-type', 'correlation-id']);
     expect(JSON.stringify(seen)).not.toContain('s-1');
+    // Error texts may quote the body, and a correlation id may come from it: masked too, in the record and the list.
+    expect(seen.correlationId).toBe('***');
+    expect(seen.timeline.filter((e) => e.error).every((e) => e.error!.message === '*** (masked for viewers)')).toBe(true);
+    const list = (await request('GET', '/messages?status=dead', { as: viewer })).json() as { items: MessageRecord[] };
+    expect(list.items.length).toBeGreaterThan(0);
+    expect(list.items.every((m) => (m.correlationId ?? '***') === '***' && (m.lastError?.message ?? '*** (masked for viewers)') === '*** (masked for viewers)')).toBe(true);
     // The same record as an operator is whole.
     const whole = (await request('GET', `/messages/${ids[0]}`, { as: operator })).json() as MessageRecord;
     expect(whole.body.data).toBe(JSON.stringify({ orderId: 's-1', qty: 1 }));

@@ -44,6 +44,9 @@ export const LOGIN_LINK_MS = 15 * 60_000;
 /** Links outstanding at most; the oldest is dropped past it. */
 const MAX_LINKS = 100;
 
+/** Shown to a viewer instead of what may quote a body: an error's text, a correlation id taken from a body. */
+export const MASKED_TEXT = '*** (masked for viewers)';
+
 /** Headers of every /admin answer. The raw-body route tightens the CSP further. */
 export const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ReplayJob } from '../admin/replay-jobs.js';
 import type { ReplayCheck, ReplayResult } from '../admin/replay.js';
-import { command, UsageError } from './args.js';
+import { command, UsageError, type Io } from './args.js';
 import { ADMIN_OPTIONS, isoTime, withAdmin } from './admin-client.js';
 import { errorLine } from './format.js';
 
@@ -23,10 +23,11 @@ export const replayCommand = command({
   usage: [
     'hub replay ID [--to start|failed-step] [--sink S] [--body-file FILE] [--content-type T] [--note N] [--idempotency-key K]',
     'hub replay ID --check [--body-file FILE] [--to start|failed-step] [--sink S]',
-    'hub replay --flow F [--status S]... [--error-code C] [--error-step S] [--error-text T] [--from ISO] [--until ISO] [--to start|failed-step] [--sink S] [--max N] [--note N]',
+    'hub replay --flow F [--status S]... [--error-code C] [--error-step S] [--error-text T] [--from ISO] [--until ISO] [--to start|failed-step] [--sink S] [--into-flow F2] [--rate N] [--max N] [--note N]',
+    'hub replay --job ID [--pause | --resume | --cancel] [--results]',
   ],
   description:
-    'Replay one message (a new id, linked to the original) from the start, from its failed step, or straight to a sink; --body-file replaces its body (checked against the flow\'s input schema first). --check is the dry run: it checks the body (edited, else stored) against the flow\'s input schema and lists its errors; nothing is booked or sent (admin). With --flow instead of an id, replay every message of the flow that matches (dead ones unless --status says otherwise), up to --max. The same replay is sent once per --idempotency-key (by default, the same command twice sends once). Exit 1 when a replay fails again.',
+    'Replay one message (a new id, linked to the original) from the start, from its failed step, or straight to a sink; --body-file replaces its body (checked against the flow\'s input schema first). --check is the dry run: it checks the body (edited, else stored) against the flow\'s input schema and lists its errors; nothing is booked or sent (admin). With --flow instead of an id, replay every message of the flow that matches (dead ones unless --status says otherwise), up to --max, as a job of the hub (kept in its journal: a restart resumes it) paced at --rate messages a second; the command follows it until it ends, and --job ID looks at a job again, pauses, resumes or cancels it, and lists its result for each message. The same replay is sent once per --idempotency-key (by default, the same command twice sends once). Exit 1 when a replay fails again.',
   options: {
     ...ADMIN_OPTIONS,
     to: { type: 'string', value: 'WHERE', choices: ['start', 'failed-step'], description: 'Where the replay enters the flow: its start (the hub\'s default) or the step that failed.' },
@@ -43,10 +44,18 @@ export const replayCommand = command({
     'error-text': { type: 'string', value: 'T', description: 'Only messages whose last error\'s message contains this text.' },
     from: { type: 'string', value: 'ISO', description: 'Only messages received at or after this time.' },
     until: { type: 'string', value: 'ISO', description: 'Only messages received before this time.' },
-    max: { type: 'number', value: 'N', integer: true, min: 1, max: 10_000, description: 'Replay at most this many (the hub\'s default: 1000).' },
+    max: { type: 'number', value: 'N', integer: true, min: 1, max: 100_000_000, description: 'Replay at most this many (default: every match).' },
+    rate: { type: 'number', value: 'N', min: 0.01, max: 10_000, description: 'The job\'s pace: messages a second (the hub\'s default: 20).' },
+    'into-flow': { type: 'string', value: 'F2', description: 'Replay into this flow instead (a new version deployed beside the old).' },
+    job: { type: 'string', value: 'ID', description: 'A replay job: show it (with --pause, --resume or --cancel: change it first).' },
+    pause: { type: 'boolean', description: 'Pause the --job.' },
+    resume: { type: 'boolean', description: 'Resume the --job.' },
+    cancel: { type: 'boolean', description: 'Cancel the --job.' },
+    results: { type: 'boolean', description: 'With --job: list its result for each message.' },
   },
   args: [{ name: 'ID', description: 'The message to replay (hub messages lists them); leave it out with --flow.' }],
   async run(values, [id], io) {
+    if (values.job !== undefined) return jobCommand(values.job, values, io);
     const headers = values['idempotency-key'] ? { 'idempotency-key': values['idempotency-key'] } : undefined;
     const to = values.to;
     const filters = FILTERS.filter((f) => values[f] !== undefined);
@@ -94,7 +103,7 @@ export const replayCommand = command({
       ...(values.from ? { from: isoTime(values.from, '--from') } : {}),
       ...(values.until ? { to: isoTime(values.until, '--until') } : {}),
     };
-    const body = { filter, ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...(values.max ? { max: values.max } : {}), ...(values.note ? { note: values.note } : {}) };
+    const body = { filter, ...(to ? { to } : {}), ...(values.sink ? { sink: values.sink } : {}), ...(values.max ? { max: values.max } : {}), ...(values.rate ? { rate: values.rate } : {}), ...(values['into-flow'] ? { flow: values['into-flow'] } : {}), ...(values.note ? { note: values.note } : {}) };
     return withAdmin(values, io.env, async (api) => {
       // As a job: the hub answers at once, and the command polls it, a line per change, until it ends.
       const started = await api.call<ReplayJob>('POST', '/replays', { body, headers: { ...headers, prefer: 'respond-async' } });
@@ -103,9 +112,9 @@ export const replayCommand = command({
       for (;;) {
         if (!values.json && data.done !== shown) {
           shown = data.done;
-          if (data.state === 'running') io.out(`replaying: ${data.done} of ${data.matched} done (delivered ${data.outcomes.delivered}, duplicates ${data.duplicates}, failed ${data.failed.length})`);
+          if (data.state === 'running') io.out(`replaying: ${data.done} of ${data.matched} done (delivered ${data.outcomes.delivered}, duplicates ${data.duplicates}, failed ${data.failedCount}) at ${data.rate} msg/s`);
         }
-        if (data.state !== 'running') break;
+        if (data.state !== 'running' && data.state !== 'paused') break;
         await delay(JOB_POLL_MS);
         data = (await api.call<ReplayJob>('GET', `/replays/jobs/${encodeURIComponent(started.data.id)}`)).data;
       }
@@ -114,13 +123,33 @@ export const replayCommand = command({
       if (values.json) io.out(JSON.stringify(data, null, 2));
       else {
         const o = data.outcomes;
-        io.out(`matched ${data.matched}${data.capped ? ' (capped by --max: run it again for the rest)' : ''}, replayed ${data.replayed} (delivered ${o.delivered}, waiting for retry ${o['waiting-for-retry']}, dead ${o.dead}), duplicates ${data.duplicates}, failed ${data.failed.length}`);
+        io.out(`matched ${data.matched}${data.capped ? ' (capped by --max: run it again for the rest)' : ''}, replayed ${data.replayed} (delivered ${o.delivered}, waiting for retry ${o['waiting-for-retry']}, dead ${o.dead}), duplicates ${data.duplicates}, failed ${data.failedCount}${data.removed ? `, removed ${data.removed}` : ''}${data.parked ? `, parked ${data.parked}` : ''} (job ${data.id}, ${data.state}; hub replay --job ${data.id} --results lists each message)`);
         for (const f of data.failed) io.out(`  ${f.id}: ${f.reason}`);
       }
-      return data.state === 'failed' || data.failed.length || data.outcomes.dead ? 1 : 0;
+      return data.state === 'failed' || data.failedCount || data.outcomes.dead ? 1 : 0;
     });
   },
 });
+
+/** hub replay --job ID: shows a job (changed first by --pause, --resume or --cancel), with its results on --results. */
+function jobCommand(job: string, values: { pause?: boolean; resume?: boolean; cancel?: boolean; results?: boolean; json?: boolean; url: string | undefined; user: string | undefined }, io: Io): Promise<number> {
+  const actions = (['pause', 'resume', 'cancel'] as const).filter((a) => values[a]);
+  if (actions.length > 1) throw new UsageError('CLI_BAD_ARGUMENTS', 'give one of --pause, --resume and --cancel');
+  return withAdmin(values, io.env, async (api) => {
+    const path = `/replays/jobs/${encodeURIComponent(job)}`;
+    const data = actions[0] ? (await api.call<ReplayJob & { changed: boolean }>('POST', `${path}/${actions[0]}`, {})).data : (await api.call<ReplayJob>('GET', path)).data;
+    const results = values.results ? (await api.call<{ items: { id: string; outcome: string; newId?: string; reason?: string }[]; total: number }>('GET', `${path}/results?limit=1000`)).data : undefined;
+    if (values.json) {
+      io.out(JSON.stringify(results ? { ...data, results } : data, null, 2));
+      return 0;
+    }
+    const o = data.outcomes;
+    io.out(`job ${data.id} by ${data.by}: ${data.state}${data.error ? ` (${data.error})` : ''}, ${data.rate} msg/s, ${data.done} of ${data.matched} done: replayed ${data.replayed} (delivered ${o.delivered}, waiting for retry ${o['waiting-for-retry']}, dead ${o.dead}), duplicates ${data.duplicates}, removed ${data.removed}, parked ${data.parked}, failed ${data.failedCount}`);
+    for (const r of results?.items ?? []) io.out(`  ${r.id}: ${r.outcome}${r.newId ? ` as ${r.newId}` : ''}${r.reason ? ` (${r.reason})` : ''}`);
+    if (results && results.total > results.items.length) io.out(`  ... ${results.total - results.items.length} more (GET /admin/api${path}/results?offset=${results.items.length})`);
+    return 0;
+  });
+}
 
 function describeReplay(id: string, r: ReplayResult): string {
   if (r.duplicate) return `${id} was already replayed as ${r.newId} (by ${r.replay.by} at ${r.replay.at}, key ${r.replay.requestKey}); nothing sent again${r.outcome ? ` (it is ${r.outcome})` : ''}. To replay it once more, pass a new --idempotency-key.`;

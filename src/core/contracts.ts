@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ConfigIssue } from './errors.js';
+import type { ConfigIssue, HubError } from './errors.js';
 import type { Message } from './message.js';
 
 /** A JSON Schema (2020-12) object. */
@@ -48,6 +48,26 @@ export interface SourceContext {
    * flow applies its own concurrency limit and may make a call wait.
    */
   deliver(message: Message, options?: DeliverOptions): Promise<FlowResult>;
+  /**
+   * Tells the flow of a request the source refused before it could deliver it (bad input: a body that does not
+   * parse, an unsupported media type, a bad envelope, one too large), so that the flow journals it under its journal
+   * policy, as a message whose caller was answered with `error`. Sets `error.journal` ('kept' or 'not kept': the
+   * policy is `none`, the flow keeps only so many refused requests a minute, or the journal failed), which the error
+   * answer then reports beside the message id. Called by a request-reply source (REST, SOAP) once per refused request,
+   * before it answers; calls may overlap. Never rejects. Optional: a context without it keeps nothing.
+   */
+  refused?(input: RefusedInput, error: HubError): Promise<void>;
+}
+
+/** A request a source refused before it became a message of the flow (SourceContext.refused). */
+export interface RefusedInput {
+  /** The id the error answer names. */
+  id: string;
+  /** The source endpoint, e.g. "rest:POST /orders". */
+  source: string;
+  headers: Readonly<Record<string, string>>;
+  /** The bytes as received, when the source has them (none for a body refused while it was read). */
+  body?: Buffer;
 }
 
 /**

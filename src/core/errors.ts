@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   // An operator's request to the admin API (or the CLI through it).
   UNAUTHORIZED: { kind: 'permanent', status: 401, fault: 'client', title: 'Unauthorized', hint: 'Log in (POST /admin/api/session with a user of admin.users in hub.yaml), or send Authorization: Bearer <token> with the admin token the hub was started with (admin.token, or HUB_ADMIN_TOKEN).' },
   FORBIDDEN: { kind: 'permanent', status: 403, fault: 'client', title: 'Forbidden', hint: 'The caller\'s role does not allow it (viewer reads, operator replays, admin edits, replays to a sink and deletes); a session\'s state-changing request needs its X-CSRF-Token and the hub\'s own origin; without users or a token the admin API answers clients on the hub\'s machine only.' },
+  REPLAY_LIMIT: { kind: 'permanent', status: 409, fault: 'server', title: 'Replayed too often', hint: 'This message was replayed as many times as a replay job allows (each replay of it failed again): it is parked in its own dead-letter group. Find out why it fails, then edit and replay it by hand.' },
   CONFLICT: { kind: 'permanent', status: 409, fault: 'client', title: 'Conflict', hint: 'The request does not fit the current state of what it names; the detail says why and what to do instead.' },
   TOO_MANY_REQUESTS: { kind: 'permanent', status: 429, fault: 'client', title: 'Too many requests', hint: 'Too many failed logins from this address or for this name: wait as long as Retry-After says.' },
 
@@ -87,6 +88,11 @@ export abstract class HubError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
   step: string | undefined;
+  /**
+   * For an error a request-reply caller is answered with: whether the journal keeps the message it is about (set by
+   * the runtime), so that the answer can say whether its message id can be looked up. Undefined when nobody said.
+   */
+  journal: 'kept' | 'not kept' | undefined;
   readonly [BRAND] = true;
 
   constructor(code: ErrorCode, message: string, options: HubErrorOptions = {}) {
@@ -94,6 +100,7 @@ export abstract class HubError extends Error {
     this.code = code;
     this.details = options.details;
     this.step = options.step;
+    this.journal = undefined;
   }
 
   get spec(): ErrorCodeSpec {

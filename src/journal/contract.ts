@@ -221,6 +221,12 @@ export interface DeadLetterGroup {
   lastSeen: string;
 }
 
+/** How many records of one flow stand in each status now (a status none stands in is left out). */
+export interface FlowStatusCounts {
+  flow: string;
+  counts: Partial<Record<MessageStatus, number>>;
+}
+
 export interface ReplayRequest {
   /** Idempotency key from the caller (admin API: the Idempotency-Key header, else a hash of the request). */
   requestKey: string;
@@ -363,6 +369,14 @@ export interface MessageLog {
    * page, `hub dead-letters`); cheap enough to poll. Calls may overlap.
    */
   deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]>;
+
+  /**
+   * How many records stand in each status now, per flow (flows in name order; a flow with no record is left out):
+   * kept as the records change, so that it is cheap at any size (not a walk). Called by the admin API for the Flows
+   * page's current figures (dead, waiting, failed now: not counters since a start), once per live tick. Calls may
+   * overlap. A read: changes nothing.
+   */
+  statusCounts(filter?: { flow?: string }): Promise<FlowStatusCounts[]>;
 }
 
 /**
@@ -526,6 +540,52 @@ export interface AdminAudit {
   listAudit(filter?: { action?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>>;
 }
 
+/** A replay job as the admin API keeps it (replay-jobs.ts owns its fields): the journal stores it whole, by id. */
+export interface ReplayJobRecord {
+  id: string;
+  startedAt: string;
+  [field: string]: unknown;
+}
+
+/** One message's result in a replay job. */
+export interface ReplayJobResult {
+  id: string;
+  at: string;
+  /** delivered, waiting-for-retry, dead, duplicate, removed (gone before its turn), parked (the replay cap), failed. */
+  outcome: string;
+  newId?: string;
+  reason?: string;
+}
+
+/** Replay jobs kept at least: the newest; older ones (and their results) go as new ones come. */
+export const REPLAY_JOBS_KEPT = 100;
+
+/**
+ * The replay jobs: bulk replays that run on in the hub, kept here so that a restart resumes them (and every replica
+ * sees them), with each message's result. Kept and read by the admin API's ReplayJobs alone.
+ */
+export interface ReplayJobStore {
+  /**
+   * Stores a job whole (created or changed: its state, counts, where its walk is), replacing what was stored under its
+   * id. Called by ReplayJobs when a job starts, at each checkpoint (about once a second while it runs), and when it is
+   * paused, resumed, cancelled or ends; one job's calls do not overlap. Durable on resolve. Keeps at least the newest
+   * REPLAY_JOBS_KEPT jobs (by startedAt). Rejects INVALID for an empty id or a startedAt that is not ISO.
+   */
+  saveReplayJob(job: ReplayJobRecord): Promise<void>;
+
+  /** The jobs kept, newest first (by startedAt), at most `limit` (default 100). Called by the admin API. */
+  listReplayJobs(limit?: number): Promise<ReplayJobRecord[]>;
+
+  /** One job, or undefined. */
+  getReplayJob(id: string): Promise<ReplayJobRecord | undefined>;
+
+  /** Appends per-message results of a job, in order. Called by ReplayJobs at each checkpoint. Durable on resolve. */
+  appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void>;
+
+  /** A job's results in the order appended, from `offset` (default 0), at most `limit` (default 100), and how many there are. */
+  replayJobResults(id: string, options?: { offset?: number; limit?: number }): Promise<{ items: ReplayJobResult[]; total: number }>;
+}
+
 /**
  * The aggregate steps' groups (GroupStore in core/contracts.ts, where the steps' side of it is written down): kept in
  * the journal so that a member's source settles once the member is stored, and a hub killed mid-group loses nothing.
@@ -538,7 +598,7 @@ export interface AggregateGroups extends GroupStore {}
  * The whole journal: every role, and its lifecycle. What the backends implement (embedded.ts, redis.ts) and
  * openJournal (open.ts) returns; held by its owner, the hub (hub.ts), which hands each part its role and closes it.
  */
-export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, AggregateGroups {
+export interface Journal extends MessageLog, RetryQueue, ReplayBook, DedupeKeys, AdminAudit, ReplayJobStore, AggregateGroups {
   /**
    * Waits for the writes under way, then releases the store (embedded: the log file and the lock; Redis: BullMQ's
    * queues and workers, waited for at most 2 s, and the connections). Claims still held are not released: they are

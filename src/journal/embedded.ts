@@ -14,6 +14,7 @@ import type {
   DeadLetterGroup,
   DedupeReservation,
   ErrorInfo,
+  FlowStatusCounts,
   GroupAdd,
   GroupMember,
   GroupSummary,
@@ -24,6 +25,8 @@ import type {
   MessageStatus,
   MessageSummary,
   Page,
+  ReplayJobRecord,
+  ReplayJobResult,
   ReplayOutcome,
   ReplayRecord,
   ReplayRequest,
@@ -31,7 +34,8 @@ import type {
   TimelineEvent,
 } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
+import { REPLAY_JOBS_KEPT } from './contract.js';
+import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { releaseLock, takeLock } from './embedded/lock.js';
 import { LogFile } from './embedded/log-file.js';
 import { EmbeddedState, type Op } from './embedded/state.js';
@@ -163,6 +167,11 @@ export class EmbeddedJournal implements Journal {
   async deadLetterGroups(filter: { flow?: string } = {}): Promise<DeadLetterGroup[]> {
     this.#check();
     return this.#state.records.deadLetterGroups(filter);
+  }
+
+  async statusCounts(filter: { flow?: string } = {}): Promise<FlowStatusCounts[]> {
+    this.#check();
+    return this.#state.records.statusCounts(filter);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -304,6 +313,38 @@ export class EmbeddedJournal implements Journal {
   #reservation(key: string, now: number): { until: number; owner: string } | undefined {
     const r = this.#reserved.get(key);
     return r !== undefined && r.until > now ? r : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // ReplayJobStore
+
+  async saveReplayJob(job: ReplayJobRecord): Promise<void> {
+    this.#check();
+    checkJob(job);
+    await this.#write([{ o: 'job', j: structuredClone(job) }]);
+  }
+
+  async listReplayJobs(limit = REPLAY_JOBS_KEPT): Promise<ReplayJobRecord[]> {
+    this.#check();
+    return [...this.#state.jobs.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt)).slice(0, limit).map((j) => structuredClone(j));
+  }
+
+  async getReplayJob(id: string): Promise<ReplayJobRecord | undefined> {
+    this.#check();
+    const job = this.#state.jobs.get(id);
+    return job && structuredClone(job);
+  }
+
+  async appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void> {
+    this.#check();
+    if (results.length > 0) await this.#write([{ o: 'jres', id, r: results.map((r) => ({ ...r })) }]);
+  }
+
+  async replayJobResults(id: string, options: { offset?: number; limit?: number } = {}): Promise<{ items: ReplayJobResult[]; total: number }> {
+    this.#check();
+    const all = this.#state.jobResults.get(id) ?? [];
+    const offset = options.offset ?? 0;
+    return { items: all.slice(offset, offset + (options.limit ?? 100)).map((r) => ({ ...r })), total: all.length };
   }
 
   // ------------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import type {
   DeadLetterGroup,
   DedupeReservation,
   ErrorInfo,
+  FlowStatusCounts,
   Journal,
   MessageInput,
   MessageQuery,
@@ -22,6 +23,8 @@ import type {
   MessageStatus,
   MessageSummary,
   Page,
+  ReplayJobRecord,
+  ReplayJobResult,
   ReplayOutcome,
   ReplayRecord,
   ReplayRequest,
@@ -29,9 +32,9 @@ import type {
   StoredBody,
   TimelineEvent,
 } from './contract.js';
-import { AUDIT_KEPT } from './contract.js';
+import { AUDIT_KEPT, REPLAY_JOBS_KEPT } from './contract.js';
 import { JournalError, notFound } from './errors.js';
-import { decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
+import { checkJob, decodeCursor, encodeCursor, isAfter, pageLimit, replayEvents, replayRecord, storeBody, toMs, validateEvents, validateGroupArgs, validateMessageId, validateReservation, waitingEvent } from './shared.js';
 import { checkEvictionPolicy, connect, redact } from './redis/connections.js';
 import { queryMessages, summaryOf } from './redis/message-query.js';
 import { RetryQueues } from './redis/retry-queues.js';
@@ -200,6 +203,21 @@ export class RedisJournal implements Journal {
     });
   }
 
+  statusCounts(filter: { flow?: string } = {}): Promise<FlowStatusCounts[]> {
+    return this.#run('read status counts', async () => {
+      const byFlow = new Map<string, FlowStatusCounts['counts']>();
+      for (const [field, value] of Object.entries(await this.#redis.hgetall(this.#k('sc')))) {
+        const [flow = '', status] = field.split('\0');
+        const n = Number(value);
+        if (n <= 0 || (filter.flow !== undefined && flow !== filter.flow)) continue;
+        let counts = byFlow.get(flow);
+        if (!counts) byFlow.set(flow, (counts = {}));
+        counts[status as MessageStatus] = n;
+      }
+      return [...byFlow].map(([flow, counts]) => ({ flow, counts })).sort((a, b) => a.flow.localeCompare(b.flow));
+    });
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // RetryQueue
 
@@ -338,6 +356,45 @@ export class RedisJournal implements Journal {
 
   // ------------------------------------------------------------------------------------------------------------
   // AdminAudit
+
+  saveReplayJob(job: ReplayJobRecord): Promise<void> {
+    return this.#run('save a replay job', async () => {
+      checkJob(job);
+      await this.#redis.multi().set(this.#k('job', job.id), JSON.stringify(job)).zadd(this.#k('jobs'), toMs(job.startedAt, 'job.startedAt'), job.id).exec();
+      const old = await this.#redis.zrange(this.#k('jobs'), '0', String(-(REPLAY_JOBS_KEPT + 1)));
+      if (old.length > 0) await this.#redis.multi().zrem(this.#k('jobs'), ...old).del(...old.flatMap((id) => [this.#k('job', id), this.#k('jres', id)])).exec();
+    });
+  }
+
+  listReplayJobs(limit = REPLAY_JOBS_KEPT): Promise<ReplayJobRecord[]> {
+    return this.#run('list replay jobs', async () => {
+      const ids = await this.#redis.zrange(this.#k('jobs'), '0', String(limit - 1), 'REV');
+      if (ids.length === 0) return [];
+      const jsons = await this.#redis.mget(...ids.map((id) => this.#k('job', id)));
+      return jsons.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as ReplayJobRecord);
+    });
+  }
+
+  getReplayJob(id: string): Promise<ReplayJobRecord | undefined> {
+    return this.#run('read a replay job', async () => {
+      const json = await this.#redis.get(this.#k('job', id));
+      return json === null ? undefined : (JSON.parse(json) as ReplayJobRecord);
+    });
+  }
+
+  appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void> {
+    return this.#run('append replay job results', async () => {
+      if (results.length > 0) await this.#redis.rpush(this.#k('jres', id), ...results.map((r) => JSON.stringify(r)));
+    });
+  }
+
+  replayJobResults(id: string, options: { offset?: number; limit?: number } = {}): Promise<{ items: ReplayJobResult[]; total: number }> {
+    return this.#run('read replay job results', async () => {
+      const offset = options.offset ?? 0;
+      const [[, items], [, total]] = (await this.#redis.multi().lrange(this.#k('jres', id), offset, offset + (options.limit ?? 100) - 1).llen(this.#k('jres', id)).exec()) as [[unknown, string[]], [unknown, number]];
+      return { items: items.map((r) => JSON.parse(r) as ReplayJobResult), total };
+    });
+  }
 
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
     return this.#run('append to the audit', async () => {

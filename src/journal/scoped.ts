@@ -3,6 +3,7 @@ import type {
   DeadLetterGroup,
   DedupeReservation,
   ErrorInfo,
+  FlowStatusCounts,
   FlowJournalOptions,
   Journal,
   MessageInput,
@@ -11,6 +12,8 @@ import type {
   MessageStatus,
   MessageSummary,
   Page,
+  ReplayJobRecord,
+  ReplayJobResult,
   ReplayOutcome,
   ReplayRecord,
   ReplayRequest,
@@ -79,6 +82,11 @@ export class FlowScopedJournal implements Journal {
   async deadLetterGroups(filter?: { flow?: string }): Promise<DeadLetterGroup[]> {
     if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
     return this.inner.deadLetterGroups({ ...filter, flow: this.flow });
+  }
+
+  async statusCounts(filter?: { flow?: string }): Promise<FlowStatusCounts[]> {
+    if (filter?.flow !== undefined && filter.flow !== this.flow) return [];
+    return this.inner.statusCounts({ ...filter, flow: this.flow });
   }
 
   // RetryQueue
@@ -158,6 +166,28 @@ export class FlowScopedJournal implements Journal {
   }
 
   // AdminAudit: the process's own, not a flow's; every entry is this service's.
+
+  // ReplayJobStore: the admin's jobs, shared as the audit is.
+
+  saveReplayJob(job: ReplayJobRecord): Promise<void> {
+    return this.inner.saveReplayJob(job);
+  }
+
+  listReplayJobs(limit?: number): Promise<ReplayJobRecord[]> {
+    return this.inner.listReplayJobs(limit);
+  }
+
+  getReplayJob(id: string): Promise<ReplayJobRecord | undefined> {
+    return this.inner.getReplayJob(id);
+  }
+
+  appendReplayJobResults(id: string, results: ReplayJobResult[]): Promise<void> {
+    return this.inner.appendReplayJobResults(id, results);
+  }
+
+  replayJobResults(id: string, options?: { offset?: number; limit?: number }): Promise<{ items: ReplayJobResult[]; total: number }> {
+    return this.inner.replayJobResults(id, options);
+  }
 
   appendAudit(entry: Omit<AuditRecord, 'seq'>): Promise<AuditRecord> {
     return this.inner.appendAudit(entry);

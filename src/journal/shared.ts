@@ -182,6 +182,12 @@ export function replayEvents(replay: ReplayRecord): TimelineEvent[] {
   ];
 }
 
+/** A replay job a backend is asked to store: an id and an ISO startedAt (ReplayJobStore.saveReplayJob). */
+export function checkJob(job: { id: string; startedAt: string }): void {
+  if (typeof job.id !== 'string' || job.id === '' || job.id.length > 200) throw new JournalError('INVALID', 'a replay job needs an id (1 to 200 characters)');
+  toMs(job.startedAt, 'job.startedAt');
+}
+
 /** Checks the names an aggregate group call is given (AggregateGroups): a scope, a key and a member id, each 1 to 512 characters. */
 export function validateGroupArgs(scope: unknown, key: unknown, memberId: unknown): void {
   validateMessageId(scope, 'group scope');

@@ -33,6 +33,8 @@ export interface ProblemDetails {
   code: ErrorCode;
   /** The message the problem is about (the REST source's inbound message; the admin API's message in the path). */
   messageId?: string;
+  /** Whether the hub's journal keeps that message (its id can be looked up), when the hub said. */
+  journal?: 'kept' | 'not kept';
   errors?: ProblemDetailsError[];
 }
 
@@ -55,6 +57,7 @@ export function toProblem(err: HubError, ctx: ProblemContext): ProblemDetails {
     ...(ctx.instance ? { instance: ctx.instance } : {}),
     code: err.code,
     ...(ctx.messageId ? { messageId: ctx.messageId } : {}),
+    ...(ctx.messageId && err.journal ? { journal: err.journal } : {}),
   };
   const errors = validationErrors(err);
   if (errors) problem.errors = errors;

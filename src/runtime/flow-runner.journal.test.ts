@@ -1,3 +1,4 @@
+import { CALLER_ANSWERED, REFUSALS_KEPT_PER_MINUTE } from './refusals.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { hubError } from '../core/errors.js';
 import { Message } from '../core/message.js';
 import type { Journal } from '../journal/contract.js';
 import { openEmbeddedJournal } from '../journal/embedded.js';
+import { refuse } from '../kit/gateway/refusal.js';
 import { FlowRunner } from './flow-runner.js';
 import { RetryPoller } from './retry-poller.js';
 import { idleSource, testFlow } from './testing.js';
@@ -30,6 +32,7 @@ const down = async (): Promise<never> => {
 interface Rig {
   runner: FlowRunner;
   deliver: SourceContext['deliver'];
+  refused: NonNullable<SourceContext['refused']>;
   poller: RetryPoller;
 }
 
@@ -66,7 +69,7 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     await runner.start({} as never, { bodyBytes: 1 << 20, maxDepth: 64 });
     const poller = new RetryPoller(journal, new Map([[runner.name, runner]]), logger, { pollMs: 10 });
     poller.start();
-    const r = { runner, deliver: (m: Message, o?: DeliverOptions) => ctx!.deliver(m, o), poller };
+    const r = { runner, deliver: (m: Message, o?: DeliverOptions) => ctx!.deliver(m, o), refused: (...a: Parameters<NonNullable<SourceContext['refused']>>) => ctx!.refused!(...a), poller };
     rigs.push(r);
     return r;
   }
@@ -158,15 +161,38 @@ describe('FlowRunner with a journal: parking, durable retries, dead letters, rep
     expect(dead.calls[0]!.json()).toEqual({ orderId: 'o-1' });
   });
 
-  it('gives a caller that waits for the reply the error, and journals it as failed unless the caller sent bad input', async () => {
+  it('gives a caller that waits for the reply the error, and journals it as failed, bad input too (so many a minute), saying so on the error', async () => {
     const { deliver } = await rig({}, { out: sink(down) }, true);
     const m = msg();
-    await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE' });
+    await expect(deliver(m)).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE', journal: 'kept' });
     expect(await journal.get(m.id)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect((await journal.get(m.id))!.timeline.at(-1)).toMatchObject({ type: 'failed', detail: CALLER_ANSWERED });
     const bad = await rig({ name: 'journal-bad-input', steps: [{ label: '0:validate', kind: 'validate', run: () => Promise.reject(hubError('VALIDATION_FAILED', 'no orderId')) }] }, {}, true);
     const b = msg();
-    await expect(bad.deliver(b)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    expect(await journal.get(b.id)).toBeUndefined();
+    await expect(bad.deliver(b)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', journal: 'kept' });
+    expect(await journal.get(b.id)).toMatchObject({ status: 'failed', lastError: { code: 'VALIDATION_FAILED' } });
+    // Past the flow's allowance of bad input a minute, the caller is told its message was not kept.
+    for (let i = 1; i < REFUSALS_KEPT_PER_MINUTE; i++) await expect(bad.deliver(msg())).rejects.toMatchObject({ journal: 'kept' });
+    const over = msg();
+    await expect(bad.deliver(over)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', journal: 'not kept' });
+    expect(await journal.get(over.id)).toBeUndefined();
+    const none = await rig({ name: 'journal-none', journal: { record: 'none', maxBodyBytes: 1024 } }, { out: sink(down) }, true);
+    await expect(none.deliver(msg())).rejects.toMatchObject({ code: 'DOWNSTREAM_UNAVAILABLE', journal: 'not kept' });
+  });
+
+  it('keeps bad input its source refused, but never a request the gateway turned away (auth, rate limit)', async () => {
+    const { refused } = await rig({ name: 'journal-refusals' }, { out: sink(ok) }, true);
+    const input = (id: string) => ({ id, source: 'rest:POST /orders', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"orderId":') });
+    const badJson = hubError('BAD_JSON', 'the body is not JSON');
+    await refused(input('refused-bad-json'), badJson);
+    expect(badJson.journal).toBe('kept');
+    expect(await journal.get('refused-bad-json')).toMatchObject({ flow: 'journal-refusals', status: 'failed', lastError: { code: 'BAD_JSON' } });
+    for (const [code, id] of [['AUTH_REQUIRED', 'refused-auth'], ['RATE_LIMITED', 'refused-rate']] as const) {
+      const err = refuse(code, 'refused at the gateway', 'the test');
+      await refused(input(id), err);
+      expect(err.journal).toBe('not kept');
+      expect(await journal.get(id)).toBeUndefined();
+    }
   });
 
   it('failures: writes nothing for a message delivered first time; all: records it with each step', async () => {

@@ -18,7 +18,9 @@ import { ALWAYS_NEW, Lane, MessageContext, type Deduper, type Handling, type Rep
 import type { FlowMetrics } from './metrics.js';
 import { Parking } from './parking.js';
 import { RunTimeouts } from './run-timeouts.js';
+import { Refusals } from './refusals.js';
 import { SinkCalls } from './sink-calls.js';
+import type { SinkHealthState } from './sink-health.js';
 import { EMITTED_BY, firstStep, StepRuntimes } from './step-runtime.js';
 import { failSpan, FlowTracing } from './tracing.js';
 import { FlowTracer, type TraceSession } from './flow-trace.js';
@@ -86,6 +88,7 @@ export class FlowRunner {
   readonly #keys: DedupeKeys;
   readonly #control: FlowControl;
   readonly #parking: Parking;
+  readonly #refusals: Refusals;
   /** Set only while someone traces the flow (flow-trace.ts); then #steps and #sender are its wrapped ones. */
   #tracer: FlowTracer | undefined;
   #steps: FlowDefinition['steps'];
@@ -112,9 +115,11 @@ export class FlowRunner {
     this.#sender = this.#sinks.sender;
     this.#keys = new DedupeKeys(def.name, journal, this.#logger, def.timeoutMs + LEASE_MARGIN_MS);
     this.#control = new FlowControl(def.name, this.#logger);
+    this.#refusals = new Refusals(def, journal, this.#logger);
     this.#stepRuntimes = new StepRuntimes(def, this.#logger, journal);
     this.#redisUrl = options.redisUrl;
     this.#parking = new Parking(def, this.#logger, journal, {
+      refusals: this.#refusals,
       stats: this.stats,
       meter: this.meter,
       metrics: this.#metrics,
@@ -158,6 +163,7 @@ export class FlowRunner {
       http,
       limits,
       deliver: (message, options) => this.deliver(message, options),
+      refused: (input, error) => this.#refusals.refused(input, error),
     });
   }
 
@@ -165,6 +171,11 @@ export class FlowRunner {
     if (this.#stopping || !this.def.source.instance.ready()) return false;
     for (const sink of this.def.sinks.values()) if (!sink.instance.ready()) return false;
     return true;
+  }
+
+  /** A sink's health from its real calls (degraded while its calls fail for retryable reasons); see SinkHealth. */
+  sinkHealth(sink: string): SinkHealthState {
+    return this.#sinks.health.of(sink);
   }
 
   /**

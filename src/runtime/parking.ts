@@ -12,6 +12,7 @@ import { Cancellation } from './cancellation.js';
 import type { DedupeKeys } from './dedupe-keys.js';
 import type { FlowControl } from './flow-control.js';
 import type { FlowMeter, FlowStats } from './flow-meter.js';
+import { CALLER_ANSWERED, type Refusals } from './refusals.js';
 import { durableDueAt, errorInfo, journalUnavailable, messageFromRecord, recordOutcome, trailSubject } from './journal.js';
 import { ALWAYS_NEW, MessageContext, type Handling } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
@@ -54,6 +55,7 @@ export interface ParkingParts {
   runs: RetryRuns;
   /** How much later a durable retry that comes due while the flow is paused is due again (default 30 s). */
   pausedRetryMs?: number;
+  refusals: Refusals;
 }
 
 /**
@@ -76,6 +78,7 @@ export class Parking {
   readonly #keys: DedupeKeys;
   readonly #runs: RetryRuns;
   readonly #pausedRetryMs: number;
+  readonly #refusals: Refusals;
 
   constructor(def: FlowDefinition, logger: Logger, journal: Journal | undefined, parts: ParkingParts) {
     this.#def = def;
@@ -90,6 +93,7 @@ export class Parking {
     this.#keys = parts.keys;
     this.#runs = parts.runs;
     this.#pausedRetryMs = parts.pausedRetryMs ?? PAUSED_RETRY_MS;
+    this.#refusals = parts.refusals;
   }
 
   /**
@@ -103,7 +107,10 @@ export class Parking {
     const attempt = message.meta.attempt ?? 1;
     this.#metrics?.failedIn.observe((performance.now() - clock) / 1000);
     if (span) failSpan(span, e);
-    if (!trail) throw e;
+    if (!trail) {
+      if (!how.park) e.journal = 'not kept';
+      throw e;
+    }
     // A replay has no source to keep it: only a journal that cannot take it makes it go back to its caller. A
     // pipelined message that failed after its write was issued goes back to its source, to keep the order.
     if ((NOT_PARKED.has(e.code) && (how.target === undefined || e.code === 'JOURNAL_UNAVAILABLE')) || (how.lane?.issued && e.retryable)) {
@@ -111,9 +118,10 @@ export class Parking {
       throw e;
     }
     if (!how.park) {
-      // The caller gets the error. Its own bad input (a client fault) is recorded only when the message has a
-      // record already (`all`): otherwise anyone could fill the journal with malformed requests.
-      if (trail.recorded || e.spec.fault !== 'client') await recordOutcome(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e) }, this.#logger);
+      // The caller gets the error. Its own bad input (a client fault) is recorded, when the message has no record
+      // yet, only so many a minute (Refusals): otherwise anyone could fill the journal with malformed requests.
+      if (trail.recorded || e.spec.fault !== 'client' || this.#refusals.take()) await recordOutcome(trail, { type: 'failed', at: now(), attempt, error: errorInfo(e), detail: CALLER_ANSWERED }, this.#logger);
+      e.journal = trail.recorded ? 'kept' : 'not kept';
       throw e;
     }
     // Under the message's span: a dead-letter sink's call is its child, and the dead letter carries the trace.

@@ -11,6 +11,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import type { MessageContext, Sender } from './message-context.js';
 import type { FlowMetrics } from './metrics.js';
 import { retryAfter } from './retry.js';
+import { SinkHealth } from './sink-health.js';
 import { egressHeaders, failSpan, type FlowTracing } from './tracing.js';
 
 /**
@@ -26,6 +27,8 @@ export class SinkCalls {
   readonly #metrics: FlowMetrics | undefined;
   readonly #tracing: FlowTracing;
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** Each sink's health from its calls (the admin's Flows page). */
+  readonly health = new SinkHealth();
   /** Under the `all` policy each try of a sink call is noted on the message's trail, with the sink's reply. */
   readonly #recordCalls: boolean;
 
@@ -107,6 +110,7 @@ export class SinkCalls {
     return sent.then(
       (reply) => {
         metrics?.ok.inc();
+        this.health.ok(sinkName);
         span?.end();
         metrics?.duration.observe((performance.now() - clock) / 1000);
         return reply;
@@ -114,6 +118,7 @@ export class SinkCalls {
       (err: unknown) => {
         const e = toHubError(err);
         metrics?.failed(e.code).inc();
+        this.health.failed(sinkName, e);
         if (span) {
           failSpan(span, e);
           span.end();

@@ -30,6 +30,7 @@ export class Downstream {
     });
   });
 
+  /** Listens on `port` (any free one by default: a test that stops and starts it again passes the one it had). */
   async start(port = 0): Promise<string> {
     await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.#server.address() as { port: number }).port}`;

@@ -18,7 +18,7 @@ export const CONSOLE_TYPES_FILE = 'src/admin/console/api-types.ts';
 const COMPONENT_REF = '#/components/schemas/';
 
 /** Keywords that only constrain or annotate a value: they change no TypeScript type. */
-const ANNOTATIONS = new Set(['description', 'format', 'minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern', 'default', 'contentMediaType', 'title', 'examples']);
+const ANNOTATIONS = new Set(['description', 'format', 'minimum', 'exclusiveMinimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern', 'default', 'contentMediaType', 'title', 'examples']);
 const SHAPES = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', '$ref', 'allOf', 'anyOf', 'oneOf']);
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

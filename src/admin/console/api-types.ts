@@ -87,6 +87,10 @@ export type MessageRecord = MessageSummary & {
   timeline: TimelineEvent[];
   /** Ids of the replays made from this message, oldest first. */
   replayedAs: string[];
+  /** Set when the message came from a caller that waits for the reply (REST, SOAP) and was answered with the error: it may have sent the request again, so a replay could do the work twice. */
+  callerAnswered?: { at: string };
+  /** With a last error: true when it failed for a permanent reason of its own (BAD_JSON, VALIDATION_FAILED, ...: a permanent error with the sender at fault): the same body would fail the same way, so edit it before replaying. */
+  permanent?: boolean;
 };
 
 export interface MessagePage {
@@ -170,19 +174,52 @@ export interface BulkReplayResult {
   failed: { id: string; reason: string }[];
 }
 
-/** A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its counts so far. Kept in the hub's memory, the newest 100 jobs. */
+/** A bulk replay that runs on in the hub (POST /replays with `Prefer: respond-async` or `background: true`): its state, pace and counts so far. Kept in the journal, the newest 100: a hub restart resumes a running one. */
 export type ReplayJob = BulkReplayResult & {
   id: string;
-  /** `failed`: the job stopped early (`error` says why). */
-  state: 'running' | 'finished' | 'failed';
-  /** Who started it. */
+  /** `failed`: the job stopped early (`error` says why: its flow was removed, the journal failed); the counts say how far it got. */
+  state: 'running' | 'paused' | 'finished' | 'cancelled' | 'failed';
+  /** Who started it (it runs on when their session ends). */
   by: string;
   startedAt: string;
+  updatedAt: string;
   finishedAt?: string;
-  /** Messages dealt with so far (replayed, duplicates and failed), of `matched`. */
+  /** Its pace: messages a second. */
+  rate: number;
+  /** What it replays: the filter (its `to` fixed at the start, so that messages dying later are not taken) and the target (to, sink, flow). */
+  request: Record<string, unknown>;
+  /** Messages dealt with so far, of `matched`. */
   done: number;
+  /** Gone from the journal (retention) before their turn: not failures. */
+  removed: number;
+  /** Replayed too often (a line of replays that each failed): parked as dead with REPLAY_LIMIT instead. */
+  parked: number;
+  /** Failures in all; `failed` lists the first 100, the results have each. */
+  failedCount: number;
+  pausedBy?: string;
+  resumedBy?: string;
+  cancelledBy?: string;
+  /** Times a hub restart resumed it. */
+  resumed?: number;
+  requestKey?: string;
+  /** For pause, resume and cancel: whether it changed the job. */
+  changed?: boolean;
   error?: string;
 };
+
+export interface ReplayJobResults {
+  total: number;
+  offset: number;
+  items: {
+    /** The message replayed. */
+    id: string;
+    at: string;
+    outcome: 'delivered' | 'waiting-for-retry' | 'dead' | 'sent' | 'duplicate' | 'removed' | 'parked' | 'failed';
+    /** The replay's id. */
+    newId?: string;
+    reason?: string;
+  }[];
+}
 
 /** The caller of the admin API. */
 export interface Session {
@@ -241,7 +278,7 @@ export interface GroupArchiveResult {
 export interface AuditEntry {
   seq: number;
   at: string;
-  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'reload';
+  action: 'login' | 'logout' | 'replay' | 'bulk-replay' | 'delete' | 'pause' | 'resume' | 'archive' | 'bulk-archive' | 'job-control' | 'reload';
   outcome: 'ok' | 'failed' | 'denied' | 'rate-limited';
   /** A user name, "token[:X-Hub-Actor]", "local[:X-Hub-Actor]", or "anonymous". */
   actor: string;
@@ -360,15 +397,46 @@ export interface CompareReportSummary {
   phaseSeconds: number;
 }
 
+/** A sink's health from its real calls: `degraded` from its first call in a row that failed for a retryable reason (down, refusing connections, timing out, 5xx), with the latest error; `ok` again at the first call that succeeds (`since`: when it recovered). */
+export interface SinkHealth {
+  state: 'ok' | 'degraded';
+  since?: string;
+  error?: { code: string; message: string; at: string };
+  /** Failing calls in a row. */
+  failures?: number;
+}
+
 export interface FlowInfo {
   name: string;
   description?: string;
   source: { adapter: string; requestReply: boolean };
-  sinks: { name: string; adapter: string; requestReply: boolean }[];
+  sinks: {
+    name: string;
+    adapter: string;
+    requestReply: boolean;
+    /** What the sink says of its connection (a broker sink: connected; an HTTP sink: always). */
+    connected: boolean;
+    health: SinkHealth;
+  }[];
   /** Step labels ("0:validate", ...): the N of a failed step "N:kind" is where a failed-step replay resumes. */
   steps: string[];
   journal: { record: 'all' | 'failures' | 'none'; bodyBytes: number };
+  /** The source and every sink are connected. */
   ready: boolean;
+  /** `not ready` when a connection is down; `degraded` when connected but a sink's calls fail for retryable reasons now (see `degraded` and each sink's `health`); else `ready`. */
+  health: 'ready' | 'degraded' | 'not ready';
+  /** The sinks that are degraded now. */
+  degraded?: string[];
+  /** How many of the flow's messages stand in these statuses now, from the journal (so a replay or a restart cannot make them wrong; messages the flow's journal policy does not record are not counted). */
+  now?: {
+    dead: number;
+    /** Waiting for a durable retry. */
+    waiting: number;
+    /** Failed and not parked: a request-reply caller got the error. */
+    failed: number;
+  };
+  /** Instead of `now`, when the journal could not be read. */
+  nowError?: string;
   /** Paused: the flow takes no new messages (POST /flows/{name}/pause). */
   state: 'running' | 'paused';
   /** While paused: since when, by whom, and how many broker deliveries are held. */
@@ -381,6 +449,7 @@ export interface FlowInfo {
     samples: number;
     windowSeconds: number;
   };
+  /** Counters of this process since it started (what it handled), not what stands now: see `now`. */
   stats: {
     received: number;
     completed: number;
@@ -402,7 +471,7 @@ export interface Answers {
   /** POST /session/links: Make a one-time login link */
   createLoginLink: { url: string; expiresAt: string };
   /** GET /flows: The flows this hub runs */
-  listFlows: { flows: FlowInfo[] };
+  listFlows: { flows: FlowInfo[]; at: string };
   /** POST /flows/:name/pause: Pause a flow: it takes no new messages until resumed */
   pauseFlow: FlowState;
   /** POST /flows/:name/resume: Resume a paused flow */
@@ -421,6 +490,18 @@ export interface Answers {
   replayMany: BulkReplayResult | ReplayJob;
   /** GET /replays/jobs/:id: How a bulk replay job is going */
   getReplayJob: ReplayJob;
+  /** GET /replays/jobs: The replay jobs, newest first */
+  listReplayJobs: { jobs: ReplayJob[] };
+  /** GET /replays/jobs/:id/results: A replay job's result for each message */
+  getReplayJobResults: ReplayJobResults;
+  /** POST /replays/jobs/:id/pause: Pause a replay job */
+  pauseReplayJob: ReplayJob;
+  /** POST /replays/jobs/:id/resume: Resume a replay job */
+  resumeReplayJob: ReplayJob;
+  /** POST /replays/jobs/:id/cancel: Cancel a replay job */
+  cancelReplayJob: ReplayJob;
+  /** POST /replays/count: How many messages a bulk filter matches now */
+  countMessages: { count: number; exact: boolean };
   /** GET /replays: The replay audit */
   listReplays: ReplayPage;
   /** POST /messages/:id/archive: Archive a dead message */
@@ -435,8 +516,6 @@ export interface Answers {
   getCompareReport: CompareReport;
   /** GET /openapi.json: This document */
   getOpenApi: Record<string, unknown>;
-  /** GET /docs: This document, where the console will render it */
-  getDocs: Record<string, unknown>;
   /** GET /audit: The admin audit log */
   listAudit: AuditPage;
 }
@@ -497,12 +576,35 @@ export interface Bodies {
     to?: 'start' | 'failed-step';
     /** Send each straight to this sink (needs filter.flow). */
     sink?: string;
-    /** Most messages replayed by this request. */
+    /** Replay into this flow instead of each message's own (a new version deployed beside the old), from its start. */
+    flow?: string;
+    /** Most messages replayed by this request: by default 1000 when answered when done (at most 10000), every match for a job. */
     max?: number;
     /** Why: kept in each audit entry. */
     note?: string;
     /** Answer 202 with a job at once, as `Prefer: respond-async` does. */
     background?: boolean;
+    /** A job's pace: messages a second (default 20). */
+    rate?: number;
+  };
+  /** POST /replays/count: How many messages a bulk filter matches now */
+  countMessages: {
+    filter: {
+      /** Only this flow. */
+      flow?: string;
+      /** Only these statuses (default: dead). */
+      status?: string[];
+      /** Received at or after this time. */
+      from?: string;
+      /** Received before this time. */
+      to?: string;
+      /** The last error's code, e.g. DOWNSTREAM_UNAVAILABLE. */
+      errorCode?: string;
+      /** The last error's step, e.g. "2:to". */
+      errorStep?: string;
+      /** A case-insensitive part of the last error's message. */
+      errorText?: string;
+    };
   };
   /** POST /messages/:id/archive: Archive a dead message */
   archiveMessage: {

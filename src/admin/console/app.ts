@@ -11,6 +11,7 @@ import { comparePage } from './compare-page.js';
 import { auditPage } from './audit-page.js';
 import { deadLettersPage } from './dead-letters-page.js';
 import { flowsPage } from './flows-page.js';
+import { jobsPage } from './jobs-page.js';
 import { messagePage } from './message-page.js';
 import { messagesPage } from './messages-page.js';
 import { tracePage } from './trace-page.js';
@@ -62,6 +63,7 @@ function start(session: Session): void {
   setSession(session);
   connect(() => showLogin('Your session has ended; log in again.'));
   const items: [string, string][] = [['/flows', 'Flows'], ['/messages', 'Messages'], ['/dead-letters', 'Dead letters'], ['/trace', 'Trace'], ['/compare', 'Comparison']];
+  if (can(ctx, 'operator')) items.splice(3, 0, ['/jobs', 'Replay jobs']);
   if (can(ctx, 'admin')) items.push(['/audit', 'Audit']);
   replace(nav, items.map(([path, label]) => link(path, {}, label)), h('a', { href: '/admin/docs', class: 'muted' }, 'API'));
   nav.hidden = false;
@@ -95,6 +97,7 @@ async function render(): Promise<void> {
     else if (path.startsWith('/message/')) await messagePage(target, ctx, decodeURIComponent(path.slice('/message/'.length)));
     else if (path === '/dead-letters') await deadLettersPage(target, ctx, params);
     else if (path === '/audit' && can(ctx, 'admin')) await auditPage(target, params);
+    else if (path === '/jobs' && can(ctx, 'operator')) await jobsPage(target, ctx, params);
     else if (path === '/trace') await tracePage(target, params);
     else if (path === '/compare') await comparePage(target, params);
     else replace(target, h('h1', {}, 'Not found'), h('p', {}, 'No such page. '), link('/flows', {}, 'Flows'));

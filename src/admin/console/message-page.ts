@@ -24,7 +24,8 @@ export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Prom
   );
 
   const error = record.lastError
-    ? h('section', { class: 'error-box', id: 'message-error' }, h('h2', {}, 'Error'), h('p', {}, h('code', { class: 'err-code' }, record.lastError.code), record.lastError.step ? ` at step ${record.lastError.step}` : ''), h('pre', { class: 'err-text' }, record.lastError.message))
+    ? h('section', { class: 'error-box', id: 'message-error' }, h('h2', {}, 'Error'), h('p', {}, h('code', { class: 'err-code' }, record.lastError.code), record.lastError.step ? ` at step ${record.lastError.step}` : ''), h('pre', { class: 'err-text' }, record.lastError.message),
+      record.callerAnswered ? h('p', { class: 'warn', id: 'caller-answered' }, 'Its caller was answered with this error at ', time(record.callerAnswered.at), ': it may have sent the request again since, so a replay could do the work twice.') : null)
     : null;
 
   const headers = Object.entries(record.headers).sort(([a], [b]) => a.localeCompare(b));
@@ -69,19 +70,36 @@ export async function messagePage(main: HTMLElement, ctx: Ctx, id: string): Prom
     };
     const startKey = idempotencyKey();
     const stepKey = idempotencyKey();
-    append(actions, [
-      h('h2', {}, 'Replay'),
-      h('div', { class: 'buttons' },
-        h('button', { type: 'button', id: 'replay-start', onclick: () => void replay({ to: 'start' }, startKey) }, 'Replay from the start'),
-        h('button', { type: 'button', id: 'replay-failed-step', onclick: () => void replay({ to: 'failed-step' }, stepKey) }, 'Replay from the failed step'),
-      ),
-    ]);
+    // A caller that was answered with the error may have sent its request again: replaying could do the work twice.
+    const confirmed = (): boolean => !record.callerAnswered || window.confirm(`The caller of this request was answered with an error at ${record.callerAnswered.at} and may have sent it again since. Replay it anyway? Check first that it was not done twice.`);
+    const guarded = (options: Body<'replayMessage'>, key: string) => (): void => {
+      if (confirmed()) void replay(options, key);
+    };
+    append(actions, [h('h2', {}, 'Replay')]);
+    if (record.permanent) {
+      // The same body would fail the same way: edit it first (admins), or replay unchanged only on purpose.
+      append(actions, [
+        h('p', { class: 'warn', id: 'permanent-note' }, `This message failed for a reason of its own (${record.lastError?.code ?? ''}): replayed unchanged it would fail the same way. `, can(ctx, 'admin') ? 'Edit the body below and replay it.' : 'An admin can edit the body and replay it.'),
+        h('div', { class: 'buttons' },
+          h('button', { type: 'button', class: 'small', id: 'replay-unchanged', onclick: () => {
+            if (window.confirm('Replay the same body, which failed for a reason of its own? Do so only when the flow was changed to accept it.') && confirmed()) void replay({ to: 'start' }, startKey);
+          } }, 'Replay unchanged (the flow was changed)'),
+        ),
+      ]);
+    } else {
+      append(actions, [
+        h('div', { class: 'buttons' },
+          h('button', { type: 'button', id: 'replay-start', onclick: guarded({ to: 'start' }, startKey) }, 'Replay from the start'),
+          h('button', { type: 'button', id: 'replay-failed-step', onclick: guarded({ to: 'failed-step' }, stepKey) }, 'Replay from the failed step'),
+        ),
+      ]);
+    }
     if (can(ctx, 'admin') && flow) {
       const sink = h('select', { name: 'sink', id: 'replay-sink-name' }, flow.sinks.map((s) => h('option', { value: s.name }, `${s.name} (${s.adapter})`)));
       const sinkKey = idempotencyKey();
-      append(actions, [h('div', { class: 'buttons' }, h('label', {}, 'To sink ', sink), h('button', { type: 'button', id: 'replay-sink', onclick: () => void replay({ sink: sink.value }, `${sinkKey}-${sink.value}`) }, 'Replay to this sink'))]);
+      append(actions, [h('div', { class: 'buttons' }, h('label', {}, 'To sink ', sink), h('button', { type: 'button', id: 'replay-sink', onclick: () => confirmed() && void replay({ sink: sink.value }, `${sinkKey}-${sink.value}`) }, 'Replay to this sink'))]);
     }
-    if (can(ctx, 'admin') && !body.masked) append(actions, [editor(record, status)]);
+    if (can(ctx, 'admin') && !body.masked) append(actions, [editor(record, status, confirmed)]);
   }
 
   replace(main,
@@ -103,7 +121,7 @@ const CHECK_DELAY_MS = 400;
  * run, debounced: POST /messages/{id}/replay/check) and the problems are shown beside the editor; on submit it is
  * checked once more and sent only when it passes (the hub checks again itself, and sends nothing when it fails).
  */
-function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
+function editor(record: MessageRecord, status: HTMLElement, confirmed: () => boolean): HTMLElement {
   const pretty = prettyBody(record.body.data, record.body.encoding, record.headers['content-type']);
   const text = h('textarea', { name: 'body', id: 'edit-body', rows: 12, spellcheck: 'false', value: pretty.kind === 'binary' ? '' : pretty.text });
   const contentType = h('input', { name: 'contentType', id: 'edit-content-type', value: record.headers['content-type'] ?? '' });
@@ -152,7 +170,7 @@ function editor(record: MessageRecord, status: HTMLElement): HTMLElement {
       const sent = JSON.stringify([text.value, contentType.value, note.value]);
       if (sent !== lastSent) key = idempotencyKey();
       lastSent = sent;
-      if (!(await runCheck(true))) return;
+      if (!(await runCheck(true)) || !confirmed()) return;
       try {
         const r = await call<ReplayResult>('POST', `/messages/${encodeURIComponent(record.id)}/replay`, request(), { 'idempotency-key': key });
         replace(status, h('p', { class: r.outcome === 'delivered' ? 'ok' : 'warn' }, outcomeText(r), ' ', link(`/message/${encodeURIComponent(r.newId)}`, {}, 'open')));

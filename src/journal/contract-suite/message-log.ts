@@ -273,6 +273,15 @@ export function messageLogCases(setup: Setup): void {
       const [rejected] = (await j.query({ errorCode: 'DOWNSTREAM_REJECTED' })).items;
       await j.append(rejected!.id, [{ type: 'resolved', at: at(), detail: 'fixed by hand' }]);
       expect((await j.deadLetterGroups({ flow: 'orders' })).map((g) => g.code)).toEqual(['VALIDATION_FAILED']);
+
+      // The counts now, per flow and status, follow every change: a replay, a resolve, a removal.
+      expect(await j.statusCounts()).toEqual([
+        { flow: 'invoices', counts: { dead: 1 } },
+        { flow: 'orders', counts: { dead: 2, resolved: 2 } },
+      ]);
+      expect(await j.remove(rejected!.id)).toBe(true);
+      expect(await j.statusCounts({ flow: 'orders' })).toEqual([{ flow: 'orders', counts: { dead: 2, resolved: 1 } }]);
+      expect(await j.statusCounts({ flow: 'nothing-here' })).toEqual([]);
     });
   });
 }

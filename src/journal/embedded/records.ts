@@ -2,7 +2,7 @@
  * The embedded journal's message log in memory: every record, the small entries a query walks, the records by
  * correlation id, and the dead-letter groups. Changed only by the log's operations (state.ts), read by the journal.
  */
-import type { DeadLetterGroup, ErrorInfo, MessageQuery, MessageStatus, MessageSummary, Page, StoredBody, TimelineEvent } from '../contract.js';
+import type { DeadLetterGroup, ErrorInfo, FlowStatusCounts, MessageQuery, MessageStatus, MessageSummary, Page, StoredBody, TimelineEvent } from '../contract.js';
 import { compileFilter, deadGroupKey, decodeCursor, encodeCursor, foldEvent, isAfter, pageLimit, toMs, type FilterFields, type Position } from '../shared.js';
 
 /** A record as held in memory (and written whole by a compaction's `snap`). */
@@ -61,6 +61,8 @@ export class Records {
   /** Entries by correlation id: a search by correlation id reads only these. */
   readonly #byCorrelation = new Map<string, Entry[]>();
   readonly #deadGroups = new Map<string, { flow: string; step: string; code: string; members: Map<string, number> }>();
+  /** Records per flow and status now (MessageLog.statusCounts), kept as statuses change. */
+  readonly #counts = new Map<string, Map<MessageStatus, number>>();
 
   has(id: string): boolean {
     return this.#records.has(id);
@@ -82,6 +84,7 @@ export class Records {
     const last = this.#order[this.#order.length - 1];
     if (last !== undefined && older(entry, last)) this.#orderDirty = true;
     this.#order.push(entry);
+    this.#count(rec.flow, rec.status, 1);
     if (rec.correlationId !== undefined) {
       const same = this.#byCorrelation.get(rec.correlationId);
       if (same) same.push(entry);
@@ -106,6 +109,10 @@ export class Records {
       else if (rec.deadGroup && rec.status !== 'dead') this.#leaveDeadGroup(rec);
     }
     const entry = this.#entries.get(id)!;
+    if (entry.status !== rec.status) {
+      this.#count(rec.flow, entry.status, -1);
+      this.#count(rec.flow, rec.status, 1);
+    }
     entry.status = rec.status;
     entry.lastError = rec.lastError;
   }
@@ -119,6 +126,7 @@ export class Records {
     const entry = this.#entries.get(id)!;
     this.#entries.delete(id);
     entry.gone = true;
+    this.#count(rec.flow, entry.status, -1);
     this.#tombstones++;
     if (rec.correlationId !== undefined) {
       const same = this.#byCorrelation.get(rec.correlationId)?.filter((e) => e !== entry) ?? [];
@@ -179,6 +187,24 @@ export class Records {
       out.push({ flow: g.flow, step: g.step, code: g.code, count: g.members.size, firstSeen: new Date(first).toISOString(), lastSeen: new Date(last).toISOString() });
     }
     return out.sort((a, b) => b.count - a.count || a.flow.localeCompare(b.flow) || a.step.localeCompare(b.step) || a.code.localeCompare(b.code));
+  }
+
+  /** MessageLog.statusCounts over memory. */
+  statusCounts(filter: { flow?: string }): FlowStatusCounts[] {
+    const out: FlowStatusCounts[] = [];
+    for (const [flow, counts] of this.#counts) {
+      if (filter.flow !== undefined && flow !== filter.flow) continue;
+      const c: FlowStatusCounts['counts'] = {};
+      for (const [status, n] of counts) if (n > 0) c[status] = n;
+      if (Object.keys(c).length > 0) out.push({ flow, counts: c });
+    }
+    return out.sort((a, b) => a.flow.localeCompare(b.flow));
+  }
+
+  #count(flow: string, status: MessageStatus, by: number): void {
+    let counts = this.#counts.get(flow);
+    if (!counts) this.#counts.set(flow, (counts = new Map()));
+    counts.set(status, (counts.get(status) ?? 0) + by);
   }
 
   /** #order sorted and, past a quarter of tombstones, without them. */

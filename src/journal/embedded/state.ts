@@ -2,8 +2,8 @@
  * What the embedded journal holds in memory, role by role, and the operations of its log that build it: one JSON
  * line each, applied by the same code at load and at run time, so that the two cannot disagree.
  */
-import type { AuditRecord, ReplayRecord, TimelineEvent } from '../contract.js';
-import { AUDIT_KEPT } from '../contract.js';
+import type { AuditRecord, ReplayJobRecord, ReplayJobResult, ReplayRecord, TimelineEvent } from '../contract.js';
+import { AUDIT_KEPT, REPLAY_JOBS_KEPT } from '../contract.js';
 import { Groups, type MemberLine } from './groups.js';
 import { Records, type Rec } from './records.js';
 
@@ -17,6 +17,8 @@ export type Op =
   | { o: 'rm'; id: string }
   | { o: 'dd'; k: string; x: number; w?: string }
   | { o: 'audit'; a: AuditRecord }
+  | { o: 'job'; j: ReplayJobRecord }
+  | { o: 'jres'; id: string; r: ReplayJobResult[] }
   // Aggregate groups: a member added (the group opened by its first), a group sealed, removed, a key closed until x.
   | { o: 'ga'; s: string; k: string; g: string; m: MemberLine }
   | { o: 'gs'; s: string; g: string; r: string; at: string; x?: number }
@@ -42,6 +44,9 @@ export class EmbeddedState {
   readonly replays = new Map<string, ReplayRecord>();
   /** The admin audit, oldest first (by seq). */
   readonly audit: AuditRecord[] = [];
+  /** The replay jobs by id, and their results. */
+  readonly jobs = new Map<string, ReplayJobRecord>();
+  readonly jobResults = new Map<string, ReplayJobResult[]>();
   /** The dedupe keys: until when each is held, and by whom. */
   readonly dedupe = new Map<string, { until: number; owner: string | undefined }>();
   /** The aggregate groups. */
@@ -103,6 +108,22 @@ export class EmbeddedState {
       case 'snap':
         this.records.restore(op.r);
         break;
+      case 'job': {
+        this.jobs.set(op.j.id, op.j);
+        if (this.jobs.size > REPLAY_JOBS_KEPT) {
+          const oldest = [...this.jobs.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt))[0]!;
+          this.jobs.delete(oldest.id);
+          this.jobResults.delete(oldest.id);
+        }
+        break;
+      }
+      case 'jres': {
+        if (!this.jobs.has(op.id)) break;
+        const list = this.jobResults.get(op.id);
+        if (list) list.push(...op.r);
+        else this.jobResults.set(op.id, [...op.r]);
+        break;
+      }
     }
   }
 
@@ -115,6 +136,8 @@ export class EmbeddedState {
     for (const r of this.replays.values()) ops.push({ o: 'rps', r });
     for (const [k, d] of this.dedupe) if (d.until > now) ops.push({ o: 'dd', k, x: d.until, ...(d.owner ? { w: d.owner } : {}) });
     for (const a of this.audit.slice(-AUDIT_KEPT)) ops.push({ o: 'audit', a });
+    for (const j of this.jobs.values()) ops.push({ o: 'job', j });
+    for (const [id, r] of this.jobResults) ops.push({ o: 'jres', id, r });
     for (const op of this.groups.snapshot(now)) ops.push(op);
     return ops;
   }

@@ -18,6 +18,9 @@ local function leaveGroup(P, id, rk)
   if redis.call('ZCARD', gk) == 0 then redis.call('DEL', gk); redis.call('HDEL', P .. ':dg', g) end
   redis.call('HDEL', rk, 'dg')
 end
+local function count(P, field, by)
+  if redis.call('HINCRBY', P .. ':sc', field, by) <= 0 then redis.call('HDEL', P .. ':sc', field) end
+end
 local function apply(P, id, first, n)
   local rk = P .. ':m:' .. id
   local f = redis.call('HMGET', rk, 'status', 'attempts', 'lastError', 'updatedAt', 'ms', 'flow', 'code')
@@ -45,6 +48,8 @@ local function apply(P, id, first, n)
     end
   end
   if status ~= oldStatus then
+    count(P, flow .. '\\0' .. oldStatus, -1)
+    count(P, flow .. '\\0' .. status, 1)
     redis.call('ZREM', P .. ':i:status:' .. oldStatus, id)
     redis.call('ZADD', P .. ':i:status:' .. status, ms, id)
   end
@@ -70,6 +75,7 @@ if redis.call('EXISTS', rk) == 0 then
   redis.call('ZADD', P .. ':i:all', ms, id)
   redis.call('ZADD', P .. ':i:flow:' .. flow, ms, id)
   redis.call('ZADD', P .. ':i:status:received', ms, id)
+  count(P, flow .. '\\0received', 1)
   if corr ~= '' then redis.call('ZADD', P .. ':i:corr:' .. corr, ms, id); redis.call('HSET', rk, 'corr', corr) end
   created = 1
 end
@@ -108,6 +114,7 @@ redis.call('ZREM', P .. ':i:all', id)
 redis.call('ZREM', P .. ':i:flow:' .. f[1], id)
 if f[2] then redis.call('ZREM', P .. ':i:corr:' .. f[2], id) end
 redis.call('ZREM', P .. ':i:status:' .. f[3], id)
+count(P, f[1] .. '\\0' .. f[3], -1)
 if f[4] then redis.call('ZREM', P .. ':i:code:' .. f[4], id) end
 redis.call('DEL', rk, P .. ':t:' .. id, P .. ':ra:' .. id)
 return 1

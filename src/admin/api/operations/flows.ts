@@ -12,8 +12,8 @@ export const FLOW_OPERATIONS: OperationSpec[] = [
     operationId: 'listFlows',
     role: 'viewer',
     summary: 'The flows this hub runs',
-    description: 'Each flow with its source adapter, sinks, steps, journal policy, readiness, state (running or paused), its rate and p99 latency over the last minute, and counters since start.',
-    responses: { 200: { description: 'The flows.', schema: { type: 'object', required: ['flows'], properties: { flows: { type: 'array', items: ref('FlowInfo') } } } } },
+    description: 'Each flow with its source adapter, sinks (each with its health from its real calls), steps, journal policy, readiness and health (ready, degraded, not ready), state (running or paused), how many of its messages are dead, waiting and failed now (from the journal), its rate and p99 latency over the last minute, and this process\'s counters since start.',
+    responses: { 200: { description: 'The flows, and when they were read.', schema: { type: 'object', required: ['flows', 'at'], properties: { flows: { type: 'array', items: ref('FlowInfo') }, at: { type: 'string', format: 'date-time' } } } } },
   },
   {
     method: 'GET',

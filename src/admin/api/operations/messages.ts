@@ -29,7 +29,7 @@ export const MESSAGE_OPERATIONS: OperationSpec[] = [
     path: '/messages/:id',
     operationId: 'getMessage',
     role: 'viewer',
-    viewerMasks: 'the body\'s `data` (emptied, with `masked: true`; size and sha256 stay) and every header\'s value',
+    viewerMasks: 'the body\'s `data` (emptied, with `masked: true`; size and sha256 stay), every header\'s value, the correlation id and every error\'s text (which may quote the body)',
     summary: 'One message with its stored body, headers and timeline',
     params: idParam,
     responses: { 200: { description: 'The message.', schema: ref('MessageRecord') }, 404: problem('No such message (never recorded under its flow\'s journal policy, or removed).') },

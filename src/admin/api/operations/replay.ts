@@ -3,6 +3,7 @@
  */
 import type { JsonSchema } from '../../../core/contracts.js';
 import { BULK_DEFAULT, BULK_MAX } from '../constants.js';
+import { DEFAULT_RATE } from '../../replay-jobs.js';
 import type { OperationSpec, RoleRule } from '../operation.js';
 import { ref, text, problem, ACTOR, PREFER, IDEMPOTENCY_KEY, idParam, messageFilter } from '../schema-parts.js';
 
@@ -27,6 +28,8 @@ const replayNeedsAdmin: RoleRule[] = [
   { role: 'admin', when: 'an edited body (`body`, `bodyEncoding`, `contentType`) or a replay straight to a sink (`sink`)', applies: (b) => b.body !== undefined || b.contentType !== undefined || b.bodyEncoding === 'base64' || b.sink !== undefined },
 ];
 const bulkNeedsAdmin: RoleRule[] = [{ role: 'admin', when: 'a replay straight to a sink (`sink`)', applies: (b) => b.sink !== undefined }];
+
+const JOB_ID = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'A job id.' } } } satisfies JsonSchema;
 
 export const REPLAY_OPERATIONS: OperationSpec[] = [
   {
@@ -87,9 +90,11 @@ export const REPLAY_OPERATIONS: OperationSpec[] = [
         filter: { type: 'object', additionalProperties: false, properties: { ...messageFilter, status: { ...messageFilter.status, description: 'Only these statuses (default: dead).' } } },
         ...replayOptions,
         sink: text('Send each straight to this sink (needs filter.flow).'),
-        max: { type: 'integer', minimum: 1, maximum: BULK_MAX, default: BULK_DEFAULT, description: 'Most messages replayed by this request.' },
+        flow: text('Replay into this flow instead of each message\'s own (a new version deployed beside the old), from its start.'),
+        max: { type: 'integer', minimum: 1, maximum: 100_000_000, description: `Most messages replayed by this request: by default ${BULK_DEFAULT} when answered when done (at most ${BULK_MAX}), every match for a job.` },
         note: text('Why: kept in each audit entry.'),
         background: { type: 'boolean', default: false, description: 'Answer 202 with a job at once, as `Prefer: respond-async` does.' },
+        rate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000, description: `A job's pace: messages a second (default ${DEFAULT_RATE}).` },
       },
     },
     responses: {
@@ -105,9 +110,52 @@ export const REPLAY_OPERATIONS: OperationSpec[] = [
     operationId: 'getReplayJob',
     role: 'operator',
     summary: 'How a bulk replay job is going',
-    description: 'The counts so far of a job POST /replays started (matched, done, replayed, duplicates, outcomes, failed) and whether it has finished. The newest 100 jobs are kept, in the hub\'s memory.',
-    params: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'A job id.' } } },
+    description: 'The counts so far of a job POST /replays started (matched, done, replayed, duplicates, removed, parked, outcomes, failed), its pace and state. Jobs are kept in the journal (the newest 100): a hub restart resumes one that was running.',
+    params: JOB_ID,
     responses: { 200: { description: 'The job.', schema: ref('ReplayJob') }, 404: problem('No such job (or it is one of the older ones, no longer kept).') },
+  },
+  {
+    method: 'GET',
+    path: '/replays/jobs',
+    operationId: 'listReplayJobs',
+    role: 'operator',
+    summary: 'The replay jobs, newest first',
+    description: 'The jobs the journal keeps (the newest 100), running, paused or ended, each with its counts.',
+    querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 50 } } },
+    responses: { 200: { description: 'The jobs.', schema: { type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: ref('ReplayJob') } } } } },
+  },
+  {
+    method: 'GET',
+    path: '/replays/jobs/:id/results',
+    operationId: 'getReplayJobResults',
+    role: 'operator',
+    summary: 'A replay job\'s result for each message',
+    description: 'In the order the job dealt with them: the message, when, its outcome (delivered, waiting-for-retry, dead, duplicate, removed, parked, failed), the replay\'s id, and why, for one that did not go through.',
+    params: JOB_ID,
+    querystring: { type: 'object', additionalProperties: false, properties: { offset: { type: 'integer', minimum: 0, default: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+    responses: { 200: { description: 'One page of results, and how many there are.', schema: ref('ReplayJobResults') }, 404: problem('No such job.') },
+  },
+  ...(['pause', 'resume', 'cancel'] as const).map((action): OperationSpec => ({
+    method: 'POST',
+    path: `/replays/jobs/:id/${action}`,
+    operationId: `${action}ReplayJob`,
+    role: 'operator',
+    audit: 'job-control',
+    summary: `${action[0]!.toUpperCase()}${action.slice(1)} a replay job`,
+    description: 'A paused job replays nothing until resumed; a cancelled one stops for good (what it replayed stays replayed). Audited with who did it (action job-control). A job that has ended, or is already in the state asked for, is answered as it is (`changed: false`).',
+    params: JOB_ID,
+    headers: [ACTOR],
+    responses: { 200: { description: 'The job now.', schema: ref('ReplayJob') }, 404: problem('No such job.') },
+  })),
+  {
+    method: 'POST',
+    path: '/replays/count',
+    operationId: 'countMessages',
+    role: 'operator',
+    summary: 'How many messages a bulk filter matches now',
+    description: 'What a bulk replay or archive of this filter would take on (dead messages unless the filter says), counted before it is confirmed. `exact` is false when counting took more than 5 s (the count is then a lower bound).',
+    body: { type: 'object', additionalProperties: false, required: ['filter'], properties: { filter: { type: 'object', additionalProperties: false, properties: { ...messageFilter, status: { ...messageFilter.status, description: 'Only these statuses (default: dead).' } } } } },
+    responses: { 200: { description: 'The count.', schema: { type: 'object', required: ['count', 'exact'], properties: { count: { type: 'integer', minimum: 0 }, exact: { type: 'boolean' } } } }, 400: problem('A bad filter.') },
   },
   {
     method: 'GET',
