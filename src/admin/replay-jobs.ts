@@ -207,7 +207,12 @@ export class ReplayJobs {
     this.#stopping = true;
     for (const l of lives) l.wake?.();
     // The replays under way end first (a few seconds at most: the flow's timeout), so that the counts saved hold them.
-    await Promise.race([Promise.all(lives.map((l) => l.walking)), sleep(5000)]);
+    // The cap's timer keeps no process alive, and none is set with no job running.
+    if (lives.length > 0) {
+      let cap: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(lives.map((l) => l.walking)), new Promise<void>((resolve) => (cap = setTimeout(resolve, 5000).unref()))]);
+      clearTimeout(cap);
+    }
     await Promise.all(lives.map((l) => this.#save(l, false).catch(() => undefined)));
   }
 
